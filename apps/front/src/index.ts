@@ -1,0 +1,2 @@
+export { buildFront } from './app.js';
+export type { FrontDeps } from './context.js';

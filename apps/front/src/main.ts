@@ -1,0 +1,21 @@
+import { createAuth } from '@danmaku/auth';
+import { openBus } from '@danmaku/bus';
+import { isDefaultSecret, loadConfig } from '@danmaku/config';
+import { createLogger, stopOnSignals } from '@danmaku/observability';
+import { openStore } from '@danmaku/store';
+import { buildFront } from './app.js';
+
+const config = loadConfig();
+const logger = createLogger('front', config.logLevel);
+if (isDefaultSecret(config)) logger.warn('DANMAKU_JWT_SECRET is the development default; set your own');
+const { store, close: closeStore } = await openStore(config, 'front');
+const bus = await openBus(config, 'front', logger, true);
+const app = buildFront({ config, store, bus, auth: createAuth(config.jwtSecret) }, logger);
+const address = await app.listen({ host: config.host, port: config.port });
+logger.info({ address }, 'front listening');
+
+stopOnSignals(logger, async () => {
+  await app.close();
+  await bus.close();
+  await closeStore();
+});

@@ -1,0 +1,1 @@
+export { startProcessor, redisAnnouncer, ADVANCED_CHANNEL, type ProcessorOptions, type RoomAdvanced } from './processor.js';

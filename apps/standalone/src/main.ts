@@ -1,0 +1,21 @@
+import { isDefaultSecret, loadConfig } from '@danmaku/config';
+import { createLogger, stopOnSignals } from '@danmaku/observability';
+import { startStandalone } from './standalone.js';
+
+const config = loadConfig();
+const logger = createLogger('standalone', config.logLevel);
+if (isDefaultSecret(config)) logger.warn('DANMAKU_JWT_SECRET is the development default; set your own outside development');
+const system = await startStandalone(config, logger);
+const room = 'demo';
+process.stdout.write(`
+Danmaku is running (standalone, in-memory bus) on ${system.url}
+
+  token:  TOKEN=$(npm run -s token -- --sub u1 --name Ann --role viewer)
+  send:   curl -s -X POST ${system.url}/v1/rooms/${room}/messages -H "Authorization: Bearer $TOKEN" \\
+            -H 'content-type: application/json' -d '{"type":"comment","content":"hello"}'
+  poll:   curl -s '${system.url}/v1/rooms/${room}/messages'
+  health: curl -s ${system.url}/readyz
+
+Ctrl-C stops it.
+`);
+stopOnSignals(logger, () => system.stop());

@@ -1,0 +1,64 @@
+import { ROOM_ID_PATTERN, SENDABLE_TYPES } from './message.js';
+
+/** Limits a person can read in an error message; kept here so every surface applies the same. */
+export const LIMITS = {
+  commentMaxChars: 100,
+  giftIdPattern: '^[A-Za-z0-9_.-]{1,32}$',
+  giftMaxCount: 9999,
+  clientMsgIdMaxChars: 64,
+  pollMaxLimit: 200,
+  usersMaxLimit: 200,
+  likesMaxCount: 1000,
+  /** Bodies are tiny; anything larger is an error, not a message. */
+  bodyMaxBytes: 4096,
+} as const;
+
+/** JSON Schemas (draft-07, as Fastify's Ajv reads them) for the public HTTP API. */
+export const roomParamsSchema = {
+  type: 'object',
+  required: ['roomId'],
+  properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN } },
+} as const;
+
+export const sendMessageBodySchema = {
+  type: 'object',
+  required: ['type'],
+  additionalProperties: false,
+  properties: {
+    type: { type: 'string', enum: SENDABLE_TYPES },
+    content: { type: 'string', minLength: 1, maxLength: LIMITS.commentMaxChars },
+    giftId: { type: 'string', pattern: LIMITS.giftIdPattern },
+    count: { type: 'integer', minimum: 1, maximum: LIMITS.giftMaxCount },
+    clientMsgId: { type: 'string', minLength: 1, maxLength: LIMITS.clientMsgIdMaxChars },
+  },
+} as const;
+
+export interface SendMessageBody {
+  type: (typeof SENDABLE_TYPES)[number];
+  content?: string;
+  giftId?: string;
+  count?: number;
+  clientMsgId?: string;
+}
+
+export const pollQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    types: { type: 'string', maxLength: 64 },
+    cursor: { type: 'string', maxLength: 512 },
+    limit: { type: 'integer', minimum: 1, maximum: LIMITS.pollMaxLimit },
+  },
+} as const;
+
+export interface PollQuery {
+  types?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+export const usersQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { limit: { type: 'integer', minimum: 1, maximum: LIMITS.usersMaxLimit } },
+} as const;

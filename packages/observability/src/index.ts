@@ -1,0 +1,65 @@
+import { pino, type Logger } from 'pino';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type { Logger } from 'pino';
+
+export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
+  return pino({ name, level });
+}
+
+/**
+ * One registry per process. In standalone every role shares it, so metrics are defined
+ * idempotently: the second role asking for a metric gets the one already registered.
+ */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
+type Labels<T extends string> = { name: string; help: string; labelNames?: readonly T[] };
+
+export function counter<T extends string = string>(spec: Labels<T>): Counter<T> {
+  const existing = registry.getSingleMetric(spec.name);
+  if (existing) return existing as Counter<T>;
+  return new Counter<T>({ ...spec, labelNames: spec.labelNames ?? [], registers: [registry] });
+}
+
+export function gauge<T extends string = string>(spec: Labels<T>): Gauge<T> {
+  const existing = registry.getSingleMetric(spec.name);
+  if (existing) return existing as Gauge<T>;
+  return new Gauge<T>({ ...spec, labelNames: spec.labelNames ?? [], registers: [registry] });
+}
+
+export function histogram<T extends string = string>(spec: Labels<T> & { buckets?: number[] }): Histogram<T> {
+  const existing = registry.getSingleMetric(spec.name);
+  if (existing) return existing as Histogram<T>;
+  return new Histogram<T>({ ...spec, labelNames: spec.labelNames ?? [], registers: [registry] });
+}
+
+export async function metricsText(): Promise<{ contentType: string; body: string }> {
+  return { contentType: registry.contentType, body: await registry.metrics() };
+}
+
+/**
+ * Stops the role cleanly on SIGINT/SIGTERM (finish the batch in hand, commit, close), and
+ * exits anyway if that takes longer than `graceMs`.
+ */
+export function stopOnSignals(logger: Logger, stop: () => Promise<void>, graceMs = 10_000): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    setTimeout(() => {
+      logger.error('did not stop in time; exiting');
+      process.exit(1);
+    }, graceMs).unref();
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+}

@@ -1,0 +1,59 @@
+import { Redis, ReplyError } from 'ioredis';
+import { unavailable } from '@danmaku/model';
+
+export { Redis } from 'ioredis';
+
+export interface RedisOptions {
+  /** A command not answered by then fails, so callers answer 503 instead of hanging. */
+  commandTimeoutMs?: number;
+  /** Connection name shown by CLIENT LIST, to tell the roles apart. */
+  name?: string;
+}
+
+/**
+ * A Redis client that fails fast: no offline queue (a command while disconnected fails at once),
+ * one retry, a command timeout. It reconnects by itself in the background.
+ */
+export function createRedis(url: string, options: RedisOptions = {}): Redis {
+  const redis = new Redis(url, {
+    connectionName: options.name,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: options.commandTimeoutMs ?? 800,
+    connectTimeout: 2000,
+    retryStrategy: (times) => Math.min(100 * times, 2000),
+    lazyConnect: false,
+  });
+  // ioredis logs unhandled 'error' events loudly; reconnects are expected, readiness reports them.
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+/** Resolves once the client is ready; rejects after timeoutMs. */
+export async function waitReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(new Error(`Redis not ready after ${timeoutMs} ms (status ${redis.status})`));
+    }, timeoutMs);
+    const onReady = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
+  });
+}
+
+/**
+ * Runs a Redis call and turns connection trouble (refused, closed, timed out) into a 503;
+ * a ReplyError is a bug in a command or script and stays what it is.
+ */
+export async function guard<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof ReplyError) throw err;
+    throw unavailable('redis');
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Lua scripts of the store. Each touches the keys of one hash tag, so one Redis Cluster slot,
+ * and runs atomically: that is what makes seq allocation + ZADD one step (DESIGN.md invariant 1).
+ */
+
+/**
+ * Append a batch to one (room, type).
+ * KEYS: z (messages, score = seq), seq (counter), ids (dedup: member = id, score = seq)
+ * ARGV: retention, dedupWindow, then pairs (id, json of the message without seq)
+ * Returns { newestSeq, then per message its seq, or -seq of the earlier copy when a duplicate }.
+ * The stored JSON is the front's JSON with `"seq":N,` spliced in front, so nobody re-encodes it.
+ */
+export const APPEND_LUA = `
+local z, seqKey, ids = KEYS[1], KEYS[2], KEYS[3]
+local retention = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local seq = tonumber(redis.call('GET', seqKey) or '0')
+local out = {0}
+local added = 0
+for i = 3, #ARGV, 2 do
+  local id = ARGV[i]
+  local prior = redis.call('ZSCORE', ids, id)
+  if prior then
+    out[#out + 1] = -tonumber(prior)
+  else
+    seq = seq + 1
+    redis.call('ZADD', z, seq, '{"seq":' .. seq .. ',' .. string.sub(ARGV[i + 1], 2))
+    redis.call('ZADD', ids, seq, id)
+    out[#out + 1] = seq
+    added = added + 1
+  end
+end
+if added > 0 then
+  redis.call('SET', seqKey, seq)
+  redis.call('ZREMRANGEBYRANK', z, 0, -(retention + 1))
+  redis.call('ZREMRANGEBYRANK', ids, 0, -(window + 1))
+end
+out[1] = seq
+return out
+`;
+
+/**
+ * Read one (room, type) since a cursor. Flagged no-writes so it runs on a read replica.
+ * KEYS: z
+ * ARGV: cursor seq (-1 = none: the newest window), limit
+ * Returns { newestSeq, skipped (0/1), json... }. A cursor older than retention, or from the
+ * future (the store was reset), gets the newest window and skipped = 1 (invariant 4).
+ */
+export const READ_LUA = `#!lua flags=no-writes
+local z = KEYS[1]
+local c = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local last = redis.call('ZRANGE', z, -1, -1, 'WITHSCORES')
+if #last == 0 then
+  if c > 0 then return {0, 1} end
+  return {0, 0}
+end
+local newest = tonumber(last[2])
+local skipped = 0
+if c >= 0 and c <= newest then
+  if c == newest then return {newest, 0} end
+  local first = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
+  if c + 1 >= tonumber(first[2]) then
+    local msgs = redis.call('ZRANGEBYSCORE', z, '(' .. c, '+inf', 'LIMIT', 0, limit)
+    return {newest, 0, unpack(msgs)}
+  end
+  skipped = 1
+elseif c > newest then
+  skipped = 1
+end
+local msgs = redis.call('ZRANGE', z, -limit, -1)
+return {newest, skipped, unpack(msgs)}
+`;
+
+/**
+ * Presence of a room: enter, leave or just count, dropping viewers not seen within the TTL.
+ * KEYS: users (member = user id, score = last seen ms), names (hash id -> display name)
+ * ARGV: now, ttl, op ('enter' | 'leave' | 'count'), userId, name
+ * Returns the online count.
+ */
+export const PRESENCE_LUA = `
+local users, names = KEYS[1], KEYS[2]
+local now = tonumber(ARGV[1])
+local cutoff = now - tonumber(ARGV[2])
+local stale = redis.call('ZRANGEBYSCORE', users, '-inf', cutoff, 'LIMIT', 0, 500)
+if #stale > 0 then
+  redis.call('ZREM', users, unpack(stale))
+  redis.call('HDEL', names, unpack(stale))
+end
+local op = ARGV[3]
+if op == 'enter' then
+  redis.call('ZADD', users, now, ARGV[4])
+  redis.call('HSET', names, ARGV[4], ARGV[5])
+elseif op == 'leave' then
+  redis.call('ZREM', users, ARGV[4])
+  redis.call('HDEL', names, ARGV[4])
+end
+return redis.call('ZCARD', users)
+`;

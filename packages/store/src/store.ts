@@ -1,0 +1,177 @@
+import type { Redis } from 'ioredis';
+import type { MessageType, UserRef } from '@danmaku/model';
+import { guard } from './redis.js';
+import { APPEND_LUA, PRESENCE_LUA, READ_LUA } from './scripts.js';
+
+/** Keys of one (room, type) share the hash tag `{r:ROOM:TYPE}`: one slot per stream. */
+export const keys = {
+  messages: (roomId: string, type: MessageType) => `dm:{r:${roomId}:${type}}:z`,
+  seq: (roomId: string, type: MessageType) => `dm:{r:${roomId}:${type}}:seq`,
+  ids: (roomId: string, type: MessageType) => `dm:{r:${roomId}:${type}}:ids`,
+  users: (roomId: string) => `dm:{r:${roomId}}:users`,
+  names: (roomId: string) => `dm:{r:${roomId}}:names`,
+};
+
+type ScriptReply = (string | number)[];
+
+interface ScriptedRedis extends Redis {
+  dmAppend(z: string, seq: string, ids: string, ...args: (string | number)[]): Promise<ScriptReply>;
+  dmRead(z: string, cursor: number, limit: number): Promise<ScriptReply>;
+  dmPresence(users: string, names: string, now: number, ttl: number, op: string, id: string, name: string): Promise<number>;
+}
+
+function withScripts(redis: Redis): ScriptedRedis {
+  // defineCommand is idempotent per client; fronts and processors share clients in standalone.
+  const scripted = redis as ScriptedRedis;
+  if (typeof scripted.dmAppend !== 'function') {
+    redis.defineCommand('dmAppend', { numberOfKeys: 3, lua: APPEND_LUA });
+    redis.defineCommand('dmRead', { numberOfKeys: 1, lua: READ_LUA });
+    redis.defineCommand('dmPresence', { numberOfKeys: 2, lua: PRESENCE_LUA });
+  }
+  return scripted;
+}
+
+export interface AppendEntry {
+  id: string;
+  /** The message JSON without seq, as the front serialised it. */
+  json: string;
+}
+
+export interface AppendResult {
+  newestSeq: number;
+  /** Per entry: its new seq, or null when it was a duplicate of an earlier message. */
+  seqs: (number | null)[];
+}
+
+export interface ReadResult {
+  newestSeq: number;
+  skipped: boolean;
+  /** Stored JSON of each message, seq order, ready to splice into a response. */
+  messages: string[];
+  /** The seq of the last message returned, or the cursor/newest when none were. */
+  cursorSeq: number;
+}
+
+export interface StoreOptions {
+  /** The primary: every write. */
+  write: Redis;
+  /** A replica when configured (REDIS_READ_URL), else the primary. */
+  read?: Redis;
+  retention: number;
+  dedupWindow: number;
+  onlineTtlMs: number;
+}
+
+/** The live store: per-(room, type) sorted sets and room presence. */
+export class RedisStore {
+  readonly write: ScriptedRedis;
+  readonly read: ScriptedRedis;
+  readonly retention: number;
+  private readonly dedupWindow: number;
+  private readonly onlineTtlMs: number;
+
+  constructor(options: StoreOptions) {
+    this.write = withScripts(options.write);
+    this.read = withScripts(options.read ?? options.write);
+    this.retention = options.retention;
+    this.dedupWindow = options.dedupWindow;
+    this.onlineTtlMs = options.onlineTtlMs;
+  }
+
+  /** Numbers and stores a batch of one (room, type) in one atomic script call. */
+  async append(roomId: string, type: MessageType, entries: readonly AppendEntry[]): Promise<AppendResult> {
+    const args: string[] = [];
+    for (const e of entries) args.push(e.id, e.json);
+    const reply = await guard(() =>
+      this.write.dmAppend(keys.messages(roomId, type), keys.seq(roomId, type), keys.ids(roomId, type), this.retention, this.dedupWindow, ...args),
+    );
+    const seqs = reply.slice(1).map((s) => (Number(s) > 0 ? Number(s) : null));
+    return { newestSeq: Number(reply[0]), seqs };
+  }
+
+  /** Messages after `cursorSeq` (null: the newest window), at most `limit`. */
+  async readSince(roomId: string, type: MessageType, cursorSeq: number | null, limit: number): Promise<ReadResult> {
+    const reply = await guard(() => this.read.dmRead(keys.messages(roomId, type), cursorSeq ?? -1, limit));
+    return toReadResult(reply, cursorSeq);
+  }
+
+  /** Several streams of a room in one round trip. */
+  async readMany(
+    roomId: string,
+    wants: readonly { type: MessageType; cursorSeq: number | null }[],
+    limit: number,
+  ): Promise<Map<MessageType, ReadResult>> {
+    const replies = await guard(async () => {
+      const pipeline = this.read.pipeline();
+      for (const w of wants) (pipeline as unknown as ScriptedRedis).dmRead(keys.messages(roomId, w.type), w.cursorSeq ?? -1, limit);
+      const results = (await pipeline.exec()) ?? [];
+      return results.map(([err, value]) => {
+        if (err) throw err;
+        return value as ScriptReply;
+      });
+    });
+    const out = new Map<MessageType, ReadResult>();
+    wants.forEach((w, i) => out.set(w.type, toReadResult(replies[i] ?? [0, 0], w.cursorSeq)));
+    return out;
+  }
+
+  async newestSeq(roomId: string, type: MessageType): Promise<number> {
+    const value = await guard(() => this.read.get(keys.seq(roomId, type)));
+    return value === null ? 0 : Number(value);
+  }
+
+  async enter(roomId: string, user: UserRef, now = Date.now()): Promise<number> {
+    return guard(() => this.write.dmPresence(keys.users(roomId), keys.names(roomId), now, this.onlineTtlMs, 'enter', user.id, user.name));
+  }
+
+  async leave(roomId: string, userId: string, now = Date.now()): Promise<number> {
+    return guard(() => this.write.dmPresence(keys.users(roomId), keys.names(roomId), now, this.onlineTtlMs, 'leave', userId, ''));
+  }
+
+  /** Online viewers: seen within the TTL. Read-only, so it may run on a replica. */
+  async online(roomId: string, now = Date.now()): Promise<number> {
+    return guard(() => this.read.zcount(keys.users(roomId), now - this.onlineTtlMs, '+inf'));
+  }
+
+  /** The most recently seen viewers first. */
+  async users(roomId: string, limit: number, now = Date.now()): Promise<{ online: number; users: UserRef[] }> {
+    const [online, ids] = await guard(async () => {
+      const [countReply, idsReply] = (await this.read
+        .pipeline()
+        .zcount(keys.users(roomId), now - this.onlineTtlMs, '+inf')
+        .zrevrangebyscore(keys.users(roomId), '+inf', now - this.onlineTtlMs, 'LIMIT', 0, limit)
+        .exec()) ?? [];
+      if (countReply?.[0]) throw countReply[0];
+      if (idsReply?.[0]) throw idsReply[0];
+      return [Number(countReply?.[1] ?? 0), (idsReply?.[1] ?? []) as string[]] as const;
+    });
+    if (ids.length === 0) return { online, users: [] };
+    const names = await guard(() => this.read.hmget(keys.names(roomId), ...ids));
+    return { online, users: ids.map((id, i) => ({ id, name: names[i] ?? id })) };
+  }
+
+  /** Redis answers: for /readyz. */
+  async ping(): Promise<boolean> {
+    try {
+      await guard(() => this.write.ping());
+      if (this.read !== this.write) await guard(() => this.read.ping());
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function toReadResult(reply: ScriptReply, cursorSeq: number | null): ReadResult {
+  const newestSeq = Number(reply[0] ?? 0);
+  const skipped = Number(reply[1] ?? 0) === 1;
+  const messages = reply.slice(2).map(String);
+  let last = skipped || cursorSeq === null ? newestSeq : cursorSeq;
+  if (messages.length > 0) last = seqOf(messages[messages.length - 1] as string);
+  return { newestSeq, skipped, messages, cursorSeq: last };
+}
+
+/** The seq of a stored message: the store writes it first, so no JSON parse is needed. */
+export function seqOf(storedJson: string): number {
+  return Number(storedJson.slice(7, storedJson.indexOf(',', 7)));
+}

@@ -1,0 +1,1 @@
+export { startMockKafka, type MockKafka } from './mock-kafka.js';
