@@ -5,13 +5,14 @@
 
 /**
  * Append a batch to one (room, type).
- * KEYS: z (messages, score = seq), seq (counter), ids (dedup: member = id, score = seq)
+ * KEYS: z (messages, score = seq), seq (counter), ids (dedup: member = id, score = seq),
+ *       floor (highest seq trimmed by retention: a cursor below it has skipped messages)
  * ARGV: retention, dedupWindow, then pairs (id, json of the message without seq)
  * Returns { newestSeq, then per message its seq, or -seq of the earlier copy when a duplicate }.
  * The stored JSON is the front's JSON with `"seq":N,` spliced in front, so nobody re-encodes it.
  */
 export const APPEND_LUA = `
-local z, seqKey, ids = KEYS[1], KEYS[2], KEYS[3]
+local z, seqKey, ids, floor = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local retention = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local seq = tonumber(redis.call('GET', seqKey) or '0')
@@ -32,7 +33,12 @@ for i = 3, #ARGV, 2 do
 end
 if added > 0 then
   redis.call('SET', seqKey, seq)
-  redis.call('ZREMRANGEBYRANK', z, 0, -(retention + 1))
+  local excess = redis.call('ZCARD', z) - retention
+  if excess > 0 then
+    local cut = redis.call('ZRANGE', z, excess - 1, excess - 1, 'WITHSCORES')
+    redis.call('SET', floor, cut[2])
+    redis.call('ZREMRANGEBYRANK', z, 0, excess - 1)
+  end
   redis.call('ZREMRANGEBYRANK', ids, 0, -(window + 1))
 end
 out[1] = seq
@@ -41,31 +47,28 @@ return out
 
 /**
  * Read one (room, type) since a cursor. Flagged no-writes so it runs on a read replica.
- * KEYS: z
+ * KEYS: z, seq, floor
  * ARGV: cursor seq (-1 = none: the newest window), limit
- * Returns { newestSeq, skipped (0/1), json... }. A cursor older than retention, or from the
- * future (the store was reset), gets the newest window and skipped = 1 (invariant 4).
+ * Returns { newestSeq, skipped (0/1), json... }. A cursor older than retention (below the
+ * floor), or from the future (the store was reset), gets the newest window and skipped = 1
+ * (invariant 4). Deleted messages leave holes in the set but never move the floor.
  */
 export const READ_LUA = `#!lua flags=no-writes
 local z = KEYS[1]
 local c = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
-local last = redis.call('ZRANGE', z, -1, -1, 'WITHSCORES')
-if #last == 0 then
-  if c > 0 then return {0, 1} end
-  return {0, 0}
-end
-local newest = tonumber(last[2])
+local newest = tonumber(redis.call('GET', KEYS[2]) or '0')
 local skipped = 0
-if c >= 0 and c <= newest then
-  if c == newest then return {newest, 0} end
-  local first = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
-  if c + 1 >= tonumber(first[2]) then
+if c > newest then
+  skipped = 1
+elseif c == newest then
+  return {newest, 0}
+elseif c >= 0 then
+  local floor = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if c >= floor then
     local msgs = redis.call('ZRANGEBYSCORE', z, '(' .. c, '+inf', 'LIMIT', 0, limit)
     return {newest, 0, unpack(msgs)}
   end
-  skipped = 1
-elseif c > newest then
   skipped = 1
 end
 local msgs = redis.call('ZRANGE', z, -limit, -1)
@@ -96,4 +99,16 @@ elseif op == 'leave' then
   redis.call('HDEL', names, ARGV[4])
 end
 return redis.call('ZCARD', users)
+`;
+
+/**
+ * Delete one message by id (moderation). KEYS: z, ids. ARGV: id.
+ * Returns its seq, or 0 when it is not (or no longer) in the live window.
+ */
+export const DELETE_LUA = `
+local seq = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not seq then return 0 end
+local removed = redis.call('ZREMRANGEBYSCORE', KEYS[1], seq, seq)
+if removed == 0 then return 0 end
+return tonumber(seq)
 `;

@@ -1,13 +1,14 @@
 import type { Redis } from 'ioredis';
 import type { MessageType, UserRef } from '@danmaku/model';
 import { guard } from './redis.js';
-import { APPEND_LUA, PRESENCE_LUA, READ_LUA } from './scripts.js';
+import { APPEND_LUA, DELETE_LUA, PRESENCE_LUA, READ_LUA } from './scripts.js';
 
 /** Keys of one (room, type) share the hash tag `{r:ROOM:TYPE}`: one slot per stream. */
 export const keys = {
   messages: (roomId: string, type: MessageType) => `dm:{r:${roomId}:${type}}:z`,
   seq: (roomId: string, type: MessageType) => `dm:{r:${roomId}:${type}}:seq`,
   ids: (roomId: string, type: MessageType) => `dm:{r:${roomId}:${type}}:ids`,
+  floor: (roomId: string, type: MessageType) => `dm:{r:${roomId}:${type}}:floor`,
   users: (roomId: string) => `dm:{r:${roomId}}:users`,
   names: (roomId: string) => `dm:{r:${roomId}}:names`,
 };
@@ -15,8 +16,9 @@ export const keys = {
 type ScriptReply = (string | number)[];
 
 interface ScriptedRedis extends Redis {
-  dmAppend(z: string, seq: string, ids: string, ...args: (string | number)[]): Promise<ScriptReply>;
-  dmRead(z: string, cursor: number, limit: number): Promise<ScriptReply>;
+  dmAppend(z: string, seq: string, ids: string, floor: string, ...args: (string | number)[]): Promise<ScriptReply>;
+  dmRead(z: string, seq: string, floor: string, cursor: number, limit: number): Promise<ScriptReply>;
+  dmDelete(z: string, ids: string, id: string): Promise<number>;
   dmPresence(users: string, names: string, now: number, ttl: number, op: string, id: string, name: string): Promise<number>;
 }
 
@@ -24,11 +26,21 @@ function withScripts(redis: Redis): ScriptedRedis {
   // defineCommand is idempotent per client; fronts and processors share clients in standalone.
   const scripted = redis as ScriptedRedis;
   if (typeof scripted.dmAppend !== 'function') {
-    redis.defineCommand('dmAppend', { numberOfKeys: 3, lua: APPEND_LUA });
-    redis.defineCommand('dmRead', { numberOfKeys: 1, lua: READ_LUA });
+    redis.defineCommand('dmAppend', { numberOfKeys: 4, lua: APPEND_LUA });
+    redis.defineCommand('dmRead', { numberOfKeys: 3, lua: READ_LUA });
+    redis.defineCommand('dmDelete', { numberOfKeys: 2, lua: DELETE_LUA });
     redis.defineCommand('dmPresence', { numberOfKeys: 2, lua: PRESENCE_LUA });
   }
   return scripted;
+}
+
+/** Pub/sub channel: messages were deleted; caches drop them, connectors emit `deleted`. */
+export const DELETED_CHANNEL = 'dm:deleted';
+
+export interface MessagesDeleted {
+  roomId: string;
+  type: MessageType;
+  ids: string[];
 }
 
 export interface AppendEntry {
@@ -83,7 +95,7 @@ export class RedisStore {
     const args: string[] = [];
     for (const e of entries) args.push(e.id, e.json);
     const reply = await guard(() =>
-      this.write.dmAppend(keys.messages(roomId, type), keys.seq(roomId, type), keys.ids(roomId, type), this.retention, this.dedupWindow, ...args),
+      this.write.dmAppend(keys.messages(roomId, type), keys.seq(roomId, type), keys.ids(roomId, type), keys.floor(roomId, type), this.retention, this.dedupWindow, ...args),
     );
     const seqs = reply.slice(1).map((s) => (Number(s) > 0 ? Number(s) : null));
     return { newestSeq: Number(reply[0]), seqs };
@@ -91,7 +103,7 @@ export class RedisStore {
 
   /** Messages after `cursorSeq` (null: the newest window), at most `limit`. */
   async readSince(roomId: string, type: MessageType, cursorSeq: number | null, limit: number): Promise<ReadResult> {
-    const reply = await guard(() => this.read.dmRead(keys.messages(roomId, type), cursorSeq ?? -1, limit));
+    const reply = await guard(() => this.read.dmRead(keys.messages(roomId, type), keys.seq(roomId, type), keys.floor(roomId, type), cursorSeq ?? -1, limit));
     return toReadResult(reply, cursorSeq);
   }
 
@@ -103,7 +115,7 @@ export class RedisStore {
   ): Promise<Map<MessageType, ReadResult>> {
     const replies = await guard(async () => {
       const pipeline = this.read.pipeline();
-      for (const w of wants) (pipeline as unknown as ScriptedRedis).dmRead(keys.messages(roomId, w.type), w.cursorSeq ?? -1, limit);
+      for (const w of wants) (pipeline as unknown as ScriptedRedis).dmRead(keys.messages(roomId, w.type), keys.seq(roomId, w.type), keys.floor(roomId, w.type), w.cursorSeq ?? -1, limit);
       const results = (await pipeline.exec()) ?? [];
       return results.map(([err, value]) => {
         if (err) throw err;
@@ -113,6 +125,18 @@ export class RedisStore {
     const out = new Map<MessageType, ReadResult>();
     wants.forEach((w, i) => out.set(w.type, toReadResult(replies[i] ?? [0, 0], w.cursorSeq)));
     return out;
+  }
+
+  /**
+   * Removes a message from the live window (moderation) and tells every front and connector on
+   * DELETED_CHANNEL. Returns false when the id is not in the window (already trimmed or unknown).
+   */
+  async deleteMessage(roomId: string, type: MessageType, id: string): Promise<boolean> {
+    const seq = await guard(() => this.write.dmDelete(keys.messages(roomId, type), keys.ids(roomId, type), id));
+    if (seq === 0) return false;
+    const event: MessagesDeleted = { roomId, type, ids: [id] };
+    await guard(() => this.write.publish(DELETED_CHANNEL, JSON.stringify(event)));
+    return true;
   }
 
   async newestSeq(roomId: string, type: MessageType): Promise<number> {

@@ -1,1 +1,14 @@
 export { startMockKafka, type MockKafka } from './mock-kafka.js';
+export {
+  REPO_ROOT,
+  freePort,
+  sleep,
+  spawnTs,
+  startRedis,
+  testConfig,
+  tokenFor,
+  uniqueRoom,
+  waitFor,
+  type Spawned,
+  type TestRedis,
+} from './harness.js';

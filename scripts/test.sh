@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# npm test: installs what is missing, starts Redis and MariaDB (and builds the dev Kafka broker),
+# type-checks, lints and runs every test. Services it started are stopped again at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/ensure-deps.sh
+
+export DANMAKU_REDIS_PERSIST=0
+started=$(bash scripts/infra.sh up redis mysql --report-started)
+trap 'bash scripts/infra.sh down $started >/dev/null 2>&1 || true' EXIT
+eval "$(bash scripts/infra.sh env)"
+bash scripts/build-kafka-mock.sh >/dev/null
+
+echo "== type-check"
+npx tsc -p tsconfig.json --noEmit
+echo "== lint"
+npx eslint .
+echo "== tests"
+mapfile -t files < <(find apps packages -path '*/node_modules' -prune -o -path '*/test/*' -name '*.test.ts' -print | sort)
+node --import tsx --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=300000 "$@" "${files[@]}"
