@@ -1,6 +1,7 @@
 import type { Auth, Principal } from '@danmaku/auth';
 import type { Bus } from '@danmaku/bus';
 import type { Config } from '@danmaku/config';
+import type { Ingest } from '@danmaku/ingest';
 import { ApiError } from '@danmaku/model';
 import type { RedisStore } from '@danmaku/store';
 import type { FastifyRequest } from '@danmaku/http';
@@ -11,6 +12,8 @@ export interface FrontDeps {
   store: RedisStore;
   bus: Bus;
   auth: Auth;
+  /** The write path (validation checks, stamp, produce); shared with the connector. */
+  ingest: Ingest;
 }
 
 /** The caller of a write: a token is required (API.md, Auth). */

@@ -3,6 +3,7 @@ import { openBus } from '@danmaku/bus';
 import { isDefaultSecret, loadConfig } from '@danmaku/config';
 import { createLogger, stopOnSignals } from '@danmaku/observability';
 import { openStore } from '@danmaku/store';
+import { createIngest } from '@danmaku/ingest';
 import { buildFront } from './app.js';
 
 const config = loadConfig();
@@ -10,7 +11,7 @@ const logger = createLogger('front', config.logLevel);
 if (isDefaultSecret(config)) logger.warn('DANMAKU_JWT_SECRET is the development default; set your own');
 const { store, close: closeStore } = await openStore(config, 'front');
 const bus = await openBus(config, 'front', logger, true);
-const app = buildFront({ config, store, bus, auth: createAuth(config.jwtSecret) }, logger);
+const app = buildFront({ config, store, bus, auth: createAuth(config.jwtSecret), ingest: createIngest({ bus, topic: config.topic }) }, logger);
 const address = await app.listen({ host: config.host, port: config.port });
 logger.info({ address }, 'front listening');
 

@@ -1,6 +1,7 @@
 import { createAuth } from '@danmaku/auth';
 import { MemoryBus } from '@danmaku/bus';
 import type { Config } from '@danmaku/config';
+import { createIngest } from '@danmaku/ingest';
 import { buildFront } from '@danmaku/front';
 import type { Logger } from '@danmaku/observability';
 import { redisAnnouncer, startProcessor } from '@danmaku/processor';
@@ -24,7 +25,7 @@ export async function startStandalone(config: Config, logger: Logger): Promise<S
     batchSize: config.processorBatch,
     announce: redisAnnouncer(store.write),
   });
-  const front = buildFront({ config, store, bus, auth: createAuth(config.jwtSecret) }, logger);
+  const front = buildFront({ config, store, bus, auth: createAuth(config.jwtSecret), ingest: createIngest({ bus, topic: config.topic }) }, logger);
   await front.listen({ host: config.host, port: config.port });
   const address = front.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

@@ -11,6 +11,8 @@ export const keys = {
   floor: (roomId: string, type: MessageType) => `dm:{r:${roomId}:${type}}:floor`,
   users: (roomId: string) => `dm:{r:${roomId}}:users`,
   names: (roomId: string) => `dm:{r:${roomId}}:names`,
+  /** Banned users of a room: member = user id, score = banned until (ms; +inf = for good). */
+  bans: (roomId: string) => `dm:{r:${roomId}}:bans`,
 };
 
 type ScriptReply = (string | number)[];
@@ -172,6 +174,21 @@ export class RedisStore {
     if (ids.length === 0) return { online, users: [] };
     const names = await guard(() => this.read.hmget(keys.names(roomId), ...ids));
     return { online, users: ids.map((id, i) => ({ id, name: names[i] ?? id })) };
+  }
+
+  /** Bans a user from a room until `untilMs` (Infinity: for good). */
+  async ban(roomId: string, userId: string, untilMs: number): Promise<void> {
+    await guard(() => this.write.zadd(keys.bans(roomId), Number.isFinite(untilMs) ? untilMs : '+inf', userId));
+  }
+
+  async unban(roomId: string, userId: string): Promise<void> {
+    await guard(() => this.write.zrem(keys.bans(roomId), userId));
+  }
+
+  /** The room-entry check of the business module (connector join, HTTP enter, send). */
+  async isBanned(roomId: string, userId: string, now = Date.now()): Promise<boolean> {
+    const until = await guard(() => this.read.zscore(keys.bans(roomId), userId));
+    return until !== null && Number(until) > now;
   }
 
   /** Redis answers: for /readyz. */

@@ -1,49 +1,25 @@
 import {
   ApiError,
   DEFAULT_POLL_TYPES,
-  clientMessageId,
   decodeCursor,
   encodeCursor,
   isMessageType,
-  newMessageId,
-  partitionFor,
   pollQuerySchema,
   roomParamsSchema,
   sendMessageBodySchema,
-  streamKey,
   type Cursor,
   type MessageType,
   type PollQuery,
   type SendMessageBody,
-  type UnsequencedMessage,
 } from '@danmaku/model';
 import { counter } from '@danmaku/observability';
 import type { FastifyInstance } from '@danmaku/http';
 import { requireUser, type FrontDeps } from '../context.js';
 
-const ingested = counter<'type'>({ name: 'danmaku_ingest_total', help: 'Messages accepted by fronts (202)', labelNames: ['type'] });
 const polls = counter<'source'>({ name: 'danmaku_polls_total', help: 'Polls answered, by source', labelNames: ['source'] });
 
 const DEFAULT_POLL_LIMIT = 100;
 const DEFAULT_RETRY_AFTER_MS = 2000;
-
-/** Checks that depend on the type; the schema has already checked shapes and lengths. */
-function buildMessage(roomId: string, body: SendMessageBody, user: { id: string; name: string }): UnsequencedMessage {
-  const ts = Date.now();
-  const id = body.clientMsgId ? clientMessageId(roomId, user.id, body.clientMsgId) : newMessageId(ts);
-  const base = { id, roomId, type: body.type, ts, user: { id: user.id, name: user.name } };
-  if (body.type === 'comment') {
-    const content = body.content?.trim() ?? '';
-    if (content.length === 0) throw new ApiError(400, 'invalid_request', 'A comment needs "content" with some text.');
-    if (body.giftId !== undefined || body.count !== undefined) {
-      throw new ApiError(400, 'invalid_request', '"giftId" and "count" are only for gifts.');
-    }
-    return { ...base, content };
-  }
-  if (!body.giftId) throw new ApiError(400, 'invalid_request', 'A gift needs "giftId".');
-  if (body.content !== undefined) throw new ApiError(400, 'invalid_request', '"content" is only for comments.');
-  return { ...base, gift: { giftId: body.giftId, count: body.count ?? 1 } };
-}
 
 export function parseTypes(text: string | undefined): MessageType[] {
   if (text === undefined || text === '') return [...DEFAULT_POLL_TYPES];
@@ -57,19 +33,14 @@ export function parseTypes(text: string | undefined): MessageType[] {
 }
 
 export function messageRoutes(app: FastifyInstance, deps: FrontDeps): void {
-  const { bus, store, config } = deps;
+  const { store, ingest } = deps;
 
   app.post<{ Params: { roomId: string }; Body: SendMessageBody }>(
     '/v1/rooms/:roomId/messages',
     { schema: { params: roomParamsSchema, body: sendMessageBodySchema } },
     async (request, reply) => {
       const principal = requireUser(deps, request);
-      const { roomId } = request.params;
-      const message = buildMessage(roomId, request.body, principal);
-      const key = streamKey(roomId, message.type);
-      await bus.produce(config.topic, [{ key, value: JSON.stringify(message), partition: partitionFor(key, bus.partitions) }]);
-      ingested.inc({ type: message.type });
-      return reply.code(202).send({ id: message.id, ts: message.ts });
+      return reply.code(202).send(await ingest.accept(request.params.roomId, request.body, principal));
     },
   );
 

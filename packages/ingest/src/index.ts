@@ -1,0 +1,74 @@
+import type { Principal } from '@danmaku/auth';
+import type { Bus } from '@danmaku/bus';
+import {
+  ApiError,
+  clientMessageId,
+  newMessageId,
+  partitionFor,
+  streamKey,
+  type SendMessageBody,
+  type UnsequencedMessage,
+} from '@danmaku/model';
+import { counter } from '@danmaku/observability';
+
+const ingested = counter<'type'>({ name: 'danmaku_ingest_total', help: 'Messages accepted onto the bus', labelNames: ['type'] });
+
+/**
+ * A check every send passes before it is accepted (moderation, rate limits, read-only rooms).
+ * Throws an ApiError to refuse; may return a changed message (e.g. a word filter replacing text).
+ */
+export type SendCheck = (message: UnsequencedMessage, principal: Principal) => Promise<UnsequencedMessage | void> | UnsequencedMessage | void;
+
+export interface IngestOptions {
+  bus: Bus;
+  topic: string;
+  /** Run in order before the message goes on the bus. */
+  checks?: SendCheck[];
+  /** Picks the partition; the default keeps every (room, type) on one partition (gear 1). */
+  partition?: (key: string, message: UnsequencedMessage) => number;
+}
+
+/** Shapes a validated send body into a message: the checks the JSON schema cannot express. */
+export function buildMessage(roomId: string, body: SendMessageBody, user: { id: string; name: string }, now = Date.now()): UnsequencedMessage {
+  const id = body.clientMsgId ? clientMessageId(roomId, user.id, body.clientMsgId) : newMessageId(now);
+  const base = { id, roomId, type: body.type, ts: now, user: { id: user.id, name: user.name } };
+  if (body.type === 'comment') {
+    const content = body.content?.trim() ?? '';
+    if (content.length === 0) throw new ApiError(400, 'invalid_request', 'A comment needs "content" with some text.');
+    if (body.giftId !== undefined || body.count !== undefined) {
+      throw new ApiError(400, 'invalid_request', '"giftId" and "count" are only for gifts.');
+    }
+    return { ...base, content };
+  }
+  if (!body.giftId) throw new ApiError(400, 'invalid_request', 'A gift needs "giftId".');
+  if (body.content !== undefined) throw new ApiError(400, 'invalid_request', '"content" is only for comments.');
+  return { ...base, gift: { giftId: body.giftId, count: body.count ?? 1 } };
+}
+
+/**
+ * The write path shared by every surface that accepts messages (HTTP front, socket.io connector):
+ * shape -> checks -> stamp -> produce keyed by (room, type). Resolves once the bus accepted it,
+ * which is when a sender may be told 202.
+ */
+export function createIngest(options: IngestOptions) {
+  const checks = options.checks ?? [];
+  const pickPartition = options.partition ?? ((key: string) => partitionFor(key, options.bus.partitions));
+
+  async function accept(roomId: string, body: SendMessageBody, principal: Principal): Promise<{ id: string; ts: number }> {
+    let message = buildMessage(roomId, body, principal);
+    for (const check of checks) message = (await check(message, principal)) ?? message;
+    await publish(message);
+    return { id: message.id, ts: message.ts };
+  }
+
+  /** Puts a message the system made (enter, system notice) on the bus, skipping viewer checks. */
+  async function publish(message: UnsequencedMessage): Promise<void> {
+    const key = streamKey(message.roomId, message.type);
+    await options.bus.produce(options.topic, [{ key, value: JSON.stringify(message), partition: pickPartition(key, message) }]);
+    ingested.inc({ type: message.type });
+  }
+
+  return { accept, publish, checks };
+}
+
+export type Ingest = ReturnType<typeof createIngest>;

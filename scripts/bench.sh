@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# npm run bench -- NAME [args]: runs bench/NAME.ts after installing and starting what it needs.
+# Each bench prints a table and writes JSON under bench/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+name=${1:-}
+if [ -z "$name" ] || [ ! -f "bench/$name.ts" ]; then
+  echo "usage: npm run bench -- NAME   (NAME one of: $(ls bench/*.ts 2>/dev/null | xargs -n1 basename 2>/dev/null | sed 's/\.ts$//' | grep -v '^lib' | tr '\n' ' '))" >&2
+  exit 2
+fi
+shift
+bash scripts/ensure-deps.sh
+export DANMAKU_REDIS_PERSIST=0
+bash scripts/infra.sh up redis mysql >/dev/null
+eval "$(bash scripts/infra.sh env)"
+bash scripts/build-kafka-mock.sh >/dev/null
+exec node --import tsx "bench/$name.ts" "$@"
