@@ -4,7 +4,10 @@ import type { Config } from '@danmaku/config';
 import type { Ingest } from '@danmaku/ingest';
 import { ApiError } from '@danmaku/model';
 import type { RedisStore } from '@danmaku/store';
+import type { Switchboard } from '@danmaku/switches';
 import type { FastifyRequest } from '@danmaku/http';
+import type { ReplayStack } from '@danmaku/archive';
+import type { Moderation } from '@danmaku/moderation';
 
 /** What the front's routes share; built once by whoever wires the app (main or standalone). */
 export interface FrontDeps {
@@ -14,6 +17,18 @@ export interface FrontDeps {
   auth: Auth;
   /** The write path (validation checks, stamp, produce); shared with the connector. */
   ingest: Ingest;
+  /**
+   * Degrade switches and gears (issue 3): pass the one the ingest's partitioner and read-only
+   * check use; buildFront makes its own when absent. Other roles' routes read e.g. forcePolling().
+   */
+  switches?: Switchboard;
+  /**
+   * Lives, the MySQL archive and the replay reader (issue 5, openReplay in @danmaku/archive):
+   * without it the live and replay routes answer 503 and rooms show `live: null`.
+   */
+  replay?: ReplayStack;
+  /** Mutes, bans, slow mode, pinned notice (issue 5); its checks go to createIngest. */
+  moderation?: Moderation;
 }
 
 /** The caller of a write: a token is required (API.md, Auth). */

@@ -1,1 +1,2 @@
-export { startProcessor, redisAnnouncer, ADVANCED_CHANNEL, type ProcessorOptions, type RoomAdvanced } from './processor.js';
+export { startProcessor, redisAnnouncer, gearOptionsFrom, ADVANCED_CHANNEL, type ProcessorOptions, type RoomAdvanced } from './processor.js';
+export { GearBox, DEFAULT_GEAR_OPTIONS, type GearOptions } from './gears.js';

@@ -3,7 +3,7 @@ import { loadConfig } from '@danmaku/config';
 import { createHttpServer, readinessRoute } from '@danmaku/http';
 import { createLogger, stopOnSignals } from '@danmaku/observability';
 import { openStore } from '@danmaku/store';
-import { redisAnnouncer, startProcessor } from './processor.js';
+import { gearOptionsFrom, redisAnnouncer, startProcessor } from './processor.js';
 
 const config = loadConfig();
 const logger = createLogger('processor', config.logLevel);
@@ -16,6 +16,7 @@ const consumer = await startProcessor({
   logger,
   batchSize: config.processorBatch,
   announce: redisAnnouncer(store.write),
+  gears: gearOptionsFrom(config),
 });
 
 const http = createHttpServer({ logger, app: 'processor' });

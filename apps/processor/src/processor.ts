@@ -1,7 +1,10 @@
 import type { Batch, Bus, Consumer } from '@danmaku/bus';
-import { parseStreamKey, type MessageType, type UnsequencedMessage } from '@danmaku/model';
-import { counter, histogram, type Logger } from '@danmaku/observability';
+import type { Config } from '@danmaku/config';
+import { parseStreamKey, partitionFor, type MessageType, type UnsequencedMessage } from '@danmaku/model';
+import { counter, gauge, histogram, type Logger } from '@danmaku/observability';
 import type { AppendEntry, RedisStore } from '@danmaku/store';
+import { parallel, publishGear, type Gear } from '@danmaku/switches';
+import { DEFAULT_GEAR_OPTIONS, GearBox, type GearOptions } from './gears.js';
 
 /** Pub/sub channel on which the processor says "(room, type) advanced to seq N". */
 export const ADVANCED_CHANNEL = 'dm:advanced';
@@ -15,11 +18,30 @@ export interface RoomAdvanced {
 const stored = counter<'type'>({ name: 'danmaku_processor_stored_total', help: 'Messages numbered and stored', labelNames: ['type'] });
 const duplicates = counter({ name: 'danmaku_processor_duplicates_total', help: 'Redelivered messages dropped by id' });
 const poison = counter({ name: 'danmaku_processor_invalid_total', help: 'Bus records that were not messages (logged, skipped)' });
-const delay = histogram({
+const delay = histogram<'gear'>({
   name: 'danmaku_processor_delay_seconds',
-  help: 'Front receive (ts) to stored in Redis',
+  help: 'Front receive (ts) to stored in Redis, by the gear the stream was written in',
+  labelNames: ['gear'],
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
 });
+const gearChanges = counter<'direction' | 'to'>({
+  name: 'danmaku_processor_gear_changes_total',
+  help: 'Gear changes of (room, type) streams',
+  labelNames: ['direction', 'to'],
+});
+const streamsInGear = gauge<'gear'>({ name: 'danmaku_processor_streams_in_gear', help: 'Watched streams per gear (gear 1: hot recently)', labelNames: ['gear'] });
+const appends = counter<'gear'>({ name: 'danmaku_processor_appends_total', help: 'Lua append calls, by gear', labelNames: ['gear'] });
+const spreadRecords = counter({
+  name: 'danmaku_processor_spread_records_total',
+  help: 'Records consumed off their stream\'s home partition (a front spread a hot stream: gears 2 and 4)',
+});
+const appendSeconds = histogram<'op'>({
+  name: 'danmaku_redis_seconds',
+  help: 'Latency of Redis calls on the hot paths, by operation',
+  labelNames: ['op'],
+  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+});
+const busLag = gauge<'group'>({ name: 'danmaku_bus_lag_records', help: 'Records produced but not yet committed by the group', labelNames: ['group'] });
 
 export interface ProcessorOptions {
   bus: Bus;
@@ -31,6 +53,8 @@ export interface ProcessorOptions {
   /** Announces each advanced stream (the pusher listens); failures only delay pushes. */
   announce?: (events: RoomAdvanced[]) => Promise<void>;
   groupId?: string;
+  /** Gear thresholds (DANMAKU_GEAR_*); the defaults otherwise. */
+  gears?: Partial<GearOptions>;
 }
 
 interface Stream {
@@ -73,24 +97,58 @@ function groupByStream(batch: Batch, logger: Logger): Map<string, Stream> {
  */
 export async function startProcessor(options: ProcessorOptions): Promise<Consumer> {
   const { store, logger, batchSize } = options;
+  const groupId = options.groupId ?? 'processor';
+  const gearOptions: GearOptions = { ...DEFAULT_GEAR_OPTIONS, ...options.gears };
+  const publish = (key: string, gear: Gear): void => {
+    publishGear(store.write, key, gear).catch((err: unknown) => logger.warn({ err, key, gear }, 'could not publish a gear; retried on the next sweep'));
+  };
+  const gears = new GearBox(gearOptions, (key, gear, from) => {
+    gearChanges.inc({ direction: gear > from ? 'up' : 'down', to: String(gear) });
+    logger.info({ stream: key, from, to: gear }, 'gear change');
+    publish(key, gear);
+  });
+
+  const writeStream = async (stream: Stream, gear: Gear): Promise<number> => {
+    const label = { gear: String(gear) };
+    const write = async (chunk: AppendEntry[]): Promise<number> => {
+      const started = performance.now();
+      const result = await store.append(stream.roomId, stream.type, chunk);
+      appendSeconds.observe({ op: 'append' }, (performance.now() - started) / 1000);
+      appends.inc(label);
+      const added = result.seqs.filter((s) => s !== null).length;
+      stored.inc({ type: stream.type }, added);
+      if (added < chunk.length) duplicates.inc(chunk.length - added);
+      return result.newestSeq;
+    };
+    let newest = 0;
+    if (!parallel(gear)) {
+      for (let i = 0; i < stream.entries.length; i += batchSize) newest = await write(stream.entries.slice(i, i + batchSize));
+      return newest;
+    }
+    // Gears 3 and 4: the batch is cut into up to `inFlight` calls sent together. Each call numbers
+    // its messages atomically, so the calls may interleave in any order and seqs stay gap-free.
+    const size = Math.max(1, Math.min(batchSize, Math.ceil(stream.entries.length / gearOptions.inFlight)));
+    const chunks: AppendEntry[][] = [];
+    for (let i = 0; i < stream.entries.length; i += size) chunks.push(stream.entries.slice(i, i + size));
+    for (let i = 0; i < chunks.length; i += gearOptions.inFlight) {
+      const seqs = await Promise.all(chunks.slice(i, i + gearOptions.inFlight).map(write));
+      newest = Math.max(newest, ...seqs);
+    }
+    return newest;
+  };
 
   const handle = async (batch: Batch): Promise<void> => {
     const streams = groupByStream(batch, logger);
     const events: RoomAdvanced[] = [];
+    const now = Date.now();
     // Streams are independent (their own keys and seqs), so they are written concurrently;
-    // within one stream the chunks go strictly in order.
+    // within one stream the chunks go in order unless its gear allows several in flight.
     await Promise.all(
-      [...streams.values()].map(async (stream) => {
-        let newest = 0;
-        for (let i = 0; i < stream.entries.length; i += batchSize) {
-          const chunk = stream.entries.slice(i, i + batchSize);
-          const result = await store.append(stream.roomId, stream.type, chunk);
-          const added = result.seqs.filter((s) => s !== null).length;
-          stored.inc({ type: stream.type }, added);
-          if (added < chunk.length) duplicates.inc(chunk.length - added);
-          newest = result.newestSeq;
-        }
-        delay.observe((Date.now() - stream.oldestTs) / 1000);
+      [...streams.entries()].map(async ([key, stream]) => {
+        if (partitionFor(key, options.bus.partitions) !== batch.partition) spreadRecords.inc(stream.entries.length);
+        const gear = gears.observe(key, now - stream.oldestTs, now);
+        const newest = await writeStream(stream, gear);
+        delay.observe({ gear: String(gear) }, (Date.now() - stream.oldestTs) / 1000);
         events.push({ roomId: stream.roomId, type: stream.type, seq: newest });
       }),
     );
@@ -99,7 +157,30 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
     }
   };
 
-  return options.bus.consume({ topic: options.topic, groupId: options.groupId ?? 'processor', handle, maxBatch: batchSize, concurrency: options.bus.partitions });
+  const consumer = await options.bus.consume({ topic: options.topic, groupId, handle, maxBatch: batchSize, concurrency: options.bus.partitions });
+  const tick = setInterval(() => {
+    gears.sweep();
+    for (const [key, gear] of gears.hot()) publish(key, gear);
+    const counts = gears.countByGear();
+    for (const [gear, n] of Object.entries(counts)) streamsInGear.set({ gear }, n);
+    consumer.lag().then(
+      (lag) => busLag.set({ group: groupId }, lag),
+      () => undefined,
+    );
+  }, 1000);
+  tick.unref();
+  return {
+    lag: () => consumer.lag(),
+    async stop() {
+      clearInterval(tick);
+      await consumer.stop();
+    },
+  };
+}
+
+/** The gear thresholds of the config (DANMAKU_GEAR_*). */
+export function gearOptionsFrom(config: Config): GearOptions {
+  return { upMs: config.gearUpMs, downMs: config.gearDownMs, holdMs: config.gearHoldMs, coolMs: config.gearCoolMs, inFlight: config.gearInFlight };
 }
 
 /** Announces over Redis pub/sub: one PUBLISH per batch, whatever the number of streams. */

@@ -15,6 +15,7 @@ Danmaku is running (standalone, in-memory bus) on ${system.url}
             -H 'content-type: application/json' -d '{"type":"comment","content":"hello"}'
   poll:   curl -s '${system.url}/v1/rooms/${room}/messages'
   health: curl -s ${system.url}/readyz
+  route:  curl -s '${system.url}/v1/route?uid=u1'   (long connections: socket.io on this same port)
 
 Ctrl-C stops it.
 `);

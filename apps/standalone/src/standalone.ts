@@ -4,17 +4,34 @@ import type { Config } from '@danmaku/config';
 import { createIngest } from '@danmaku/ingest';
 import { buildFront } from '@danmaku/front';
 import type { Logger } from '@danmaku/observability';
-import { redisAnnouncer, startProcessor } from '@danmaku/processor';
+import { gearOptionsFrom, redisAnnouncer, startProcessor } from '@danmaku/processor';
 import { openStore } from '@danmaku/store';
+import { gearPartitioner, readOnlyCheck, Switchboard } from '@danmaku/switches';
+import { startConnector, type Connector } from '@danmaku/connector';
+import { startPusher } from '@danmaku/pusher';
+import { routerRoutes } from '@danmaku/router';
+import { openReplay } from '@danmaku/archive';
+import { startArchiver } from '@danmaku/archiver';
+import { createModeration } from '@danmaku/moderation';
 
 export interface Standalone {
   /** http://host:port of the front. */
   url: string;
+  /** The embedded connector (socket.io on the front's port), unless started without one. */
+  connector: Connector | null;
   stop(): Promise<void>;
 }
 
+export interface StandaloneOptions {
+  /**
+   * Run a connector on the front's HTTP server (default). Tests that want every connector in a
+   * process of its own (to kill it) turn it off; router and pusher always run.
+   */
+  connector?: boolean;
+}
+
 /** Every role in one process over the in-memory bus: the embedded default. */
-export async function startStandalone(config: Config, logger: Logger): Promise<Standalone> {
+export async function startStandalone(config: Config, logger: Logger, options: StandaloneOptions = {}): Promise<Standalone> {
   const { store, close: closeStore } = await openStore(config, 'standalone');
   const bus = new MemoryBus({ partitions: config.partitions, logger });
   const processor = await startProcessor({
@@ -24,19 +41,77 @@ export async function startStandalone(config: Config, logger: Logger): Promise<S
     logger,
     batchSize: config.processorBatch,
     announce: redisAnnouncer(store.write),
+    gears: gearOptionsFrom(config),
   });
-  const front = buildFront({ config, store, bus, auth: createAuth(config.jwtSecret), ingest: createIngest({ bus, topic: config.topic }) }, logger);
+  // Switches and gears (issue 3): the ingest spreads hot streams and refuses read-only rooms.
+  const switches = await new Switchboard({ redis: store.write, refreshMs: config.switchesRefreshMs }).start();
+  // Lives, archive, replay, moderation (issue 5): the archiver is the second consumer group
+  // (registered before anything is sent, as the memory bus starts a new group at the end).
+  const replay = openReplay(config, store.write, logger, 'standalone');
+  replay.archive.ready().catch((err: unknown) => logger.warn({ err }, 'MySQL not reachable yet; archiving retries until it is'));
+  const archiver = await startArchiver({ bus, archive: replay.archive, topic: config.topic, logger, batchSize: config.archiverBatch });
+  const moderation = createModeration({ ...config, store, logger });
+  const hotIngest = { checks: [readOnlyCheck(switches)], partition: gearPartitioner(switches, bus.partitions, config.gearSpread) };
+  // Checks run in order, cheap first; the live stamp last, on messages that passed everything.
+  const checks = [...hotIngest.checks, ...moderation.checks, replay.lives.stampCheck];
+  const ingest = createIngest({ bus, topic: config.topic, ...hotIngest, checks });
+  const auth = createAuth(config.jwtSecret);
+  const front = buildFront({ config, store, bus, auth, ingest, switches, replay, moderation }, logger);
+  // Long connections (issue 4): GET /v1/route on the front's port, the pusher, and a connector
+  // whose socket.io shares the front's HTTP server, so one port serves everything.
+  routerRoutes(front, {
+    redis: store.write,
+    cluster: config.cluster,
+    auth,
+    forcePolling: () => switches.forcePolling(),
+    minPollIntervalMs: () => switches.get().pollIntervalMs,
+  });
+  const pushSubscriber = store.write.duplicate({ connectionName: 'standalone-pusher-sub' });
+  const pusher = await startPusher({
+    redis: store.write,
+    subscriber: pushSubscriber,
+    store,
+    cluster: config.cluster,
+    bigRoom: config.pushBigRoom,
+    smallRoom: config.pushSmallRoom,
+    logger,
+  });
   await front.listen({ host: config.host, port: config.port });
   const address = front.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host}:${port}`;
+  let connector: Connector | null = null;
+  const connectorSubscriber = store.write.duplicate({ connectionName: 'standalone-connector-sub' });
+  if (options.connector !== false) {
+    connector = await startConnector({
+      config,
+      logger,
+      store,
+      auth,
+      ingest,
+      server: front.server,
+      publicUrl: config.connectorUrl ?? url,
+      subscriber: connectorSubscriber,
+      redis: store.write,
+    });
+  }
   return {
-    url: `http://${config.host}:${port}`,
+    url,
+    connector,
     async stop() {
+      await connector?.stop();
+      await pusher.stop();
+      connectorSubscriber.disconnect();
+      pushSubscriber.disconnect();
       await front.close();
+      switches.stop();
       // Let the processor drain what the front accepted before the bus goes away.
       const deadline = Date.now() + 5000;
       while ((await processor.lag()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while ((await archiver.lag()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      moderation.stop();
       await bus.close();
+      await replay.close();
       await closeStore();
     },
   };

@@ -25,6 +25,50 @@ export const SETTINGS = {
   busTimeoutMs: { env: 'DANMAKU_BUS_TIMEOUT_MS', default: '2000', doc: 'A send that the bus has not accepted by then answers 503.' },
   redisTimeoutMs: { env: 'DANMAKU_REDIS_TIMEOUT_MS', default: '800', doc: 'A Redis command that has not answered by then fails (503 to clients).' },
   mysqlUrl: { env: 'MYSQL_URL', default: 'mysql://danmaku:danmaku@127.0.0.1:13306/danmaku', doc: 'MySQL/MariaDB of the archive and replay.' },
+  // Replay, archive, moderation (issue 5)
+  archiverPort: { env: 'ARCHIVER_PORT', default: '9102', doc: 'Port of the archiver\'s /metrics, /healthz and /readyz.' },
+  archiverBatch: { env: 'DANMAKU_ARCHIVER_BATCH', default: '1000', doc: 'Most messages the archiver inserts into MySQL in one statement.' },
+  replayRedisUrl: { env: 'REPLAY_REDIS_URL', default: '', doc: 'Redis of the replay cache (segments of finished lives); empty = REDIS_URL.' },
+  replaySegmentMs: { env: 'DANMAKU_REPLAY_SEGMENT_MS', default: '60000', doc: 'Replay is cached in segments of this many ms of a live.' },
+  replayRedisTtlS: { env: 'DANMAKU_REPLAY_REDIS_TTL_S', default: '600', doc: 'Seconds a replay segment stays in the replay Redis after it was loaded.' },
+  replayCacheMb: { env: 'DANMAKU_REPLAY_CACHE_MB', default: '64', doc: 'Bytes (MB) of replay segments each front keeps in memory.' },
+  replaySettleMs: { env: 'DANMAKU_REPLAY_SETTLE_MS', default: '5000', doc: 'A replay segment younger than this (the archiver may still be writing it) is read from MySQL, not cached.' },
+  rateUserMax: { env: 'DANMAKU_RATE_USER_MAX', default: '20', doc: 'Messages one user may send per rate window, over all fronts and rooms.' },
+  rateIpMax: { env: 'DANMAKU_RATE_IP_MAX', default: '200', doc: 'Messages one client IP may send per rate window, over all fronts.' },
+  rateWindowMs: { env: 'DANMAKU_RATE_WINDOW_MS', default: '10000', doc: 'The rate-limit window (ms).' },
+  sensitiveWords: { env: 'DANMAKU_SENSITIVE_WORDS', default: '', doc: 'Comma-separated words the filter catches (case-insensitive); more can be added at run time in the Redis set dm:words.' },
+  sensitiveMode: { env: 'DANMAKU_SENSITIVE_MODE', default: 'replace', doc: '"replace" (masks a caught word with *) or "reject" (400 content_rejected).' },
+  // Hot rooms: gears, local cache, adaptive polls, likes, switches (issue 3)
+  gearUpMs: { env: 'DANMAKU_GEAR_UP_MS', default: '500', doc: 'Processor delay (now - ts) at which a (room, type) climbs one gear.' },
+  gearDownMs: { env: 'DANMAKU_GEAR_DOWN_MS', default: '100', doc: 'Delay at or below which a stream counts as calm (it goes down one gear after DANMAKU_GEAR_COOL_MS calm or idle).' },
+  gearHoldMs: { env: 'DANMAKU_GEAR_HOLD_MS', default: '2000', doc: 'Least time a stream stays in a gear before the next change (hysteresis).' },
+  gearCoolMs: { env: 'DANMAKU_GEAR_COOL_MS', default: '10000', doc: 'Calm (or idle) time after which a stream goes down one gear.' },
+  gearSpread: { env: 'DANMAKU_GEAR_SPREAD', default: '4', doc: 'Partitions a stream in gear 2 or 4 is spread over by the fronts.' },
+  gearInFlight: { env: 'DANMAKU_GEAR_IN_FLIGHT', default: '4', doc: 'Lua calls of one stream the processor keeps in flight in gears 3 and 4.' },
+  switchesRefreshMs: { env: 'DANMAKU_SWITCHES_REFRESH_MS', default: '1000', doc: 'How often each process re-reads the degrade switches and gears from Redis.' },
+  cacheRefreshMs: { env: 'DANMAKU_CACHE_REFRESH_MS', default: '1000', doc: 'How often a front refreshes the local cache of a big room from Redis.' },
+  bigRoomOnline: { env: 'DANMAKU_BIG_ROOM_ONLINE', default: '2000', doc: 'Online viewers at which a room counts as big (local cache, short polls).' },
+  bigRoomPollRate: { env: 'DANMAKU_BIG_ROOM_POLL_RATE', default: '50', doc: 'Polls per second of one room on one front at which the room counts as big.' },
+  bigRoomCoolMs: { env: 'DANMAKU_BIG_ROOM_COOL_MS', default: '30000', doc: 'A big room under both thresholds for this long is small again (its cache is dropped).' },
+  bigRoomPollLimit: { env: 'DANMAKU_BIG_ROOM_POLL_LIMIT', default: '50', doc: 'Most comments one poll of a big room returns (sampled evenly when more arrived; gifts are never dropped).' },
+  bigRoomSpanMs: { env: 'DANMAKU_BIG_ROOM_SPAN_MS', default: '10000', doc: 'A big room\'s poll returns only comments newer than this (older ones are stale on screen).' },
+  pollRetryMs: { env: 'DANMAKU_POLL_RETRY_MS', default: '2000', doc: 'retryAfterMs of a poll (doubled when the front is under pressure; the pollIntervalMs switch raises it).' },
+  likesFlushMs: { env: 'DANMAKU_LIKES_FLUSH_MS', default: '1000', doc: 'How often a front flushes its aggregated like counts to Redis.' },
+  // Long connections: router, connector, pusher (issue 4)
+  routerPort: { env: 'ROUTER_PORT', default: '8090', doc: 'Port of the router (GET /v1/route) when it runs on its own.' },
+  connectorPort: { env: 'CONNECTOR_PORT', default: '8091', doc: 'Port of a connector (socket.io, /metrics) when it runs on its own.' },
+  pusherPort: { env: 'PUSHER_PORT', default: '9103', doc: 'Port of the pusher\'s /metrics, /healthz and /readyz.' },
+  connectorUrl: { env: 'CONNECTOR_PUBLIC_URL', default: '', doc: 'URL clients use to reach this connector (what the router hands out); empty = http://HOST:PORT it listens on.' },
+  cluster: { env: 'DANMAKU_CLUSTER', default: 'main', doc: 'Name of the connector registry and routing config in Redis: routers, pushers and connectors of one deployment share it.' },
+  anonViewers: { env: 'DANMAKU_ANON_VIEWERS', default: 'true', doc: 'Whether sockets without a token may connect (read-only: join, no send).' },
+  pushBigRoom: { env: 'DANMAKU_PUSH_BIG_ROOM', default: '500', doc: 'Subscribers (all connectors) at which the pusher switches a room from notify/pull to broadcast.' },
+  pushSmallRoom: { env: 'DANMAKU_PUSH_SMALL_ROOM', default: '400', doc: 'Subscribers at or below which a broadcast room goes back to notify/pull (hysteresis).' },
+  pushMergeMs: { env: 'DANMAKU_PUSH_MERGE_MS', default: '100', doc: 'A connector sends a room at most one `messages` packet per this many ms, merging what arrived meanwhile.' },
+  pushNotifyDelayMs: { env: 'DANMAKU_PUSH_NOTIFY_DELAY_MS', default: '5', doc: 'A connector waits this long after a notify before it pulls, so close notifies cost one pull.' },
+  pushSweepMs: { env: 'DANMAKU_PUSH_SWEEP_MS', default: '3000', doc: 'A connector pulls each of its rooms at least this often, so a lost notify delays but never loses.' },
+  socketPingMs: { env: 'DANMAKU_SOCKET_PING_MS', default: '25000', doc: 'socket.io heartbeat interval: keeps mobile NAT mappings open and finds dead links.' },
+  socketPingTimeoutMs: { env: 'DANMAKU_SOCKET_PING_TIMEOUT_MS', default: '20000', doc: 'A socket that does not answer a heartbeat within this is closed.' },
+  socketMaxBufferBytes: { env: 'DANMAKU_SOCKET_MAX_BUFFER', default: '1048576', doc: 'A socket whose unsent bytes pass this (a slow consumer) is disconnected.' },
   logLevel: { env: 'LOG_LEVEL', default: 'info', doc: 'pino log level (fatal, error, warn, info, debug, trace, silent).' },
 } as const satisfies Record<string, Setting>;
 
@@ -47,6 +91,47 @@ export interface Config {
   busTimeoutMs: number;
   redisTimeoutMs: number;
   mysqlUrl: string;
+  archiverPort: number;
+  archiverBatch: number;
+  replayRedisUrl: string | null;
+  replaySegmentMs: number;
+  replayRedisTtlS: number;
+  replayCacheMb: number;
+  replaySettleMs: number;
+  rateUserMax: number;
+  rateIpMax: number;
+  rateWindowMs: number;
+  sensitiveWords: string[];
+  sensitiveMode: 'replace' | 'reject';
+  gearUpMs: number;
+  gearDownMs: number;
+  gearHoldMs: number;
+  gearCoolMs: number;
+  gearSpread: number;
+  gearInFlight: number;
+  switchesRefreshMs: number;
+  cacheRefreshMs: number;
+  bigRoomOnline: number;
+  bigRoomPollRate: number;
+  bigRoomCoolMs: number;
+  bigRoomPollLimit: number;
+  bigRoomSpanMs: number;
+  pollRetryMs: number;
+  likesFlushMs: number;
+  routerPort: number;
+  connectorPort: number;
+  pusherPort: number;
+  connectorUrl: string | null;
+  cluster: string;
+  anonViewers: boolean;
+  pushBigRoom: number;
+  pushSmallRoom: number;
+  pushMergeMs: number;
+  pushNotifyDelayMs: number;
+  pushSweepMs: number;
+  socketPingMs: number;
+  socketPingTimeoutMs: number;
+  socketMaxBufferBytes: number;
   logLevel: string;
 }
 
@@ -65,6 +150,11 @@ function port(key: Key, text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${SETTINGS[key].env} must be a port number, got "${text}"`);
   return n;
+}
+
+function oneOf<T extends string>(key: Key, text: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(text)) throw new ConfigError(`${SETTINGS[key].env} must be one of ${allowed.join(', ')}, got "${text}"`);
+  return text as T;
 }
 
 /** Reads the environment (or `env`), applies defaults and `overrides`, and checks the numbers. */
@@ -91,6 +181,47 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     redisTimeoutMs: positiveInt('redisTimeoutMs', raw('redisTimeoutMs')),
     mysqlUrl: raw('mysqlUrl'),
     logLevel: raw('logLevel'),
+    archiverPort: port('archiverPort', raw('archiverPort')),
+    archiverBatch: positiveInt('archiverBatch', raw('archiverBatch')),
+    replayRedisUrl: raw('replayRedisUrl') || null,
+    replaySegmentMs: positiveInt('replaySegmentMs', raw('replaySegmentMs')),
+    replayRedisTtlS: positiveInt('replayRedisTtlS', raw('replayRedisTtlS')),
+    replayCacheMb: positiveInt('replayCacheMb', raw('replayCacheMb')),
+    replaySettleMs: positiveInt('replaySettleMs', raw('replaySettleMs')),
+    rateUserMax: positiveInt('rateUserMax', raw('rateUserMax')),
+    rateIpMax: positiveInt('rateIpMax', raw('rateIpMax')),
+    rateWindowMs: positiveInt('rateWindowMs', raw('rateWindowMs')),
+    sensitiveWords: raw('sensitiveWords').split(',').map((w) => w.trim()).filter(Boolean),
+    sensitiveMode: oneOf('sensitiveMode', raw('sensitiveMode'), ['replace', 'reject'] as const),
+    gearUpMs: positiveInt('gearUpMs', raw('gearUpMs')),
+    gearDownMs: positiveInt('gearDownMs', raw('gearDownMs')),
+    gearHoldMs: positiveInt('gearHoldMs', raw('gearHoldMs')),
+    gearCoolMs: positiveInt('gearCoolMs', raw('gearCoolMs')),
+    gearSpread: positiveInt('gearSpread', raw('gearSpread')),
+    gearInFlight: positiveInt('gearInFlight', raw('gearInFlight')),
+    switchesRefreshMs: positiveInt('switchesRefreshMs', raw('switchesRefreshMs')),
+    cacheRefreshMs: positiveInt('cacheRefreshMs', raw('cacheRefreshMs')),
+    bigRoomOnline: positiveInt('bigRoomOnline', raw('bigRoomOnline')),
+    bigRoomPollRate: positiveInt('bigRoomPollRate', raw('bigRoomPollRate')),
+    bigRoomCoolMs: positiveInt('bigRoomCoolMs', raw('bigRoomCoolMs')),
+    bigRoomPollLimit: positiveInt('bigRoomPollLimit', raw('bigRoomPollLimit')),
+    bigRoomSpanMs: positiveInt('bigRoomSpanMs', raw('bigRoomSpanMs')),
+    pollRetryMs: positiveInt('pollRetryMs', raw('pollRetryMs')),
+    likesFlushMs: positiveInt('likesFlushMs', raw('likesFlushMs')),
+    routerPort: port('routerPort', raw('routerPort')),
+    connectorPort: port('connectorPort', raw('connectorPort')),
+    pusherPort: port('pusherPort', raw('pusherPort')),
+    connectorUrl: raw('connectorUrl') || null,
+    cluster: raw('cluster'),
+    anonViewers: oneOf('anonViewers', raw('anonViewers'), ['true', 'false'] as const) === 'true',
+    pushBigRoom: positiveInt('pushBigRoom', raw('pushBigRoom')),
+    pushSmallRoom: positiveInt('pushSmallRoom', raw('pushSmallRoom')),
+    pushMergeMs: positiveInt('pushMergeMs', raw('pushMergeMs')),
+    pushNotifyDelayMs: positiveInt('pushNotifyDelayMs', raw('pushNotifyDelayMs')),
+    pushSweepMs: positiveInt('pushSweepMs', raw('pushSweepMs')),
+    socketPingMs: positiveInt('socketPingMs', raw('socketPingMs')),
+    socketPingTimeoutMs: positiveInt('socketPingTimeoutMs', raw('socketPingTimeoutMs')),
+    socketMaxBufferBytes: positiveInt('socketMaxBufferBytes', raw('socketMaxBufferBytes')),
   };
   return { ...config, ...overrides };
 }

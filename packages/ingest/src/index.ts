@@ -17,7 +17,17 @@ const ingested = counter<'type'>({ name: 'danmaku_ingest_total', help: 'Messages
  * A check every send passes before it is accepted (moderation, rate limits, read-only rooms).
  * Throws an ApiError to refuse; may return a changed message (e.g. a word filter replacing text).
  */
-export type SendCheck = (message: UnsequencedMessage, principal: Principal) => Promise<UnsequencedMessage | void> | UnsequencedMessage | void;
+export type SendCheck = (
+  message: UnsequencedMessage,
+  principal: Principal,
+  context: SendContext,
+) => Promise<UnsequencedMessage | void> | UnsequencedMessage | void;
+
+/** Where a send came from, beyond the token: what per-client checks (rate limit by IP) need. */
+export interface SendContext {
+  /** The client address (HTTP: request.ip; socket.io: handshake.address). */
+  ip?: string;
+}
 
 export interface IngestOptions {
   bus: Bus;
@@ -54,9 +64,9 @@ export function createIngest(options: IngestOptions) {
   const checks = options.checks ?? [];
   const pickPartition = options.partition ?? ((key: string) => partitionFor(key, options.bus.partitions));
 
-  async function accept(roomId: string, body: SendMessageBody, principal: Principal): Promise<{ id: string; ts: number }> {
+  async function accept(roomId: string, body: SendMessageBody, principal: Principal, context: SendContext = {}): Promise<{ id: string; ts: number }> {
     let message = buildMessage(roomId, body, principal);
-    for (const check of checks) message = (await check(message, principal)) ?? message;
+    for (const check of checks) message = (await check(message, principal, context)) ?? message;
     await publish(message);
     return { id: message.id, ts: message.ts };
   }

@@ -188,7 +188,8 @@ export class RedisStore {
   /** The room-entry check of the business module (connector join, HTTP enter, send). */
   async isBanned(roomId: string, userId: string, now = Date.now()): Promise<boolean> {
     const until = await guard(() => this.read.zscore(keys.bans(roomId), userId));
-    return until !== null && Number(until) > now;
+    // Redis answers "inf" for a ban for good.
+    return until !== null && (until === 'inf' || Number(until) > now);
   }
 
   /** Redis answers: for /readyz. */

@@ -1,3 +1,4 @@
+export { runRace, type RaceOptions, type RaceOutcome } from './race.js';
 export { startMockKafka, type MockKafka } from './mock-kafka.js';
 export {
   REPO_ROOT,

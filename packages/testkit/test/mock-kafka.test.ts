@@ -40,14 +40,22 @@ function consumerConfig(): ConsumerConfig {
   return {
     groupId: GROUP,
     // The mock accepts small session timeouts; a dead member is evicted sooner.
-    sessionTimeout: Number(process.env.ST ?? 6000),
-    rebalanceTimeout: Number(process.env.RT ?? 6000),
+    sessionTimeout: 6000,
+    rebalanceTimeout: 6000,
     heartbeatInterval: 500,
     // The mock honours MaxWaitTime: keep idle fetches short so tests are snappy.
     maxWaitTimeInMs: 100,
     // The mock has no CreateTopics; topics are created when it starts.
     allowAutoTopicCreation: false,
-    retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 8 },
+    retry: {
+      initialRetryTime: 100,
+      maxRetryTime: 1000,
+      retries: 8,
+      // Tests: a crashed consumer must fail the test, not restart in the
+      // background (a restarting kafkajs consumer ignores disconnect() and
+      // keeps the test process alive forever).
+      restartOnFailure: async () => false,
+    },
   };
 }
 
@@ -58,7 +66,11 @@ interface Received {
 }
 
 let mock: MockKafka | undefined;
+/** Clients to disconnect even when an assertion fails: a kafkajs client left
+ * connected to a stopped broker retries forever and keeps the process alive. */
+const clients: { disconnect(): Promise<void> }[] = [];
 after(async () => {
+  await Promise.allSettled(clients.map((c) => c.disconnect()));
   await mock?.stop();
 });
 
@@ -85,6 +97,10 @@ async function consumeUntil(
       () => reject(new Error(`timed out after ${timeoutMs} ms with ${got.length} messages`)),
       timeoutMs,
     );
+    consumer.on(consumer.events.CRASH, (e) => {
+      clearTimeout(timer);
+      reject(new Error(`consumer crashed: ${String(e.payload.error)}`));
+    });
     consumer
       .run({
         // Commits are explicit below; kafkajs' auto-commit would also commit
@@ -139,6 +155,7 @@ test('kafkajs produce, group consume, commit and resume against the mock broker'
 
   // Metadata: the topic exists with the requested partitions, led by broker 1.
   const admin = kafka.admin();
+  clients.push(admin);
   await admin.connect();
   const meta = await admin.fetchTopicMetadata({ topics: [TOPIC] });
   assert.equal(meta.topics[0]?.partitions.length, PARTITIONS);
@@ -148,6 +165,7 @@ test('kafkajs produce, group consume, commit and resume against the mock broker'
     createPartitioner: Partitioners.DefaultPartitioner,
     allowAutoTopicCreation: false,
   });
+  clients.push(producer);
   await producer.connect();
 
   // seq is global and increasing; partition = seq % 4, so each partition gets
@@ -173,6 +191,7 @@ test('kafkajs produce, group consume, commit and resume against the mock broker'
 
   // --- consumer A: reads all 200, commits all except CRASH_PARTITION >= limit.
   const a = kafka.consumer(consumerConfig());
+  clients.push(a);
   t1 = Date.now();
   const runA = await consumeUntil(
     a,
@@ -215,6 +234,7 @@ test('kafkajs produce, group consume, commit and resume against the mock broker'
   const uncommitted = FIRST / PARTITIONS - CRASH_COMMIT_LIMIT;
   const expectB = SECOND + uncommitted;
   const b = kafka.consumer(consumerConfig());
+  clients.push(b);
   t1 = Date.now();
   const runB = await consumeUntil(b, (got) => got.length >= expectB, () => true, 30_000);
   t.diagnostic(`consumer B: joined in ${runB.joinMs} ms, ${runB.got.length} messages after ${Date.now() - t1} ms`);

@@ -15,11 +15,17 @@ import {
 import { counter } from '@danmaku/observability';
 import type { FastifyInstance } from '@danmaku/http';
 import { requireUser, type FrontDeps } from '../context.js';
+import type { FrontHot } from '../cache/hot.js';
+import { redisSeconds, type StreamWindow } from '../cache/room-cache.js';
+import { readWindow, type BigRoomRules } from '../cache/shape.js';
 
-const polls = counter<'source'>({ name: 'danmaku_polls_total', help: 'Polls answered, by source', labelNames: ['source'] });
+const polls = counter<'source'>({ name: 'danmaku_polls_total', help: 'Polls answered, by source (cache hit ratio = cache / all)', labelNames: ['source'] });
+// Bound once: label lookup per poll is measurable on the cached path.
+const cachePolls = polls.labels('cache');
+const redisPolls = polls.labels('redis');
 
 const DEFAULT_POLL_LIMIT = 100;
-const DEFAULT_RETRY_AFTER_MS = 2000;
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 export function parseTypes(text: string | undefined): MessageType[] {
   if (text === undefined || text === '') return [...DEFAULT_POLL_TYPES];
@@ -32,15 +38,15 @@ export function parseTypes(text: string | undefined): MessageType[] {
   return types as MessageType[];
 }
 
-export function messageRoutes(app: FastifyInstance, deps: FrontDeps): void {
-  const { store, ingest } = deps;
+export function messageRoutes(app: FastifyInstance, deps: FrontDeps, hot: FrontHot): void {
+  const { store, ingest, config } = deps;
 
   app.post<{ Params: { roomId: string }; Body: SendMessageBody }>(
     '/v1/rooms/:roomId/messages',
     { schema: { params: roomParamsSchema, body: sendMessageBodySchema } },
     async (request, reply) => {
       const principal = requireUser(deps, request);
-      return reply.code(202).send(await ingest.accept(request.params.roomId, request.body, principal));
+      return reply.code(202).send(await ingest.accept(request.params.roomId, request.body, principal, { ip: request.ip }));
     },
   );
 
@@ -49,6 +55,17 @@ export function messageRoutes(app: FastifyInstance, deps: FrontDeps): void {
     { schema: { params: roomParamsSchema, querystring: pollQuerySchema } },
     async (request, reply) => {
       const { roomId } = request.params;
+      const big = hot.cache.notePoll(roomId);
+      const switches = hot.switches.get();
+      let retryAfterMs = Math.max(config.pollRetryMs, switches.pollIntervalMs);
+      if (hot.pressure.underPressure()) retryAfterMs *= 2;
+      // A big room's answer to the same query is built once per refresh (only valid answers are kept).
+      const answerKey = big ? `${retryAfterMs}|${switches.bigRoomSampleRatio}|${request.url.slice(request.url.indexOf('?') + 1 || request.url.length)}` : '';
+      const ready = big ? hot.cache.answer(roomId, answerKey) : undefined;
+      if (ready !== undefined) {
+        cachePolls.inc();
+        return reply.type(JSON_TYPE).send(ready);
+      }
       const types = parseTypes(request.query.types);
       let cursor: Cursor | null = null;
       if (request.query.cursor !== undefined) {
@@ -56,23 +73,42 @@ export function messageRoutes(app: FastifyInstance, deps: FrontDeps): void {
         if (!cursor) throw new ApiError(400, 'invalid_cursor', 'The cursor is not one this server gave out; poll without it to start again.');
       }
       const limit = request.query.limit ?? DEFAULT_POLL_LIMIT;
-      const wants = types.map((type) => ({ type, cursorSeq: cursor?.[type] ?? null }));
-      const results = await store.readMany(roomId, wants, limit);
-      polls.inc({ source: 'redis' });
+      const rules: BigRoomRules | null = big ? { limit: config.bigRoomPollLimit, spanMs: config.bigRoomSpanMs, ratio: switches.bigRoomSampleRatio } : null;
 
       const next: Cursor = {};
       const parts: string[] = [];
       let skipped = false;
-      for (const { type } of wants) {
-        const result = results.get(type);
-        if (!result) continue;
-        next[type] = result.cursorSeq;
-        skipped ||= result.skipped;
-        for (const json of result.messages) parts.push(json);
+      let fromCache = false;
+      // Big rooms are answered from this front's memory once their window is loaded: no Redis call.
+      const windows = big ? types.map((type) => hot.cache.window(roomId, type)) : null;
+      if (windows && windows.every((w) => w !== null)) {
+        const now = Date.now();
+        types.forEach((type, i) => {
+          const read = readWindow(windows[i] as StreamWindow, type, cursor?.[type] ?? null, limit, rules, now);
+          next[type] = read.cursorSeq;
+          skipped ||= read.skipped;
+          for (const json of read.messages) parts.push(json);
+        });
+        fromCache = true;
+        cachePolls.inc();
+      } else {
+        const wants = types.map((type) => ({ type, cursorSeq: cursor?.[type] ?? null }));
+        const started = performance.now();
+        const results = await store.readMany(roomId, wants, rules ? Math.min(limit, rules.limit) : limit);
+        redisSeconds.observe({ op: 'poll' }, (performance.now() - started) / 1000);
+        redisPolls.inc();
+        for (const { type } of wants) {
+          const result = results.get(type);
+          if (!result) continue;
+          next[type] = result.cursorSeq;
+          skipped ||= result.skipped;
+          for (const json of result.messages) parts.push(json);
+        }
       }
       // Stored messages are JSON already: splice them in rather than parse and re-encode.
-      const body = `{"messages":[${parts.join(',')}],"cursor":"${encodeCursor(next)}","skipped":${skipped},"retryAfterMs":${DEFAULT_RETRY_AFTER_MS}}`;
-      return reply.type('application/json; charset=utf-8').send(body);
+      const body = `{"messages":[${parts.join(',')}],"cursor":"${encodeCursor(next)}","skipped":${skipped},"retryAfterMs":${retryAfterMs}}`;
+      if (fromCache) hot.cache.remember(roomId, answerKey, body);
+      return reply.type(JSON_TYPE).send(body);
     },
   );
 }

@@ -1,0 +1,1 @@
+export { startArchiver, type ArchiverOptions } from './archiver.js';

@@ -1,0 +1,2 @@
+export { startConnector, type Connector, type ConnectorOptions } from './connector.js';
+export { RoomHub, groupKey } from './rooms.js';

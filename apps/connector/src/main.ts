@@ -1,0 +1,49 @@
+import { createAuth } from '@danmaku/auth';
+import { openBus, type Bus } from '@danmaku/bus';
+import { isDefaultSecret, loadConfig } from '@danmaku/config';
+import { createHttpServer, readinessRoute } from '@danmaku/http';
+import { createIngest } from '@danmaku/ingest';
+import { createLogger, stopOnSignals } from '@danmaku/observability';
+import { createRedis, openStore, waitReady } from '@danmaku/store';
+import { startConnector } from './connector.js';
+
+const config = loadConfig();
+const logger = createLogger('connector', config.logLevel);
+if (isDefaultSecret(config)) logger.warn('DANMAKU_JWT_SECRET is the development default; set your own');
+const { store, close: closeStore } = await openStore(config, 'connector');
+// Sends over the socket take the same path as HTTP sends, so they need the real (Kafka) bus;
+// without one this node only delivers, and `send` answers 503.
+let bus: Bus | null = null;
+if (config.kafkaBrokers.length > 0) bus = await openBus(config, 'connector', logger, true);
+else logger.warn('no KAFKA_BROKERS: socket sends are refused (clients send over HTTP)');
+const subscriber = createRedis(config.redisUrl, { name: 'connector-sub' });
+await waitReady(subscriber);
+
+const http = createHttpServer({ logger, app: 'connector' });
+readinessRoute(http, { redis: () => store.ping(), ...(bus ? { bus: () => (bus as Bus).healthy() } : {}) });
+await http.listen({ host: config.host, port: config.connectorPort });
+const address = http.server.address();
+const port = typeof address === 'object' && address ? address.port : config.connectorPort;
+const publicUrl = config.connectorUrl ?? `http://${config.host}:${port}`;
+
+const connector = await startConnector({
+  config,
+  logger,
+  store,
+  auth: createAuth(config.jwtSecret),
+  ingest: bus ? createIngest({ bus, topic: config.topic }) : null,
+  server: http.server,
+  publicUrl,
+  subscriber,
+  redis: store.write,
+});
+// Tests and scripts wait for this line.
+process.stdout.write(`connector ${connector.nodeId} listening on ${publicUrl}\n`);
+
+stopOnSignals(logger, async () => {
+  await connector.stop();
+  await http.close();
+  subscriber.disconnect();
+  await bus?.close();
+  await closeStore();
+});

@@ -1,0 +1,342 @@
+import type { Server } from 'socket.io';
+import { encodeCursor, type Cursor, type MessageType } from '@danmaku/model';
+import { counter, type Logger } from '@danmaku/observability';
+import type { StoredMessage } from '@danmaku/push';
+import type { ReadResult, RedisStore } from '@danmaku/store';
+
+const packets = counter({ name: 'danmaku_connector_packets_total', help: '`messages` packets emitted to a room group (each encoded once)' });
+const deliveries = counter({ name: 'danmaku_connector_deliveries_total', help: 'Messages delivered, counted once per socket that received them' });
+const pulls = counter<'reason'>({ name: 'danmaku_connector_pulls_total', help: 'Pulls of a room from Redis, by what caused them', labelNames: ['reason'] });
+const pullErrors = counter({ name: 'danmaku_connector_pull_errors_total', help: 'Pulls that failed (retried by the next notify or sweep)' });
+const broadcastsIn = counter<'result'>({ name: 'danmaku_connector_broadcasts_total', help: 'Broadcast payloads received from the pusher', labelNames: ['result'] });
+
+/** Most messages one pull takes per stream; a longer backlog is pulled again at once. */
+const PULL_LIMIT = 500;
+
+export type PullReason = 'notify' | 'sweep' | 'gap' | 'backlog';
+
+/** Sockets of a room that asked for the same set of types: they share one encoded packet. */
+interface Group {
+  name: string;
+  types: MessageType[];
+  typeSet: Set<MessageType>;
+  sockets: number;
+}
+
+interface Room {
+  id: string;
+  groups: Map<string, Group>;
+  sockets: number;
+  /** Highest seq per type taken into `pending` (or emitted): pulls read after it. */
+  taken: Map<MessageType, number>;
+  /** Highest seq per type emitted to the room: a joining socket's catch-up ends here. */
+  emitted: Map<MessageType, number>;
+  pending: StoredMessage[];
+  pulling: boolean;
+  pullAgain: boolean;
+  notifyTimer: NodeJS.Timeout | null;
+  flushTimer: NodeJS.Timeout | null;
+  lastFlushAt: number;
+  lastPullAt: number;
+  closed: boolean;
+}
+
+export interface RoomHubOptions {
+  io: Server;
+  store: RedisStore;
+  logger: Logger;
+  mergeMs: number;
+  notifyDelayMs: number;
+  sweepMs: number;
+  /** Rooms whose socket count changed (the registry tells the pusher). */
+  onMembership: (roomId: string, sockets: number) => void;
+}
+
+export interface JoinResult {
+  group: string;
+  catchUp: StoredMessage[];
+  cursor: string;
+  skipped: boolean;
+}
+
+export const groupKey = (types: readonly MessageType[]): string => [...types].sort().join(',');
+
+function parseStored(json: readonly string[]): StoredMessage[] {
+  const out: StoredMessage[] = new Array<StoredMessage>(json.length);
+  for (let i = 0; i < json.length; i++) out[i] = JSON.parse(json[i] as string) as StoredMessage;
+  return out;
+}
+
+/**
+ * The rooms of one connector: which sockets sit in which room (through socket.io rooms, one per
+ * (room, set of types)), what was sent to each room, and the pull / merge / emit cycle. It knows
+ * nothing of a room's business: the join check happens before.
+ */
+export class RoomHub {
+  readonly rooms = new Map<string, Room>();
+  private readonly sweepTimer: NodeJS.Timeout;
+
+  constructor(private readonly options: RoomHubOptions) {
+    this.sweepTimer = setInterval(() => this.sweep(), Math.max(100, Math.floor(options.sweepMs / 4)));
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * Works out what a joining socket missed and where the room's live stream picks up, so that
+   * catch-up + live = every message once. The read runs outside any lock: when the room moved
+   * past what the read saw, it reads again from there.
+   */
+  async prepareJoin(roomId: string, types: MessageType[], cursor: Cursor | null, catchUpLimit: number): Promise<JoinResult & { commit: () => void }> {
+    const from = new Map<MessageType, number | null>(types.map((t) => [t, cursor?.[t] ?? null]));
+    const kept: StoredMessage[] = [];
+    let skipped = false;
+    for (let attempt = 0; ; attempt++) {
+      const results = await this.options.store.readMany(
+        roomId,
+        types.map((type) => ({ type, cursorSeq: from.get(type) ?? null })),
+        cursor ? catchUpLimit : Math.min(catchUpLimit, 50),
+      );
+      // From here to commit() everything is synchronous: no emit can slip in between.
+      const room = this.rooms.get(roomId);
+      let behind = false;
+      for (const type of types) {
+        const result = results.get(type) as ReadResult;
+        skipped ||= result.skipped;
+        const emitted = room?.emitted.get(type);
+        const messages = parseStored(result.messages);
+        if (emitted === undefined) {
+          for (const m of messages) kept.push(m);
+        } else {
+          for (const m of messages) if (m.seq <= emitted) kept.push(m);
+          if (result.cursorSeq < emitted) {
+            behind = true;
+            from.set(type, result.cursorSeq);
+          }
+        }
+      }
+      if (behind && attempt < 5) continue;
+      const startAt = new Map<MessageType, number>();
+      for (const type of types) startAt.set(type, (results.get(type) as ReadResult).cursorSeq);
+      const key = groupKey(types);
+      const name = `${roomId}\n${key}`;
+      const cursorOf = (): string => {
+        const r = this.rooms.get(roomId);
+        const c: Cursor = {};
+        for (const type of types) c[type] = r?.emitted.get(type) ?? startAt.get(type) ?? 0;
+        return encodeCursor(c);
+      };
+      return {
+        group: name,
+        catchUp: kept,
+        skipped,
+        cursor: cursorOf(),
+        commit: () => {
+          const r = this.ensureRoom(roomId);
+          for (const type of types) {
+            if (!r.taken.has(type)) {
+              // The first socket of a type: the room's stream starts where its read ended.
+              const at = startAt.get(type) ?? 0;
+              r.taken.set(type, at);
+              r.emitted.set(type, at);
+            }
+          }
+          let group = r.groups.get(key);
+          if (!group) {
+            group = { name, types: [...types], typeSet: new Set(types), sockets: 0 };
+            r.groups.set(key, group);
+          }
+          group.sockets++;
+          r.sockets++;
+          this.options.onMembership(roomId, r.sockets);
+        },
+      };
+    }
+  }
+
+  /** A socket left a group (leave, disconnect). */
+  release(roomId: string, group: string): void {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    const key = group.slice(group.indexOf('\n') + 1);
+    const g = room.groups.get(key);
+    if (g) {
+      g.sockets--;
+      if (g.sockets <= 0) room.groups.delete(key);
+    }
+    room.sockets = Math.max(0, room.sockets - 1);
+    this.options.onMembership(roomId, room.sockets);
+    if (room.sockets === 0) this.closeRoom(room);
+  }
+
+  /** The pusher says the room has news: pull once after a short wait (notifies close together share it). */
+  notify(roomId: string): void {
+    const room = this.rooms.get(roomId);
+    if (!room || room.notifyTimer) return;
+    room.notifyTimer = setTimeout(() => {
+      room.notifyTimer = null;
+      void this.pull(room, 'notify');
+    }, this.options.notifyDelayMs);
+  }
+
+  /** The pusher read a big room once and sent the payload: take it if it continues what we have. */
+  broadcast(roomId: string, type: MessageType, messages: StoredMessage[]): void {
+    const room = this.rooms.get(roomId);
+    const taken = room?.taken.get(type);
+    if (!room || taken === undefined) {
+      broadcastsIn.inc({ result: 'not_here' });
+      return;
+    }
+    let cur = taken;
+    let i = 0;
+    while (i < messages.length && (messages[i] as StoredMessage).seq <= cur) i++;
+    if (i === messages.length) {
+      broadcastsIn.inc({ result: 'stale' });
+      return;
+    }
+    if ((messages[i] as StoredMessage).seq > cur + 1) {
+      // Something between is missing (a payload lost, or a deleted message): Redis knows.
+      broadcastsIn.inc({ result: 'gap' });
+      void this.pull(room, 'gap');
+      return;
+    }
+    broadcastsIn.inc({ result: 'taken' });
+    for (; i < messages.length; i++) {
+      const m = messages[i] as StoredMessage;
+      if (m.seq <= cur) continue;
+      room.pending.push(m);
+      cur = m.seq;
+    }
+    room.taken.set(type, cur);
+    this.scheduleFlush(room);
+  }
+
+  /** A message was deleted: drop it if not sent yet, and tell the sockets that may show it. */
+  deleted(roomId: string, type: MessageType, ids: string[]): void {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    const gone = new Set(ids);
+    room.pending = room.pending.filter((m) => !gone.has(m.id));
+    for (const group of room.groups.values()) {
+      if (group.typeSet.has(type)) this.options.io.to(group.name).emit('deleted', { roomId, ids });
+    }
+  }
+
+  async pull(room: Room, reason: PullReason): Promise<void> {
+    if (room.closed) return;
+    if (room.pulling) {
+      room.pullAgain = true;
+      return;
+    }
+    room.pulling = true;
+    room.lastPullAt = Date.now();
+    pulls.inc({ reason });
+    let again = false;
+    try {
+      const types = [...room.taken.keys()];
+      const results = await this.options.store.readMany(
+        room.id,
+        types.map((type) => ({ type, cursorSeq: room.taken.get(type) ?? null })),
+        PULL_LIMIT,
+      );
+      if (room.closed) return;
+      for (const type of types) {
+        const result = results.get(type);
+        if (!result || result.messages.length === 0) continue;
+        let cur = room.taken.get(type) ?? 0;
+        // A broadcast may have moved `taken` while the read was in flight.
+        for (const m of parseStored(result.messages)) {
+          if (m.seq <= cur) continue;
+          room.pending.push(m);
+          cur = m.seq;
+        }
+        room.taken.set(type, cur);
+        if (result.messages.length >= PULL_LIMIT) again = true;
+      }
+      this.scheduleFlush(room);
+    } catch (err) {
+      pullErrors.inc();
+      this.options.logger.warn({ err, roomId: room.id }, 'pull failed; the sweep retries');
+    } finally {
+      room.pulling = false;
+      if (room.pullAgain || again) {
+        room.pullAgain = false;
+        setImmediate(() => void this.pull(room, 'backlog'));
+      }
+    }
+  }
+
+  private scheduleFlush(room: Room): void {
+    if (room.flushTimer || room.pending.length === 0) return;
+    // The first packet after a quiet spell goes at once; later ones wait out the merge window.
+    const wait = Math.max(0, room.lastFlushAt + this.options.mergeMs - Date.now());
+    room.flushTimer = setTimeout(() => this.flush(room), wait);
+  }
+
+  private flush(room: Room): void {
+    room.flushTimer = null;
+    if (room.closed || room.pending.length === 0) return;
+    room.lastFlushAt = Date.now();
+    const messages = room.pending;
+    room.pending = [];
+    for (const [type, seq] of room.taken) room.emitted.set(type, seq);
+    for (const group of room.groups.values()) {
+      const out = group.typeSet.size >= room.taken.size ? messages : messages.filter((m) => group.typeSet.has(m.type));
+      if (out.length === 0) continue;
+      const cursor: Cursor = {};
+      for (const type of group.types) cursor[type] = room.emitted.get(type) ?? 0;
+      // One emit per group: socket.io encodes the packet (and its WebSocket frame) once for all sockets.
+      this.options.io.to(group.name).emit('messages', { roomId: room.id, messages: out, cursor: encodeCursor(cursor) });
+      packets.inc();
+      deliveries.inc(out.length * group.sockets);
+    }
+  }
+
+  private ensureRoom(roomId: string): Room {
+    let room = this.rooms.get(roomId);
+    if (!room) {
+      room = {
+        id: roomId,
+        groups: new Map(),
+        sockets: 0,
+        taken: new Map(),
+        emitted: new Map(),
+        pending: [],
+        pulling: false,
+        pullAgain: false,
+        notifyTimer: null,
+        flushTimer: null,
+        lastFlushAt: 0,
+        lastPullAt: Date.now(),
+        closed: false,
+      };
+      this.rooms.set(roomId, room);
+    }
+    return room;
+  }
+
+  private closeRoom(room: Room): void {
+    room.closed = true;
+    if (room.notifyTimer) clearTimeout(room.notifyTimer);
+    if (room.flushTimer) clearTimeout(room.flushTimer);
+    this.rooms.delete(room.id);
+  }
+
+  /** The slow timer: a room not pulled for sweepMs is pulled, so a lost notify only delays. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const room of this.rooms.values()) {
+      if (now - room.lastPullAt >= this.options.sweepMs) void this.pull(room, 'sweep');
+    }
+  }
+
+  get socketsInRooms(): number {
+    let n = 0;
+    for (const room of this.rooms.values()) n += room.sockets;
+    return n;
+  }
+
+  stop(): void {
+    clearInterval(this.sweepTimer);
+    for (const room of [...this.rooms.values()]) this.closeRoom(room);
+  }
+}

@@ -1,0 +1,75 @@
+import { counter } from '@danmaku/observability';
+import type { Redis } from '@danmaku/store';
+
+/** Total likes of a room; same hash tag as the room's other keys. */
+export const likesKey = (roomId: string): string => `dm:{r:${roomId}}:likes`;
+
+const likesAccepted = counter({ name: 'danmaku_likes_total', help: 'Likes accepted by this front (before aggregation)' });
+const likeFlushes = counter<'result'>({ name: 'danmaku_likes_flushes_total', help: 'Flushes of aggregated likes to Redis', labelNames: ['result'] });
+
+/**
+ * Likes are counted, not messaged (DESIGN.md section 5): taps add to a per-room counter in
+ * memory and one INCRBY per room goes to Redis about once a second, however many taps came.
+ */
+export class LikeCounter {
+  private pending = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+
+  constructor(
+    private readonly write: Redis,
+    private readonly read: Redis,
+    private readonly flushMs: number,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.flush(), this.flushMs);
+    this.timer.unref();
+  }
+
+  /** Stops the timer and flushes what is pending, so a clean shutdown loses no tap. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.flush();
+  }
+
+  add(roomId: string, count: number): void {
+    this.pending.set(roomId, (this.pending.get(roomId) ?? 0) + count);
+    likesAccepted.inc(count);
+  }
+
+  /** Flushed total plus what this front still holds. */
+  async total(roomId: string): Promise<number> {
+    const flushed = await this.read.get(likesKey(roomId));
+    return Number(flushed ?? 0) + (this.pending.get(roomId) ?? 0);
+  }
+
+  flush(): Promise<void> {
+    this.flushing ??= (async () => {
+      if (this.pending.size === 0) return;
+      const batch = this.pending;
+      this.pending = new Map();
+      try {
+        const pipeline = this.write.pipeline();
+        for (const [roomId, n] of batch) pipeline.incrby(likesKey(roomId), n);
+        const results = (await pipeline.exec()) ?? [];
+        // Put back only what did not land: an INCRBY that succeeded must not be counted twice.
+        let failed = results.length === 0;
+        [...batch].forEach(([roomId, n], i) => {
+          if (!results[i] || results[i]?.[0]) {
+            failed = true;
+            this.pending.set(roomId, (this.pending.get(roomId) ?? 0) + n);
+          }
+        });
+        likeFlushes.inc({ result: failed ? 'error' : 'ok' });
+      } catch {
+        for (const [roomId, n] of batch) this.pending.set(roomId, (this.pending.get(roomId) ?? 0) + n);
+        likeFlushes.inc({ result: 'error' });
+      }
+    })().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+}

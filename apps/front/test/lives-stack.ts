@@ -1,0 +1,99 @@
+import { openReplay, type ReplayStack } from '@danmaku/archive';
+import { startArchiver } from '@danmaku/archiver';
+import { createAuth } from '@danmaku/auth';
+import { MemoryBus, type Consumer } from '@danmaku/bus';
+import type { Config } from '@danmaku/config';
+import { buildFront } from '@danmaku/front';
+import { createIngest } from '@danmaku/ingest';
+import { createModeration, type Moderation } from '@danmaku/moderation';
+import { createLogger } from '@danmaku/observability';
+import { startProcessor } from '@danmaku/processor';
+import { openStore, type RedisStore } from '@danmaku/store';
+import type { FastifyInstance } from '@danmaku/http';
+
+/**
+ * The front with everything issue 5 adds (processor and archiver over a memory bus, lives,
+ * replay, moderation), wired the way standalone wires it but with its parts in reach of a test
+ * (e.g. to empty the local replay cache and see the next tier answer).
+ */
+export interface LivesStack {
+  url: string;
+  app: FastifyInstance;
+  store: RedisStore;
+  replay: ReplayStack;
+  moderation: Moderation;
+  processor: Consumer;
+  archiver: Consumer;
+  /** Resolves once the processor and the archiver have taken everything sent so far. */
+  drained(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startLivesStack(config: Config): Promise<LivesStack> {
+  const logger = createLogger('test', config.logLevel);
+  const { store, close: closeStore } = await openStore(config, 'test');
+  const bus = new MemoryBus({ partitions: config.partitions, logger });
+  const processor = await startProcessor({ bus, store, topic: config.topic, logger, batchSize: config.processorBatch });
+  const replay = openReplay(config, store.write, logger, 'test');
+  const archiver = await startArchiver({ bus, archive: replay.archive, topic: config.topic, logger, batchSize: config.archiverBatch });
+  const moderation = createModeration({ ...config, store, logger, wordsRefreshMs: 0 });
+  const ingest = createIngest({ bus, topic: config.topic, checks: [...moderation.checks, replay.lives.stampCheck] });
+  const app = buildFront({ config, store, bus, auth: createAuth(config.jwtSecret), ingest, replay, moderation }, logger);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const drained = async (timeoutMs = 20_000): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    while ((await processor.lag()) + (await archiver.lag()) > 0) {
+      if (Date.now() > deadline) throw new Error('processor/archiver did not drain');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    app,
+    store,
+    replay,
+    moderation,
+    processor,
+    archiver,
+    drained,
+    async stop() {
+      await app.close();
+      await drained(5000).catch(() => undefined);
+      moderation.stop();
+      await bus.close();
+      await replay.close();
+      await closeStore();
+    },
+  };
+}
+
+/** Tiny HTTP client for the tests: JSON in, status + JSON + headers out. */
+export async function call(
+  url: string,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(url + path, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: res.headers };
+}
+
+/** A counter's value from /metrics, summed over the series that match `labels`. */
+export async function metric(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== '{' && rest[0] !== ' ') continue;
+    if (!Object.entries(labels).every(([k, v]) => rest.includes(`${k}="${v}"`))) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}

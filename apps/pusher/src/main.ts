@@ -1,0 +1,32 @@
+import { loadConfig } from '@danmaku/config';
+import { createHttpServer, readinessRoute } from '@danmaku/http';
+import { createLogger, stopOnSignals } from '@danmaku/observability';
+import { createRedis, openStore, waitReady } from '@danmaku/store';
+import { startPusher } from './pusher.js';
+
+const config = loadConfig();
+const logger = createLogger('pusher', config.logLevel);
+const { store, close: closeStore } = await openStore(config, 'pusher');
+const subscriber = createRedis(config.redisUrl, { name: 'pusher-sub' });
+await waitReady(subscriber);
+const pusher = await startPusher({
+  redis: store.write,
+  subscriber,
+  store,
+  cluster: config.cluster,
+  bigRoom: config.pushBigRoom,
+  smallRoom: config.pushSmallRoom,
+  logger,
+});
+
+const http = createHttpServer({ logger, app: 'pusher' });
+readinessRoute(http, { redis: () => store.ping() });
+const address = await http.listen({ host: config.host, port: config.pusherPort });
+process.stdout.write(`pusher listening on ${address}\n`);
+
+stopOnSignals(logger, async () => {
+  await pusher.stop();
+  await http.close();
+  subscriber.disconnect();
+  await closeStore();
+});

@@ -1,0 +1,242 @@
+import type { MessageType } from '@danmaku/model';
+import { counter, gauge, type Logger } from '@danmaku/observability';
+import {
+  ADVANCED_CHANNEL,
+  NODE_TTL_MS,
+  broadcastPayload,
+  nodeChannel,
+  notifyPayload,
+  pushKeys,
+  type RoomAdvanced,
+} from '@danmaku/push';
+import { waitReady, type Redis, type RedisStore } from '@danmaku/store';
+
+export type PushMode = 'notify' | 'broadcast';
+
+const pushes = counter<'mode'>({ name: 'danmaku_pusher_pushes_total', help: 'Room advances pushed to connectors, by mode', labelNames: ['mode'] });
+const published = counter<'kind'>({ name: 'danmaku_pusher_published_total', help: 'Node channel publishes, by kind', labelNames: ['kind'] });
+const switches = counter<'to'>({ name: 'danmaku_pusher_mode_switches_total', help: 'Rooms switching push mode', labelNames: ['to'] });
+const roomsByMode = gauge<'mode'>({ name: 'danmaku_pusher_rooms', help: 'Rooms seen in the last minutes, by push mode', labelNames: ['mode'] });
+const errors = counter({ name: 'danmaku_pusher_errors_total', help: 'Pushes that failed (connectors catch up on their timer)' });
+
+/** How far back the first broadcast of a stream reads (connectors that are further behind pull). */
+const FIRST_BROADCAST_WINDOW = 200;
+const BROADCAST_READ_LIMIT = 500;
+/** A room not advanced for this long is forgotten (its mode starts again from notify). */
+const ROOM_IDLE_MS = 5 * 60_000;
+
+export interface PusherOptions {
+  /** Commands (HGETALL, PUBLISH). */
+  redis: Redis;
+  /** A connection of its own for SUBSCRIBE. */
+  subscriber: Redis;
+  store: RedisStore;
+  cluster: string;
+  /** Subscribers at which a room switches to broadcast... */
+  bigRoom: number;
+  /** ...and at or below which it goes back to notify. */
+  smallRoom: number;
+  logger: Logger;
+}
+
+interface RoomState {
+  mode: PushMode;
+  subscribers: number;
+  seenAt: number;
+}
+
+interface StreamState {
+  lastSeq: number | null;
+  target: number;
+  nodes: string[];
+  reading: boolean;
+  again: boolean;
+}
+
+export interface Pusher {
+  modeOf(roomId: string): PushMode;
+  stop(): Promise<void>;
+}
+
+/**
+ * The push layer: knows which connector nodes hold which rooms (counts kept by the connectors
+ * in Redis) and tells them when a room advanced. Small room: a notify per node, the node pulls.
+ * Big room: one read here, the payload broadcast to every node that holds the room.
+ */
+export async function startPusher(options: PusherOptions): Promise<Pusher> {
+  const { redis, store, cluster, logger } = options;
+  const rooms = new Map<string, RoomState>();
+  const streams = new Map<string, StreamState>();
+  let alive = new Set<string>();
+
+  const refreshAlive = async (): Promise<void> => {
+    const ids = await redis.zrangebyscore(pushKeys.alive(cluster), Date.now() - NODE_TTL_MS, '+inf');
+    alive = new Set(ids);
+  };
+  await refreshAlive();
+  const aliveTimer = setInterval(() => void refreshAlive().catch(() => undefined), 500);
+  aliveTimer.unref();
+
+  const housekeeping = setInterval(() => {
+    const now = Date.now();
+    const counts = { notify: 0, broadcast: 0 };
+    for (const [roomId, state] of rooms) {
+      if (now - state.seenAt > ROOM_IDLE_MS) {
+        rooms.delete(roomId);
+        continue;
+      }
+      counts[state.mode]++;
+    }
+    for (const key of streams.keys()) if (!rooms.has(key.slice(0, key.lastIndexOf(':')))) streams.delete(key);
+    roomsByMode.set({ mode: 'notify' }, counts.notify);
+    roomsByMode.set({ mode: 'broadcast' }, counts.broadcast);
+  }, 1000);
+  housekeeping.unref();
+
+  /** Live nodes holding the room, with their counts; fields of dead nodes are dropped. */
+  const subscribersOf = async (roomIds: string[]): Promise<Map<string, Map<string, number>>> => {
+    const pipeline = redis.pipeline();
+    for (const roomId of roomIds) pipeline.hgetall(pushKeys.subscribers(cluster, roomId));
+    const replies = (await pipeline.exec()) ?? [];
+    const out = new Map<string, Map<string, number>>();
+    const prune = redis.pipeline();
+    let pruning = 0;
+    roomIds.forEach((roomId, i) => {
+      const [err, value] = replies[i] ?? [null, {}];
+      if (err) throw err;
+      const nodes = new Map<string, number>();
+      for (const [nodeId, count] of Object.entries(value as Record<string, string>)) {
+        if (alive.has(nodeId)) nodes.set(nodeId, Number(count));
+        else {
+          prune.hdel(pushKeys.subscribers(cluster, roomId), nodeId);
+          pruning++;
+        }
+      }
+      out.set(roomId, nodes);
+    });
+    if (pruning > 0) void prune.exec().catch(() => undefined);
+    return out;
+  };
+
+  const decide = (roomId: string, subscribers: number): PushMode => {
+    let state = rooms.get(roomId);
+    if (!state) {
+      state = { mode: 'notify', subscribers, seenAt: Date.now() };
+      rooms.set(roomId, state);
+    }
+    state.subscribers = subscribers;
+    state.seenAt = Date.now();
+    const next: PushMode =
+      state.mode === 'notify' ? (subscribers >= options.bigRoom ? 'broadcast' : 'notify') : subscribers <= options.smallRoom ? 'notify' : 'broadcast';
+    if (next !== state.mode) {
+      switches.inc({ to: next });
+      logger.info({ roomId, subscribers, mode: next }, 'room push mode switched');
+      state.mode = next;
+      if (next === 'notify') for (const key of [...streams.keys()]) if (key.startsWith(`${roomId}:`)) streams.delete(key);
+    }
+    return next;
+  };
+
+  /** One read per advance burst of a stream, whatever the number of nodes; single flight. */
+  const broadcastStream = async (roomId: string, type: MessageType, seq: number, nodes: string[]): Promise<void> => {
+    const key = `${roomId}:${type}`;
+    let state = streams.get(key);
+    if (!state) {
+      state = { lastSeq: null, target: 0, nodes, reading: false, again: false };
+      streams.set(key, state);
+    }
+    state.nodes = nodes;
+    state.target = Math.max(state.target, seq);
+    if (state.reading) {
+      state.again = true;
+      return;
+    }
+    state.reading = true;
+    try {
+      for (let rounds = 0; rounds < 20; rounds++) {
+        state.again = false;
+        const from = state.lastSeq ?? Math.max(0, state.target - FIRST_BROADCAST_WINDOW);
+        if (from >= state.target) break;
+        const result = await store.readSince(roomId, type, from, BROADCAST_READ_LIMIT);
+        if (result.messages.length > 0) {
+          const payload = broadcastPayload(roomId, type, result.messages);
+          const pipeline = redis.pipeline();
+          for (const nodeId of state.nodes) pipeline.publish(nodeChannel(nodeId), payload);
+          await pipeline.exec();
+          published.inc({ kind: 'broadcast' }, state.nodes.length);
+        }
+        state.lastSeq = result.cursorSeq;
+        if (!state.again && state.lastSeq >= state.target) break;
+      }
+    } finally {
+      state.reading = false;
+    }
+  };
+
+  const onAdvanced = async (events: RoomAdvanced[]): Promise<void> => {
+    const byRoom = new Map<string, RoomAdvanced[]>();
+    for (const e of events) {
+      if (typeof e?.roomId !== 'string' || typeof e.seq !== 'number') continue;
+      const list = byRoom.get(e.roomId);
+      if (list) list.push(e);
+      else byRoom.set(e.roomId, [e]);
+    }
+    if (byRoom.size === 0) return;
+    const subscribers = await subscribersOf([...byRoom.keys()]);
+    const notifies = new Map<string, string[]>();
+    const work: Promise<void>[] = [];
+    for (const [roomId, advanced] of byRoom) {
+      const nodes = subscribers.get(roomId) ?? new Map<string, number>();
+      let total = 0;
+      for (const count of nodes.values()) total += count;
+      const mode = decide(roomId, total);
+      if (nodes.size === 0) continue;
+      pushes.inc({ mode });
+      if (mode === 'notify') {
+        for (const nodeId of nodes.keys()) {
+          const list = notifies.get(nodeId);
+          if (list) list.push(roomId);
+          else notifies.set(nodeId, [roomId]);
+        }
+      } else {
+        for (const e of advanced) work.push(broadcastStream(roomId, e.type, e.seq, [...nodes.keys()]));
+      }
+    }
+    if (notifies.size > 0) {
+      const pipeline = redis.pipeline();
+      for (const [nodeId, roomIds] of notifies) pipeline.publish(nodeChannel(nodeId), notifyPayload(roomIds));
+      work.push(pipeline.exec().then(() => undefined));
+      published.inc({ kind: 'notify' }, notifies.size);
+    }
+    await Promise.all(work);
+  };
+
+  options.subscriber.on('error', () => undefined);
+  await waitReady(options.subscriber);
+  await options.subscriber.subscribe(ADVANCED_CHANNEL);
+  options.subscriber.on('message', (channel: string, text: string) => {
+    if (channel !== ADVANCED_CHANNEL) return;
+    let events: RoomAdvanced[];
+    try {
+      events = JSON.parse(text) as RoomAdvanced[];
+      if (!Array.isArray(events)) throw new Error('not an array');
+    } catch {
+      logger.warn('ignoring a malformed advanced event');
+      return;
+    }
+    onAdvanced(events).catch((err: unknown) => {
+      errors.inc();
+      logger.warn({ err }, 'push failed; connectors catch up on their timer');
+    });
+  });
+  logger.info({ cluster, bigRoom: options.bigRoom, smallRoom: options.smallRoom }, 'pusher ready');
+
+  return {
+    modeOf: (roomId) => rooms.get(roomId)?.mode ?? 'notify',
+    async stop() {
+      clearInterval(aliveTimer);
+      clearInterval(housekeeping);
+      await options.subscriber.unsubscribe(ADVANCED_CHANNEL).catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,11 @@
+export {
+  routerRoutes,
+  decideRoute,
+  grayBucket,
+  versionMatches,
+  DEFAULT_ROUTE_CONFIG,
+  type RouteConfig,
+  type RouteLists,
+  type RouteAnswer,
+  type RouterDeps,
+} from './router.js';

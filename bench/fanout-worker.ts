@@ -1,0 +1,120 @@
+/**
+ * A bench client process: COUNT socket.io clients in one room. Records, per client, which seqs
+ * arrived (exact duplicate and loss counts) and a latency histogram (ms, message ts -> received).
+ * stdin `report MAXSEQ` prints `report {json}`; `exit` leaves.
+ *
+ * KIND=ours: joins through the connector protocol (`join`, `messages` packets).
+ * KIND=baseline: the plain server's `join` and one `message` event per message.
+ */
+import { createInterface } from 'node:readline';
+import { io, type Socket } from 'socket.io-client';
+
+const url = process.env.URL as string;
+const room = process.env.ROOM as string;
+const count = Number(process.env.COUNT);
+const kind = process.env.KIND as 'ours' | 'baseline';
+const maxSeq = Number(process.env.MAX_SEQ);
+const token = process.env.TOKEN;
+
+interface Msg {
+  seq: number;
+  ts: number;
+  /** `b SENT_AT_MS I`: the bench's send time, so latency covers the whole path, queues included. */
+  content?: string;
+}
+
+function sentAt(m: Msg): number {
+  const c = m.content;
+  if (c && c.charCodeAt(0) === 98) {
+    const end = c.indexOf(' ', 2);
+    const t = Number(c.slice(2, end));
+    if (t > 0) return t;
+  }
+  return m.ts;
+}
+
+const HIST_MS = 60_000;
+const histogram = new Uint32Array(HIST_MS + 1);
+let deliveries = 0;
+let duplicates = 0;
+let outOfRange = 0;
+let packets = 0;
+let joined = 0;
+let failed = 0;
+const seen: Uint8Array[] = [];
+const sockets: Socket[] = [];
+
+function take(client: Uint8Array, m: Msg, now: number): void {
+  if (m.seq < 1 || m.seq > maxSeq) {
+    outOfRange++;
+    return;
+  }
+  if (client[m.seq]) {
+    duplicates++;
+    return;
+  }
+  client[m.seq] = 1;
+  deliveries++;
+  histogram[Math.min(HIST_MS, Math.max(0, now - sentAt(m)))]++;
+}
+
+function connect(i: number): void {
+  const client = new Uint8Array(maxSeq + 1);
+  seen[i] = client;
+  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: token ? { token } : {} });
+  sockets.push(socket);
+  if (kind === 'ours') {
+    socket.on('messages', (packet: { messages: Msg[] }) => {
+      packets++;
+      const now = Date.now();
+      for (const m of packet.messages) take(client, m, now);
+    });
+  } else {
+    socket.on('message', (m: Msg) => {
+      packets++;
+      take(client, m, Date.now());
+    });
+  }
+  socket.on('connect', () => {
+    socket.emit('join', kind === 'ours' ? { roomId: room, types: ['comment'] } : { roomId: room }, (ack: { ok: boolean }) => {
+      if (ack?.ok) joined++;
+      else failed++;
+      if (joined + failed === count) process.stdout.write(`joined ${joined} failed ${failed}\n`);
+    });
+  });
+  socket.on('connect_error', () => {
+    failed++;
+    if (joined + failed === count) process.stdout.write(`joined ${joined} failed ${failed}\n`);
+  });
+}
+
+// Connect in small bursts: thousands of simultaneous handshakes would measure the accept queue.
+let next = 0;
+const burst = setInterval(() => {
+  for (let k = 0; k < 50 && next < count; k++) connect(next++);
+  if (next >= count) clearInterval(burst);
+}, 20);
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const [cmd, arg] = line.split(' ');
+  if (cmd === 'report') {
+    const sent = Number(arg);
+    let lost = 0;
+    for (const client of seen) {
+      let got = 0;
+      for (let s = 1; s <= sent; s++) got += client[s] as number;
+      lost += sent - got;
+    }
+    const hist: [number, number][] = [];
+    histogram.forEach((n, ms) => {
+      if (n > 0) hist.push([ms, n]);
+    });
+    const connected = sockets.filter((s) => s.connected).length;
+    process.stdout.write(`report ${JSON.stringify({ deliveries, duplicates, outOfRange, packets, lost, connected, hist })}\n`);
+  }
+  if (cmd === 'exit') {
+    for (const s of sockets) s.close();
+    process.exit(0);
+  }
+});
+process.stdin.on('end', () => process.exit(0));

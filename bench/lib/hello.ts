@@ -1,0 +1,15 @@
+/**
+ * The baseline server of the benches: Fastify hello-world (GET /) and a JSON echo (POST /echo),
+ * no plugins, no logging. Run as its own process so it is measured exactly like the real server.
+ */
+import Fastify from 'fastify';
+
+const app = Fastify({ logger: false });
+app.get('/', async () => ({ hello: 'world' }));
+app.post('/echo', async (_request, reply) => reply.code(202).send({ ok: true }));
+const port = Number(process.env.PORT ?? 0);
+await app.listen({ host: '127.0.0.1', port });
+const address = app.server.address();
+process.stdout.write(`listening on ${typeof address === 'object' && address ? address.port : port}\n`);
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();

@@ -1,0 +1,59 @@
+/**
+ * npm run bench -- send: POST /v1/rooms/:roomId/messages (validate, authenticate, moderation
+ * checks, stamp, produce to the in-memory bus, 202) on the standalone server, beside a Fastify
+ * JSON echo baseline (POST, same body and headers), in one run. Every server is a child process
+ * on 127.0.0.1; autocannon runs here, bounded in time. Afterwards it checks that every accepted
+ * message was stored (the processor drained the bus into Redis): nothing accepted is lost.
+ * Knobs: BENCH_DURATION_S (10), BENCH_CONNECTIONS (50).
+ */
+import { createAuth } from '@danmaku/auth';
+import { loadConfig } from '@danmaku/config';
+import { decodeCursor } from '@danmaku/model';
+import { benchSettings, runLoad, type LoadResult } from './lib/cannon.js';
+import { printTable, ratio, writeResult } from './lib/report.js';
+import { startHelloServer, startStandaloneServer } from './lib/servers.js';
+
+const { durationS, connections } = benchSettings();
+// Per-user and per-IP send limits would turn the bench into a 429 bench: lifted for this run.
+const serverEnv = { DANMAKU_RATE_USER_MAX: '1000000000', DANMAKU_RATE_IP_MAX: '1000000000' };
+const config = loadConfig({ ...process.env, ...serverEnv });
+const token = createAuth(config.jwtSecret).sign({ sub: 'bench-sender', name: 'Bench', role: 'viewer' });
+const room = `bench-send-${Date.now().toString(36)}`;
+const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+const body = JSON.stringify({ type: 'comment', content: 'a bench comment of ordinary length' });
+
+const hello = await startHelloServer();
+const server = await startStandaloneServer(serverEnv);
+try {
+  process.stdout.write(`send bench: ${durationS} s per run, ${connections} connections, one room\n`);
+  const results: LoadResult[] = [];
+  results.push(await runLoad({ name: 'JSON echo (Fastify baseline)', url: `${hello.url}/echo`, method: 'POST', headers, body, connections, durationS, serverPid: hello.pid }));
+  results.push(await runLoad({ name: 'send comment (202)', url: `${server.url}/v1/rooms/${room}/messages`, method: 'POST', headers, body, connections, durationS, serverPid: server.pid }));
+  const [baseline, send] = results as [LoadResult, LoadResult];
+  printTable('POST /v1/rooms/:roomId/messages', results, baseline);
+
+  // Every 202 must become a stored message: wait for the processor to catch up, then compare.
+  const started = Date.now();
+  let stored = 0;
+  while (Date.now() - started < 60_000) {
+    const page = (await (await fetch(`${server.url}/v1/rooms/${room}/messages?types=comment&limit=1`)).json()) as { cursor: string };
+    stored = decodeCursor(page.cursor)?.comment ?? 0;
+    if (stored >= send.ok2xx) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const drainMs = Date.now() - started;
+  // Requests still in flight when autocannon stops are not counted by it but may have been
+  // accepted, so stored can exceed the 2xx count; only fewer would be a loss.
+  const summary = { sendVsBaseline: ratio(send, baseline), accepted: send.ok2xx, stored, lost: Math.max(0, send.ok2xx - stored), drainMsAfterLoad: drainMs };
+  process.stdout.write(
+    `\nsend / echo baseline = ${Math.round(summary.sendVsBaseline * 100)} %; accepted ${summary.accepted}, stored ${stored} ` +
+      `(${summary.lost === 0 ? 'none lost' : `${summary.lost} MISSING`}), processor caught up ${drainMs} ms after the load\n`,
+  );
+  const path = writeResult('send', { settings: { durationS, connections, serverEnv }, results, summary });
+  process.stdout.write(`results: ${path}\n`);
+  if (summary.lost !== 0) process.exitCode = 1;
+} finally {
+  await server.stop();
+  await hello.stop();
+}
+process.exit(process.exitCode ?? 0);

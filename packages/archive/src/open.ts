@@ -1,0 +1,64 @@
+import type { Config } from '@danmaku/config';
+import type { Logger } from '@danmaku/observability';
+import { createRedis, type Redis } from '@danmaku/store';
+import { Archive } from './archive.js';
+import { LIVE_CHANNEL, Lives } from './lives.js';
+import { REPLAY_CHANNEL, ReplayReader } from './replay.js';
+
+export interface ReplayStack {
+  archive: Archive;
+  lives: Lives;
+  replay: ReplayReader;
+  /** The replay Redis client (REPLAY_REDIS_URL, else REDIS_URL). */
+  replayRedis: Redis;
+  close(): Promise<void>;
+}
+
+/**
+ * What a front needs for lives and replay: the MySQL archive, the room live state (on the live
+ * store's primary, `redis`), the replay reader over its own Redis connection, and a subscriber
+ * that keeps the per-process caches honest across fronts.
+ */
+export function openReplay(config: Config, redis: Redis, logger: Logger, name = 'front'): ReplayStack {
+  const archive = new Archive(config.mysqlUrl, { queryTimeoutMs: Math.max(1000, config.redisTimeoutMs * 3) });
+  const replayRedis = createRedis(config.replayRedisUrl ?? config.redisUrl, { name: `${name}-replay`, commandTimeoutMs: config.redisTimeoutMs });
+  const lives = new Lives({ redis, archive, logger });
+  const replay = new ReplayReader({
+    archive,
+    redis: replayRedis,
+    segmentMs: config.replaySegmentMs,
+    redisTtlS: config.replayRedisTtlS,
+    cacheBytes: config.replayCacheMb * 1024 * 1024,
+    settleMs: config.replaySettleMs,
+    announce: async (liveId) => {
+      await redis.publish(REPLAY_CHANNEL, liveId);
+    },
+    logger,
+  });
+
+  const sub = createRedis(config.redisUrl, { name: `${name}-replay-sub`, commandTimeoutMs: config.redisTimeoutMs });
+  let connectedBefore = false;
+  sub.on('ready', () => {
+    // Events published while we were away are lost: start from clean caches.
+    if (connectedBefore) replay.clearLocal();
+    connectedBefore = true;
+    sub.subscribe(LIVE_CHANNEL, REPLAY_CHANNEL).catch((err: unknown) => logger.warn({ err }, 'replay/live subscription failed'));
+  });
+  sub.on('message', (channel: string, text: string) => {
+    if (channel === LIVE_CHANNEL) lives.forget(text);
+    else if (channel === REPLAY_CHANNEL) replay.dropLocal(text);
+  });
+
+  return {
+    archive,
+    lives,
+    replay,
+    replayRedis,
+    async close() {
+      sub.disconnect();
+      // quit() cannot reach a Redis that is down, and the client would keep reconnecting.
+      await replayRedis.quit().catch(() => replayRedis.disconnect());
+      await archive.close();
+    },
+  };
+}

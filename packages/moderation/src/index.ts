@@ -1,0 +1,2 @@
+export { Moderation, createModeration, moderationKeys, type ModerationOptions, type PinnedNotice, type RoomModeration } from './moderation.js';
+export { WordFilter, type FilterMode } from './words.js';

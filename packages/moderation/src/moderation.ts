@@ -1,0 +1,301 @@
+import { canModerate } from '@danmaku/auth';
+import type { SendCheck } from '@danmaku/ingest';
+import { ApiError, LIMITS } from '@danmaku/model';
+import { counter, type Logger } from '@danmaku/observability';
+import { guard, keys as storeKeys, type RedisStore, type Redis } from '@danmaku/store';
+import { WordFilter, type FilterMode } from './words.js';
+
+/** Room keys share the room's hash tag with its bans and presence (`{r:ROOM}`). */
+export const moderationKeys = {
+  /** Muted users: member = user id, score = muted until (ms). */
+  mutes: (roomId: string) => `dm:{r:${roomId}}:mutes`,
+  /** Room settings: slowSec, pinned (notice JSON). */
+  settings: (roomId: string) => `dm:{r:${roomId}}:mod`,
+  /** Present while a user must wait before the next message (slow mode). */
+  slow: (roomId: string, userId: string) => `dm:{r:${roomId}}:slow:${userId}`,
+  rateUser: (userId: string) => `dm:{rl:u:${userId}}`,
+  rateIp: (ip: string) => `dm:{rl:ip:${ip}}`,
+  /** Extra sensitive words, editable at run time (SADD dm:words ...). */
+  words: 'dm:words',
+};
+
+const refused = counter<'code'>({ name: 'danmaku_moderation_refused_total', help: 'Sends refused by a moderation or anti-abuse check', labelNames: ['code'] });
+const masked = counter({ name: 'danmaku_moderation_masked_total', help: 'Sends whose text the word filter masked' });
+const degraded = counter<'check'>({
+  name: 'danmaku_moderation_degraded_total',
+  help: 'Sends let through unchecked because Redis did not answer (fail open: the bus buffers sends while Redis is away)',
+  labelNames: ['check'],
+});
+
+// One round trip and one slot for everything room-scoped: ban, mute, then the slow-mode claim
+// (only claimed when the user may send at all). Returns {0} ok, {1, until} banned,
+// {2, until} muted, {3, pttl} slow mode.
+const ROOM_GATE_LUA = `
+local now = tonumber(ARGV[1])
+local user = ARGV[2]
+local ban = redis.call('ZSCORE', KEYS[1], user)
+if ban and (ban == 'inf' or tonumber(ban) > now) then return {1, ban} end
+local mute = redis.call('ZSCORE', KEYS[2], user)
+if mute and tonumber(mute) > now then return {2, mute} end
+local slow = tonumber(redis.call('HGET', KEYS[3], 'slowSec') or '0')
+if slow and slow > 0 then
+  if not redis.call('SET', KEYS[4], '1', 'PX', math.floor(slow * 1000), 'NX') then
+    return {3, redis.call('PTTL', KEYS[4])}
+  end
+end
+return {0, 0}
+`;
+
+// A fixed window per key: count, and the ms left when over the limit (0 = allowed).
+const RATE_LUA = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if n > tonumber(ARGV[1]) then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]); ttl = tonumber(ARGV[2]) end
+  return ttl
+end
+return 0
+`;
+
+interface ModerationRedis extends Redis {
+  dmRoomGate(bans: string, mutes: string, settings: string, slow: string, now: number, userId: string): Promise<[number, string | number]>;
+  dmRate(key: string, max: number, windowMs: number): Promise<number>;
+}
+
+function scripted(redis: Redis): ModerationRedis {
+  const r = redis as ModerationRedis;
+  if (typeof r.dmRoomGate !== 'function') {
+    redis.defineCommand('dmRoomGate', { numberOfKeys: 4, lua: ROOM_GATE_LUA });
+    redis.defineCommand('dmRate', { numberOfKeys: 1, lua: RATE_LUA });
+  }
+  return r;
+}
+
+export interface ModerationOptions {
+  store: RedisStore;
+  rateUserMax: number;
+  rateIpMax: number;
+  rateWindowMs: number;
+  sensitiveWords: readonly string[];
+  sensitiveMode: FilterMode;
+  logger?: Logger;
+  /** How often the run-time word list (dm:words) is re-read; 0 = never. */
+  wordsRefreshMs?: number;
+}
+
+export interface PinnedNotice {
+  content: string;
+  by: { id: string; name: string };
+  ts: number;
+  /** The system message that announced it. */
+  messageId: string;
+}
+
+export interface RoomModeration {
+  slowModeSec: number;
+  pinned: PinnedNotice | null;
+  muted: number;
+  banned: number;
+}
+
+const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
+
+/**
+ * Moderation state of rooms (mutes, bans, slow mode, pinned notice) and the anti-abuse checks
+ * every send passes (`checks`, cheap first: length, words, rate limits, room gate).
+ */
+export class Moderation {
+  private readonly redis: ModerationRedis;
+  readonly filter: WordFilter;
+  private readonly configWords: readonly string[];
+  private refreshTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly options: ModerationOptions) {
+    this.redis = scripted(options.store.write);
+    this.configWords = options.sensitiveWords;
+    this.filter = new WordFilter(options.sensitiveWords, options.sensitiveMode);
+    const every = options.wordsRefreshMs ?? 5000;
+    if (every > 0) {
+      this.refreshTimer = setInterval(() => void this.refreshWords(), every);
+      this.refreshTimer.unref();
+      void this.refreshWords();
+    }
+  }
+
+  /** Configured words plus the run-time set in Redis. */
+  async refreshWords(): Promise<void> {
+    try {
+      const extra = await guard(() => this.redis.smembers(moderationKeys.words));
+      this.filter.setWords([...this.configWords, ...extra]);
+    } catch {
+      // Keep the list we have; Redis will be back.
+    }
+  }
+
+  stop(): void {
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.refreshTimer = null;
+  }
+
+  async mute(roomId: string, userId: string, durationSec: number, now = Date.now()): Promise<number> {
+    const until = now + durationSec * 1000;
+    await guard(() => this.redis.zadd(moderationKeys.mutes(roomId), until, userId));
+    return until;
+  }
+
+  async unmute(roomId: string, userId: string): Promise<void> {
+    await guard(() => this.redis.zrem(moderationKeys.mutes(roomId), userId));
+  }
+
+  /** Bans from the room (send, enter, join); no duration = for good. Returns until (ms) or null. */
+  async ban(roomId: string, userId: string, durationSec?: number, now = Date.now()): Promise<number | null> {
+    const until = durationSec === undefined ? Number.POSITIVE_INFINITY : now + durationSec * 1000;
+    await this.options.store.ban(roomId, userId, until);
+    return Number.isFinite(until) ? until : null;
+  }
+
+  async unban(roomId: string, userId: string): Promise<void> {
+    await this.options.store.unban(roomId, userId);
+  }
+
+  /** 0 turns slow mode off. */
+  async setSlowMode(roomId: string, sec: number): Promise<void> {
+    await guard(() => (sec > 0 ? this.redis.hset(moderationKeys.settings(roomId), 'slowSec', sec) : this.redis.hdel(moderationKeys.settings(roomId), 'slowSec')));
+  }
+
+  async pin(roomId: string, notice: PinnedNotice): Promise<void> {
+    await guard(() => this.redis.hset(moderationKeys.settings(roomId), 'pinned', JSON.stringify(notice)));
+  }
+
+  async unpin(roomId: string): Promise<void> {
+    await guard(() => this.redis.hdel(moderationKeys.settings(roomId), 'pinned'));
+  }
+
+  async pinned(roomId: string): Promise<PinnedNotice | null> {
+    const text = await guard(() => this.options.store.read.hget(moderationKeys.settings(roomId), 'pinned'));
+    return text ? (JSON.parse(text) as PinnedNotice) : null;
+  }
+
+  /** The room's moderation state, for the stats page. */
+  async room(roomId: string, now = Date.now()): Promise<RoomModeration> {
+    const read = this.options.store.read;
+    const [settings, muted, banned] = await guard(() =>
+      Promise.all([
+        read.hgetall(moderationKeys.settings(roomId)),
+        read.zcount(moderationKeys.mutes(roomId), `(${now}`, '+inf'),
+        read.zcount(storeKeys.bans(roomId), `(${now}`, '+inf'),
+      ]),
+    );
+    return {
+      slowModeSec: Number(settings.slowSec ?? 0),
+      pinned: settings.pinned ? (JSON.parse(settings.pinned) as PinnedNotice) : null,
+      muted,
+      banned,
+    };
+  }
+
+  /** Content rules the JSON schema cannot state: length in characters, not UTF-16 units; no control characters. */
+  readonly contentCheck: SendCheck = (message) => {
+    if (message.content === undefined) return;
+    // eslint-disable-next-line no-control-regex
+    const content = message.content.replace(/[\u0000-\u0008\u000b-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g, '').replace(/\s+/g, ' ').trim();
+    if (content.length === 0) throw refuse(new ApiError(400, 'invalid_request', 'A comment needs some visible text.'));
+    if ([...content].length > LIMITS.commentMaxChars) {
+      throw refuse(new ApiError(400, 'content_too_long', `A comment is at most ${LIMITS.commentMaxChars} characters.`));
+    }
+    return content === message.content ? undefined : { ...message, content };
+  };
+
+  readonly wordCheck: SendCheck = (message) => {
+    if (message.content === undefined || this.filter.size === 0) return;
+    let content: string;
+    try {
+      content = this.filter.apply(message.content);
+    } catch (err) {
+      throw refuse(err as ApiError);
+    }
+    if (content === message.content) return;
+    masked.inc();
+    return { ...message, content };
+  };
+
+  /** Per user and per client IP, over every front (the counters live in Redis). */
+  readonly rateCheck: SendCheck = async (_message, principal, context) => {
+    const { rateUserMax, rateIpMax, rateWindowMs } = this.options;
+    let userWait: number;
+    let ipWait = 0;
+    try {
+      const pipeline = this.redis.pipeline() as unknown as ModerationRedis;
+      pipeline.dmRate(moderationKeys.rateUser(principal.id), rateUserMax, rateWindowMs);
+      if (context.ip) pipeline.dmRate(moderationKeys.rateIp(context.ip), rateIpMax, rateWindowMs);
+      const results = await guard(async () => (await (pipeline as unknown as ReturnType<Redis['pipeline']>).exec()) ?? []);
+      const values = results.map(([err, value]) => {
+        if (err) throw err;
+        return Number(value);
+      });
+      userWait = values[0] ?? 0;
+      ipWait = values[1] ?? 0;
+    } catch (err) {
+      degraded.inc({ check: 'rate' });
+      this.options.logger?.debug({ err }, 'rate limit not checked');
+      return;
+    }
+    if (userWait > 0) {
+      throw refuse(new ApiError(429, 'rate_limited', `Too many messages: at most ${rateUserMax} per ${rateWindowMs / 1000} s; wait a moment.`, seconds(userWait)));
+    }
+    if (ipWait > 0) {
+      throw refuse(new ApiError(429, 'rate_limited', `Too many messages from your network: at most ${rateIpMax} per ${rateWindowMs / 1000} s.`, seconds(ipWait)));
+    }
+  };
+
+  /** Bans, mutes and slow mode of the room; the room's streamer and admins pass. */
+  readonly roomCheck: SendCheck = async (message, principal) => {
+    if (canModerate(principal, message.roomId)) return;
+    const room = message.roomId;
+    let verdict: [number, string | number];
+    try {
+      verdict = await guard(() =>
+        this.redis.dmRoomGate(storeKeys.bans(room), moderationKeys.mutes(room), moderationKeys.settings(room), moderationKeys.slow(room, principal.id), message.ts, principal.id),
+      );
+    } catch (err) {
+      degraded.inc({ check: 'room' });
+      this.options.logger?.debug({ err }, 'room moderation not checked');
+      return;
+    }
+    const [code, value] = verdict;
+    if (code === 1) throw refuse(bannedError(room, value));
+    if (code === 2) {
+      const until = Number(value);
+      throw refuse(new ApiError(403, 'muted', `You are muted in this room until ${new Date(until).toISOString()}.`, seconds(until - Date.now())));
+    }
+    if (code === 3) {
+      throw refuse(new ApiError(429, 'slow_mode', `Slow mode is on in this room: wait ${seconds(Number(value))} s before your next message.`, seconds(Number(value))));
+    }
+  };
+
+  /** The checks in the order a send should pass them (cheap first). */
+  get checks(): SendCheck[] {
+    return [this.contentCheck, this.wordCheck, this.rateCheck, this.roomCheck];
+  }
+
+  /** For room entry (HTTP enter, socket join): 403 `banned` when the user is banned. */
+  async assertNotBanned(roomId: string, userId: string): Promise<void> {
+    const until = await guard(() => this.options.store.read.zscore(storeKeys.bans(roomId), userId));
+    if (until !== null && (until === 'inf' || Number(until) > Date.now())) throw bannedError(roomId, until);
+  }
+}
+
+function bannedError(roomId: string, until: string | number): ApiError {
+  const forGood = until === 'inf' || !Number.isFinite(Number(until));
+  return new ApiError(403, 'banned', forGood ? `You are banned from room ${roomId}.` : `You are banned from room ${roomId} until ${new Date(Number(until)).toISOString()}.`);
+}
+
+function refuse(err: ApiError): ApiError {
+  refused.inc({ code: err.code });
+  return err;
+}
+
+export function createModeration(options: ModerationOptions): Moderation {
+  return new Moderation(options);
+}

@@ -1,0 +1,221 @@
+/**
+ * Runtime degrade switches and per-(room, type) gears. Both live in Redis so operators (and the
+ * processor) change them without restarts; every process reads them from a memory snapshot
+ * refreshed about once a second, so the hot paths (send, poll) never pay a Redis call for them.
+ */
+import type { Redis } from 'ioredis';
+import type { SendCheck } from '@danmaku/ingest';
+import { ApiError, partitionFor, streamKey, type MessageType } from '@danmaku/model';
+import { counter } from '@danmaku/observability';
+
+export interface Switches {
+  /** false: no "X joined" messages in any room. */
+  enterMessages: boolean;
+  /** false: `POST /v1/rooms/:roomId/likes` answers 503 `likes_disabled`. */
+  likes: boolean;
+  /** true: the router tells every client to use short polling (no long connections). */
+  forcePolling: boolean;
+  /** The least `retryAfterMs` a poll answers with; 0 = the server's default. */
+  pollIntervalMs: number;
+  /** Rooms whose sends are refused (403 `room_read_only`); `"*"` means every room. */
+  readOnlyRooms: string[];
+  /** Share of comments a big room's poll keeps, 0..1; gifts are never dropped. */
+  bigRoomSampleRatio: number;
+}
+
+export const DEFAULT_SWITCHES: Readonly<Switches> = Object.freeze({
+  enterMessages: true,
+  likes: true,
+  forcePolling: false,
+  pollIntervalMs: 0,
+  readOnlyRooms: [],
+  bigRoomSampleRatio: 1,
+});
+
+/** Body of `PUT /v1/admin/switches`: any subset of the switches. */
+export const switchesPatchSchema = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: {
+    enterMessages: { type: 'boolean' },
+    likes: { type: 'boolean' },
+    forcePolling: { type: 'boolean' },
+    pollIntervalMs: { type: 'integer', minimum: 0, maximum: 600_000 },
+    readOnlyRooms: { type: 'array', maxItems: 1000, uniqueItems: true, items: { type: 'string', pattern: '^(\\*|[A-Za-z0-9_-]{1,64})$' } },
+    bigRoomSampleRatio: { type: 'number', minimum: 0, maximum: 1 },
+  },
+} as const;
+
+export type SwitchesPatch = Partial<Switches>;
+
+/** Redis keys: one hash of switches (field = name, value = JSON), one hash of gears (field = room:type). */
+export const SWITCHES_KEY = 'dm:switches';
+export const GEARS_KEY = 'dm:gears';
+
+/**
+ * Gears of a (room, type) stream (DESIGN.md section 1): 1 one partition, serial; 2 several
+ * partitions, serial per partition; 3 one partition, several Lua calls in flight; 4 both.
+ * Every gear keeps invariant 1 because seq allocation and ZADD are one Lua call.
+ */
+export type Gear = 1 | 2 | 3 | 4;
+export const MAX_GEAR: Gear = 4;
+/** The front spreads the stream over several partitions. */
+export const spreads = (gear: number): boolean => gear === 2 || gear === 4;
+/** The processor keeps several Lua calls of the stream in flight. */
+export const parallel = (gear: number): boolean => gear >= 3;
+
+const refreshErrors = counter({ name: 'danmaku_switches_refresh_errors_total', help: 'Failed refreshes of the switches/gears snapshot (the last snapshot stays in use)' });
+
+export interface SwitchboardOptions {
+  /** The primary: switches are control data, read where they are written. */
+  redis: Redis;
+  refreshMs?: number;
+}
+
+function parseSwitches(raw: Record<string, string>): Switches {
+  const out: Switches = { ...DEFAULT_SWITCHES, readOnlyRooms: [] };
+  const target = out as unknown as Record<string, unknown>;
+  for (const [name, text] of Object.entries(raw)) {
+    if (!(name in DEFAULT_SWITCHES)) continue;
+    try {
+      const value: unknown = JSON.parse(text);
+      if (typeof value === typeof (DEFAULT_SWITCHES as unknown as Record<string, unknown>)[name]) target[name] = value;
+    } catch {
+      // A hand-edited bad value keeps the default rather than breaking every process.
+    }
+  }
+  return out;
+}
+
+/** The in-memory view of switches and gears one process works from. */
+export class Switchboard {
+  private switches: Switches = { ...DEFAULT_SWITCHES, readOnlyRooms: [] };
+  private readOnly = new Set<string>();
+  private gears = new Map<string, Gear>();
+  private timer: NodeJS.Timeout | null = null;
+  private refreshing: Promise<void> | null = null;
+  private readonly redis: Redis;
+  private readonly refreshMs: number;
+
+  constructor(options: SwitchboardOptions) {
+    this.redis = options.redis;
+    this.refreshMs = options.refreshMs ?? 1000;
+  }
+
+  /** Loads the snapshot once (best effort: defaults when Redis is down) and keeps it fresh. */
+  async start(): Promise<this> {
+    await this.refresh().catch(() => undefined);
+    if (!this.timer) {
+      this.timer = setInterval(() => void this.refresh().catch(() => undefined), this.refreshMs);
+      this.timer.unref();
+    }
+    return this;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** One round trip for both hashes; single flight, so a slow Redis never stacks refreshes. */
+  refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        const replies = await this.redis.pipeline().hgetall(SWITCHES_KEY).hgetall(GEARS_KEY).exec();
+        const [switchesReply, gearsReply] = replies ?? [];
+        if (!switchesReply || !gearsReply || switchesReply[0] || gearsReply[0]) throw switchesReply?.[0] ?? gearsReply?.[0] ?? new Error('no reply');
+        this.apply(parseSwitches(switchesReply[1] as Record<string, string>));
+        const gears = new Map<string, Gear>();
+        for (const [key, text] of Object.entries(gearsReply[1] as Record<string, string>)) {
+          const gear = Number(text);
+          if (gear >= 2 && gear <= MAX_GEAR) gears.set(key, gear as Gear);
+        }
+        this.gears = gears;
+      } catch (err) {
+        refreshErrors.inc();
+        throw err;
+      } finally {
+        this.refreshing = null;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  private apply(switches: Switches): void {
+    this.switches = switches;
+    this.readOnly = new Set(switches.readOnlyRooms);
+  }
+
+  get(): Readonly<Switches> {
+    return this.switches;
+  }
+
+  /** Changes some switches in Redis; this process sees them at once, the others within a refresh. */
+  async set(patch: SwitchesPatch): Promise<Switches> {
+    const fields: string[] = [];
+    for (const [name, value] of Object.entries(patch)) {
+      if (name in DEFAULT_SWITCHES && value !== undefined) fields.push(name, JSON.stringify(value));
+    }
+    if (fields.length > 0) await this.redis.hset(SWITCHES_KEY, ...fields);
+    await this.refresh();
+    return this.switches;
+  }
+
+  /** Back to the defaults (tests, and operators undoing a degrade). */
+  async reset(): Promise<Switches> {
+    await this.redis.del(SWITCHES_KEY);
+    await this.refresh();
+    return this.switches;
+  }
+
+  isReadOnly(roomId: string): boolean {
+    return this.readOnly.size > 0 && (this.readOnly.has(roomId) || this.readOnly.has('*'));
+  }
+
+  /** Read by the router (another role): true sends every client to short polling. */
+  forcePolling(): boolean {
+    return this.switches.forcePolling;
+  }
+
+  gear(roomId: string, type: MessageType): Gear {
+    return this.gearOf(streamKey(roomId, type));
+  }
+
+  gearOf(key: string): Gear {
+    return this.gears.get(key) ?? 1;
+  }
+
+  /** Streams above gear 1, for the admin view. */
+  hotStreams(): Record<string, Gear> {
+    return Object.fromEntries(this.gears);
+  }
+}
+
+/** The processor's side: records a stream's gear (gear 1 is the absence of an entry). */
+export async function publishGear(redis: Redis, key: string, gear: Gear): Promise<void> {
+  if (gear <= 1) await redis.hdel(GEARS_KEY, key);
+  else await redis.hset(GEARS_KEY, key, String(gear));
+}
+
+/**
+ * The ingest `partition` option: a stream in gear 2 or 4 goes round-robin over `spread`
+ * consecutive partitions; in gears 1 and 3 it stays on its home partition.
+ */
+export function gearPartitioner(board: Switchboard, partitions: number, spread: number): (key: string) => number {
+  let turn = 0;
+  return (key) => {
+    if (!spreads(board.gearOf(key))) return partitionFor(key, partitions);
+    turn = (turn + 1) & 0xffff;
+    return partitionFor(key, partitions, spread, turn);
+  };
+}
+
+/** The read-only-room switch as an ingest check. */
+export function readOnlyCheck(board: Switchboard): SendCheck {
+  return (message) => {
+    if (board.isReadOnly(message.roomId)) {
+      throw new ApiError(403, 'room_read_only', 'This room is read-only right now: sending is paused by the operators. Try again later.');
+    }
+  };
+}

@@ -1,0 +1,407 @@
+#!/usr/bin/env bash
+# Local infrastructure for development and tests: Redis, MariaDB and a mock
+# Kafka broker, all listening on 127.0.0.1 only, all state under <repo>/.run/.
+#
+#   infra.sh up     [redis] [mysql] [kafka]   start (default: redis mysql)
+#   infra.sh down   [redis] [mysql] [kafka]   stop  (default: all three)
+#   infra.sh status                           one line per service
+#   infra.sh env                              export lines for running services
+#                                             usage: eval "$(bash scripts/infra.sh env)"
+#
+# Idempotent: `up` on a running service and `down` on a stopped one are no-ops.
+# `down` only stops processes this script started (tracked by pid files); a
+# foreign server that already answers on a port is used but never stopped.
+#
+# Environment:
+#   DANMAKU_REDIS_PORT     (16379)
+#   DANMAKU_REDIS_PERSIST  (1)  0 = no RDB/AOF at all (tests: faster, nothing on disk)
+#   DANMAKU_MYSQL_PORT     (13306)
+#   DANMAKU_KAFKA_TOPICS   ("danmaku.messages:8")  space-separated topic:partitions
+#
+# Missing packages (redis-server, mariadb-server, gcc, librdkafka-dev) are
+# installed with apt-get (as root, or via sudo).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUN="$ROOT/.run"
+
+REDIS_PORT="${DANMAKU_REDIS_PORT:-16379}"
+REDIS_PERSIST="${DANMAKU_REDIS_PERSIST:-1}"
+MYSQL_PORT="${DANMAKU_MYSQL_PORT:-13306}"
+KAFKA_TOPICS="${DANMAKU_KAFKA_TOPICS:-danmaku.messages:8}"
+
+# Application credentials; the URLs printed by `env` use them.
+DB_NAME=danmaku
+DB_USER=danmaku
+DB_PASS=danmaku
+
+REDIS_PID="$RUN/redis.pid"
+MYSQL_PID="$RUN/mysql.pid"
+MYSQL_SOCK="$RUN/mysql.sock"
+MYSQL_DATA="$RUN/mysql"
+KAFKA_PID="$RUN/kafka.pid"
+KAFKA_BOOT="$RUN/kafka.bootstrap"
+
+# shellcheck source=lib/apt.sh
+. "$ROOT/scripts/lib/apt.sh"
+
+log() { echo "infra: $*" >&2; }
+die() { echo "infra: error: $*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- helpers
+
+# pid_of <pidfile> <comm>: print the pid if the file names a live process whose
+# executable name is <comm>. Checking the name guards against pid reuse after a
+# reboot or crash (we must never signal an unrelated process).
+pid_of() {
+  local file="$1" comm="$2" pid
+  [ -s "$file" ] || return 1
+  pid="$(tr -dc '0-9' <"$file")"
+  [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] || return 1
+  [ "$(cat "/proc/$pid/comm")" = "$comm" ] || return 1
+  echo "$pid"
+}
+
+# stop_pid <pid> <name> <timeout-seconds>: SIGTERM (graceful for all three
+# servers), wait, then SIGKILL as a last resort.
+stop_pid() {
+  local pid="$1" name="$2" timeout="$3" i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < timeout * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  log "$name (pid $pid) did not stop within ${timeout}s; sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+# port_open <port>: something accepts TCP connections on 127.0.0.1:<port>.
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+mariadbd_bin() {
+  command -v mariadbd 2>/dev/null || { [ -x /usr/sbin/mariadbd ] && echo /usr/sbin/mariadbd; } || true
+}
+
+# --------------------------------------------------------------------- redis
+
+redis_ping() {
+  command -v redis-cli >/dev/null 2>&1 || return 1
+  [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = "PONG" ]
+}
+
+redis_up() {
+  if redis_ping; then
+    if pid_of "$REDIS_PID" redis-server >/dev/null; then
+      log "redis already up on 127.0.0.1:$REDIS_PORT"
+    else
+      log "redis: something already answers PING on 127.0.0.1:$REDIS_PORT; using it (not managed by infra.sh)"
+    fi
+    return 0
+  fi
+  ensure_pkgs redis-server redis-server redis-cli redis-tools
+  if port_open "$REDIS_PORT"; then
+    die "port $REDIS_PORT is taken by something that is not Redis; set DANMAKU_REDIS_PORT"
+  fi
+
+  mkdir -p "$RUN/redis"
+  rm -f "$REDIS_PID"
+  local persist=()
+  if [ "$REDIS_PERSIST" = 0 ]; then
+    # Tests: nothing written to disk, nothing loaded at start.
+    persist=(--save '' --appendonly no)
+  else
+    # npm start: the append-only file survives restarts (fsync once a second,
+    # Redis' default trade-off); the RDB snapshot defaults stay on too.
+    persist=(--appendonly yes --appendfsync everysec)
+  fi
+  # No config file: every setting is on the command line, so the system's
+  # /etc/redis/redis.conf (and its service on 6379) is irrelevant.
+  redis-server \
+    --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes \
+    --daemonize yes --pidfile "$REDIS_PID" \
+    --dir "$RUN/redis" --logfile "$RUN/redis.log" \
+    "${persist[@]}"
+
+  local i
+  for ((i = 0; i < 200; i++)); do # 20 s
+    redis_ping && { log "redis up on 127.0.0.1:$REDIS_PORT (persist=$REDIS_PERSIST)"; return 0; }
+    sleep 0.1
+  done
+  tail -n 20 "$RUN/redis.log" >&2 2>/dev/null || true
+  die "redis did not answer PING on 127.0.0.1:$REDIS_PORT within 20s (log: $RUN/redis.log)"
+}
+
+redis_down() {
+  local pid
+  if pid="$(pid_of "$REDIS_PID" redis-server)"; then
+    # SIGTERM = graceful SHUTDOWN (flushes the AOF / writes the RDB if enabled).
+    stop_pid "$pid" redis 20
+    log "redis stopped"
+  else
+    log "redis: not started by infra.sh (nothing to stop)"
+  fi
+  rm -f "$REDIS_PID"
+}
+
+redis_status() {
+  local pid
+  if redis_ping; then
+    if pid="$(pid_of "$REDIS_PID" redis-server)"; then
+      echo "redis  up    127.0.0.1:$REDIS_PORT  pid $pid"
+    else
+      echo "redis  up    127.0.0.1:$REDIS_PORT  (external, not managed)"
+    fi
+  else
+    echo "redis  down  127.0.0.1:$REDIS_PORT"
+  fi
+}
+
+# --------------------------------------------------------------------- mysql
+
+# Superuser for bootstrap SQL. mariadb-install-db creates root@localhost with
+# unix_socket auth plus the same for the OS user it is told to run as, so the
+# current OS user can always log in over our private socket without a password.
+mysql_admin() {
+  mariadb --no-defaults --socket="$MYSQL_SOCK" --user="$(id -un)" "$@"
+}
+
+# The application account over TCP: what the services will actually use.
+mysql_app_ok() {
+  command -v mariadb >/dev/null 2>&1 || return 1
+  mariadb --no-defaults --protocol=TCP --host=127.0.0.1 --port="$MYSQL_PORT" \
+    --user="$DB_USER" --password="$DB_PASS" --connect-timeout=2 \
+    --batch --skip-column-names -e 'SELECT 1' "$DB_NAME" >/dev/null 2>&1
+}
+
+mysql_bootstrap_sql() {
+  # Idempotent. One user at both hosts: 127.0.0.1 for TCP (we run with
+  # skip-name-resolve, so TCP logins only match IP hosts) and localhost for the
+  # socket. ALL ON *.* because tests create their own danmaku_test_* databases.
+  mysql_admin <<SQL
+CREATE DATABASE IF NOT EXISTS \`$DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+CREATE USER IF NOT EXISTS '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
+CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASS';
+ALTER USER '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
+ALTER USER '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASS';
+GRANT ALL PRIVILEGES ON *.* TO '$DB_USER'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON *.* TO '$DB_USER'@'localhost';
+FLUSH PRIVILEGES;
+SQL
+}
+
+mysql_up() {
+  if pid_of "$MYSQL_PID" mariadbd >/dev/null && mysql_admin -e 'SELECT 1' >/dev/null 2>&1; then
+    mysql_bootstrap_sql # cheap; repairs the account if someone dropped it
+    log "mysql already up on 127.0.0.1:$MYSQL_PORT"
+    return 0
+  fi
+  if port_open "$MYSQL_PORT"; then
+    if mysql_app_ok; then
+      log "mysql: a server on 127.0.0.1:$MYSQL_PORT accepts $DB_USER/$DB_PASS; using it (not managed by infra.sh)"
+      return 0
+    fi
+    die "port $MYSQL_PORT is taken by something we cannot log in to as $DB_USER; set DANMAKU_MYSQL_PORT"
+  fi
+
+  # /usr/sbin may be missing from a non-root PATH, hence the absolute path.
+  ensure_pkgs /usr/sbin/mariadbd mariadb-server mariadb-install-db mariadb-server mariadb mariadb-client
+  local mariadbd
+  mariadbd="$(mariadbd_bin)"
+  [ -n "$mariadbd" ] || die "mariadbd not found after installing mariadb-server"
+
+  mkdir -p "$RUN"
+  rm -f "$MYSQL_PID" # stale after a crash; mariadbd rewrites it
+  # mariadbd refuses to run as root unless told to; as any other user --user
+  # is meaningless (and warns), so pass it only for root.
+  local as_user=()
+  [ "$(id -u)" -eq 0 ] && as_user=(--user=root)
+
+  if [ ! -d "$MYSQL_DATA/mysql" ]; then
+    log "mysql: initializing $MYSQL_DATA"
+    mkdir -p "$MYSQL_DATA"
+    # --no-defaults everywhere: ignore /etc/mysql/*.cnf (system datadir,
+    # socket, port) so this instance never touches the system one.
+    mariadb-install-db --no-defaults --datadir="$MYSQL_DATA" --user="$(id -un)" \
+      --skip-test-db >>"$RUN/mysql.log" 2>&1 ||
+      { tail -n 30 "$RUN/mysql.log" >&2; die "mariadb-install-db failed (log: $RUN/mysql.log)"; }
+  fi
+
+  # Started detached (setsid + nohup, stdin from /dev/null) so it outlives this
+  # script and the terminal. Small buffers: this is a dev/test box.
+  # innodb_flush_log_at_trx_commit=2: fsync the redo log once a second rather
+  # than per commit; a mariadbd crash loses nothing, an OS crash up to ~1 s.
+  setsid nohup "$mariadbd" --no-defaults "${as_user[@]}" \
+    --datadir="$MYSQL_DATA" \
+    --socket="$MYSQL_SOCK" \
+    --pid-file="$MYSQL_PID" \
+    --port="$MYSQL_PORT" --bind-address=127.0.0.1 \
+    --skip-name-resolve \
+    --log-error="$RUN/mysql.log" \
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
+    --innodb-buffer-pool-size=64M \
+    --innodb-log-file-size=32M \
+    --innodb-flush-log-at-trx-commit=2 \
+    --key-buffer-size=8M \
+    --performance-schema=OFF \
+    --max-connections=300 \
+    </dev/null >>"$RUN/mysql.log" 2>&1 &
+  local launched=$!
+
+  local i
+  for ((i = 0; i < 600; i++)); do # 60 s
+    if mysql_admin -e 'SELECT 1' >/dev/null 2>&1; then
+      mysql_bootstrap_sql
+      mysql_app_ok || die "mysql is up but $DB_USER cannot log in over TCP (log: $RUN/mysql.log)"
+      log "mysql up on 127.0.0.1:$MYSQL_PORT (datadir $MYSQL_DATA)"
+      return 0
+    fi
+    if ! kill -0 "$launched" 2>/dev/null; then
+      tail -n 30 "$RUN/mysql.log" >&2
+      die "mariadbd exited during startup (log: $RUN/mysql.log)"
+    fi
+    sleep 0.1
+  done
+  tail -n 30 "$RUN/mysql.log" >&2
+  die "mysql did not answer a query within 60s (log: $RUN/mysql.log)"
+}
+
+mysql_down() {
+  local pid
+  if pid="$(pid_of "$MYSQL_PID" mariadbd)"; then
+    # SIGTERM = clean shutdown (InnoDB flushes; next start needs no recovery).
+    stop_pid "$pid" mysql 60
+    log "mysql stopped"
+  else
+    log "mysql: not started by infra.sh (nothing to stop)"
+  fi
+  rm -f "$MYSQL_PID"
+}
+
+mysql_status() {
+  local pid
+  if pid="$(pid_of "$MYSQL_PID" mariadbd)"; then
+    if mysql_app_ok; then
+      echo "mysql  up    127.0.0.1:$MYSQL_PORT  pid $pid"
+    else
+      echo "mysql  starting/unhealthy  127.0.0.1:$MYSQL_PORT  pid $pid (log: $RUN/mysql.log)"
+    fi
+  elif port_open "$MYSQL_PORT" && mysql_app_ok; then
+    echo "mysql  up    127.0.0.1:$MYSQL_PORT  (external, not managed)"
+  else
+    echo "mysql  down  127.0.0.1:$MYSQL_PORT"
+  fi
+}
+
+# --------------------------------------------------------------------- kafka
+# A librdkafka mock cluster (scripts/kafka-mock/mock-broker.c). It picks a
+# random free port on every start (the mock API has no way to fix it), so the
+# address lives in .run/kafka.bootstrap and `env` prints it. All data is in
+# memory: a restart loses every message and committed offset.
+
+kafka_up() {
+  local pid
+  if pid="$(pid_of "$KAFKA_PID" mock-broker)" && [ -s "$KAFKA_BOOT" ]; then
+    log "kafka (mock) already up at $(cat "$KAFKA_BOOT") pid $pid, topics: $(cat "$RUN/kafka.topics" 2>/dev/null)"
+    if [ "$(cat "$RUN/kafka.topics" 2>/dev/null)" != "$KAFKA_TOPICS" ]; then
+      log "note: requested topics '$KAFKA_TOPICS' differ; run 'infra.sh down kafka' first to recreate"
+    fi
+    return 0
+  fi
+
+  local bin
+  bin="$(bash "$ROOT/scripts/build-kafka-mock.sh")"
+  mkdir -p "$RUN"
+  rm -f "$KAFKA_PID" "$KAFKA_BOOT" "$RUN/kafka.out"
+
+  # --no-stdin: as a daemon our stdin is /dev/null, which would read as EOF
+  # and make the broker exit at once (EOF is how test-owned brokers die).
+  # shellcheck disable=SC2086 # topics are a space-separated list on purpose
+  setsid nohup "$bin" --no-stdin $KAFKA_TOPICS </dev/null >"$RUN/kafka.out" 2>>"$RUN/kafka.log" &
+  pid=$!
+
+  local i boot=""
+  for ((i = 0; i < 100; i++)); do # 10 s
+    boot="$(sed -n 's/^BOOTSTRAP //p' "$RUN/kafka.out" 2>/dev/null || true)"
+    [ -n "$boot" ] && break
+    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$RUN/kafka.log" >&2; die "mock-broker exited during startup (log: $RUN/kafka.log)"; }
+    sleep 0.1
+  done
+  if [ -z "$boot" ]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    die "mock-broker printed no BOOTSTRAP line within 10s (log: $RUN/kafka.log)"
+  fi
+  echo "$pid" >"$KAFKA_PID"
+  echo "$boot" >"$KAFKA_BOOT"
+  echo "$KAFKA_TOPICS" >"$RUN/kafka.topics"
+  log "kafka (mock) up at $boot, topics: $KAFKA_TOPICS"
+}
+
+kafka_down() {
+  local pid
+  if pid="$(pid_of "$KAFKA_PID" mock-broker)"; then
+    stop_pid "$pid" kafka 10
+    log "kafka (mock) stopped"
+  else
+    log "kafka: not started by infra.sh (nothing to stop)"
+  fi
+  rm -f "$KAFKA_PID" "$KAFKA_BOOT" "$RUN/kafka.topics" "$RUN/kafka.out"
+}
+
+kafka_status() {
+  local pid
+  if pid="$(pid_of "$KAFKA_PID" mock-broker)" && [ -s "$KAFKA_BOOT" ]; then
+    echo "kafka  up    $(cat "$KAFKA_BOOT")  pid $pid  topics: $(cat "$RUN/kafka.topics" 2>/dev/null)"
+  else
+    echo "kafka  down"
+  fi
+}
+
+# ---------------------------------------------------------------------- main
+
+print_env() {
+  redis_ping && echo "export REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
+  mysql_app_ok && echo "export MYSQL_URL=mysql://$DB_USER:$DB_PASS@127.0.0.1:$MYSQL_PORT/$DB_NAME"
+  if pid_of "$KAFKA_PID" mock-broker >/dev/null && [ -s "$KAFKA_BOOT" ]; then
+    echo "export KAFKA_BROKERS=$(cat "$KAFKA_BOOT")"
+  fi
+  return 0
+}
+
+usage() {
+  sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+# check_names <name...>: reject anything but the three services.
+check_names() {
+  local n
+  for n in "$@"; do
+    case "$n" in redis | mysql | kafka) ;; *) die "unknown service '$n' (want redis, mysql or kafka)" ;; esac
+  done
+}
+
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  up | down)
+    if [ $# -eq 0 ]; then
+      if [ "$cmd" = up ]; then set -- redis mysql; else set -- redis mysql kafka; fi
+    fi
+    check_names "$@"
+    mkdir -p "$RUN"
+    # Serialize concurrent invocations (two terminals, parallel test scripts):
+    # two simultaneous `up mysql` would otherwise both initialize the datadir.
+    exec 9>"$RUN/infra.lock"
+    flock 9
+    for svc in "$@"; do "${svc}_$cmd"; done
+    ;;
+  status)
+    redis_status
+    mysql_status
+    kafka_status
+    ;;
+  env) print_env ;;
+  *) usage ;;
+esac
