@@ -55,7 +55,8 @@ function take(client: Uint8Array, m: Msg, now: number): void {
   }
   client[m.seq] = 1;
   deliveries++;
-  histogram[Math.min(HIST_MS, Math.max(0, now - sentAt(m)))]++;
+  const bucket = Math.min(HIST_MS, Math.max(0, now - sentAt(m)));
+  histogram[bucket] = (histogram[bucket] ?? 0) + 1;
 }
 
 function connect(i: number): void {
@@ -97,6 +98,8 @@ const burst = setInterval(() => {
 
 createInterface({ input: process.stdin }).on('line', (line) => {
   const [cmd, arg] = line.split(' ');
+  // Cheap, for the drain loop; `report` scans every client and is asked for once at the end.
+  if (cmd === 'progress') process.stdout.write(`progress ${deliveries}\n`);
   if (cmd === 'report') {
     const sent = Number(arg);
     let lost = 0;

@@ -3,17 +3,19 @@
  * of a small room (each one a Redis read), beside a Fastify hello-world baseline, in one run.
  * Every server is a child process on 127.0.0.1; autocannon runs here, bounded in time.
  * Targets (issue 3): cached >= 3x uncached req/s, and >= 70 % of the hello-world baseline.
- * Knobs: BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_POLL_MESSAGES (10 per answer).
+ * Knobs: BENCH_DURATION_S (10 per run), BENCH_ROUNDS (2), BENCH_CONNECTIONS (50), BENCH_POLL_MESSAGES (10 per answer).
  */
 import { createAuth } from '@danmaku/auth';
 import { loadConfig } from '@danmaku/config';
-import { encodeCursor } from '@danmaku/model';
+import { decodeCursor, encodeCursor } from '@danmaku/model';
+import { Redis } from 'ioredis';
 import { benchSettings, runLoad, type LoadResult } from './lib/cannon.js';
 import { printTable, ratio, writeResult } from './lib/report.js';
 import { startHelloServer, startStandaloneServer } from './lib/servers.js';
 
 const { durationS, connections } = benchSettings();
 const perAnswer = Number(process.env.BENCH_POLL_MESSAGES ?? 10);
+const roundsWanted = Math.min(5, Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2)));
 const SEEDED = 200;
 const BIG_ONLINE = 50;
 
@@ -80,40 +82,71 @@ async function seed(url: string): Promise<void> {
 const hello = await startHelloServer();
 const server = await startStandaloneServer(serverEnv);
 try {
-  process.stdout.write(`poll bench: ${durationS} s per run, ${connections} connections, ${perAnswer} comments per answer\n`);
+  process.stdout.write(`poll bench: ${roundsWanted} rounds of 3 runs, ${durationS} s per run, ${connections} connections, ${perAnswer} comments per answer\n`);
   await seed(server.url);
-  // The same request for both rooms: types comment+gift, a cursor `perAnswer` comments behind.
-  const cursor = encodeCursor({ comment: SEEDED - perAnswer, gift: 0 });
-  const pollUrl = (room: string) => `${server.url}/v1/rooms/${room}/messages?types=comment,gift&cursor=${cursor}`;
-  const check = (await (await fetch(pollUrl(bigRoom))).json()) as { messages: unknown[] };
-  if (check.messages.length !== perAnswer) throw new Error(`expected ${perAnswer} messages per answer, got ${check.messages.length}`);
+  // A client's ordinary poll: the default types (comment, gift, enter, system) and a cursor
+  // `perAnswer` comments behind the newest, up to date on the other types.
+  const cursors = new Map<string, string>();
+  for (const room of [bigRoom, smallRoom]) {
+    const enterPage = (await (await fetch(`${server.url}/v1/rooms/${room}/messages?types=enter&limit=1`)).json()) as { cursor: string };
+    const enterSeq = decodeCursor(enterPage.cursor)?.enter ?? 0;
+    cursors.set(room, encodeCursor({ comment: SEEDED - perAnswer, gift: 0, enter: enterSeq, system: 0 }));
+  }
+  const pollUrl = (room: string) => `${server.url}/v1/rooms/${room}/messages?cursor=${cursors.get(room)}`;
+  for (const room of [bigRoom, smallRoom]) {
+    const check = (await (await fetch(pollUrl(room))).json()) as { messages: unknown[] };
+    if (check.messages.length !== perAnswer) throw new Error(`expected ${perAnswer} messages per answer in ${room}, got ${check.messages.length}`);
+  }
 
-  const results: LoadResult[] = [];
-  results.push(await runLoad({ name: 'hello-world (Fastify baseline)', url: `${hello.url}/`, connections, durationS, serverPid: hello.pid }));
-  const cacheBefore = await metric(server.url, /danmaku_polls_total\{source="cache"\} (\d+)/);
-  results.push(await runLoad({ name: 'poll big room (local cache)', url: pollUrl(bigRoom), connections, durationS, serverPid: server.pid }));
-  const cacheAfter = await metric(server.url, /danmaku_polls_total\{source="cache"\} (\d+)/);
-  const redisBefore = await metric(server.url, /danmaku_polls_total\{source="redis"\} (\d+)/);
-  results.push(await runLoad({ name: 'poll small room (Redis)', url: pollUrl(smallRoom), connections, durationS, serverPid: server.pid }));
-  const redisAfter = await metric(server.url, /danmaku_polls_total\{source="redis"\} (\d+)/);
-
-  const [baseline, cached, uncached] = results as [LoadResult, LoadResult, LoadResult];
-  printTable('GET /v1/rooms/:roomId/messages', results, baseline);
+  // Redis CPU per poll too: saving the Redis servers is what the local cache is for.
+  const redis = new Redis(config.redisUrl);
+  const redisCpu = async (): Promise<number> => {
+    const info = await redis.info('cpu');
+    return Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1] ?? 0) + Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1] ?? 0);
+  };
+  const redisUsPerReq = async (run: () => Promise<LoadResult>): Promise<LoadResult & { redisCpuUsPerReq: number }> => {
+    const before = await redisCpu();
+    const result = await run();
+    return { ...result, redisCpuUsPerReq: Math.round((((await redisCpu()) - before) / Math.max(1, result.requests)) * 1e6) };
+  };
+  // Rounds of (baseline, cached, uncached), interleaved so that a burst of other load on a shared
+  // machine hits all three alike; each kind reports its best round (all rounds are in the JSON).
+  type Kind = 'baseline' | 'cached' | 'uncached';
+  const rounds: Record<Kind, (LoadResult & { redisCpuUsPerReq?: number })[]> = { baseline: [], cached: [], uncached: [] };
+  let servedFromCache = 0;
+  let servedFromRedis = 0;
+  for (let round = 0; round < roundsWanted; round++) {
+    rounds.baseline.push(await runLoad({ name: 'hello-world (Fastify baseline)', url: `${hello.url}/`, connections, durationS, serverPid: hello.pid }));
+    const cacheBefore = await metric(server.url, /danmaku_polls_total\{source="cache"\} (\d+)/);
+    rounds.cached.push(await redisUsPerReq(() => runLoad({ name: 'poll big room (local cache)', url: pollUrl(bigRoom), connections, durationS, serverPid: server.pid })));
+    servedFromCache += (await metric(server.url, /danmaku_polls_total\{source="cache"\} (\d+)/)) - cacheBefore;
+    const redisBefore = await metric(server.url, /danmaku_polls_total\{source="redis"\} (\d+)/);
+    rounds.uncached.push(await redisUsPerReq(() => runLoad({ name: 'poll small room (Redis)', url: pollUrl(smallRoom), connections, durationS, serverPid: server.pid })));
+    servedFromRedis += (await metric(server.url, /danmaku_polls_total\{source="redis"\} (\d+)/)) - redisBefore;
+  }
+  redis.disconnect();
+  const best = (kind: Kind) => rounds[kind].reduce((a, b) => (b.reqPerSec > a.reqPerSec ? b : a));
+  const baseline = best('baseline');
+  const cached = best('cached') as LoadResult & { redisCpuUsPerReq: number };
+  const uncached = best('uncached') as LoadResult & { redisCpuUsPerReq: number };
+  const results: LoadResult[] = [baseline, cached, uncached];
+  printTable(`GET /v1/rooms/:roomId/messages (best of ${roundsWanted} rounds)`, results, baseline);
   const summary = {
     cachedVsUncached: ratio(cached, uncached),
     cachedVsBaseline: ratio(cached, baseline),
     uncachedVsBaseline: ratio(uncached, baseline),
     targets: { cachedVsUncached: 3, cachedVsBaseline: 0.7 },
     // Proof the runs took the intended paths: server-side counts of polls by source.
-    servedFromCache: cacheAfter - cacheBefore,
-    servedFromRedis: redisAfter - redisBefore,
+    servedFromCache,
+    servedFromRedis,
   };
   const met = summary.cachedVsUncached >= 3 && summary.cachedVsBaseline >= 0.7;
   process.stdout.write(
     `\ncached / uncached = ${summary.cachedVsUncached}x (target >= 3x), cached / hello-world = ${Math.round(summary.cachedVsBaseline * 100)} % (target >= 70 %): ${met ? 'targets met' : 'TARGETS MISSED'}\n` +
+      `Redis CPU per poll: ${cached.redisCpuUsPerReq} us cached (background refreshes only), ${uncached.redisCpuUsPerReq} us uncached\n` +
       `server counted ${summary.servedFromCache} polls from the cache during the cached run and ${summary.servedFromRedis} from Redis during the uncached run\n`,
   );
-  const path = writeResult('poll', { settings: { durationS, connections, perAnswer, serverEnv }, results, summary, targetsMet: met });
+  const path = writeResult('poll', { settings: { durationS, connections, perAnswer, rounds: roundsWanted, serverEnv }, results, rounds, summary, targetsMet: met });
   process.stdout.write(`results: ${path}\n`);
 } finally {
   await server.stop();

@@ -36,7 +36,9 @@ DB_USER=danmaku
 DB_PASS=danmaku
 
 REDIS_PID="$RUN/redis.pid"
+REDIS_PORT_FILE="$RUN/redis.port" # port of the managed instance (may differ from $REDIS_PORT)
 MYSQL_PID="$RUN/mysql.pid"
+MYSQL_PORT_FILE="$RUN/mysql.port"
 MYSQL_SOCK="$RUN/mysql.sock"
 MYSQL_DATA="$RUN/mysql"
 KAFKA_PID="$RUN/kafka.pid"
@@ -52,23 +54,42 @@ die() { echo "infra: error: $*" >&2; exit 1; }
 
 # pid_of <pidfile> <comm>: print the pid if the file names a live process whose
 # executable name is <comm>. Checking the name guards against pid reuse after a
-# reboot or crash (we must never signal an unrelated process).
+# reboot or crash (we must never signal an unrelated process). Zombies do not
+# count: our daemons are reparented to PID 1, which in a container may reap
+# them late (or never), leaving a dead "mariadbd" entry in /proc.
 pid_of() {
-  local file="$1" comm="$2" pid
+  local file="$1" comm="$2" pid state
   [ -s "$file" ] || return 1
   pid="$(tr -dc '0-9' <"$file")"
   [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] || return 1
-  [ "$(cat "/proc/$pid/comm")" = "$comm" ] || return 1
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] || return 1
+  # Field 3 of /proc/PID/stat is the state; the name field before it is in
+  # parentheses, so cut after the last ')'.
+  state="$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)"
+  case "$state" in Z | X | "") return 1 ;; esac
   echo "$pid"
 }
 
-# stop_pid <pid> <name> <timeout-seconds>: SIGTERM (graceful for all three
-# servers), wait, then SIGKILL as a last resort.
+# running <pid>: the process exists and is not a zombie.
+running() {
+  local state
+  state="$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)"
+  case "$state" in Z | X | "") return 1 ;; esac
+}
+
+# alive <pid> <comm>: like pid_of, for a known pid.
+alive() {
+  [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] && running "$1"
+}
+
+# stop_pid <pid> <comm> <timeout-seconds>: SIGTERM (graceful for all three
+# servers), wait, then SIGKILL as a last resort. (kill -0 would also succeed
+# on a zombie, hence alive.)
 stop_pid() {
   local pid="$1" name="$2" timeout="$3" i
   kill -TERM "$pid" 2>/dev/null || return 0
   for ((i = 0; i < timeout * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    alive "$pid" "$name" || return 0
     sleep 0.1
   done
   log "$name (pid $pid) did not stop within ${timeout}s; sending SIGKILL"
@@ -80,37 +101,59 @@ port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# managed_port <portfile> <default>: the port recorded when we started the
+# service; falls back to the configured one for instances started before
+# port files existed.
+managed_port() {
+  if [ -s "$1" ]; then tr -dc '0-9' <"$1"; else echo "$2"; fi
+}
+
 mariadbd_bin() {
   command -v mariadbd 2>/dev/null || { [ -x /usr/sbin/mariadbd ] && echo /usr/sbin/mariadbd; } || true
 }
 
 # --------------------------------------------------------------------- redis
 
+# redis_ping [port]
 redis_ping() {
   command -v redis-cli >/dev/null 2>&1 || return 1
-  [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = "PONG" ]
+  [ "$(redis-cli -h 127.0.0.1 -p "${1:-$REDIS_PORT}" ping 2>/dev/null)" = "PONG" ]
 }
 
 redis_up() {
+  local pid port
+  # One managed instance at a time (one pid file, one data dir): refuse to
+  # silently start a second one on another port and lose track of the first.
+  if pid="$(pid_of "$REDIS_PID" redis-server)"; then
+    port="$(managed_port "$REDIS_PORT_FILE" "$REDIS_PORT")"
+    [ "$port" = "$REDIS_PORT" ] ||
+      die "infra.sh already runs redis on port $port (pid $pid); 'infra.sh down redis' first to use port $REDIS_PORT"
+  fi
   if redis_ping; then
-    if pid_of "$REDIS_PID" redis-server >/dev/null; then
+    if [ -n "$pid" ]; then
       log "redis already up on 127.0.0.1:$REDIS_PORT"
     else
       log "redis: something already answers PING on 127.0.0.1:$REDIS_PORT; using it (not managed by infra.sh)"
     fi
     return 0
   fi
-  ensure_pkgs redis-server redis-server redis-cli redis-tools
+  # 9>&- (see the lock in main): Debian's postinst may start the system
+  # service, which must not inherit our lock.
+  ensure_pkgs redis-server redis-server redis-cli redis-tools 9>&-
   if port_open "$REDIS_PORT"; then
     die "port $REDIS_PORT is taken by something that is not Redis; set DANMAKU_REDIS_PORT"
   fi
 
   mkdir -p "$RUN/redis"
   rm -f "$REDIS_PID"
+  echo "$REDIS_PORT" >"$REDIS_PORT_FILE"
   local persist=()
   if [ "$REDIS_PERSIST" = 0 ]; then
-    # Tests: nothing written to disk, nothing loaded at start.
-    persist=(--save '' --appendonly no)
+    # Tests: nothing written to disk and an empty dataset at start. The RDB
+    # file gets its own name: Redis loads dump.rdb at startup even with
+    # `--save ''`, which would hand the persistent dev dataset to the tests.
+    rm -f "$RUN/redis/ephemeral.rdb"
+    persist=(--save '' --appendonly no --dbfilename ephemeral.rdb)
   else
     # npm start: the append-only file survives restarts (fsync once a second,
     # Redis' default trade-off); the RDB snapshot defaults stay on too.
@@ -122,7 +165,7 @@ redis_up() {
     --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes \
     --daemonize yes --pidfile "$REDIS_PID" \
     --dir "$RUN/redis" --logfile "$RUN/redis.log" \
-    "${persist[@]}"
+    "${persist[@]}" 9>&-
 
   local i
   for ((i = 0; i < 200; i++)); do # 20 s
@@ -137,22 +180,32 @@ redis_down() {
   local pid
   if pid="$(pid_of "$REDIS_PID" redis-server)"; then
     # SIGTERM = graceful SHUTDOWN (flushes the AOF / writes the RDB if enabled).
-    stop_pid "$pid" redis 20
+    stop_pid "$pid" redis-server 20
     log "redis stopped"
   else
     log "redis: not started by infra.sh (nothing to stop)"
   fi
-  rm -f "$REDIS_PID"
+  rm -f "$REDIS_PID" "$REDIS_PORT_FILE"
+}
+
+# redis_url: the URL of the managed instance if any, else of whatever answers
+# on the configured port; fails when neither answers.
+redis_url() {
+  local port=$REDIS_PORT
+  pid_of "$REDIS_PID" redis-server >/dev/null && port="$(managed_port "$REDIS_PORT_FILE" "$REDIS_PORT")"
+  redis_ping "$port" && echo "redis://127.0.0.1:$port"
 }
 
 redis_status() {
-  local pid
-  if redis_ping; then
-    if pid="$(pid_of "$REDIS_PID" redis-server)"; then
-      echo "redis  up    127.0.0.1:$REDIS_PORT  pid $pid"
+  local pid url
+  if pid="$(pid_of "$REDIS_PID" redis-server)"; then
+    if url="$(redis_url)"; then
+      echo "redis  up    ${url#redis://}  pid $pid"
     else
-      echo "redis  up    127.0.0.1:$REDIS_PORT  (external, not managed)"
+      echo "redis  unhealthy  pid $pid, no PONG (log: $RUN/redis.log)"
     fi
+  elif url="$(redis_url)"; then
+    echo "redis  up    ${url#redis://}  (external, not managed)"
   else
     echo "redis  down  127.0.0.1:$REDIS_PORT"
   fi
@@ -168,9 +221,10 @@ mysql_admin() {
 }
 
 # The application account over TCP: what the services will actually use.
+# mysql_app_ok [port]
 mysql_app_ok() {
   command -v mariadb >/dev/null 2>&1 || return 1
-  mariadb --no-defaults --protocol=TCP --host=127.0.0.1 --port="$MYSQL_PORT" \
+  mariadb --no-defaults --protocol=TCP --host=127.0.0.1 --port="${1:-$MYSQL_PORT}" \
     --user="$DB_USER" --password="$DB_PASS" --connect-timeout=2 \
     --batch --skip-column-names -e 'SELECT 1' "$DB_NAME" >/dev/null 2>&1
 }
@@ -192,10 +246,26 @@ SQL
 }
 
 mysql_up() {
-  if pid_of "$MYSQL_PID" mariadbd >/dev/null && mysql_admin -e 'SELECT 1' >/dev/null 2>&1; then
-    mysql_bootstrap_sql # cheap; repairs the account if someone dropped it
-    log "mysql already up on 127.0.0.1:$MYSQL_PORT"
-    return 0
+  local pid port
+  if pid="$(pid_of "$MYSQL_PID" mariadbd)"; then
+    # One datadir, one server: a second mariadbd on another port cannot share it.
+    port="$(managed_port "$MYSQL_PORT_FILE" "$MYSQL_PORT")"
+    [ "$port" = "$MYSQL_PORT" ] ||
+      die "infra.sh already runs mysql on port $port (pid $pid); 'infra.sh down mysql' first to use port $MYSQL_PORT"
+    # Running but maybe still starting (crash recovery) or shutting down:
+    # wait for it to answer or to go away.
+    local i
+    for ((i = 0; i < 600; i++)); do # 60 s
+      if mysql_admin -e 'SELECT 1' >/dev/null 2>&1; then
+        mysql_bootstrap_sql # cheap; repairs the account if someone dropped it
+        log "mysql already up on 127.0.0.1:$MYSQL_PORT"
+        return 0
+      fi
+      alive "$pid" mariadbd || break
+      sleep 0.1
+    done
+    alive "$pid" mariadbd &&
+      die "mariadbd (pid $pid) is running but does not answer on $MYSQL_SOCK within 60s (log: $RUN/mysql.log)"
   fi
   if port_open "$MYSQL_PORT"; then
     if mysql_app_ok; then
@@ -206,13 +276,14 @@ mysql_up() {
   fi
 
   # /usr/sbin may be missing from a non-root PATH, hence the absolute path.
-  ensure_pkgs /usr/sbin/mariadbd mariadb-server mariadb-install-db mariadb-server mariadb mariadb-client
+  ensure_pkgs /usr/sbin/mariadbd mariadb-server mariadb-install-db mariadb-server mariadb mariadb-client 9>&-
   local mariadbd
   mariadbd="$(mariadbd_bin)"
   [ -n "$mariadbd" ] || die "mariadbd not found after installing mariadb-server"
 
   mkdir -p "$RUN"
   rm -f "$MYSQL_PID" # stale after a crash; mariadbd rewrites it
+  echo "$MYSQL_PORT" >"$MYSQL_PORT_FILE"
   # mariadbd refuses to run as root unless told to; as any other user --user
   # is meaningless (and warns), so pass it only for root.
   local as_user=()
@@ -246,7 +317,7 @@ mysql_up() {
     --key-buffer-size=8M \
     --performance-schema=OFF \
     --max-connections=300 \
-    </dev/null >>"$RUN/mysql.log" 2>&1 &
+    </dev/null >>"$RUN/mysql.log" 2>&1 9>&- &
   local launched=$!
 
   local i
@@ -257,7 +328,9 @@ mysql_up() {
       log "mysql up on 127.0.0.1:$MYSQL_PORT (datadir $MYSQL_DATA)"
       return 0
     fi
-    if ! kill -0 "$launched" 2>/dev/null; then
+    # Not `alive ... mariadbd`: right after the fork the process may still be
+    # named setsid or nohup.
+    if ! running "$launched"; then
       tail -n 30 "$RUN/mysql.log" >&2
       die "mariadbd exited during startup (log: $RUN/mysql.log)"
     fi
@@ -271,24 +344,33 @@ mysql_down() {
   local pid
   if pid="$(pid_of "$MYSQL_PID" mariadbd)"; then
     # SIGTERM = clean shutdown (InnoDB flushes; next start needs no recovery).
-    stop_pid "$pid" mysql 60
+    stop_pid "$pid" mariadbd 60
     log "mysql stopped"
   else
     log "mysql: not started by infra.sh (nothing to stop)"
   fi
-  rm -f "$MYSQL_PID"
+  rm -f "$MYSQL_PID" "$MYSQL_PORT_FILE"
+}
+
+# mysql_url: like redis_url.
+mysql_url() {
+  local port=$MYSQL_PORT
+  pid_of "$MYSQL_PID" mariadbd >/dev/null && port="$(managed_port "$MYSQL_PORT_FILE" "$MYSQL_PORT")"
+  port_open "$port" && mysql_app_ok "$port" && echo "mysql://$DB_USER:$DB_PASS@127.0.0.1:$port/$DB_NAME"
 }
 
 mysql_status() {
-  local pid
+  local pid url
   if pid="$(pid_of "$MYSQL_PID" mariadbd)"; then
-    if mysql_app_ok; then
-      echo "mysql  up    127.0.0.1:$MYSQL_PORT  pid $pid"
+    if url="$(mysql_url)"; then
+      url="${url##*@}"
+      echo "mysql  up    ${url%%/*}  pid $pid"
     else
-      echo "mysql  starting/unhealthy  127.0.0.1:$MYSQL_PORT  pid $pid (log: $RUN/mysql.log)"
+      echo "mysql  starting/unhealthy  pid $pid (log: $RUN/mysql.log)"
     fi
-  elif port_open "$MYSQL_PORT" && mysql_app_ok; then
-    echo "mysql  up    127.0.0.1:$MYSQL_PORT  (external, not managed)"
+  elif url="$(mysql_url)"; then
+    url="${url##*@}"
+    echo "mysql  up    ${url%%/*}  (external, not managed)"
   else
     echo "mysql  down  127.0.0.1:$MYSQL_PORT"
   fi
@@ -311,21 +393,21 @@ kafka_up() {
   fi
 
   local bin
-  bin="$(bash "$ROOT/scripts/build-kafka-mock.sh")"
+  bin="$(bash "$ROOT/scripts/build-kafka-mock.sh" 9>&-)"
   mkdir -p "$RUN"
   rm -f "$KAFKA_PID" "$KAFKA_BOOT" "$RUN/kafka.out"
 
   # --no-stdin: as a daemon our stdin is /dev/null, which would read as EOF
   # and make the broker exit at once (EOF is how test-owned brokers die).
   # shellcheck disable=SC2086 # topics are a space-separated list on purpose
-  setsid nohup "$bin" --no-stdin $KAFKA_TOPICS </dev/null >"$RUN/kafka.out" 2>>"$RUN/kafka.log" &
+  setsid nohup "$bin" --no-stdin $KAFKA_TOPICS </dev/null >"$RUN/kafka.out" 2>>"$RUN/kafka.log" 9>&- &
   pid=$!
 
   local i boot=""
   for ((i = 0; i < 100; i++)); do # 10 s
     boot="$(sed -n 's/^BOOTSTRAP //p' "$RUN/kafka.out" 2>/dev/null || true)"
     [ -n "$boot" ] && break
-    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$RUN/kafka.log" >&2; die "mock-broker exited during startup (log: $RUN/kafka.log)"; }
+    running "$pid" || { tail -n 20 "$RUN/kafka.log" >&2; die "mock-broker exited during startup (log: $RUN/kafka.log)"; }
     sleep 0.1
   done
   if [ -z "$boot" ]; then
@@ -341,7 +423,7 @@ kafka_up() {
 kafka_down() {
   local pid
   if pid="$(pid_of "$KAFKA_PID" mock-broker)"; then
-    stop_pid "$pid" kafka 10
+    stop_pid "$pid" mock-broker 10
     log "kafka (mock) stopped"
   else
     log "kafka: not started by infra.sh (nothing to stop)"
@@ -361,8 +443,9 @@ kafka_status() {
 # ---------------------------------------------------------------------- main
 
 print_env() {
-  redis_ping && echo "export REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
-  mysql_app_ok && echo "export MYSQL_URL=mysql://$DB_USER:$DB_PASS@127.0.0.1:$MYSQL_PORT/$DB_NAME"
+  local url
+  url="$(redis_url)" && echo "export REDIS_URL=$url"
+  url="$(mysql_url)" && echo "export MYSQL_URL=$url"
   if pid_of "$KAFKA_PID" mock-broker >/dev/null && [ -s "$KAFKA_BOOT" ]; then
     echo "export KAFKA_BROKERS=$(cat "$KAFKA_BOOT")"
   fi
@@ -393,6 +476,8 @@ case "$cmd" in
     mkdir -p "$RUN"
     # Serialize concurrent invocations (two terminals, parallel test scripts):
     # two simultaneous `up mysql` would otherwise both initialize the datadir.
+    # Every daemon is started with `9>&-`: a server inheriting fd 9 would hold
+    # this lock for its whole life and deadlock the next invocation.
     exec 9>"$RUN/infra.lock"
     flock 9
     for svc in "$@"; do "${svc}_$cmd"; done

@@ -7,8 +7,14 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
 
 export DANMAKU_REDIS_PERSIST=0
-started=$(bash scripts/infra.sh up redis mysql --report-started)
-trap 'bash scripts/infra.sh down $started >/dev/null 2>&1 || true' EXIT
+# Stop at the end only what this run started: a developer's running services stay up.
+already_up=$(bash scripts/infra.sh status | awk '$2 == "up" { print $1 }' | tr '\n' ' ')
+bash scripts/infra.sh up redis mysql
+started=""
+for svc in redis mysql; do
+  case " $already_up " in *" $svc "*) ;; *) started="$started $svc" ;; esac
+done
+[ -n "$started" ] && trap 'bash scripts/infra.sh down $started >/dev/null 2>&1 || true' EXIT
 eval "$(bash scripts/infra.sh env)"
 bash scripts/build-kafka-mock.sh >/dev/null
 

@@ -178,7 +178,12 @@ int main(int argc, char **argv) {
                 }
         }
 
-        rd_kafka_mock_cluster_destroy(mc);
-        rd_kafka_destroy(rk);
-        return 0;
+        /* No graceful teardown: all state is in memory and nobody needs it,
+         * and rd_kafka_mock_cluster_destroy() + rd_kafka_destroy() take about
+         * a second (thread joins), which every test would pay in stop().
+         * The kernel closes the listening and client sockets. */
+        (void)mc;
+        (void)rk;
+        fflush(NULL);
+        _exit(0);
 }

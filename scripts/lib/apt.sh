@@ -40,11 +40,20 @@ ensure_pkgs() {
   done
   [ "${#missing[@]}" -eq 0 ] && return 0
 
+  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
+    echo "error: missing packages: ${missing[*]}" >&2
+    echo "       installing them needs root or sudo; run as root:" >&2
+    echo "       apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${missing[*]}" >&2
+    return 1
+  fi
   echo "installing missing packages: ${missing[*]}" >&2
+  # Explicit `|| return 1`: callers may use us in a condition, where set -e
+  # does not apply inside functions. apt's chatter goes to stderr: callers'
+  # stdout is often captured as data (build-kafka-mock.sh prints a path).
   if [ "$_APT_UPDATED" != 1 ]; then
-    _as_root apt-get update
-    _APT_UPDATED=1
+    _as_root apt-get update >&2 || return 1
+    export _APT_UPDATED=1 # child scripts (build-kafka-mock.sh) skip it too
   fi
   # noninteractive: no debconf prompts (e.g. from mariadb-server) in scripts.
-  _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+  _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >&2 || return 1
 }

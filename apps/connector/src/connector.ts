@@ -287,7 +287,7 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
     for (const socket of io.sockets.sockets.values()) {
       if (bufferedBytes(socket) > config.socketMaxBufferBytes) {
         drops.inc({ reason: 'slow_consumer' });
-        socket.disconnect(true);
+        dropNow(socket);
       }
     }
     roomsGauge.set(hub.rooms.size);
@@ -335,6 +335,16 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
       io.engine.close();
     },
   };
+}
+
+/**
+ * Closes a socket without flushing: a plain disconnect waits for the buffer to drain, which a
+ * consumer that does not read never lets happen. The TCP socket goes at once, and its buffers with it.
+ */
+function dropNow(socket: Socket): void {
+  const tcp = (socket.conn as unknown as { transport?: { socket?: { _socket?: { destroy(): void } } } }).transport?.socket?._socket;
+  socket.conn.close(true);
+  tcp?.destroy();
 }
 
 /** Bytes queued for a socket: engine.io's write buffer plus the WebSocket's unsent bytes. */

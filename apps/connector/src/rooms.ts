@@ -1,6 +1,6 @@
 import type { Server } from 'socket.io';
 import { encodeCursor, type Cursor, type MessageType } from '@danmaku/model';
-import { counter, type Logger } from '@danmaku/observability';
+import { counter, histogram, type Logger } from '@danmaku/observability';
 import type { StoredMessage } from '@danmaku/push';
 import type { ReadResult, RedisStore } from '@danmaku/store';
 
@@ -8,6 +8,11 @@ const packets = counter({ name: 'danmaku_connector_packets_total', help: '`messa
 const deliveries = counter({ name: 'danmaku_connector_deliveries_total', help: 'Messages delivered, counted once per socket that received them' });
 const pulls = counter<'reason'>({ name: 'danmaku_connector_pulls_total', help: 'Pulls of a room from Redis, by what caused them', labelNames: ['reason'] });
 const pullErrors = counter({ name: 'danmaku_connector_pull_errors_total', help: 'Pulls that failed (retried by the next notify or sweep)' });
+const emitDelay = histogram({
+  name: 'danmaku_connector_emit_delay_seconds',
+  help: 'Message ts (front receive) -> emitted by this connector, for the oldest message of each packet',
+  buckets: [0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5],
+});
 const broadcastsIn = counter<'result'>({ name: 'danmaku_connector_broadcasts_total', help: 'Broadcast payloads received from the pusher', labelNames: ['result'] });
 
 /** Most messages one pull takes per stream; a longer backlog is pulled again at once. */
@@ -278,6 +283,9 @@ export class RoomHub {
     room.lastFlushAt = Date.now();
     const messages = room.pending;
     room.pending = [];
+    let oldest = Infinity;
+    for (const m of messages) if (m.ts < oldest) oldest = m.ts;
+    emitDelay.observe(Math.max(0, room.lastFlushAt - oldest) / 1000);
     for (const [type, seq] of room.taken) room.emitted.set(type, seq);
     for (const group of room.groups.values()) {
       const out = group.typeSet.size >= room.taken.size ? messages : messages.filter((m) => group.typeSet.has(m.type));

@@ -10,7 +10,7 @@ import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
 import { openStore, type RedisStore } from '@danmaku/store';
 import { testConfig, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
-import { sendComments } from './helpers.js';
+import { metricValue, sendComments } from './helpers.js';
 
 interface Packet {
   roomId: string;
@@ -22,7 +22,8 @@ type Ack = { ok: true; cursor?: string; id?: string; ts?: number } | { ok: false
 
 describe('connector', () => {
   const cluster = uniqueRoom('cluster');
-  const config = testConfig({ cluster, rateUserMax: 1_000_000, rateIpMax: 1_000_000, anonViewers: true });
+  // A small buffer limit, so the slow-consumer test needs only a few packets.
+  const config = testConfig({ cluster, rateUserMax: 1_000_000, rateIpMax: 1_000_000, anonViewers: true, socketMaxBufferBytes: 16 * 1024, pushMergeMs: 20 });
   let system: Standalone;
   let store: RedisStore;
   let closeStore: () => Promise<void>;
@@ -163,5 +164,39 @@ describe('connector', () => {
     const ids = await sendComments(system.url, roomId, 2, 'still here');
     await waitFor('the good socket still receives', () => got.length === 2);
     assert.deepEqual(got.map((m) => m.id), ids);
+  });
+
+  it('disconnects a consumer that stops reading, not the process', async () => {
+    const roomId = uniqueRoom('slow');
+    // A raw engine.io long-polling client that joins and then never polls again: everything the
+    // room sends piles up in its server-side buffer.
+    const base = `${system.url}/socket.io/?EIO=4&transport=polling`;
+    const open = await (await fetch(base)).text();
+    const sid = (JSON.parse(open.slice(1)) as { sid: string }).sid;
+    const post = (body: string) => fetch(`${base}&sid=${sid}`, { method: 'POST', body, headers: { 'content-type': 'text/plain' } });
+    assert.equal((await post('40')).status, 200);
+    await (await fetch(`${base}&sid=${sid}`)).text(); // the namespace connect answer
+    assert.equal((await post(`420${JSON.stringify(['join', { roomId, types: ['comment'] }])}`)).status, 200);
+    await (await fetch(`${base}&sid=${sid}`)).text(); // the join ack; from here on it stops reading
+
+    const good = await connect();
+    const got = collect(good, roomId);
+    assert.equal((await join(good, { roomId, types: ['comment'] })).ok, true);
+    const before = await metricValue(system.url, 'danmaku_connector_dropped_sockets_total', { reason: 'slow_consumer' });
+    const sent: string[] = [];
+    await waitFor(
+      'the slow consumer dropped',
+      async () => {
+        sent.push(...(await sendComments(system.url, roomId, 3, 'flood')));
+        await new Promise((r) => setTimeout(r, 40));
+        return (await metricValue(system.url, 'danmaku_connector_dropped_sockets_total', { reason: 'slow_consumer' })) > before;
+      },
+      20_000,
+    );
+    const gone = await fetch(`${base}&sid=${sid}`);
+    assert.equal(gone.status, 400, 'its session is closed');
+    // The reader that keeps up is unaffected.
+    await waitFor('the good socket has everything', () => got.length === sent.length);
+    assert.ok(good.connected);
   });
 });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
 import { createRedis, RedisStore, waitReady } from '@danmaku/store';
-import { startRedis, testConfig, tokenFor, uniqueRoom, waitFor, type TestRedis } from '@danmaku/testkit';
+import { sleep, startRedis, testConfig, tokenFor, uniqueRoom, waitFor, type TestRedis } from '@danmaku/testkit';
 import { commandStats, delta, metric, metrics, poll, post, send, totalDelta } from './hot-helpers.js';
 
 const SCRIPTS = ['evalsha', 'eval'];
@@ -67,7 +67,7 @@ describe('front local cache', () => {
     });
   }
 
-  it('answers a big room from memory with no Redis call per poll, and a small room from Redis', async () => {
+  it('answers a big room from memory with no Redis call per poll, and a small room from Redis', async (t) => {
     const big = uniqueRoom('big');
     const small = uniqueRoom('small');
     await fill(big, 30);
@@ -75,6 +75,12 @@ describe('front local cache', () => {
     await makeBig(big);
     const first = await poll(system.url, big, { types: 'comment', limit: 10 });
     assert.equal(first.messages.length, 10);
+
+    // What the server does to Redis on its own (refreshes, snapshots, other roles' timers), per ms.
+    const idleStart = await commandStats(redis.url);
+    const idleStarted = Date.now();
+    await sleep(1000);
+    const idlePerMs = totalDelta(idleStart, await commandStats(redis.url)) / (Date.now() - idleStarted);
 
     const N = 300;
     const cachedBefore = metric(await metrics(system.url), 'danmaku_polls_total', { source: 'cache' });
@@ -92,7 +98,9 @@ describe('front local cache', () => {
     // snapshots; none of it scales with the polls.
     const allowance = 5 * (Math.ceil(elapsedMs / REFRESH_MS) + 2);
     assert.ok(bigScripts <= allowance, `${N} cached polls cost ${bigScripts} script calls in ${elapsedMs} ms (allowed ${allowance} for refreshes)`);
-    assert.ok(bigAll < N / 3, `${N} cached polls cost ${bigAll} Redis commands in total`);
+    const background = Math.ceil(idlePerMs * elapsedMs * 2) + 10;
+    assert.ok(bigAll <= background, `${N} cached polls came with ${bigAll} Redis commands in ${elapsedMs} ms; background alone is about ${Math.round(idlePerMs * elapsedMs)}`);
+    t.diagnostic(`${N} cached polls: ${bigScripts} script calls, ${bigAll} Redis commands in all (background ~${Math.round(idlePerMs * elapsedMs)}) in ${elapsedMs} ms`);
     assert.equal(metric(await metrics(system.url), 'danmaku_polls_total', { source: 'cache' }) - cachedBefore, N);
 
     stats = await commandStats(redis.url);
@@ -100,6 +108,7 @@ describe('front local cache', () => {
     for (let i = 0; i < N; i += 30) await Promise.all(Array.from({ length: 30 }, () => poll(system.url, small, { types: 'comment', limit: 10 })));
     after = await commandStats(redis.url);
     assert.ok(delta(stats, after, SCRIPTS) >= N, `each small-room poll reads Redis: ${delta(stats, after, SCRIPTS)} script calls for ${N} polls`);
+    t.diagnostic(`${N} small-room polls: ${delta(stats, after, SCRIPTS)} script calls`);
   });
 
   it('shows new messages within a refresh, keeps seq gap-free, and drops deleted ones', async () => {

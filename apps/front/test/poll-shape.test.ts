@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { StreamWindow } from '../src/cache/room-cache.js';
-import { keptBySample, readWindow } from '../src/cache/shape.js';
+import { Pressure, keptBySample, readWindow } from '../src/cache/shape.js';
 
 const NOW = 1_000_000;
 
@@ -65,5 +65,25 @@ describe('readWindow', () => {
     assert.equal(keptBySample(42, 0.3), keptBySample(42, 0.3));
     assert.equal(keptBySample(7, 1), true);
     assert.equal(keptBySample(7, 0), false);
+  });
+});
+
+describe('Pressure', () => {
+  it('reports pressure after the event loop was blocked, and clears when it runs freely again', async () => {
+    const pressure = new Pressure(100);
+    pressure.start();
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const until = Date.now() + 300;
+      while (Date.now() < until) {
+        // Blocking on purpose: this is what an overloaded front looks like.
+      }
+      await new Promise((r) => setTimeout(r, 900));
+      assert.equal(pressure.underPressure(), true);
+      await new Promise((r) => setTimeout(r, 1100));
+      assert.equal(pressure.underPressure(), false);
+    } finally {
+      pressure.stop();
+    }
   });
 });

@@ -86,6 +86,10 @@ export class ReplayReader {
       sizeCalculation: (seg) => seg.bytes + 64,
       ttl: options.redisTtlS * 1000,
       fetchMethod: (key, _stale, { options: fetchOptions, context }) => this.load(key, context, fetchOptions),
+      // A small cache under load evicts entries while they are still loading: let the load finish
+      // and answer the requests waiting on it rather than abort them.
+      ignoreFetchAbort: true,
+      allowStaleOnFetchAbort: true,
     });
     this.lives = new LRUCache<string, LiveEntry>({
       max: 10_000,
@@ -164,8 +168,8 @@ export class ReplayReader {
     const segment = await this.segments.fetch(`${live.liveId}:${seg}`, { context: live, status });
     if (status.fetch === 'hit') segmentReads.inc({ tier: 'local' });
     else if (status.fetch === 'inflight') segmentReads.inc({ tier: 'inflight' });
-    if (!segment) throw new Error(`replay segment ${live.liveId}:${seg} did not load`);
-    return segment;
+    // Evicted before it could be stored (a cache smaller than the working set): read it anyway.
+    return segment ?? this.load(`${live.liveId}:${seg}`, live, {});
   }
 
   private usableRedis(): Redis | null {

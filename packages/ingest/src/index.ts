@@ -20,7 +20,7 @@ const ingested = counter<'type'>({ name: 'danmaku_ingest_total', help: 'Messages
 export type SendCheck = (
   message: UnsequencedMessage,
   principal: Principal,
-  context: SendContext,
+  context?: SendContext,
 ) => Promise<UnsequencedMessage | void> | UnsequencedMessage | void;
 
 /** Where a send came from, beyond the token: what per-client checks (rate limit by IP) need. */

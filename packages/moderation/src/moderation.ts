@@ -198,7 +198,6 @@ export class Moderation {
   /** Content rules the JSON schema cannot state: length in characters, not UTF-16 units; no control characters. */
   readonly contentCheck: SendCheck = (message) => {
     if (message.content === undefined) return;
-    // eslint-disable-next-line no-control-regex
     const content = message.content.replace(/[\u0000-\u0008\u000b-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g, '').replace(/\s+/g, ' ').trim();
     if (content.length === 0) throw refuse(new ApiError(400, 'invalid_request', 'A comment needs some visible text.'));
     if ([...content].length > LIMITS.commentMaxChars) {
@@ -228,7 +227,7 @@ export class Moderation {
     try {
       const pipeline = this.redis.pipeline() as unknown as ModerationRedis;
       pipeline.dmRate(moderationKeys.rateUser(principal.id), rateUserMax, rateWindowMs);
-      if (context.ip) pipeline.dmRate(moderationKeys.rateIp(context.ip), rateIpMax, rateWindowMs);
+      if (context?.ip) pipeline.dmRate(moderationKeys.rateIp(context.ip), rateIpMax, rateWindowMs);
       const results = await guard(async () => (await (pipeline as unknown as ReturnType<Redis['pipeline']>).exec()) ?? []);
       const values = results.map(([err, value]) => {
         if (err) throw err;

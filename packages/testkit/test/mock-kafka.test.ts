@@ -35,15 +35,23 @@ function clientConfig(brokers: string[]): KafkaConfig {
   };
 }
 
-/** Consumer settings that work against the mock (see README notes in the report). */
+/**
+ * Consumer settings that work against the mock. Group timing in the mock
+ * (librdkafka 2.0.2, rdkafka_mock_cgrp.c):
+ *  - first join of an empty group waits a fixed 3000 ms (its
+ *    group.initial.rebalance.delay), so sessionTimeout must be well above 3 s:
+ *    with 1500 ms the member expires before the JoinGroup answer and kafkajs
+ *    hangs in JoinGroup until its request timeout;
+ *  - any later (re)join, including a new member right after the previous one
+ *    left, waits sessionTimeout - 1000 ms. 6000 => ~5 s, 4000 => ~3 s.
+ */
 function consumerConfig(): ConsumerConfig {
   return {
     groupId: GROUP,
-    // The mock accepts small session timeouts; a dead member is evicted sooner.
     sessionTimeout: 6000,
     rebalanceTimeout: 6000,
     heartbeatInterval: 500,
-    // The mock honours MaxWaitTime: keep idle fetches short so tests are snappy.
+    // Short idle fetches: the second consumer waits on empty partitions.
     maxWaitTimeInMs: 100,
     // The mock has no CreateTopics; topics are created when it starts.
     allowAutoTopicCreation: false,

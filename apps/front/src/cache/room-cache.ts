@@ -60,7 +60,7 @@ interface RoomState {
    * Whole answers, by query: the viewers of a big room poll with the same few cursors (they all
    * advanced to the newest one), so an answer is built once per refresh and then only sent.
    */
-  answers: Map<string, string>;
+  answers: Map<string, Buffer>;
 }
 
 const MAX_ANSWERS_PER_ROOM = 512;
@@ -139,13 +139,14 @@ export class RoomCache {
   }
 
   /** A ready answer of a cached room for this query (see RoomState.answers). */
-  answer(roomId: string, key: string): string | undefined {
+  answer(roomId: string, key: string): Buffer | undefined {
     return this.rooms.get(roomId)?.answers.get(key);
   }
 
+  /** Kept encoded: sending a Buffer skips the UTF-8 encoding of every copy. */
   remember(roomId: string, key: string, body: string): void {
     const state = this.rooms.get(roomId);
-    if (state?.streams && state.answers.size < MAX_ANSWERS_PER_ROOM) state.answers.set(key, body);
+    if (state?.streams && state.answers.size < MAX_ANSWERS_PER_ROOM) state.answers.set(key, Buffer.from(body, 'utf8'));
   }
 
   /** The cached window of a stream, or null while the room is not cached (or not loaded yet). */

@@ -1,0 +1,106 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Archive, Lives } from '@danmaku/archive';
+import { ApiError } from '@danmaku/model';
+import { createRedis, waitReady, type Redis } from '@danmaku/store';
+import { testConfig, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
+import { testDatabase } from '../../../packages/archive/test/db.js';
+import { call, startLivesStack, type LivesStack } from './lives-stack.js';
+
+interface Msg {
+  id: string;
+  liveId?: string;
+  offsetMs?: number;
+  ts: number;
+}
+
+const db = testDatabase('lives');
+let a: LivesStack;
+let b: LivesStack;
+
+before(async () => {
+  // Two fronts sharing Redis and MySQL, each with its own per-process live cache.
+  const config = testConfig({ mysqlUrl: db.url });
+  a = await startLivesStack(config);
+  b = await startLivesStack(config);
+});
+after(async () => {
+  await a?.stop();
+  await b?.stop();
+  await db.drop();
+});
+
+const send = (front: LivesStack, room: string, token: string, content: string) =>
+  call(front.url, 'POST', `/v1/rooms/${room}/messages`, { token, body: { type: 'comment', content } });
+
+describe('lives', () => {
+  test('start on one front, stamp on the other, end: liveId and offsetMs on exactly the messages of the live', async () => {
+    const room = uniqueRoom('live');
+    const streamer = tokenFor('s-live', 'streamer', [room]);
+    const viewer = tokenFor('v-live');
+    assert.equal((await call(b.url, 'GET', `/v1/rooms/${room}`)).body.live, null, 'front b caches "not live"');
+    const before = await send(b, room, viewer, 'before');
+
+    const started = await call(a.url, 'POST', `/v1/rooms/${room}/lives`, { token: streamer });
+    assert.equal(started.status, 201);
+    const { liveId, startedAt } = started.body as { liveId: string; startedAt: number };
+    // Front b learns of it from the live event (or, at worst, its one-second cache expiring).
+    await waitFor('front b sees the live', async () => ((await call(b.url, 'GET', `/v1/rooms/${room}`)).body.live as { liveId?: string } | null)?.liveId === liveId, 3000);
+    const during = await send(b, room, viewer, 'during');
+    assert.equal(during.status, 202);
+
+    const ended = await call(a.url, 'POST', `/v1/rooms/${room}/lives/${liveId}/end`, { token: streamer });
+    assert.equal(ended.status, 200);
+    await waitFor('front b sees the end', async () => (await call(b.url, 'GET', `/v1/rooms/${room}`)).body.live === null, 3000);
+    const afterEnd = await send(b, room, viewer, 'after');
+
+    await waitFor('stored', async () => ((await call(a.url, 'GET', `/v1/rooms/${room}/messages?types=comment`)).body.messages as Msg[]).length === 3);
+    const messages = (await call(a.url, 'GET', `/v1/rooms/${room}/messages?types=comment`)).body.messages as Msg[];
+    const byId = new Map(messages.map((m) => [m.id, m]));
+    const mid = byId.get(during.body.id as string);
+    assert.equal(mid?.liveId, liveId);
+    assert.equal(mid?.offsetMs, (mid?.ts ?? 0) - startedAt);
+    assert.ok((mid?.offsetMs ?? -1) >= 0);
+    assert.equal(byId.get(before.body.id as string)?.liveId, undefined);
+    assert.equal(byId.get(afterEnd.body.id as string)?.liveId, undefined);
+
+    // The live's record: GET /v1/lives/:liveId.
+    const record = await call(b.url, 'GET', `/v1/lives/${liveId}`);
+    assert.equal(record.status, 200);
+    assert.equal(record.body.roomId, room);
+    assert.equal(record.body.durationMs, (ended.body.endedAt as number) - startedAt);
+  });
+
+  test('409 when a live is on or already ended, 404 for an unknown live or one of another room', async () => {
+    const room = uniqueRoom('live409');
+    const other = uniqueRoom('live409b');
+    const streamer = tokenFor('s-409', 'streamer', [room, other]);
+    const first = await call(a.url, 'POST', `/v1/rooms/${room}/lives`, { token: streamer });
+    assert.equal(first.status, 201);
+    const again = await call(b.url, 'POST', `/v1/rooms/${room}/lives`, { token: streamer });
+    assert.equal(again.status, 409);
+    assert.equal((again.body.error as { code: string }).code, 'live_already_on');
+    const liveId = first.body.liveId as string;
+    assert.equal((await call(a.url, 'POST', `/v1/rooms/${other}/lives/${liveId}/end`, { token: streamer })).status, 404, 'not a live of that room');
+    assert.equal((await call(a.url, 'POST', `/v1/rooms/${room}/lives/lvunknown/end`, { token: streamer })).status, 404);
+    assert.equal((await call(a.url, 'POST', `/v1/rooms/${room}/lives/${liveId}/end`, { token: streamer })).status, 200);
+    const twice = await call(b.url, 'POST', `/v1/rooms/${room}/lives/${liveId}/end`, { token: streamer });
+    assert.equal(twice.status, 409);
+    assert.equal((twice.body.error as { code: string }).code, 'live_already_ended');
+    assert.equal((await call(b.url, 'POST', `/v1/rooms/${room}/lives`, { token: streamer })).status, 201, 'a new live after the end');
+  });
+
+  test('MySQL down: starting a live answers 503 fast and leaves the room not live', async () => {
+    const redis: Redis = createRedis(testConfig().redisUrl);
+    await waitReady(redis);
+    const archive = new Archive('mysql://danmaku:danmaku@127.0.0.1:1/nothing');
+    const lives = new Lives({ redis, archive });
+    const room = uniqueRoom('live503');
+    const started = Date.now();
+    await assert.rejects(lives.start(room, { id: 's', name: 's', role: 'streamer', rooms: [room] }), (err: unknown) => err instanceof ApiError && err.status === 503);
+    assert.ok(Date.now() - started < 3000);
+    assert.equal(await lives.current(room), null);
+    await archive.close();
+    await redis.quit();
+  });
+});

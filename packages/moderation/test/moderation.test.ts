@@ -1,0 +1,157 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Principal } from '@danmaku/auth';
+import { ApiError, type UnsequencedMessage } from '@danmaku/model';
+import { createModeration, moderationKeys, WordFilter, type Moderation } from '@danmaku/moderation';
+import { createRedis, RedisStore, waitReady, type Redis } from '@danmaku/store';
+import { startRedis, testConfig, uniqueRoom, waitFor } from '@danmaku/testkit';
+
+const config = testConfig();
+let redis: Redis;
+const made: Moderation[] = [];
+
+function moderation(overrides: Partial<Parameters<typeof createModeration>[0]> = {}, client: Redis = redis): Moderation {
+  const store = new RedisStore({ write: client, retention: 100, dedupWindow: 100, onlineTtlMs: 60_000 });
+  const m = createModeration({ store, rateUserMax: 3, rateIpMax: 5, rateWindowMs: 60_000, sensitiveWords: [], sensitiveMode: 'replace', wordsRefreshMs: 0, ...overrides });
+  made.push(m);
+  return m;
+}
+
+const viewer = (id: string): Principal => ({ id, name: id, role: 'viewer', rooms: [] });
+const comment = (roomId: string, content: string, userId = 'u'): UnsequencedMessage => ({ id: `m${Math.random()}`, roomId, type: 'comment', ts: Date.now(), user: { id: userId, name: userId }, content });
+const refusedWith = (status: number, code: string) => (err: unknown) => err instanceof ApiError && err.status === status && err.code === code;
+
+before(async () => {
+  redis = createRedis(config.redisUrl);
+  await waitReady(redis);
+});
+after(async () => {
+  for (const m of made) m.stop();
+  await redis.quit();
+});
+
+describe('word filter', () => {
+  test('replace masks every occurrence, longest word first, across case and full-width forms', () => {
+    const f = new WordFilter(['bad', 'badword', ' ', '坏话'], 'replace');
+    assert.equal(f.apply('a BADWORD, a bad one, ｂａｄ, 坏话!'), 'a *******, a *** one, ***, **!');
+    assert.equal(f.apply('clean text'), 'clean text');
+  });
+
+  test('reject refuses with 400 content_rejected', () => {
+    const f = new WordFilter(['spam'], 'reject');
+    assert.throws(() => f.apply('buy SPAM now'), refusedWith(400, 'content_rejected'));
+    assert.equal(f.apply('ham'), 'ham');
+  });
+
+  test('words added at run time in Redis (dm:words) are picked up', async () => {
+    const own = await startRedis();
+    const client = createRedis(own.url);
+    try {
+      await waitReady(client);
+      const m = moderation({ sensitiveWords: ['alpha'] }, client);
+      await client.sadd(moderationKeys.words, 'beta');
+      await m.refreshWords();
+      const out = await m.wordCheck(comment('r', 'alpha beta gamma'), viewer('u'), {});
+      assert.equal(out?.content, '***** **** gamma');
+    } finally {
+      client.disconnect();
+      await own.stop();
+    }
+  });
+});
+
+describe('content check', () => {
+  test('counts characters, not UTF-16 units; strips control and bidi characters', async () => {
+    const m = moderation();
+    const emoji = '😀'.repeat(100);
+    assert.equal(await m.contentCheck(comment('r', emoji), viewer('u'), {}), undefined, '100 emoji are 100 characters');
+    await assert.rejects(async () => m.contentCheck(comment('r', emoji + 'x'), viewer('u'), {}), refusedWith(400, 'content_too_long'));
+    const cleaned = await m.contentCheck(comment('r', 'hi\u0000 there\u202e  you'), viewer('u'), {});
+    assert.equal(cleaned?.content, 'hi there you');
+    await assert.rejects(async () => m.contentCheck(comment('r', '\u200b\u200b'), viewer('u'), {}), refusedWith(400, 'invalid_request'));
+  });
+});
+
+describe('rate limits (Redis, shared)', () => {
+  test('per user over every room, and per IP over every user', async () => {
+    const m = moderation();
+    const user = `rl-${uniqueRoom()}`;
+    for (let i = 0; i < 3; i++) await m.rateCheck(comment(uniqueRoom(), 'x'), viewer(user), {});
+    await assert.rejects(async () => m.rateCheck(comment(uniqueRoom(), 'x'), viewer(user), {}), (err: unknown) => {
+      assert.ok(err instanceof ApiError && err.status === 429 && err.code === 'rate_limited');
+      assert.ok((err.retryAfter ?? 0) >= 1 && (err.retryAfter ?? 0) <= 60);
+      return true;
+    });
+
+    const ip = `ip-${uniqueRoom()}`;
+    for (let i = 0; i < 5; i++) await m.rateCheck(comment('r', 'x'), viewer(`${ip}-u${i}`), { ip });
+    await assert.rejects(async () => m.rateCheck(comment('r', 'x'), viewer(`${ip}-u9`), { ip }), refusedWith(429, 'rate_limited'));
+    await m.rateCheck(comment('r', 'x'), viewer(`${ip}-u9`), { ip: `${ip}-other` });
+  });
+
+  test('a second instance on the same Redis shares the budget', async () => {
+    const a = moderation();
+    const b = moderation();
+    const user = `rl2-${uniqueRoom()}`;
+    await a.rateCheck(comment('r', 'x'), viewer(user), {});
+    await b.rateCheck(comment('r', 'x'), viewer(user), {});
+    await a.rateCheck(comment('r', 'x'), viewer(user), {});
+    await assert.rejects(async () => b.rateCheck(comment('r', 'x'), viewer(user), {}), refusedWith(429, 'rate_limited'));
+  });
+});
+
+describe('room gate', () => {
+  test('ban beats mute beats slow mode; moderators pass; a refused send does not use the slow-mode slot', async () => {
+    const m = moderation();
+    const room = uniqueRoom('gate');
+    const check = (userId: string, principal = viewer(userId)) => m.roomCheck(comment(room, 'x', userId), principal, {});
+    await m.ban(room, 'both');
+    await m.mute(room, 'both', 60);
+    await assert.rejects(async () => check('both'), refusedWith(403, 'banned'));
+    await m.unban(room, 'both');
+    await assert.rejects(async () => check('both'), refusedWith(403, 'muted'));
+
+    await m.setSlowMode(room, 30);
+    await assert.rejects(async () => check('both'), refusedWith(403, 'muted'));
+    await m.unmute(room, 'both');
+    await check('both');
+    await assert.rejects(async () => check('both'), refusedWith(429, 'slow_mode'));
+
+    const streamer: Principal = { id: 'boss', name: 'boss', role: 'streamer', rooms: [room] };
+    await m.ban(room, 'boss');
+    await check('boss', streamer);
+    await check('boss', streamer);
+    const state = await m.room(room);
+    assert.equal(state.slowModeSec, 30);
+    assert.equal(state.banned, 1);
+    await m.assertNotBanned(room, 'someone');
+    await assert.rejects(m.assertNotBanned(room, 'boss'), refusedWith(403, 'banned'));
+  });
+
+  test('a timed ban ends by itself', async () => {
+    const m = moderation();
+    const room = uniqueRoom('tban');
+    await m.ban(room, 'u1', 1);
+    await assert.rejects(async () => m.roomCheck(comment(room, 'x', 'u1'), viewer('u1'), {}), refusedWith(403, 'banned'));
+    await waitFor('ban to end', async () => {
+      await m.roomCheck(comment(room, 'x', 'u1'), viewer('u1'), {});
+      return true;
+    }, 4000, 200);
+  });
+
+  test('Redis away: sends are let through (the bus buffers them) and counted, fast', async () => {
+    const own = await startRedis();
+    const client = createRedis(own.url, { commandTimeoutMs: 300 });
+    await waitReady(client);
+    const m = moderation({}, client);
+    const room = uniqueRoom('down');
+    await m.mute(room, 'u1', 60);
+    await own.stop();
+    const started = Date.now();
+    assert.equal(await m.roomCheck(comment(room, 'x', 'u1'), viewer('u1'), {}), undefined);
+    assert.equal(await m.rateCheck(comment(room, 'x', 'u1'), viewer('u1'), { ip: '1.2.3.4' }), undefined);
+    assert.ok(Date.now() - started < 1000);
+    await assert.rejects(m.mute(room, 'u2', 60), refusedWith(503, 'redis_unavailable'));
+    client.disconnect();
+  });
+});
