@@ -16,6 +16,8 @@ for svc in redis mysql; do
 done
 [ -n "$started" ] && trap 'bash scripts/infra.sh down $started >/dev/null 2>&1 || true' EXIT
 eval "$(bash scripts/infra.sh env)"
+# Tests that need Kafka start their own dev broker; none may land on a shared one by accident.
+unset KAFKA_BROKERS
 bash scripts/build-kafka-mock.sh >/dev/null
 
 echo "== type-check"
