@@ -3,7 +3,7 @@
  * of a small room (each one a Redis read), beside a Fastify hello-world baseline, in one run.
  * Every server is a child process on 127.0.0.1; autocannon runs here, bounded in time.
  * Targets (issue 3): cached >= 3x uncached req/s, and >= 70 % of the hello-world baseline.
- * Knobs: BENCH_DURATION_S (10 per run), BENCH_ROUNDS (2), BENCH_CONNECTIONS (50), BENCH_POLL_MESSAGES (10 per answer).
+ * Knobs: BENCH_DURATION_S (10 per run), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50), BENCH_POLL_MESSAGES (10 per answer).
  */
 import { createAuth } from '@danmaku/auth';
 import { loadConfig } from '@danmaku/config';
@@ -15,7 +15,7 @@ import { startHelloServer, startStandaloneServer } from './lib/servers.js';
 
 const { durationS, connections } = benchSettings();
 const perAnswer = Number(process.env.BENCH_POLL_MESSAGES ?? 10);
-const roundsWanted = Math.min(5, Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2)));
+const roundsWanted = Math.min(5, Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3)));
 const SEEDED = 200;
 const BIG_ONLINE = 50;
 

@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { LoadResult } from './cannon.js';
 import { REPO_ROOT } from './servers.js';
@@ -30,7 +30,7 @@ export function writeResult(name: string, data: Record<string, unknown>): string
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const payload = JSON.stringify(
-    { bench: name, at: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version }, ...data },
+    { bench: name, at: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, loadavgAtEnd: loadavg() }, ...data },
     null,
     2,
   );

@@ -13,7 +13,7 @@ import { registerConnector, unregisterConnector } from '@danmaku/push';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
 import { createRedis, waitReady, type Redis } from '@danmaku/store';
 import { freePort, spawnTs, testConfig, tokenFor, uniqueRoom, waitFor, type Spawned } from '@danmaku/testkit';
-import { assertExactlyOnceInOrder, sendComments, spawnConnector, waitForReport, type ConnectorProcess } from './helpers.js';
+import { assertExactlyOnceInOrder, metricValue, sendComments, spawnConnector, waitForReport, type ConnectorProcess } from './helpers.js';
 
 interface SdkReport {
   mode: string | null;
@@ -102,6 +102,9 @@ describe('client failover', () => {
       const got = await waitForReport<SdkReport>('messages by polling', client, has(polled));
       assertExactlyOnceInOrder(got, polled, 'degraded client');
       assert.equal(got.mode, 'short');
+      // It told the front how its connections went (POST /v1/client-metrics).
+      await waitFor('the degrade reported', async () => (await metricValue(sys.url, 'danmaku_client_events_total', { kind: 'degraded', mode: 'short' })) >= 1);
+      assert.ok((await metricValue(sys.url, 'danmaku_client_events_total', { kind: 'connect_failed', mode: 'long' })) >= 3);
 
       // A real connector comes up and the ghost goes: the client's retry finds long again.
       clearInterval(beating);

@@ -87,7 +87,11 @@ describe('lives', () => {
     const twice = await call(b.url, 'POST', `/v1/rooms/${room}/lives/${liveId}/end`, { token: streamer });
     assert.equal(twice.status, 409);
     assert.equal((twice.body.error as { code: string }).code, 'live_already_ended');
-    assert.equal((await call(b.url, 'POST', `/v1/rooms/${room}/lives`, { token: streamer })).status, 201, 'a new live after the end');
+    const second = await call(b.url, 'POST', `/v1/rooms/${room}/lives`, { token: streamer });
+    assert.equal(second.status, 201, 'a new live after the end');
+    const list = await call(a.url, 'GET', `/v1/rooms/${room}/lives`);
+    assert.deepEqual((list.body.lives as { liveId: string }[]).map((l) => l.liveId), [second.body.liveId, liveId], 'newest first');
+    assert.equal((list.body.lives as { endedAt: number | null }[])[0]?.endedAt, null);
   });
 
   test('MySQL down: starting a live answers 503 fast and leaves the room not live', async () => {

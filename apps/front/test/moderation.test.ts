@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { io, type Socket } from 'socket.io-client';
+import { clientMessageId } from '@danmaku/model';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
 import { sleep, testConfig, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
@@ -186,6 +187,23 @@ describe('delete a message', () => {
     const again = await call(system.url, 'DELETE', `/v1/rooms/${room}/messages/${doomed}`, { token: streamer });
     assert.equal(again.status, 200, 'deleting twice is harmless');
     assert.equal(again.body.removedFromLive, false);
+  });
+});
+
+describe('delete a message still on its way', () => {
+  test('a delete that arrives before the message is stored still removes it when it lands', async () => {
+    const room = uniqueRoom('early');
+    const streamer = tokenFor('s-early', 'streamer', [room]);
+    // A clientMsgId fixes the id in advance, so the delete can come first.
+    const id = clientMessageId(room, 'v-early', 'k1');
+    const del = await call(system.url, 'DELETE', `/v1/rooms/${room}/messages/${id}`, { token: streamer });
+    assert.equal(del.status, 200);
+    assert.equal(del.body.removedFromLive, false);
+    const sent = await call(system.url, 'POST', `/v1/rooms/${room}/messages`, { token: tokenFor('v-early'), body: { type: 'comment', content: 'too late', clientMsgId: 'k1' } });
+    assert.equal(sent.body.id, id);
+    const other = await send(room, tokenFor('v-other'), 'stays');
+    await waitFor('the other message stored', async () => (await poll(room)).some((m) => m.id === other.body.id));
+    await waitFor('the deleted one gone', async () => (await poll(room)).every((m) => m.id !== id), 5000);
   });
 });
 

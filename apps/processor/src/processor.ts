@@ -31,6 +31,7 @@ const gearChanges = counter<'direction' | 'to'>({
 });
 const streamsInGear = gauge<'gear'>({ name: 'danmaku_processor_streams_in_gear', help: 'Watched streams per gear (gear 1: hot recently)', labelNames: ['gear'] });
 const appends = counter<'gear'>({ name: 'danmaku_processor_appends_total', help: 'Lua append calls, by gear', labelNames: ['gear'] });
+const gearRecords = counter<'gear'>({ name: 'danmaku_processor_gear_records_total', help: 'Records written, by the gear of their stream', labelNames: ['gear'] });
 const spreadRecords = counter({
   name: 'danmaku_processor_spread_records_total',
   help: 'Records consumed off their stream\'s home partition (a front spread a hot stream: gears 2 and 4)',
@@ -115,6 +116,7 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
       const result = await store.append(stream.roomId, stream.type, chunk);
       appendSeconds.observe({ op: 'append' }, (performance.now() - started) / 1000);
       appends.inc(label);
+      gearRecords.inc(label, chunk.length);
       const added = result.seqs.filter((s) => s !== null).length;
       stored.inc({ type: stream.type }, added);
       if (added < chunk.length) duplicates.inc(chunk.length - added);

@@ -134,6 +134,8 @@ describe('gears', () => {
       assert.equal(maxGear, 4, 'the stream reached gear 4 (published in Redis for the fronts)');
       assert.ok(d('danmaku_processor_gear_changes_total', { direction: 'up', to: '4' }) >= 1, 'the climb is in the metrics');
       assert.ok(d('danmaku_processor_appends_total', { gear: '4' }) > 0, 'messages were written in gear 4');
+      const inHighGears = ['2', '3', '4'].reduce((sum, gear) => sum + d('danmaku_processor_gear_records_total', { gear }), 0);
+      assert.ok(inHighGears >= TOTAL / 2, `most of the stream was written above gear 1 (${inHighGears} of ${TOTAL})`);
       assert.ok(d('danmaku_processor_delay_seconds_count', { gear: '4' }) > 0, 'the delay histogram has gear 4 samples');
       assert.ok(d('danmaku_processor_spread_records_total') > 0, 'the fronts spread the hot stream over several partitions');
 

@@ -16,6 +16,7 @@ const pusher = await startPusher({
   cluster: config.cluster,
   bigRoom: config.pushBigRoom,
   smallRoom: config.pushSmallRoom,
+  readDelayMs: config.pushNotifyDelayMs,
   logger,
 });
 

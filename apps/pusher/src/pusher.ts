@@ -6,6 +6,7 @@ import {
   broadcastPayload,
   nodeChannel,
   notifyPayload,
+  pruneConnectors,
   pushKeys,
   type RoomAdvanced,
 } from '@danmaku/push';
@@ -24,6 +25,8 @@ const FIRST_BROADCAST_WINDOW = 200;
 const BROADCAST_READ_LIMIT = 500;
 /** A room not advanced for this long is forgotten (its mode starts again from notify). */
 const ROOM_IDLE_MS = 5 * 60_000;
+/** How long a room's subscriber counts are reused (joins and leaves show within this). */
+const SUBSCRIBERS_CACHE_MS = 200;
 
 export interface PusherOptions {
   /** Commands (HGETALL, PUBLISH). */
@@ -36,6 +39,8 @@ export interface PusherOptions {
   bigRoom: number;
   /** ...and at or below which it goes back to notify. */
   smallRoom: number;
+  /** Wait before reading a big room, so close advances share one read (default 5 ms). */
+  readDelayMs?: number;
   logger: Logger;
 }
 
@@ -65,17 +70,33 @@ export interface Pusher {
  */
 export async function startPusher(options: PusherOptions): Promise<Pusher> {
   const { redis, store, cluster, logger } = options;
+  const readDelayMs = options.readDelayMs ?? 5;
   const rooms = new Map<string, RoomState>();
   const streams = new Map<string, StreamState>();
-  let alive = new Set<string>();
+  /** Last heartbeat of every registered node. */
+  let beats = new Map<string, number>();
 
   const refreshAlive = async (): Promise<void> => {
-    const ids = await redis.zrangebyscore(pushKeys.alive(cluster), Date.now() - NODE_TTL_MS, '+inf');
-    alive = new Set(ids);
+    const flat = await redis.zrange(pushKeys.alive(cluster), 0, -1, 'WITHSCORES');
+    const next = new Map<string, number>();
+    for (let i = 0; i + 1 < flat.length; i += 2) next.set(flat[i] as string, Number(flat[i + 1]));
+    beats = next;
   };
   await refreshAlive();
   const aliveTimer = setInterval(() => void refreshAlive().catch(() => undefined), 500);
   aliveTimer.unref();
+  const pruneTimer = setInterval(() => void pruneConnectors(redis, cluster).catch(() => undefined), 60_000);
+  pruneTimer.unref();
+
+  /**
+   * A node that stopped beating is dead: skipped, and its counts dropped. A node missing from
+   * the snapshot may have registered since the last refresh: it is pushed to (a publish nobody
+   * hears costs nothing), never dropped.
+   */
+  const isDead = (nodeId: string, now: number): boolean => {
+    const beat = beats.get(nodeId);
+    return beat !== undefined && beat < now - NODE_TTL_MS;
+  };
 
   const housekeeping = setInterval(() => {
     const now = Date.now();
@@ -87,18 +108,31 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
       }
       counts[state.mode]++;
     }
+    for (const [roomId, cached] of countsCache) if (now - cached.at > 10_000) countsCache.delete(roomId);
     for (const key of streams.keys()) if (!rooms.has(key.slice(0, key.lastIndexOf(':')))) streams.delete(key);
     roomsByMode.set({ mode: 'notify' }, counts.notify);
     roomsByMode.set({ mode: 'broadcast' }, counts.broadcast);
   }, 1000);
   housekeeping.unref();
 
-  /** Live nodes holding the room, with their counts; fields of dead nodes are dropped. */
-  const subscribersOf = async (roomIds: string[]): Promise<Map<string, Map<string, number>>> => {
+  /**
+   * Live nodes holding each room, with their counts; fields of dead nodes are dropped. A hot room
+   * advances many times a second, so its counts are reused for SUBSCRIBERS_CACHE_MS.
+   */
+  const countsCache = new Map<string, { at: number; nodes: Map<string, number> }>();
+  const subscribersOf = async (allRoomIds: string[]): Promise<Map<string, Map<string, number>>> => {
+    const out = new Map<string, Map<string, number>>();
+    const now = Date.now();
+    const roomIds: string[] = [];
+    for (const roomId of allRoomIds) {
+      const cached = countsCache.get(roomId);
+      if (cached && now - cached.at < SUBSCRIBERS_CACHE_MS) out.set(roomId, cached.nodes);
+      else roomIds.push(roomId);
+    }
+    if (roomIds.length === 0) return out;
     const pipeline = redis.pipeline();
     for (const roomId of roomIds) pipeline.hgetall(pushKeys.subscribers(cluster, roomId));
     const replies = (await pipeline.exec()) ?? [];
-    const out = new Map<string, Map<string, number>>();
     const prune = redis.pipeline();
     let pruning = 0;
     roomIds.forEach((roomId, i) => {
@@ -106,13 +140,14 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
       if (err) throw err;
       const nodes = new Map<string, number>();
       for (const [nodeId, count] of Object.entries(value as Record<string, string>)) {
-        if (alive.has(nodeId)) nodes.set(nodeId, Number(count));
+        if (!isDead(nodeId, now)) nodes.set(nodeId, Number(count));
         else {
           prune.hdel(pushKeys.subscribers(cluster, roomId), nodeId);
           pruning++;
         }
       }
       out.set(roomId, nodes);
+      countsCache.set(roomId, { at: now, nodes });
     });
     if (pruning > 0) void prune.exec().catch(() => undefined);
     return out;
@@ -153,6 +188,8 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
     }
     state.reading = true;
     try {
+      // Advances a few ms apart (one per processor batch) share one read and one payload.
+      await new Promise((resolve) => setTimeout(resolve, readDelayMs));
       for (let rounds = 0; rounds < 20; rounds++) {
         state.again = false;
         const from = state.lastSeq ?? Math.max(0, state.target - FIRST_BROADCAST_WINDOW);
@@ -235,6 +272,7 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
     modeOf: (roomId) => rooms.get(roomId)?.mode ?? 'notify',
     async stop() {
       clearInterval(aliveTimer);
+      clearInterval(pruneTimer);
       clearInterval(housekeeping);
       await options.subscriber.unsubscribe(ADVANCED_CHANNEL).catch(() => undefined);
     },

@@ -9,7 +9,8 @@ import { createHttpServer, type FastifyInstance } from '@danmaku/http';
 import { createLogger } from '@danmaku/observability';
 import { NODE_TTL_MS, registerConnector } from '@danmaku/push';
 import { createRedis, waitReady, type Redis } from '@danmaku/store';
-import { testConfig, tokenFor, uniqueRoom } from '@danmaku/testkit';
+import { startRedis, testConfig, tokenFor, uniqueRoom } from '@danmaku/testkit';
+import { Switchboard } from '@danmaku/switches';
 import { DEFAULT_ROUTE_CONFIG, decideRoute, grayBucket, routerRoutes, versionMatches, type RouteConfig } from '../src/index.js';
 
 describe('decideRoute', () => {
@@ -120,3 +121,39 @@ describe('GET /v1/route and the admin endpoint', () => {
     assert.equal((await route('uid=' + 'x'.repeat(65))).status, 400);
   });
 });
+
+describe('the degrade switch "force polling"', () => {
+  it('sends every client but the whitelist to polling, and raises the poll interval', async () => {
+    // A private Redis: the switches are global and other tests share the usual one.
+    const redis = await startRedis();
+    const client = createRedis(redis.url);
+    await waitReady(client);
+    const switches = await new Switchboard({ redis: client, refreshMs: 50 }).start();
+    const cluster = uniqueRoom('cluster');
+    const app = createHttpServer({ logger: createLogger('test', 'silent'), app: 'router' });
+    routerRoutes(app, {
+      redis: client,
+      cluster,
+      auth: createAuth(testConfig().jwtSecret),
+      forcePolling: () => switches.forcePolling(),
+      minPollIntervalMs: () => switches.get().pollIntervalMs,
+      cacheMs: 10,
+    });
+    try {
+      await registerConnector(client, cluster, { id: 'n1', url: 'http://n1', sockets: 0, rooms: 0, ts: Date.now() });
+      await client.set(`dm:c:${cluster}:route`, JSON.stringify({ ...DEFAULT_ROUTE_CONFIG, whitelist: { uids: ['vip'], deviceIds: [], versions: [] } }));
+      const route = async (q: string) => (await app.inject({ method: 'GET', url: `/v1/route?${q}` })).json() as { mode: string; reason: string; pollIntervalMs: number };
+      assert.equal((await route('uid=a')).mode, 'long');
+      await switches.set({ forcePolling: true, pollIntervalMs: 5000 });
+      await new Promise((r) => setTimeout(r, 30));
+      assert.deepEqual(await route('uid=a'), { mode: 'short', endpoints: [], pollIntervalMs: 5000, reason: 'forced_polling' });
+      assert.equal((await route('uid=vip')).mode, 'long');
+    } finally {
+      switches.stop();
+      await app.close();
+      client.disconnect();
+      await redis.stop();
+    }
+  });
+});
+

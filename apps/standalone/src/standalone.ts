@@ -74,6 +74,7 @@ export async function startStandalone(config: Config, logger: Logger, options: S
     cluster: config.cluster,
     bigRoom: config.pushBigRoom,
     smallRoom: config.pushSmallRoom,
+    readDelayMs: config.pushNotifyDelayMs,
     logger,
   });
   await front.listen({ host: config.host, port: config.port });

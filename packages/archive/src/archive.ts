@@ -103,7 +103,8 @@ export class Archive {
       const part = rows.slice(i, i + chunk);
       const values = part.map((r) => [r.liveId ?? '', r.offsetMs ?? 0, r.type, r.id, r.roomId, r.ts, r.userId, r.body]);
       const [result] = await this.pool.query<ResultSetHeader>(
-        'INSERT IGNORE INTO messages (live_id, offset_ms, type, id, room_id, ts, user_id, body) VALUES ?',
+        // A hung MySQL must fail the batch (the bus redelivers it), not stall the consumer forever.
+        { sql: 'INSERT IGNORE INTO messages (live_id, offset_ms, type, id, room_id, ts, user_id, body) VALUES ?', timeout: 30_000 },
         [values],
       );
       added += result.affectedRows;
@@ -163,6 +164,17 @@ export class Archive {
       const r = rows[0];
       if (!r) return null;
       return { liveId: String(r.live_id), roomId: String(r.room_id), startedAt: Number(r.started_at), endedAt: r.ended_at === null ? null : Number(r.ended_at) };
+    });
+  }
+
+  /** A room's lives, newest first. */
+  async livesOf(roomId: string, limit: number): Promise<LiveRecord[]> {
+    return this.read(async () => {
+      const [rows] = await this.pool.query<RowDataPacket[]>(
+        { sql: 'SELECT live_id, room_id, started_at, ended_at FROM lives WHERE room_id = ? ORDER BY started_at DESC LIMIT ?', timeout: this.queryTimeoutMs },
+        [roomId, limit],
+      );
+      return rows.map((r) => ({ liveId: String(r.live_id), roomId: String(r.room_id), startedAt: Number(r.started_at), endedAt: r.ended_at === null ? null : Number(r.ended_at) }));
     });
   }
 

@@ -34,6 +34,9 @@ interface Segment {
 
 type LiveEntry = { live: LiveRecord | null };
 
+/** Segments one request may read; a page can end short of `limit` with a non-null `next`. */
+export const MAX_SEGMENTS_PER_READ = 30;
+
 // Marks a segment as loaded (an empty segment is still an answer): score -1, below every offset.
 const LOADED = '~';
 
@@ -115,7 +118,11 @@ export class ReplayReader {
     const to = Math.min(query.to ?? Number.POSITIVE_INFINITY, horizon + 1);
     const messages: string[] = [];
     let last = -1;
-    for (let seg = Math.floor(query.from / segmentMs); seg * segmentMs < to; seg++) {
+    const first = Math.floor(query.from / segmentMs);
+    for (let seg = first; seg * segmentMs < to; seg++) {
+      // A sparse filter over a long live must not make one request load the whole live: stop
+      // after a bounded number of segments and let the client continue from `next`.
+      if (seg - first >= MAX_SEGMENTS_PER_READ) return { messages, next: seg * segmentMs };
       const segment = await this.segment(live, seg);
       for (const item of segment.items) {
         if (item.o < query.from || item.o >= to || !query.types.has(item.t)) continue;

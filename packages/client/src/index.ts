@@ -20,8 +20,10 @@ export interface RoomInfo {
 }
 
 export interface ClientOptions {
-  /** The front: HTTP API, `/v1/route`, `/v1/client-metrics`. */
+  /** The front: HTTP API, `/v1/client-metrics`, and `/v1/route` unless routerUrl says otherwise. */
   baseUrl: string;
+  /** Where `GET /v1/route` is served when the router is not behind the front's address (split roles). */
+  routerUrl?: string;
   roomId: string;
   /** Default: comment, gift, enter, system (as a poll without `types`). */
   types?: MessageType[];
@@ -103,7 +105,7 @@ function encodeCursor(seqs: Map<string, number>): string {
 }
 
 export class DanmakuClient {
-  private readonly options: Required<Omit<ClientOptions, 'token' | 'uid' | 'deviceId' | 'version' | 'onMessages' | 'onDeleted' | 'onRoom' | 'onMode' | 'onError' | 'fetch'>> &
+  private readonly options: Required<Omit<ClientOptions, 'routerUrl' | 'token' | 'uid' | 'deviceId' | 'version' | 'onMessages' | 'onDeleted' | 'onRoom' | 'onMode' | 'onError' | 'fetch'>> &
     ClientOptions;
   private readonly fetch: typeof fetch;
   private readonly seqs = new Map<string, number>();
@@ -206,7 +208,7 @@ export class DanmakuClient {
       if (this.options.uid) q.set('uid', this.options.uid);
       if (this.options.deviceId) q.set('deviceId', this.options.deviceId);
       if (this.options.version) q.set('version', this.options.version);
-      const response = await this.fetch(`${this.options.baseUrl}/v1/route?${q.toString()}`);
+      const response = await this.fetch(`${(this.options.routerUrl ?? this.options.baseUrl).replace(/\/$/, '')}/v1/route?${q.toString()}`);
       if (!response.ok) throw new ClientError('route_failed', `The router answered ${response.status}.`, response.status);
       answer = (await response.json()) as RouteAnswer;
     } catch {

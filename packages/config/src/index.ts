@@ -34,7 +34,8 @@ export const SETTINGS = {
   replayCacheMb: { env: 'DANMAKU_REPLAY_CACHE_MB', default: '64', doc: 'Bytes (MB) of replay segments each front keeps in memory.' },
   replaySettleMs: { env: 'DANMAKU_REPLAY_SETTLE_MS', default: '5000', doc: 'A replay segment younger than this (the archiver may still be writing it) is read from MySQL, not cached.' },
   rateUserMax: { env: 'DANMAKU_RATE_USER_MAX', default: '20', doc: 'Messages one user may send per rate window, over all fronts and rooms.' },
-  rateIpMax: { env: 'DANMAKU_RATE_IP_MAX', default: '200', doc: 'Messages one client IP may send per rate window, over all fronts.' },
+  rateIpMax: { env: 'DANMAKU_RATE_IP_MAX', default: '300', doc: 'Messages one client IP may send per rate window, over all fronts (high: mobile carriers put many viewers behind one address).' },
+  rateIpAllow: { env: 'DANMAKU_RATE_IP_ALLOW', default: '127.0.0.1,::1,::ffff:127.0.0.1', doc: 'Comma-separated client IPs exempt from the per-IP limit (loopback: local tools and benches); the per-user limit still applies.' },
   rateWindowMs: { env: 'DANMAKU_RATE_WINDOW_MS', default: '10000', doc: 'The rate-limit window (ms).' },
   sensitiveWords: { env: 'DANMAKU_SENSITIVE_WORDS', default: '', doc: 'Comma-separated words the filter catches (case-insensitive); more can be added at run time in the Redis set dm:words.' },
   sensitiveMode: { env: 'DANMAKU_SENSITIVE_MODE', default: 'replace', doc: '"replace" (masks a caught word with *) or "reject" (400 content_rejected).' },
@@ -64,7 +65,7 @@ export const SETTINGS = {
   pushBigRoom: { env: 'DANMAKU_PUSH_BIG_ROOM', default: '500', doc: 'Subscribers (all connectors) at which the pusher switches a room from notify/pull to broadcast.' },
   pushSmallRoom: { env: 'DANMAKU_PUSH_SMALL_ROOM', default: '400', doc: 'Subscribers at or below which a broadcast room goes back to notify/pull (hysteresis).' },
   pushMergeMs: { env: 'DANMAKU_PUSH_MERGE_MS', default: '100', doc: 'A connector sends a room at most one `messages` packet per this many ms, merging what arrived meanwhile.' },
-  pushNotifyDelayMs: { env: 'DANMAKU_PUSH_NOTIFY_DELAY_MS', default: '5', doc: 'A connector waits this long after a notify before it pulls, so close notifies cost one pull.' },
+  pushNotifyDelayMs: { env: 'DANMAKU_PUSH_NOTIFY_DELAY_MS', default: '5', doc: 'A connector waits this long after a notify before it pulls (the pusher before it reads a big room), so close advances cost one read.' },
   pushSweepMs: { env: 'DANMAKU_PUSH_SWEEP_MS', default: '3000', doc: 'A connector pulls each of its rooms at least this often, so a lost notify delays but never loses.' },
   socketPingMs: { env: 'DANMAKU_SOCKET_PING_MS', default: '25000', doc: 'socket.io heartbeat interval: keeps mobile NAT mappings open and finds dead links.' },
   socketPingTimeoutMs: { env: 'DANMAKU_SOCKET_PING_TIMEOUT_MS', default: '20000', doc: 'A socket that does not answer a heartbeat within this is closed.' },
@@ -100,6 +101,7 @@ export interface Config {
   replaySettleMs: number;
   rateUserMax: number;
   rateIpMax: number;
+  rateIpAllow: string[];
   rateWindowMs: number;
   sensitiveWords: string[];
   sensitiveMode: 'replace' | 'reject';
@@ -190,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     replaySettleMs: positiveInt('replaySettleMs', raw('replaySettleMs')),
     rateUserMax: positiveInt('rateUserMax', raw('rateUserMax')),
     rateIpMax: positiveInt('rateIpMax', raw('rateIpMax')),
+    rateIpAllow: raw('rateIpAllow').split(',').map((ip) => ip.trim()).filter(Boolean),
     rateWindowMs: positiveInt('rateWindowMs', raw('rateWindowMs')),
     sensitiveWords: raw('sensitiveWords').split(',').map((w) => w.trim()).filter(Boolean),
     sensitiveMode: oneOf('sensitiveMode', raw('sensitiveMode'), ['replace', 'reject'] as const),

@@ -76,6 +76,8 @@ export interface ModerationOptions {
   store: RedisStore;
   rateUserMax: number;
   rateIpMax: number;
+  /** Addresses the per-IP limit does not apply to. */
+  rateIpAllow?: readonly string[];
   rateWindowMs: number;
   sensitiveWords: readonly string[];
   sensitiveMode: FilterMode;
@@ -110,10 +112,12 @@ export class Moderation {
   readonly filter: WordFilter;
   private readonly configWords: readonly string[];
   private refreshTimer: NodeJS.Timeout | null = null;
+  private readonly ipAllow: ReadonlySet<string>;
 
   constructor(private readonly options: ModerationOptions) {
     this.redis = scripted(options.store.write);
     this.configWords = options.sensitiveWords;
+    this.ipAllow = new Set(options.rateIpAllow ?? []);
     this.filter = new WordFilter(options.sensitiveWords, options.sensitiveMode);
     const every = options.wordsRefreshMs ?? 5000;
     if (every > 0) {
@@ -227,7 +231,7 @@ export class Moderation {
     try {
       const pipeline = this.redis.pipeline() as unknown as ModerationRedis;
       pipeline.dmRate(moderationKeys.rateUser(principal.id), rateUserMax, rateWindowMs);
-      if (context?.ip) pipeline.dmRate(moderationKeys.rateIp(context.ip), rateIpMax, rateWindowMs);
+      if (context?.ip && !this.ipAllow.has(context.ip)) pipeline.dmRate(moderationKeys.rateIp(context.ip), rateIpMax, rateWindowMs);
       const results = await guard(async () => (await (pipeline as unknown as ReturnType<Redis['pipeline']>).exec()) ?? []);
       const values = results.map(([err, value]) => {
         if (err) throw err;

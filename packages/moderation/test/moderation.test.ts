@@ -89,6 +89,15 @@ describe('rate limits (Redis, shared)', () => {
     await m.rateCheck(comment('r', 'x'), viewer(`${ip}-u9`), { ip: `${ip}-other` });
   });
 
+  test('allow-listed addresses skip the per-IP limit, not the per-user one', async () => {
+    const ip = `allowed-${uniqueRoom()}`;
+    const m = moderation({ rateIpMax: 1, rateIpAllow: [ip] });
+    for (let i = 0; i < 4; i++) await m.rateCheck(comment('r', 'x'), viewer(`${ip}-u${i}`), { ip });
+    const user = `${ip}-same`;
+    for (let i = 0; i < 3; i++) await m.rateCheck(comment('r', 'x'), viewer(user), { ip });
+    await assert.rejects(async () => m.rateCheck(comment('r', 'x'), viewer(user), { ip }), refusedWith(429, 'rate_limited'));
+  });
+
   test('a second instance on the same Redis shares the budget', async () => {
     const a = moderation();
     const b = moderation();

@@ -119,9 +119,13 @@ export async function unregisterConnector(redis: Redis, cluster: string, nodeId:
   await redis.multi().zrem(pushKeys.alive(cluster), nodeId).hdel(pushKeys.info(cluster), nodeId).exec();
 }
 
-/** Drops nodes dead for a long time from the registry (any live role may do it). */
+/**
+ * Drops nodes dead for a long time from the registry (the pusher does it every minute). Long after
+ * death, so pushers have dropped their room counts by then (they drop a node's counts once they see
+ * it dead, and cannot tell a long-gone node from a brand-new one).
+ */
 export async function pruneConnectors(redis: Redis, cluster: string, now = Date.now()): Promise<string[]> {
-  const dead = await redis.zrangebyscore(pushKeys.alive(cluster), '-inf', now - NODE_TTL_MS * 12);
+  const dead = await redis.zrangebyscore(pushKeys.alive(cluster), '-inf', now - 10 * 60_000);
   if (dead.length > 0) await redis.multi().zrem(pushKeys.alive(cluster), ...dead).hdel(pushKeys.info(cluster), ...dead).exec();
   return dead;
 }

@@ -114,7 +114,7 @@ export class RoomCache {
   private state(roomId: string): RoomState {
     let state = this.rooms.get(roomId);
     if (!state) {
-      state = { polls: 0, rate: 0, online: 0, big: false, calmSince: null, lastPoll: 0, streams: null, refreshing: false, answers: new Map() };
+      state = { polls: 0, rate: 0, online: 0, big: false, calmSince: null, lastPoll: Date.now(), streams: null, refreshing: false, answers: new Map() };
       this.rooms.set(roomId, state);
     }
     return state;
@@ -171,7 +171,9 @@ export class RoomCache {
       state.rate = state.polls / seconds;
       if (state.polls > 0) state.lastPoll = now;
       state.polls = 0;
-      const hot = state.rate >= this.options.bigPollRate || state.online >= this.options.bigOnline;
+      // A room nobody polls on this front needs no cache here, however many viewers it has.
+      const polled = now - state.lastPoll < this.options.coolMs;
+      const hot = polled && (state.rate >= this.options.bigPollRate || state.online >= this.options.bigOnline);
       if (hot) {
         state.calmSince = null;
         if (!state.big) this.becomeBig(roomId, state);

@@ -11,7 +11,7 @@ export function replayOf(deps: FrontDeps): ReplayStack {
   return deps.replay;
 }
 
-/** A streamer starts and ends the lives of a room (API.md). */
+/** A streamer starts and ends the lives of a room (API.md); anyone lists them (replay players). */
 export function liveRoutes(app: FastifyInstance, deps: FrontDeps): void {
   app.post<{ Params: { roomId: string } }>('/v1/rooms/:roomId/lives', { schema: { params: roomParamsSchema } }, async (request, reply) => {
     const { roomId } = request.params;
@@ -19,6 +19,20 @@ export function liveRoutes(app: FastifyInstance, deps: FrontDeps): void {
     const live = await replayOf(deps).lives.start(roomId, principal);
     return reply.code(201).send(live);
   });
+
+  app.get<{ Params: { roomId: string }; Querystring: { limit?: number } }>(
+    '/v1/rooms/:roomId/lives',
+    {
+      schema: {
+        params: roomParamsSchema,
+        querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 100 } } },
+      },
+    },
+    async (request) => {
+      const lives = await replayOf(deps).archive.livesOf(request.params.roomId, request.query.limit ?? 20);
+      return { lives: lives.map((l) => ({ ...l, durationMs: l.endedAt === null ? null : l.endedAt - l.startedAt })) };
+    },
+  );
 
   app.post<{ Params: { roomId: string; liveId: string } }>(
     '/v1/rooms/:roomId/lives/:liveId/end',

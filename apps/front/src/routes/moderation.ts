@@ -118,7 +118,11 @@ export function moderationRoutes(app: FastifyInstance, deps: FrontDeps): void {
       let archived: { liveId: string | null } = { liveId: null };
       if (deps.replay) archived = await deps.replay.archive.tombstone(roomId, messageId, principal.id);
       const types = request.query.type ? [request.query.type] : MESSAGE_TYPES;
-      const removed = await Promise.all(types.map((type) => store.deleteMessage(roomId, type, messageId)));
+      const removeFromLive = async (): Promise<boolean> => (await Promise.all(types.map((type) => store.deleteMessage(roomId, type, messageId)))).some(Boolean);
+      const removedFromLive = await removeFromLive();
+      // Not in the live window: it may still be on the bus (accepted, not yet stored). Try again
+      // as it lands; the replay side needs nothing more, the tombstone already covers it.
+      if (!removedFromLive) retryLater(removeFromLive, request.log);
       if (deps.replay) {
         const lives = new Set<string>();
         if (archived.liveId) lives.add(archived.liveId);
@@ -126,7 +130,7 @@ export function moderationRoutes(app: FastifyInstance, deps: FrontDeps): void {
         if (current) lives.add(current.liveId);
         await Promise.all([...lives].map((liveId) => deps.replay?.replay.invalidate(liveId)));
       }
-      return { id: messageId, removedFromLive: removed.some(Boolean), archived: deps.replay !== undefined };
+      return { id: messageId, removedFromLive, archived: deps.replay !== undefined };
     },
   );
 
@@ -224,6 +228,25 @@ export function moderationRoutes(app: FastifyInstance, deps: FrontDeps): void {
       ...moderation,
     };
   });
+}
+
+/** Delays after a delete that found nothing in the live window (the bus's usual lag is far below). */
+const DELETE_RETRY_MS = [250, 1000, 3000, 10_000];
+
+function retryLater(attempt: () => Promise<boolean>, log: FastifyRequest['log'], step = 0): void {
+  const delay = DELETE_RETRY_MS[step];
+  if (delay === undefined) return;
+  setTimeout(() => {
+    attempt().then(
+      (done) => {
+        if (!done) retryLater(attempt, log, step + 1);
+      },
+      (err: unknown) => {
+        log.warn({ err }, 'delayed delete failed; retrying');
+        retryLater(attempt, log, step + 1);
+      },
+    );
+  }, delay).unref();
 }
 
 /**
