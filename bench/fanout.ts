@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- fanout [--clients 2000] [--workers 4] [--rate 200] [--seconds 10] [--merge 100] [--nice 10] [--probe 50] [--profile] [--only ours|baseline]`
+ * `npm run bench -- fanout [--clients 2000] [--workers 4] [--rate 200] [--seconds 10] [--merge 100] [--bigMerge 200] [--nice 10] [--probe 50] [--profile] [--only ours|baseline]`
  *
  * One big room, K socket.io clients spread over worker processes, R messages/s sent over HTTP for
  * a bounded time. Run twice on the same machine:
@@ -9,8 +9,8 @@
  * Prints deliveries/s, deliveries per server CPU-second, e2e latency p50/p99 (the bench's send
  * time, carried in the message text -> client receive), lost and duplicated; writes bench/results/fanout-latest.json (+ a timestamped
  * copy). Server CPU comes from /proc/PID/stat of the server processes (and the bench's private
- * Redis for ours). `--profile` runs the connector under `node --cpu-prof` and prints its top
- * functions by self time.
+ * Redis for ours). `--profile` runs the server and the connector under `node --cpu-prof` and
+ * prints their top functions by self time (whole process lifetime, start-up included).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -28,6 +28,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '10' },
     drain: { type: 'string', default: '30' },
     merge: { type: 'string', default: '100' },
+    bigMerge: { type: 'string', default: '200' },
     nice: { type: 'string', default: '10' },
     probe: { type: 'string', default: '50' },
     profile: { type: 'boolean', default: false },
@@ -170,6 +171,7 @@ async function run(system: 'ours' | 'baseline'): Promise<RunResult> {
         DANMAKU_RATE_USER_MAX: '100000000',
         DANMAKU_RATE_IP_MAX: '100000000',
         DANMAKU_PUSH_MERGE_MS: String(args.merge),
+        DANMAKU_PUSH_BIG_MERGE_MS: String(args.bigMerge),
         DANMAKU_RETENTION: '1000',
         // The bench needs no archive; the MySQL URL points nowhere useful only if MySQL is down.
       };
@@ -312,7 +314,7 @@ async function run(system: 'ours' | 'baseline'): Promise<RunResult> {
     for (const p of procs.reverse()) await Promise.race([p.kill('SIGTERM'), new Promise((r) => setTimeout(r, 5000))]);
     for (const p of procs) await p.kill('SIGKILL');
     await redisStop?.();
-    if (profileDir) printProfile(profileDir);
+    if (profileDir) printProfile(profileDir, pids);
   }
 }
 
@@ -366,10 +368,13 @@ interface ProfileNode {
   children?: number[];
 }
 
-/** Top functions by self time, from the connector's .cpuprofile. */
-function printProfile(dir: string): void {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+/** Top functions by self time, from each profiled process's main thread. */
+function printProfile(dir: string, pids: Record<string, number>): void {
+  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main thread (1 is tsx's loader).
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && f.split('.')[4] === '0');
   for (const file of files) {
+    const pid = Number(file.split('.')[3]);
+    const role = Object.entries(pids).find(([, p]) => p === pid)?.[0] ?? `pid ${pid}`;
     const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
     const byId = new Map(profile.nodes.map((n) => [n.id, n]));
     const self = new Map<string, number>();
@@ -385,7 +390,7 @@ function printProfile(dir: string): void {
       total += dt;
     });
     const idle = (self.get('(idle) ') ?? 0) / total;
-    process.stdout.write(`\n  connector profile ${join(dir, file)} (idle ${(idle * 100).toFixed(0)} %), top self time of the busy part:\n`);
+    process.stdout.write(`\n  ${role} profile ${join(dir, file)} (idle ${(idle * 100).toFixed(0)} %), top self time of the busy part:\n`);
     const busy = total - (self.get('(idle) ') ?? 0);
     const top = [...self.entries()].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, 20);
     for (const [name, us] of top) process.stdout.write(`    ${((us / busy) * 100).toFixed(1).padStart(5)} %  ${name}\n`);
@@ -393,7 +398,7 @@ function printProfile(dir: string): void {
 }
 
 const results: RunResult[] = [];
-process.stdout.write(`fanout: ${K} clients over ${W} workers, ${R} msg/s for ${SECONDS}s, merge ${args.merge} ms\n`);
+process.stdout.write(`fanout: ${K} clients over ${W} workers, ${R} msg/s for ${SECONDS}s, merge ${args.merge} ms (rooms of ${K} sockets: ${args.bigMerge} ms)\n`);
 for (const system of ['ours', 'baseline'] as const) {
   if (args.only && args.only !== system) continue;
   results.push(await run(system));
@@ -413,7 +418,7 @@ for (const r of results) {
 }
 const ours = results.find((r) => r.system === 'ours');
 const base = results.find((r) => r.system === 'baseline');
-const summary: Record<string, unknown> = { at: new Date().toISOString(), clients: K, workers: W, rate: R, seconds: SECONDS, mergeMs: Number(args.merge), results };
+const summary: Record<string, unknown> = { at: new Date().toISOString(), clients: K, workers: W, rate: R, seconds: SECONDS, mergeMs: Number(args.merge), bigMergeMs: Number(args.bigMerge), results };
 if (ours && base) {
   const ratio = round(ours.deliveriesPerServerCpuSecond / Math.max(base.deliveriesPerServerCpuSecond, 1), 1);
   const fanoutRatio = round(ours.deliveriesPerFanoutCpuSecond / Math.max(base.deliveriesPerFanoutCpuSecond, 1), 1);

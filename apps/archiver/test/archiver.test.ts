@@ -76,7 +76,8 @@ describe('archiver over the memory bus (standalone)', () => {
 
   test('archives every message once, even when the bus redelivers and MySQL goes away for a while', async () => {
     const proxy = await mysqlProxy(new URL(db.url));
-    const archive = new Archive(proxy.url, { queryTimeoutMs: 1000 });
+    // Short timeouts: mysql2 keeps a query's timer alive after its connection was cut.
+    const archive = new Archive(proxy.url, { queryTimeoutMs: 1000, insertTimeoutMs: 2000 });
     await archive.ready();
     const bus = new MemoryBus({ partitions: 4, logger });
     const consumer = await startArchiver({ bus, archive, topic: TOPIC, logger, batchSize: 50 });

@@ -131,6 +131,8 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
     store,
     logger,
     mergeMs: config.pushMergeMs,
+    bigMergeMs: config.pushBigMergeMs,
+    bigRoomSockets: config.pushBigRoom,
     notifyDelayMs: config.pushNotifyDelayMs,
     sweepMs: config.pushSweepMs,
     onMembership: (roomId, sockets) => registry?.roomChanged(roomId, sockets),
@@ -216,15 +218,15 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
         const prepared = await hub.prepareJoin(roomId, types, cursor, store.retention);
         if (!socket.connected) return;
         // Synchronous from here: catch-up, then membership, so nothing falls between them.
-        const previous = state.rooms.get(roomId);
-        if (previous) {
-          void socket.leave(previous);
-          hub.release(roomId, previous);
-        }
         if (prepared.catchUp.length > 0) {
           socket.emit('messages', { roomId, messages: prepared.catchUp, cursor: prepared.cursor, ...(prepared.skipped ? { skipped: true } : {}) });
         }
         prepared.commit();
+        // A join again (other types, or after a reconnect of the app): the old membership goes
+        // after the new one is in, so the room never empties (and forgets its stream) in between.
+        const previous = state.rooms.get(roomId);
+        if (previous && previous !== prepared.group) void socket.leave(previous);
+        if (previous) hub.release(roomId, previous);
         void socket.join(prepared.group);
         state.rooms.set(roomId, prepared.group);
         joins.inc({ result: 'ok' });

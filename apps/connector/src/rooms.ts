@@ -3,6 +3,7 @@ import { encodeCursor, type Cursor, type MessageType } from '@danmaku/model';
 import { counter, histogram, type Logger } from '@danmaku/observability';
 import type { StoredMessage } from '@danmaku/push';
 import type { ReadResult, RedisStore } from '@danmaku/store';
+import { emitToRoom } from './fanout.js';
 
 const packets = counter({ name: 'danmaku_connector_packets_total', help: '`messages` packets emitted to a room group (each encoded once)' });
 const deliveries = counter({ name: 'danmaku_connector_deliveries_total', help: 'Messages delivered, counted once per socket that received them' });
@@ -51,6 +52,9 @@ export interface RoomHubOptions {
   store: RedisStore;
   logger: Logger;
   mergeMs: number;
+  /** The merge window of a room with at least bigRoomSockets sockets here. */
+  bigMergeMs: number;
+  bigRoomSockets: number;
   notifyDelayMs: number;
   sweepMs: number;
   /** Rooms whose socket count changed (the registry tells the pusher). */
@@ -272,8 +276,10 @@ export class RoomHub {
 
   private scheduleFlush(room: Room): void {
     if (room.flushTimer || room.pending.length === 0) return;
-    // The first packet after a quiet spell goes at once; later ones wait out the merge window.
-    const wait = Math.max(0, room.lastFlushAt + this.options.mergeMs - Date.now());
+    // The first packet after a quiet spell goes at once; later ones wait out the merge window,
+    // which is longer for big rooms: a packet costs one write per socket.
+    const window = room.sockets >= this.options.bigRoomSockets ? this.options.bigMergeMs : this.options.mergeMs;
+    const wait = Math.max(0, room.lastFlushAt + window - Date.now());
     room.flushTimer = setTimeout(() => this.flush(room), wait);
   }
 
@@ -292,10 +298,10 @@ export class RoomHub {
       if (out.length === 0) continue;
       const cursor: Cursor = {};
       for (const type of group.types) cursor[type] = room.emitted.get(type) ?? 0;
-      // One emit per group: socket.io encodes the packet (and its WebSocket frame) once for all sockets.
-      this.options.io.to(group.name).emit('messages', { roomId: room.id, messages: out, cursor: encodeCursor(cursor) });
+      // One encoding per group, one write per socket.
+      const reached = emitToRoom(this.options.io, group.name, 'messages', { roomId: room.id, messages: out, cursor: encodeCursor(cursor) });
       packets.inc();
-      deliveries.inc(out.length * group.sockets);
+      deliveries.inc(out.length * reached);
     }
   }
 

