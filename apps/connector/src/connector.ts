@@ -260,7 +260,7 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
       const { roomId, ...body } = payload;
       try {
         if (!ingest) throw new ApiError(503, 'send_unavailable', 'This connection cannot take messages right now; send them over HTTP.', 1);
-        const accepted = await ingest.accept(roomId, body, state.principal);
+        const accepted = await ingest.accept(roomId, body, state.principal, { ip: socket.handshake.address });
         sends.inc({ result: 'ok' });
         (ack as Ack)({ ok: true, ...accepted });
       } catch (err) {

@@ -27,6 +27,8 @@ before(async () => {
       DANMAKU_RATE_USER_MAX: String(USER_MAX),
       DANMAKU_RATE_IP_MAX: String(IP_MAX),
       DANMAKU_RATE_WINDOW_MS: '60000',
+      // The test plays several clients from one machine through X-Forwarded-For.
+      DANMAKU_TRUST_PROXY: 'true',
       LOG_LEVEL: 'info',
     });
     fronts.push({ url: `http://127.0.0.1:${port}`, process });

@@ -35,6 +35,7 @@ export const SETTINGS = {
   replaySettleMs: { env: 'DANMAKU_REPLAY_SETTLE_MS', default: '5000', doc: 'A replay segment younger than this (the archiver may still be writing it) is read from MySQL, not cached.' },
   rateUserMax: { env: 'DANMAKU_RATE_USER_MAX', default: '20', doc: 'Messages one user may send per rate window, over all fronts and rooms.' },
   rateIpMax: { env: 'DANMAKU_RATE_IP_MAX', default: '300', doc: 'Messages one client IP may send per rate window, over all fronts (high: mobile carriers put many viewers behind one address).' },
+  trustProxy: { env: 'DANMAKU_TRUST_PROXY', default: 'false', doc: 'Whom to believe in X-Forwarded-For for the client IP (per-IP limits): false, true (only behind a proxy that overwrites the header), or comma-separated proxy addresses/CIDRs.' },
   rateIpAllow: { env: 'DANMAKU_RATE_IP_ALLOW', default: '127.0.0.1,::1,::ffff:127.0.0.1', doc: 'Comma-separated client IPs exempt from the per-IP limit (loopback: local tools and benches); the per-user limit still applies.' },
   rateWindowMs: { env: 'DANMAKU_RATE_WINDOW_MS', default: '10000', doc: 'The rate-limit window (ms).' },
   sensitiveWords: { env: 'DANMAKU_SENSITIVE_WORDS', default: '', doc: 'Comma-separated words the filter catches (case-insensitive); more can be added at run time in the Redis set dm:words.' },
@@ -102,6 +103,7 @@ export interface Config {
   replaySettleMs: number;
   rateUserMax: number;
   rateIpMax: number;
+  trustProxy: boolean | string;
   rateIpAllow: string[];
   rateWindowMs: number;
   sensitiveWords: string[];
@@ -161,6 +163,13 @@ function oneOf<T extends string>(key: Key, text: string, allowed: readonly T[]):
   return text as T;
 }
 
+/** Fastify's trustProxy: a boolean, or the proxies' addresses. */
+function parseTrustProxy(text: string): boolean | string {
+  if (text === 'false' || text === '0') return false;
+  if (text === 'true') return true;
+  return text;
+}
+
 /** Reads the environment (or `env`), applies defaults and `overrides`, and checks the numbers. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const raw = (key: Key): string => {
@@ -194,6 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     replaySettleMs: positiveInt('replaySettleMs', raw('replaySettleMs')),
     rateUserMax: positiveInt('rateUserMax', raw('rateUserMax')),
     rateIpMax: positiveInt('rateIpMax', raw('rateIpMax')),
+    trustProxy: parseTrustProxy(raw('trustProxy')),
     rateIpAllow: raw('rateIpAllow').split(',').map((ip) => ip.trim()).filter(Boolean),
     rateWindowMs: positiveInt('rateWindowMs', raw('rateWindowMs')),
     sensitiveWords: raw('sensitiveWords').split(',').map((w) => w.trim()).filter(Boolean),

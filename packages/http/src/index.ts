@@ -9,6 +9,11 @@ export interface HttpServerOptions {
   bodyLimit?: number;
   /** Name in the metrics' `app` label. */
   app: string;
+  /**
+   * Whom to believe in X-Forwarded-For (Fastify's trustProxy). Off by default: a client could
+   * otherwise pick its own address and dodge per-IP limits.
+   */
+  trustProxy?: boolean | string;
 }
 
 const httpErrors = counter<'app' | 'status' | 'code'>({
@@ -95,8 +100,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     // A log line per request costs more than the request on the hot paths; errors still log.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? LIMITS.bodyMaxBytes,
-    // Behind a load balancer the client address is in X-Forwarded-For (rate limits by IP).
-    trustProxy: true,
+    trustProxy: options.trustProxy ?? false,
   });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema));
 
