@@ -16,6 +16,8 @@ export interface ArchiverOptions {
   logger: Logger;
   /** Most records per batch (one multi-row INSERT per this many). */
   batchSize: number;
+  /** Wait this long to fill a batch before inserting (bus lingerMs). */
+  lingerMs?: number;
   groupId?: string;
 }
 
@@ -51,5 +53,6 @@ export async function startArchiver(options: ArchiverOptions): Promise<Consumer>
     maxBatch: batchSize,
     // MySQL takes a few batches at once well; more partitions in flight only queue on the pool.
     concurrency: Math.min(4, options.bus.partitions),
+    lingerMs: options.lingerMs,
   });
 }

@@ -37,6 +37,6 @@ for (let attempt = 1; !stopping; attempt++) {
 }
 if (!stopping) {
   bus = await openBus(config, 'archiver', logger, true);
-  consumer = await startArchiver({ bus, archive, topic: config.topic, logger, batchSize: config.archiverBatch });
+  consumer = await startArchiver({ bus, archive, topic: config.topic, logger, batchSize: config.archiverBatch, lingerMs: config.archiverLingerMs });
   logger.info({ address, brokers: config.kafkaBrokers, topic: config.topic }, 'archiver consuming');
 }

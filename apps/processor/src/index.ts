@@ -1,2 +1,2 @@
-export { startProcessor, redisAnnouncer, gearOptionsFrom, ADVANCED_CHANNEL, type ProcessorOptions, type RoomAdvanced } from './processor.js';
+export { startProcessor, redisAnnouncer, gearOptionsFrom, processorSettings, type ProcessorOptions } from './processor.js';
 export { GearBox, DEFAULT_GEAR_OPTIONS, type GearOptions } from './gears.js';

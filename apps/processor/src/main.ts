@@ -3,21 +3,13 @@ import { loadConfig } from '@danmaku/config';
 import { createHttpServer, readinessRoute } from '@danmaku/http';
 import { createLogger, stopOnSignals } from '@danmaku/observability';
 import { openStore } from '@danmaku/store';
-import { gearOptionsFrom, redisAnnouncer, startProcessor } from './processor.js';
+import { processorSettings, redisAnnouncer, startProcessor } from './processor.js';
 
 const config = loadConfig();
 const logger = createLogger('processor', config.logLevel);
 const { store, close: closeStore } = await openStore(config, 'processor');
 const bus = await openBus(config, 'processor', logger, true);
-const consumer = await startProcessor({
-  bus,
-  store,
-  topic: config.topic,
-  logger,
-  batchSize: config.processorBatch,
-  announce: redisAnnouncer(store.write),
-  gears: gearOptionsFrom(config),
-});
+const consumer = await startProcessor({ bus, store, logger, announce: redisAnnouncer(store.write), ...processorSettings(config) });
 
 const http = createHttpServer({ logger, app: 'processor' });
 readinessRoute(http, { redis: () => store.ping(), bus: () => bus.healthy() });

@@ -1,4 +1,5 @@
 import type { Batch, Bus, Consumer } from '@danmaku/bus';
+import { ADVANCED_CHANNEL, type RoomAdvanced } from '@danmaku/push';
 import type { Config } from '@danmaku/config';
 import { parseStreamKey, partitionFor, type MessageType, type UnsequencedMessage } from '@danmaku/model';
 import { counter, gauge, histogram, type Logger } from '@danmaku/observability';
@@ -6,14 +7,6 @@ import type { AppendEntry, RedisStore } from '@danmaku/store';
 import { parallel, publishGear, type Gear } from '@danmaku/switches';
 import { DEFAULT_GEAR_OPTIONS, GearBox, type GearOptions } from './gears.js';
 
-/** Pub/sub channel on which the processor says "(room, type) advanced to seq N". */
-export const ADVANCED_CHANNEL = 'dm:advanced';
-
-export interface RoomAdvanced {
-  roomId: string;
-  type: MessageType;
-  seq: number;
-}
 
 const stored = counter<'type'>({ name: 'danmaku_processor_stored_total', help: 'Messages numbered and stored', labelNames: ['type'] });
 const duplicates = counter({ name: 'danmaku_processor_duplicates_total', help: 'Redelivered messages dropped by id' });
@@ -51,6 +44,8 @@ export interface ProcessorOptions {
   logger: Logger;
   /** Most messages per Lua call. */
   batchSize: number;
+  /** Wait this long to fill a batch (bus lingerMs); 0 = handle what is there at once. */
+  lingerMs?: number;
   /** Announces each advanced stream (the pusher listens); failures only delay pushes. */
   announce?: (events: RoomAdvanced[]) => Promise<void>;
   groupId?: string;
@@ -159,7 +154,7 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
     }
   };
 
-  const consumer = await options.bus.consume({ topic: options.topic, groupId, handle, maxBatch: batchSize, concurrency: options.bus.partitions });
+  const consumer = await options.bus.consume({ topic: options.topic, groupId, handle, maxBatch: batchSize, concurrency: options.bus.partitions, lingerMs: options.lingerMs });
   const tick = setInterval(() => {
     gears.sweep();
     for (const [key, gear] of gears.hot()) publish(key, gear);
@@ -183,6 +178,11 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
 /** The gear thresholds of the config (DANMAKU_GEAR_*). */
 export function gearOptionsFrom(config: Config): GearOptions {
   return { upMs: config.gearUpMs, downMs: config.gearDownMs, holdMs: config.gearHoldMs, coolMs: config.gearCoolMs, inFlight: config.gearInFlight };
+}
+
+/** The processor's options that come from configuration, for main and standalone alike. */
+export function processorSettings(config: Config): Pick<ProcessorOptions, 'topic' | 'batchSize' | 'lingerMs' | 'gears'> {
+  return { topic: config.topic, batchSize: config.processorBatch, lingerMs: config.processorLingerMs, gears: gearOptionsFrom(config) };
 }
 
 /** Announces over Redis pub/sub: one PUBLISH per batch, whatever the number of streams. */

@@ -4,7 +4,7 @@ import type { Config } from '@danmaku/config';
 import { createIngest } from '@danmaku/ingest';
 import { buildFront } from '@danmaku/front';
 import type { Logger } from '@danmaku/observability';
-import { gearOptionsFrom, redisAnnouncer, startProcessor } from '@danmaku/processor';
+import { processorSettings, redisAnnouncer, startProcessor } from '@danmaku/processor';
 import { openStore } from '@danmaku/store';
 import { gearPartitioner, readOnlyCheck, Switchboard } from '@danmaku/switches';
 import { startConnector, type Connector } from '@danmaku/connector';
@@ -34,22 +34,14 @@ export interface StandaloneOptions {
 export async function startStandalone(config: Config, logger: Logger, options: StandaloneOptions = {}): Promise<Standalone> {
   const { store, close: closeStore } = await openStore(config, 'standalone');
   const bus = new MemoryBus({ partitions: config.partitions, logger });
-  const processor = await startProcessor({
-    bus,
-    store,
-    topic: config.topic,
-    logger,
-    batchSize: config.processorBatch,
-    announce: redisAnnouncer(store.write),
-    gears: gearOptionsFrom(config),
-  });
+  const processor = await startProcessor({ bus, store, logger, announce: redisAnnouncer(store.write), ...processorSettings(config) });
   // Switches and gears (issue 3): the ingest spreads hot streams and refuses read-only rooms.
   const switches = await new Switchboard({ redis: store.write, refreshMs: config.switchesRefreshMs }).start();
   // Lives, archive, replay, moderation (issue 5): the archiver is the second consumer group
   // (registered before anything is sent, as the memory bus starts a new group at the end).
   const replay = openReplay(config, store.write, logger, 'standalone');
   replay.archive.ready().catch((err: unknown) => logger.warn({ err }, 'MySQL not reachable yet; archiving retries until it is'));
-  const archiver = await startArchiver({ bus, archive: replay.archive, topic: config.topic, logger, batchSize: config.archiverBatch });
+  const archiver = await startArchiver({ bus, archive: replay.archive, topic: config.topic, logger, batchSize: config.archiverBatch, lingerMs: config.archiverLingerMs });
   const moderation = createModeration({ ...config, store, logger });
   const hotIngest = { checks: [readOnlyCheck(switches)], partition: gearPartitioner(switches, bus.partitions, config.gearSpread) };
   // Checks run in order, cheap first; the live stamp last, on messages that passed everything.

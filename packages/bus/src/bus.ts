@@ -33,6 +33,11 @@ export interface ConsumeOptions {
   maxBatch?: number;
   /** Partitions handled at the same time by this member. */
   concurrency?: number;
+  /**
+   * How long a partition may wait for more records before a batch that is not full is handled.
+   * Latency traded for fewer, larger batches: a few ms for the processor, more for the archive.
+   */
+  lingerMs?: number;
 }
 
 export interface Consumer {

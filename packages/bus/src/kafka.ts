@@ -116,7 +116,9 @@ export class KafkaBus implements Bus {
       sessionTimeout,
       heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 6)),
       rebalanceTimeout: sessionTimeout * 2,
-      maxWaitTimeInMs: 50,
+      // A fetch waits for this much data or lingerMs, whichever comes first: batching at low rates.
+      minBytes: options.lingerMs ? 64 * 1024 : 1,
+      maxWaitTimeInMs: options.lingerMs ?? 50,
       allowAutoTopicCreation: false,
       retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: Number.MAX_SAFE_INTEGER },
     });

@@ -179,6 +179,8 @@ class MemoryConsumer implements Consumer {
         await log.waitForAppend(500);
         continue;
       }
+      const linger = this.options.lingerMs ?? 0;
+      if (linger > 0 && log.end - from < maxBatch) await new Promise((resolve) => setTimeout(resolve, linger));
       await this.acquire();
       try {
         const records = log.slice(from, maxBatch, partition);

@@ -89,3 +89,31 @@ test('back-pressure: a partition with too much uncommitted work refuses new reco
   await bus.close();
   await assert.rejects(bus.produce(TOPIC, [{ key: 'k', value: 'z', partition: 0 }]), BusUnavailableError);
 });
+
+test('lingerMs gathers records that trickle in into fewer batches', async () => {
+  const batchesWith = async (lingerMs: number): Promise<number> => {
+    const bus = new MemoryBus({ partitions: 1 });
+    let batches = 0;
+    let records = 0;
+    await bus.consume({
+      topic: TOPIC,
+      groupId: 'g',
+      lingerMs,
+      handle: async (batch) => {
+        batches++;
+        records += batch.records.length;
+      },
+    });
+    for (let i = 0; i < 10; i++) {
+      await bus.produce(TOPIC, [{ key: 'k', value: String(i), partition: 0 }]);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await waitFor('all records', () => records === 10);
+    await bus.close();
+    return batches;
+  };
+  const eager = await batchesWith(0);
+  const lingering = await batchesWith(300);
+  assert.ok(eager >= 5, `without linger: ${eager} batches`);
+  assert.ok(lingering <= 2, `with linger: ${lingering} batches`);
+});

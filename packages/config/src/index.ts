@@ -21,6 +21,8 @@ export const SETTINGS = {
   retention: { env: 'DANMAKU_RETENTION', default: '1000', doc: 'Live messages kept per (room, type) in Redis; older ones are only in the archive.' },
   dedupWindow: { env: 'DANMAKU_DEDUP_WINDOW', default: '20000', doc: 'Message ids remembered per (room, type) to drop redelivered messages.' },
   onlineTtlMs: { env: 'DANMAKU_ONLINE_TTL_MS', default: '90000', doc: 'A viewer not seen (enter/heartbeat) for this long no longer counts as online.' },
+  processorLingerMs: { env: 'DANMAKU_PROCESSOR_LINGER_MS', default: '5', doc: 'How long the processor waits to fill a batch: fewer Lua calls and announcements at low rates, for a few ms of latency.' },
+  archiverLingerMs: { env: 'DANMAKU_ARCHIVER_LINGER_MS', default: '200', doc: 'How long the archiver waits to fill a batch before inserting into MySQL.' },
   processorBatch: { env: 'DANMAKU_PROCESSOR_BATCH', default: '500', doc: 'Most messages the processor writes to Redis in one Lua call.' },
   busTimeoutMs: { env: 'DANMAKU_BUS_TIMEOUT_MS', default: '2000', doc: 'A send that the bus has not accepted by then answers 503.' },
   redisTimeoutMs: { env: 'DANMAKU_REDIS_TIMEOUT_MS', default: '800', doc: 'A Redis command that has not answered by then fails (503 to clients).' },
@@ -91,6 +93,8 @@ export interface Config {
   dedupWindow: number;
   onlineTtlMs: number;
   processorBatch: number;
+  processorLingerMs: number;
+  archiverLingerMs: number;
   busTimeoutMs: number;
   redisTimeoutMs: number;
   mysqlUrl: string;
@@ -151,6 +155,12 @@ function positiveInt(key: Key, text: string): number {
   return n;
 }
 
+function nonNegativeInt(key: Key, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${SETTINGS[key].env} must be a whole number, got "${text}"`);
+  return n;
+}
+
 /** 0 means "any free port" (tests). */
 function port(key: Key, text: string): number {
   const n = Number(text);
@@ -190,6 +200,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     dedupWindow: positiveInt('dedupWindow', raw('dedupWindow')),
     onlineTtlMs: positiveInt('onlineTtlMs', raw('onlineTtlMs')),
     processorBatch: positiveInt('processorBatch', raw('processorBatch')),
+    processorLingerMs: nonNegativeInt('processorLingerMs', raw('processorLingerMs')),
+    archiverLingerMs: nonNegativeInt('archiverLingerMs', raw('archiverLingerMs')),
     busTimeoutMs: positiveInt('busTimeoutMs', raw('busTimeoutMs')),
     redisTimeoutMs: positiveInt('redisTimeoutMs', raw('redisTimeoutMs')),
     mysqlUrl: raw('mysqlUrl'),

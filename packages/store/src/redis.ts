@@ -23,6 +23,9 @@ export function createRedis(url: string, options: RedisOptions = {}): Redis {
     connectTimeout: 2000,
     retryStrategy: (times) => Math.min(100 * times, 2000),
     lazyConnect: false,
+    // Commands issued in the same tick go out in one write: a busy front or processor pays one
+    // syscall per tick instead of one per command (the profile showed socket writes on top).
+    enableAutoPipelining: true,
   });
   // ioredis logs unhandled 'error' events loudly; reconnects are expected, readiness reports them.
   redis.on('error', () => undefined);
