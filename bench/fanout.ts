@@ -12,13 +12,14 @@
  * Redis for ours). `--profile` runs the server and the connector under `node --cpu-prof` and
  * prints their top functions by self time (whole process lifetime, start-up included).
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { REPO_ROOT, spawnTs, startRedis, tokenFor, uniqueRoom, waitFor, type Spawned } from '@danmaku/testkit';
+import { cpuSeconds } from './lib/cannon.js';
+import { writeResult } from './lib/report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -42,7 +43,6 @@ const SECONDS = Number(args.seconds);
 const DRAIN_S = Number(args.drain);
 const PROBE = Math.min(Number(args.probe), K);
 const MAX_SEQ = Math.ceil(R * SECONDS * 1.2) + 100;
-const TICKS = 100; // USER_HZ on Linux
 
 interface WorkerReport {
   deliveries: number;
@@ -83,12 +83,8 @@ interface RunResult {
   duplicates: number;
 }
 
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the command name.
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
-}
+const profileFlags = (dir: string): string[] => ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+
 
 function percentile(hist: Map<number, number>, total: number, p: number): number {
   const target = total * p;
@@ -179,14 +175,14 @@ async function run(system: 'ours' | 'baseline'): Promise<RunResult> {
         profileDir = join(REPO_ROOT, '.run', `fanout-prof-${Date.now()}`);
         mkdirSync(profileDir, { recursive: true });
       }
-      const server = profileDir ? spawnProfiled('bench/fanout-server.ts', { ...env, PORT: '0' }, profileDir) : spawnTs('bench/fanout-server.ts', { ...env, PORT: '0' });
+      const server = profileDir ? spawnTs('bench/fanout-server.ts', { ...env, PORT: '0' }, [], profileFlags(profileDir)) : spawnTs('bench/fanout-server.ts', { ...env, PORT: '0' });
       procs.push(server);
       await server.waitForOutput(/server listening on \S+/, 30_000);
       const serverUrl = /server listening on (\S+)/.exec(server.output())?.[1] as string;
       pids.server = server.child.pid as number;
       const connectorEnv = { ...env, CONNECTOR_PORT: '0', KAFKA_BROKERS: '' };
       const connector = profileDir
-        ? spawnProfiled('apps/connector/src/main.ts', connectorEnv, profileDir)
+        ? spawnTs('apps/connector/src/main.ts', connectorEnv, [], profileFlags(profileDir))
         : spawnTs('apps/connector/src/main.ts', connectorEnv);
       procs.push(connector);
       await connector.waitForOutput(/connector \S+ listening on \S+/, 30_000);
@@ -241,8 +237,8 @@ async function run(system: 'ours' | 'baseline'): Promise<RunResult> {
     // Let the subscriber counts reach the pusher (ours switches the room to broadcast).
     await new Promise((r) => setTimeout(r, 1500));
 
-    const cpu0 = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
-    const clientCpu0 = workers.reduce((n, w) => n + cpuSeconds(w.child.pid as number), 0);
+    const cpu0 = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) ?? 0]));
+    const clientCpu0 = workers.reduce((n, w) => n + (cpuSeconds(w.child.pid as number) ?? 0), 0);
     const load0 = loadavg()[0] as number;
     const t0 = Date.now();
     const sent = await send(post);
@@ -260,9 +256,9 @@ async function run(system: 'ours' | 'baseline'): Promise<RunResult> {
       await new Promise((r) => setTimeout(r, 250));
     }
     const t1 = Date.now();
-    const cpu1 = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
+    const cpu1 = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) ?? 0]));
     const emitDelay = connectorUrl ? await scrapeHistogram(`${connectorUrl}/metrics`, 'danmaku_connector_emit_delay_seconds') : null;
-    const clientCpu = workers.reduce((n, w) => n + cpuSeconds(w.child.pid as number), 0) - clientCpu0;
+    const clientCpu = workers.reduce((n, w) => n + (cpuSeconds(w.child.pid as number) ?? 0), 0) - clientCpu0;
     const reports = await Promise.all(workers.map((w) => report(w, sent)));
 
     const cpuByProcess = Object.fromEntries(Object.keys(pids).map((name) => [name, round((cpu1[name] as number) - (cpu0[name] as number), 2)]));
@@ -318,32 +314,6 @@ async function run(system: 'ours' | 'baseline'): Promise<RunResult> {
   }
 }
 
-/** spawnTs with `node --cpu-prof` (not allowed in NODE_OPTIONS, so it has to be a flag). */
-function spawnProfiled(entry: string, env: Record<string, string>, dir: string): Spawned {
-  const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', join(REPO_ROOT, entry)], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  process.on('exit', () => child.kill('SIGKILL'));
-  let text = '';
-  child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    child,
-    output: () => text,
-    waitForOutput: (pattern, timeoutMs = 15_000) =>
-      waitFor(`${entry} to print ${pattern}`, () => {
-        if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode}:\n${text}`);
-        return pattern.test(text);
-      }, timeoutMs).then(() => undefined),
-    kill: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null) child.kill(signal);
-      return exited;
-    },
-  };
-}
 
 /** Cumulative share of observations per bucket (le -> fraction), from Prometheus text. */
 async function scrapeHistogram(url: string, name: string): Promise<Record<string, number>> {
@@ -430,9 +400,5 @@ if (ours && base) {
       `targets: 10x baseline, 2,000,000 deliveries per server CPU-second, p99 < 300 ms\n`,
   );
 }
-const dir = join(REPO_ROOT, 'bench', 'results');
-mkdirSync(dir, { recursive: true });
-const json = JSON.stringify(summary, null, 2) + '\n';
-writeFileSync(join(dir, 'fanout-latest.json'), json);
-writeFileSync(join(dir, `fanout-${summary.at as string}.json`.replace(/:/g, '-')), json);
+process.stdout.write(`results: ${writeResult('fanout', summary)}\n`);
 process.exit(0);

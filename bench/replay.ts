@@ -12,7 +12,7 @@ import autocannon from 'autocannon';
 import { Archive } from '@danmaku/archive';
 import { loadConfig } from '@danmaku/config';
 import { newMessageId } from '@danmaku/model';
-import { benchSettings, type LoadResult } from './lib/cannon.js';
+import { benchSettings, summarise, type LoadResult } from './lib/cannon.js';
 import { printTable, writeResult } from './lib/report.js';
 import { startStandaloneServer, type BenchServer } from './lib/servers.js';
 
@@ -82,23 +82,7 @@ async function load(name: string, server: BenchServer, pick: () => number): Prom
   });
   const after = await tiers(server.url);
   const delta = Object.fromEntries(Object.keys(after).map((k) => [k, (after[k] ?? 0) - (before[k] ?? 0)]));
-  return {
-    name,
-    url: server.url + path(0),
-    method: 'GET',
-    connections,
-    durationS,
-    requests: result.requests.total,
-    reqPerSec: Math.round(result.requests.average),
-    latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non2xx: result.non2xx,
-    ok2xx: result['2xx'],
-    throughputMBps: Math.round((result.throughput.average / 1e6) * 100) / 100,
-    serverCpuUsPerReq: null,
-    tiers: delta,
-  };
+  return { ...summarise({ name, url: server.url + path(0), connections, durationS }, result, null), tiers: delta };
 }
 
 const archive = new Archive(dbUrl.toString());

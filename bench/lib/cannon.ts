@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
-function cpuSeconds(pid: number): number | null {
+export function cpuSeconds(pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -57,22 +57,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     duration: spec.durationS,
     timeout: 10,
   });
-  return {
-    name: spec.name,
-    url: spec.url,
-    method: spec.method ?? 'GET',
-    connections: spec.connections,
-    durationS: spec.durationS,
-    requests: result.requests.total,
-    reqPerSec: Math.round(result.requests.average),
-    latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non2xx: result.non2xx,
-    ok2xx: result['2xx'],
-    throughputMBps: Math.round((result.throughput.average / 1e6) * 100) / 100,
-    serverCpuUsPerReq: cpuPerRequest(spec.serverPid, cpuBefore, result.requests.total),
-  };
+  return summarise(spec, result, cpuPerRequest(spec.serverPid, cpuBefore, result.requests.total));
 }
 
 function cpuPerRequest(pid: number | undefined, before: number | null, requests: number): number | null {
@@ -88,4 +73,28 @@ export function benchSettings(): { durationS: number; connections: number } {
   if (!(durationS > 0 && durationS <= 600)) throw new Error('BENCH_DURATION_S must be between 1 and 600');
   if (!(connections > 0 && connections <= 2000)) throw new Error('BENCH_CONNECTIONS must be between 1 and 2000');
   return { durationS, connections };
+}
+
+/** An autocannon result in the shape every bench reports (and writes to bench/results/). */
+export function summarise(
+  spec: Pick<LoadSpec, 'name' | 'url' | 'method' | 'connections' | 'durationS'>,
+  result: autocannon.Result,
+  serverCpuUsPerReq: number | null,
+): LoadResult {
+  return {
+    name: spec.name,
+    url: spec.url,
+    method: spec.method ?? 'GET',
+    connections: spec.connections,
+    durationS: spec.durationS,
+    requests: result.requests.total,
+    reqPerSec: Math.round(result.requests.average),
+    latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+    ok2xx: result['2xx'],
+    throughputMBps: Math.round((result.throughput.average / 1e6) * 100) / 100,
+    serverCpuUsPerReq,
+  };
 }

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { LoadResult } from './cannon.js';
-import { REPO_ROOT } from './servers.js';
+import { REPO_ROOT } from '@danmaku/testkit';
 
 /** The table every bench prints: one row per run, with its ratio to the baseline row. */
 export function printTable(title: string, rows: LoadResult[], baseline: LoadResult): void {

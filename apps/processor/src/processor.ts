@@ -3,7 +3,7 @@ import { ADVANCED_CHANNEL, type RoomAdvanced } from '@danmaku/push';
 import type { Config } from '@danmaku/config';
 import { parseStreamKey, partitionFor, type MessageType, type UnsequencedMessage } from '@danmaku/model';
 import { counter, gauge, histogram, type Logger } from '@danmaku/observability';
-import type { AppendEntry, RedisStore } from '@danmaku/store';
+import { redisSeconds, type AppendEntry, type RedisStore } from '@danmaku/store';
 import { parallel, publishGear, type Gear } from '@danmaku/switches';
 import { DEFAULT_GEAR_OPTIONS, GearBox, type GearOptions } from './gears.js';
 
@@ -28,12 +28,6 @@ const gearRecords = counter<'gear'>({ name: 'danmaku_processor_gear_records_tota
 const spreadRecords = counter({
   name: 'danmaku_processor_spread_records_total',
   help: 'Records consumed off their stream\'s home partition (a front spread a hot stream: gears 2 and 4)',
-});
-const appendSeconds = histogram<'op'>({
-  name: 'danmaku_redis_seconds',
-  help: 'Latency of Redis calls on the hot paths, by operation',
-  labelNames: ['op'],
-  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
 });
 const busLag = gauge<'group'>({ name: 'danmaku_bus_lag_records', help: 'Records produced but not yet committed by the group', labelNames: ['group'] });
 
@@ -109,7 +103,7 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
     const write = async (chunk: AppendEntry[]): Promise<number> => {
       const started = performance.now();
       const result = await store.append(stream.roomId, stream.type, chunk);
-      appendSeconds.observe({ op: 'append' }, (performance.now() - started) / 1000);
+      redisSeconds.observe({ op: 'append' }, (performance.now() - started) / 1000);
       appends.inc(label);
       gearRecords.inc(label, chunk.length);
       const added = result.seqs.filter((s) => s !== null).length;

@@ -1,1 +1,1 @@
-export { startPusher, type Pusher, type PusherOptions, type PushMode } from './pusher.js';
+export { startPusher, pusherSettings, type Pusher, type PusherOptions, type PushMode } from './pusher.js';

@@ -2,7 +2,7 @@ import { loadConfig } from '@danmaku/config';
 import { createHttpServer, readinessRoute } from '@danmaku/http';
 import { createLogger, stopOnSignals } from '@danmaku/observability';
 import { createRedis, openStore, waitReady } from '@danmaku/store';
-import { startPusher } from './pusher.js';
+import { pusherSettings, startPusher } from './pusher.js';
 
 const config = loadConfig();
 const logger = createLogger('pusher', config.logLevel);
@@ -13,11 +13,8 @@ const pusher = await startPusher({
   redis: store.write,
   subscriber,
   store,
-  cluster: config.cluster,
-  bigRoom: config.pushBigRoom,
-  smallRoom: config.pushSmallRoom,
-  readDelayMs: config.pushNotifyDelayMs,
   logger,
+  ...pusherSettings(config),
 });
 
 const http = createHttpServer({ logger, app: 'pusher' });

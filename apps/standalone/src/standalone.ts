@@ -8,7 +8,7 @@ import { processorSettings, redisAnnouncer, startProcessor } from '@danmaku/proc
 import { openStore } from '@danmaku/store';
 import { gearPartitioner, readOnlyCheck, Switchboard } from '@danmaku/switches';
 import { startConnector, type Connector } from '@danmaku/connector';
-import { startPusher } from '@danmaku/pusher';
+import { pusherSettings, startPusher } from '@danmaku/pusher';
 import { routerRoutes } from '@danmaku/router';
 import { openReplay } from '@danmaku/archive';
 import { startArchiver } from '@danmaku/archiver';
@@ -63,11 +63,8 @@ export async function startStandalone(config: Config, logger: Logger, options: S
     redis: store.write,
     subscriber: pushSubscriber,
     store,
-    cluster: config.cluster,
-    bigRoom: config.pushBigRoom,
-    smallRoom: config.pushSmallRoom,
-    readDelayMs: config.pushNotifyDelayMs,
     logger,
+    ...pusherSettings(config),
   });
   await front.listen({ host: config.host, port: config.port });
   const address = front.server.address();

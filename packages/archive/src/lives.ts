@@ -2,7 +2,7 @@ import type { Principal } from '@danmaku/auth';
 import type { SendCheck } from '@danmaku/ingest';
 import { ApiError, newMessageId } from '@danmaku/model';
 import { counter, type Logger } from '@danmaku/observability';
-import { guard, type Redis } from '@danmaku/store';
+import { defineScripts, guard, type Redis } from '@danmaku/store';
 import type { Archive, LiveRecord } from './archive.js';
 
 /** Pub/sub channel: a room's live started or ended; per-process live caches drop that room. */
@@ -40,12 +40,7 @@ interface LiveRedis extends Redis {
 }
 
 function scripted(redis: Redis): LiveRedis {
-  const r = redis as LiveRedis;
-  if (typeof r.dmLiveStart !== 'function') {
-    redis.defineCommand('dmLiveStart', { numberOfKeys: 1, lua: START_LUA });
-    redis.defineCommand('dmLiveEnd', { numberOfKeys: 1, lua: END_LUA });
-  }
-  return r;
+  return defineScripts<LiveRedis>(redis, { dmLiveStart: { keys: 1, lua: START_LUA }, dmLiveEnd: { keys: 1, lua: END_LUA } });
 }
 
 export interface LivesOptions {

@@ -2,7 +2,7 @@ import { canModerate } from '@danmaku/auth';
 import type { SendCheck } from '@danmaku/ingest';
 import { ApiError, LIMITS } from '@danmaku/model';
 import { counter, type Logger } from '@danmaku/observability';
-import { guard, keys as storeKeys, type RedisStore, type Redis } from '@danmaku/store';
+import { defineScripts, guard, keys as storeKeys, type RedisStore, type Redis } from '@danmaku/store';
 import { WordFilter, type FilterMode } from './words.js';
 
 /** Room keys share the room's hash tag with its bans and presence (`{r:ROOM}`). */
@@ -64,12 +64,7 @@ interface ModerationRedis extends Redis {
 }
 
 function scripted(redis: Redis): ModerationRedis {
-  const r = redis as ModerationRedis;
-  if (typeof r.dmRoomGate !== 'function') {
-    redis.defineCommand('dmRoomGate', { numberOfKeys: 4, lua: ROOM_GATE_LUA });
-    redis.defineCommand('dmRate', { numberOfKeys: 1, lua: RATE_LUA });
-  }
-  return r;
+  return defineScripts<ModerationRedis>(redis, { dmRoomGate: { keys: 4, lua: ROOM_GATE_LUA }, dmRate: { keys: 1, lua: RATE_LUA } });
 }
 
 export interface ModerationOptions {

@@ -1,5 +1,6 @@
 import { Redis, ReplyError } from 'ioredis';
 import { unavailable } from '@danmaku/model';
+import { histogram } from '@danmaku/observability';
 
 export { Redis } from 'ioredis';
 
@@ -60,3 +61,23 @@ export async function guard<T>(call: () => Promise<T>): Promise<T> {
     throw unavailable('redis');
   }
 }
+
+/**
+ * Registers Lua scripts as commands on a client (EVALSHA, falling back to EVAL once), and returns
+ * the client typed with them. Idempotent: roles sharing a client in standalone may all call it.
+ */
+export function defineScripts<T extends Redis>(redis: Redis, scripts: Record<string, { keys: number; lua: string }>): T {
+  const commands = redis as unknown as Record<string, unknown>;
+  for (const [name, { keys, lua }] of Object.entries(scripts)) {
+    if (typeof commands[name] !== 'function') redis.defineCommand(name, { numberOfKeys: keys, lua });
+  }
+  return redis as T;
+}
+
+/** Latency of Redis calls on the hot paths, by operation; shared by every role. */
+export const redisSeconds = histogram<'op'>({
+  name: 'danmaku_redis_seconds',
+  help: 'Latency of Redis calls on the hot paths, by operation',
+  labelNames: ['op'],
+  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+});

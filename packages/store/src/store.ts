@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { MessageType, UserRef } from '@danmaku/model';
-import { guard } from './redis.js';
+import { defineScripts, guard } from './redis.js';
 import { APPEND_LUA, DELETE_LUA, PRESENCE_LUA, READ_LUA } from './scripts.js';
 
 /** Keys of one (room, type) share the hash tag `{r:ROOM:TYPE}`: one slot per stream. */
@@ -25,15 +25,12 @@ interface ScriptedRedis extends Redis {
 }
 
 function withScripts(redis: Redis): ScriptedRedis {
-  // defineCommand is idempotent per client; fronts and processors share clients in standalone.
-  const scripted = redis as ScriptedRedis;
-  if (typeof scripted.dmAppend !== 'function') {
-    redis.defineCommand('dmAppend', { numberOfKeys: 4, lua: APPEND_LUA });
-    redis.defineCommand('dmRead', { numberOfKeys: 3, lua: READ_LUA });
-    redis.defineCommand('dmDelete', { numberOfKeys: 2, lua: DELETE_LUA });
-    redis.defineCommand('dmPresence', { numberOfKeys: 2, lua: PRESENCE_LUA });
-  }
-  return scripted;
+  return defineScripts<ScriptedRedis>(redis, {
+    dmAppend: { keys: 4, lua: APPEND_LUA },
+    dmRead: { keys: 3, lua: READ_LUA },
+    dmDelete: { keys: 2, lua: DELETE_LUA },
+    dmPresence: { keys: 2, lua: PRESENCE_LUA },
+  });
 }
 
 /** Pub/sub channel: messages were deleted; caches drop them, connectors emit `deleted`. */

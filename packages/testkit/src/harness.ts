@@ -77,8 +77,9 @@ export interface Spawned {
  * Runs a TypeScript entry point of the repo (e.g. `apps/processor/src/main.ts`) as a real process.
  * Its stdin is a pipe, so roles that watch stdin (the mock broker) die with the test.
  */
-export function spawnTs(entry: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Spawned {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, entry), ...args], {
+export function spawnTs(entry: string, env: NodeJS.ProcessEnv = {}, args: string[] = [], nodeFlags: string[] = []): Spawned {
+  // Flags such as --cpu-prof are not allowed in NODE_OPTIONS, so they go on the command line.
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', join(REPO_ROOT, entry), ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,6 +1,6 @@
 import { MESSAGE_TYPES, type MessageType } from '@danmaku/model';
-import { counter, gauge, histogram, type Logger } from '@danmaku/observability';
-import { DELETED_CHANNEL, waitReady, type MessagesDeleted, type Redis, type RedisStore } from '@danmaku/store';
+import { counter, gauge, type Logger } from '@danmaku/observability';
+import { DELETED_CHANNEL, redisSeconds, waitReady, type MessagesDeleted, type Redis, type RedisStore } from '@danmaku/store';
 
 /** One stored message as the cache keeps it: parsed once for seq, ts and id, served as its JSON. */
 export interface CachedMessage {
@@ -67,15 +67,8 @@ const MAX_ANSWERS_PER_ROOM = 512;
 
 const cachedRooms = gauge({ name: 'danmaku_front_cached_rooms', help: 'Rooms this front serves from its local cache' });
 const refreshes = counter<'result'>({ name: 'danmaku_front_cache_refreshes_total', help: 'Local cache refreshes from Redis', labelNames: ['result'] });
-const redisSeconds = histogram<'op'>({
-  name: 'danmaku_redis_seconds',
-  help: 'Latency of Redis calls on the hot paths, by operation',
-  labelNames: ['op'],
-  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-});
 const bigRoomChanges = counter<'to'>({ name: 'danmaku_front_big_room_changes_total', help: 'Rooms that became big (cached) or small again', labelNames: ['to'] });
 
-export { redisSeconds };
 
 /**
  * The front's local cache of big rooms (DESIGN.md section 1, stage 2). A room is big when its

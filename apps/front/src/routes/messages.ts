@@ -16,7 +16,8 @@ import { counter } from '@danmaku/observability';
 import type { FastifyInstance } from '@danmaku/http';
 import { requireUser, type FrontDeps } from '../context.js';
 import type { FrontHot } from '../cache/hot.js';
-import { redisSeconds, type StreamWindow } from '../cache/room-cache.js';
+import { redisSeconds } from '@danmaku/store';
+import type { StreamWindow } from '../cache/room-cache.js';
 import { readWindow, type BigRoomRules } from '../cache/shape.js';
 
 const polls = counter<'source'>({ name: 'danmaku_polls_total', help: 'Polls answered, by source (cache hit ratio = cache / all)', labelNames: ['source'] });
