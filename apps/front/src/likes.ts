@@ -15,10 +15,11 @@ export class LikeCounter {
   private pending = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
+  /** Counts started flushes: a total read across one would miss the batch in flight. */
+  private flushesStarted = 0;
 
   constructor(
     private readonly write: Redis,
-    private readonly read: Redis,
     private readonly flushMs: number,
   ) {}
 
@@ -39,15 +40,24 @@ export class LikeCounter {
     likesAccepted.inc(count);
   }
 
-  /** Flushed total plus what this front still holds. */
+  /**
+   * Flushed total plus what this front still holds. A read that overlaps a flush could see the
+   * batch neither in Redis nor in `pending`, so it waits the flush out and reads again. It reads
+   * the primary, where the flush just landed (a replica may lag behind it).
+   */
   async total(roomId: string): Promise<number> {
-    const flushed = await this.read.get(likesKey(roomId));
-    return Number(flushed ?? 0) + (this.pending.get(roomId) ?? 0);
+    for (;;) {
+      if (this.flushing) await this.flushing;
+      const started = this.flushesStarted;
+      const flushed = await this.write.get(likesKey(roomId));
+      if (this.flushesStarted === started && !this.flushing) return Number(flushed ?? 0) + (this.pending.get(roomId) ?? 0);
+    }
   }
 
   flush(): Promise<void> {
     this.flushing ??= (async () => {
       if (this.pending.size === 0) return;
+      this.flushesStarted++;
       const batch = this.pending;
       this.pending = new Map();
       try {

@@ -34,7 +34,7 @@ export function createHot(deps: FrontDeps, logger: Logger): FrontHot {
     logger,
   });
   void cache.start();
-  const likes = new LikeCounter(store.write, store.read, config.likesFlushMs);
+  const likes = new LikeCounter(store.write, config.likesFlushMs);
   likes.start();
   const pressure = new Pressure();
   pressure.start();
