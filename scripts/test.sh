@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/ensure-deps.sh
+# The page tests (apps/front/test/pages.test.ts) drive Debian's Chromium; no browser is downloaded.
+# shellcheck source=lib/apt.sh
+. scripts/lib/apt.sh
+ensure_pkgs /usr/bin/chromium chromium
 
 export DANMAKU_REDIS_PERSIST=0
 # Stop at the end only what this run started: a developer's running services stay up.

@@ -10,6 +10,7 @@ import { createHot } from './cache/hot.js';
 import { likeRoutes } from './routes/likes.js';
 import { switchRoutes } from './routes/switches.js';
 import { clientMetricsRoutes } from './routes/client-metrics.js';
+import { pageRoutes } from './routes/pages.js';
 
 /** The front's HTTP API (API.md) on a server of its own, ready to listen. */
 export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
@@ -27,5 +28,6 @@ export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
   likeRoutes(app, deps, hot);
   switchRoutes(app, deps, hot);
   clientMetricsRoutes(app);
+  pageRoutes(app, deps);
   return app;
 }

@@ -42,6 +42,8 @@ describe('degrade switches', () => {
         likesFlushMs: 100,
         rateUserMax: 1_000_000,
         rateIpMax: 1_000_000,
+        // retryAfterMs is the subject here; a loaded test machine must not double it.
+        pressureLagMs: 60_000,
       }),
       createLogger('test', 'silent'),
     );

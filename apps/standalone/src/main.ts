@@ -10,6 +10,9 @@ const room = 'demo';
 process.stdout.write(`
 Danmaku is running (standalone, in-memory bus) on ${system.url}
 
+  pages:  ${system.url}/rooms/${room} (viewer; "Get a dev token" while the secret is the default)
+          ${system.url}/replay?room=${room}   ${system.url}/admin
+
   token:  TOKEN=$(npm run -s token -- --sub u1 --name Ann --role viewer)
   send:   curl -s -X POST ${system.url}/v1/rooms/${room}/messages -H "Authorization: Bearer $TOKEN" \\
             -H 'content-type: application/json' -d '{"type":"comment","content":"hello"}'

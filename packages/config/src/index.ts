@@ -56,6 +56,7 @@ export const SETTINGS = {
   bigRoomCoolMs: { env: 'DANMAKU_BIG_ROOM_COOL_MS', default: '30000', doc: 'A big room under both thresholds for this long is small again (its cache is dropped).' },
   bigRoomPollLimit: { env: 'DANMAKU_BIG_ROOM_POLL_LIMIT', default: '50', doc: 'Most comments one poll of a big room returns (sampled evenly when more arrived; gifts are never dropped).' },
   bigRoomSpanMs: { env: 'DANMAKU_BIG_ROOM_SPAN_MS', default: '10000', doc: 'A big room\'s poll returns only comments newer than this (older ones are stale on screen).' },
+  pressureLagMs: { env: 'DANMAKU_PRESSURE_LAG_MS', default: '100', doc: 'Event-loop delay (p99 over a second) above which a front counts as under pressure and doubles retryAfterMs.' },
   pollRetryMs: { env: 'DANMAKU_POLL_RETRY_MS', default: '2000', doc: 'retryAfterMs of a poll (doubled when the front is under pressure; the pollIntervalMs switch raises it).' },
   likesFlushMs: { env: 'DANMAKU_LIKES_FLUSH_MS', default: '1000', doc: 'How often a front flushes its aggregated like counts to Redis.' },
   // Long connections: router, connector, pusher (issue 4)
@@ -125,6 +126,7 @@ export interface Config {
   bigRoomCoolMs: number;
   bigRoomPollLimit: number;
   bigRoomSpanMs: number;
+  pressureLagMs: number;
   pollRetryMs: number;
   likesFlushMs: number;
   routerPort: number;
@@ -233,6 +235,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     bigRoomCoolMs: positiveInt('bigRoomCoolMs', raw('bigRoomCoolMs')),
     bigRoomPollLimit: positiveInt('bigRoomPollLimit', raw('bigRoomPollLimit')),
     bigRoomSpanMs: positiveInt('bigRoomSpanMs', raw('bigRoomSpanMs')),
+    pressureLagMs: positiveInt('pressureLagMs', raw('pressureLagMs')),
     pollRetryMs: positiveInt('pollRetryMs', raw('pollRetryMs')),
     likesFlushMs: positiveInt('likesFlushMs', raw('likesFlushMs')),
     routerPort: port('routerPort', raw('routerPort')),

@@ -36,7 +36,7 @@ export function createHot(deps: FrontDeps, logger: Logger): FrontHot {
   void cache.start();
   const likes = new LikeCounter(store.write, config.likesFlushMs);
   likes.start();
-  const pressure = new Pressure();
+  const pressure = new Pressure(config.pressureLagMs);
   pressure.start();
   const enters = new EnterAnnouncer(deps.ingest, switches, cache, config.bigRoomOnline, config.onlineTtlMs, logger);
   return {
