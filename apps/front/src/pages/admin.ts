@@ -2,27 +2,14 @@
  * The operators' dashboard (`/admin`): degrade switches, the routing config (when the router runs
  * in this process, as with `npm start`) and a few live numbers read from this process's /metrics.
  */
+// Types only: esbuild drops these imports, so no server code reaches the browser bundle.
+import type { RouteConfig, RouteLists as Lists } from '@danmaku/router';
+import type { Switches } from '@danmaku/switches';
 import { api, ApiFailure, byId, claimsOf, describe } from './common.js';
+
 
 const TOKEN_KEY = 'danmaku.adminToken';
 const METRICS_EVERY_MS = 2000;
-
-interface Switches {
-  enterMessages: boolean;
-  likes: boolean;
-  forcePolling: boolean;
-  pollIntervalMs: number;
-  readOnlyRooms: string[];
-  bigRoomSampleRatio: number;
-}
-type Lists = { uids: string[]; deviceIds: string[]; versions: string[] };
-interface RouteConfig {
-  enabled: boolean;
-  percent: number;
-  pollIntervalMs: number;
-  blacklist: Lists;
-  whitelist: Lists;
-}
 
 let token = localStorage.getItem(TOKEN_KEY) ?? '';
 
