@@ -2,7 +2,7 @@ import { createAuth } from '@danmaku/auth';
 import { openBus, type Bus } from '@danmaku/bus';
 import { isDefaultSecret, loadConfig } from '@danmaku/config';
 import { createHttpServer, readinessRoute } from '@danmaku/http';
-import { createIngest } from '@danmaku/ingest';
+import { openWritePath, type WritePath } from '@danmaku/write-path';
 import { createLogger, stopOnSignals } from '@danmaku/observability';
 import { createRedis, openStore, waitReady } from '@danmaku/store';
 import { startConnector } from './connector.js';
@@ -13,9 +13,15 @@ if (isDefaultSecret(config)) logger.warn('DANMAKU_JWT_SECRET is the development 
 const { store, close: closeStore } = await openStore(config, 'connector');
 // Sends over the socket take the same path as HTTP sends, so they need the real (Kafka) bus;
 // without one this node only delivers, and `send` answers 503.
+// The write path is the front's, checks included (moderation, rate limits, read-only, live stamp).
 let bus: Bus | null = null;
-if (config.kafkaBrokers.length > 0) bus = await openBus(config, 'connector', logger, true);
-else logger.warn('no KAFKA_BROKERS: socket sends are refused (clients send over HTTP)');
+let writePath: WritePath | null = null;
+if (config.kafkaBrokers.length > 0) {
+  bus = await openBus(config, 'connector', logger, true);
+  writePath = await openWritePath(config, { store, bus, logger, name: 'connector' });
+} else {
+  logger.warn('no KAFKA_BROKERS: socket sends are refused (clients send over HTTP)');
+}
 const subscriber = createRedis(config.redisUrl, { name: 'connector-sub' });
 await waitReady(subscriber);
 
@@ -31,7 +37,7 @@ const connector = await startConnector({
   logger,
   store,
   auth: createAuth(config.jwtSecret),
-  ingest: bus ? createIngest({ bus, topic: config.topic }) : null,
+  ingest: writePath?.ingest ?? null,
   server: http.server,
   publicUrl,
   subscriber,
@@ -45,5 +51,6 @@ stopOnSignals(logger, async () => {
   await http.close();
   subscriber.disconnect();
   await bus?.close();
+  await writePath?.close();
   await closeStore();
 });

@@ -1,18 +1,15 @@
 import { createAuth } from '@danmaku/auth';
 import { MemoryBus } from '@danmaku/bus';
 import type { Config } from '@danmaku/config';
-import { createIngest } from '@danmaku/ingest';
 import { buildFront } from '@danmaku/front';
 import type { Logger } from '@danmaku/observability';
 import { processorSettings, redisAnnouncer, startProcessor } from '@danmaku/processor';
 import { openStore } from '@danmaku/store';
-import { gearPartitioner, readOnlyCheck, Switchboard } from '@danmaku/switches';
 import { startConnector, type Connector } from '@danmaku/connector';
 import { pusherSettings, startPusher } from '@danmaku/pusher';
 import { routerRoutes } from '@danmaku/router';
-import { openReplay } from '@danmaku/archive';
 import { startArchiver } from '@danmaku/archiver';
-import { createModeration } from '@danmaku/moderation';
+import { openWritePath } from '@danmaku/write-path';
 
 export interface Standalone {
   /** http://host:port of the front. */
@@ -35,18 +32,12 @@ export async function startStandalone(config: Config, logger: Logger, options: S
   const { store, close: closeStore } = await openStore(config, 'standalone');
   const bus = new MemoryBus({ partitions: config.partitions, logger });
   const processor = await startProcessor({ bus, store, logger, announce: redisAnnouncer(store.write), ...processorSettings(config) });
-  // Switches and gears (issue 3): the ingest spreads hot streams and refuses read-only rooms.
-  const switches = await new Switchboard({ redis: store.write, refreshMs: config.switchesRefreshMs }).start();
-  // Lives, archive, replay, moderation (issue 5): the archiver is the second consumer group
-  // (registered before anything is sent, as the memory bus starts a new group at the end).
-  const replay = openReplay(config, store.write, logger, 'standalone');
+  // The archiver is the second consumer group, registered before anything is sent (the memory
+  // bus starts a new group at the end). The write path: switches, moderation, live stamp, ingest.
+  const writePath = await openWritePath(config, { store, bus, logger, name: 'standalone' });
+  const { ingest, switches, replay, moderation } = writePath;
   replay.archive.ready().catch((err: unknown) => logger.warn({ err }, 'MySQL not reachable yet; archiving retries until it is'));
   const archiver = await startArchiver({ bus, archive: replay.archive, topic: config.topic, logger, batchSize: config.archiverBatch, lingerMs: config.archiverLingerMs });
-  const moderation = createModeration({ ...config, store, logger });
-  const hotIngest = { checks: [readOnlyCheck(switches)], partition: gearPartitioner(switches, bus.partitions, config.gearSpread) };
-  // Checks run in order, cheap first; the live stamp last, on messages that passed everything.
-  const checks = [...hotIngest.checks, ...moderation.checks, replay.lives.stampCheck];
-  const ingest = createIngest({ bus, topic: config.topic, ...hotIngest, checks });
   const auth = createAuth(config.jwtSecret);
   const front = buildFront({ config, store, bus, auth, ingest, switches, replay, moderation }, logger);
   // Long connections (issue 4): GET /v1/route on the front's port, the pusher, and a connector
@@ -71,8 +62,8 @@ export async function startStandalone(config: Config, logger: Logger, options: S
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host}:${port}`;
   let connector: Connector | null = null;
-  const connectorSubscriber = store.write.duplicate({ connectionName: 'standalone-connector-sub' });
-  if (options.connector !== false) {
+  const connectorSubscriber = options.connector === false ? null : store.write.duplicate({ connectionName: 'standalone-connector-sub' });
+  if (connectorSubscriber) {
     connector = await startConnector({
       config,
       logger,
@@ -91,17 +82,15 @@ export async function startStandalone(config: Config, logger: Logger, options: S
     async stop() {
       await connector?.stop();
       await pusher.stop();
-      connectorSubscriber.disconnect();
+      connectorSubscriber?.disconnect();
       pushSubscriber.disconnect();
       await front.close();
-      switches.stop();
       // Let the processor drain what the front accepted before the bus goes away.
       const deadline = Date.now() + 5000;
       while ((await processor.lag()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       while ((await archiver.lag()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      moderation.stop();
       await bus.close();
-      await replay.close();
+      await writePath.close();
       await closeStore();
     },
   };
