@@ -4,7 +4,7 @@ import type { Config } from '@danmaku/config';
 import { parseStreamKey, partitionFor, type MessageType, type UnsequencedMessage } from '@danmaku/model';
 import { counter, gauge, histogram, type Logger } from '@danmaku/observability';
 import { redisSeconds, type AppendEntry, type RedisStore } from '@danmaku/store';
-import { parallel, publishGear, type Gear } from '@danmaku/switches';
+import { parallel, publishGear, sweepGears, type Gear } from '@danmaku/switches';
 import { DEFAULT_GEAR_OPTIONS, GearBox, type GearOptions } from './gears.js';
 
 
@@ -149,9 +149,12 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
   };
 
   const consumer = await options.bus.consume({ topic: options.topic, groupId, handle, maxBatch: batchSize, concurrency: options.bus.partitions, lingerMs: options.lingerMs });
+  let ticks = 0;
   const tick = setInterval(() => {
     gears.sweep();
+    // Renews this processor's leases; every few seconds, drops the leases nobody renewed.
     for (const [key, gear] of gears.hot()) publish(key, gear);
+    if (++ticks % 5 === 0) sweepGears(store.write).catch((err: unknown) => logger.warn({ err }, 'could not sweep expired gears'));
     const counts = gears.countByGear();
     for (const [gear, n] of Object.entries(counts)) streamsInGear.set({ gear }, n);
     consumer.lag().then(

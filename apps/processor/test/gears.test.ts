@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone } from '@danmaku/standalone';
 import { createRedis } from '@danmaku/store';
-import { GEARS_KEY } from '@danmaku/switches';
+import { GEARS_KEY, parseGear } from '@danmaku/switches';
 import { testConfig, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
 import { GearBox } from '../src/gears.js';
 
@@ -78,7 +78,7 @@ describe('gears', () => {
       let maxGear = 1;
       const gearWatch = (async () => {
         while (writing) {
-          maxGear = Math.max(maxGear, Number((await redis.hget(GEARS_KEY, field).catch(() => null)) ?? 1));
+          maxGear = Math.max(maxGear, parseGear((await redis.hget(GEARS_KEY, field).catch(() => null)) ?? '1'));
           await new Promise((r) => setTimeout(r, 25));
         }
       })();
@@ -144,8 +144,10 @@ describe('gears', () => {
         assert.ok(after.includes(`${name}{`), `${name} on /metrics`);
       }
 
-      // Load gone: the stream comes back down to gear 1 and its entry leaves Redis.
-      await waitFor('the stream to cool to gear 1', async () => (await redis.hget(GEARS_KEY, field)) === null, 15_000, 100);
+      // Load gone: the stream comes back down to gear 1 as fronts read it (its lease ran out or
+      // the processor said 1), and the processor's sweep then removes the entry.
+      await waitFor('the stream to cool to gear 1', async () => parseGear((await redis.hget(GEARS_KEY, field)) ?? '1') === 1, 20_000, 100);
+      await waitFor('the entry to leave Redis', async () => (await redis.hget(GEARS_KEY, field)) === null, 15_000, 100);
       assert.ok(metric(await scrape(), 'danmaku_processor_gear_changes_total', { direction: 'down', to: '1' }) - metric(before, 'danmaku_processor_gear_changes_total', { direction: 'down', to: '1' }) >= 1);
     } finally {
       await system.stop();

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { SendCheck } from '@danmaku/ingest';
 import { ApiError, partitionFor, streamKey, type MessageType } from '@danmaku/model';
 import { counter } from '@danmaku/observability';
+import { defineScripts } from '@danmaku/store';
 
 export interface Switches {
   /** false: no "X joined" messages in any room. */
@@ -127,9 +128,10 @@ export class Switchboard {
         if (!switchesReply || !gearsReply || switchesReply[0] || gearsReply[0]) throw switchesReply?.[0] ?? gearsReply?.[0] ?? new Error('no reply');
         this.apply(parseSwitches(switchesReply[1] as Record<string, string>));
         const gears = new Map<string, Gear>();
+        const now = Date.now();
         for (const [key, text] of Object.entries(gearsReply[1] as Record<string, string>)) {
-          const gear = Number(text);
-          if (gear >= 2 && gear <= MAX_GEAR) gears.set(key, gear as Gear);
+          const gear = parseGear(text, now);
+          if (gear >= 2) gears.set(key, gear);
         }
         this.gears = gears;
       } catch (err) {
@@ -192,10 +194,73 @@ export class Switchboard {
   }
 }
 
-/** The processor's side: records a stream's gear (gear 1 is the absence of an entry). */
-export async function publishGear(redis: Redis, key: string, gear: Gear): Promise<void> {
-  if (gear <= 1) await redis.hdel(GEARS_KEY, key);
-  else await redis.hset(GEARS_KEY, key, String(gear));
+/**
+ * How long a processor's word on a gear holds. Several processors may each see part of a spread
+ * stream and judge its gear differently; the published gear is the highest one still under lease,
+ * so one calm processor cannot undo another's climb. Processors renew their gears every second.
+ */
+export const GEAR_LEASE_MS = 5000;
+
+// Value "gear|leaseUntilMs". A lower gear (1 = delete) only replaces a higher one whose lease ran out.
+const PUBLISH_GEAR_LUA = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local gear = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+if cur then
+  local g, u = string.match(cur, '^(%d+)|(%d+)$')
+  if g and tonumber(g) > gear and tonumber(u) > now then return 0 end
+end
+if gear <= 1 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], gear .. '|' .. (now + tonumber(ARGV[4])))
+end
+return 1
+`;
+
+// Drops entries whose lease ran out (their processor came down or died).
+const SWEEP_GEARS_LUA = `
+local all = redis.call('HGETALL', KEYS[1])
+local now = tonumber(ARGV[1])
+local n = 0
+for i = 1, #all, 2 do
+  local u = string.match(all[i + 1], '|(%d+)$')
+  if u and tonumber(u) <= now then
+    redis.call('HDEL', KEYS[1], all[i])
+    n = n + 1
+  end
+end
+return n
+`;
+
+interface GearRedis extends Redis {
+  dmPublishGear(gears: string, key: string, gear: number, now: number, leaseMs: number): Promise<number>;
+  dmSweepGears(gears: string, now: number): Promise<number>;
+}
+
+const gearScripts = (redis: Redis): GearRedis =>
+  defineScripts<GearRedis>(redis, { dmPublishGear: { keys: 1, lua: PUBLISH_GEAR_LUA }, dmSweepGears: { keys: 1, lua: SWEEP_GEARS_LUA } });
+
+/**
+ * The processor's side: states its gear for a stream under a lease (gear 1 is the absence of an
+ * entry). Resolves false when a higher gear of another processor still holds.
+ */
+export async function publishGear(redis: Redis, key: string, gear: Gear, now = Date.now()): Promise<boolean> {
+  return (await gearScripts(redis).dmPublishGear(GEARS_KEY, key, gear, now, GEAR_LEASE_MS)) === 1;
+}
+
+/** Removes gears whose lease ran out; processors call it now and then. */
+export async function sweepGears(redis: Redis, now = Date.now()): Promise<number> {
+  return gearScripts(redis).dmSweepGears(GEARS_KEY, now);
+}
+
+/** A published gear: "g|until" under a lease (ignored once it ran out), or a plain "g" pinned by an operator. */
+export function parseGear(text: string, now = Date.now()): Gear {
+  const [g, until] = text.split('|');
+  const gear = Number(g);
+  if (!(gear >= 2 && gear <= MAX_GEAR)) return 1;
+  if (until !== undefined && !(Number(until) > now)) return 1;
+  return gear as Gear;
 }
 
 /**

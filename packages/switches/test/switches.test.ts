@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { ApiError, partitionFor, streamKey, type UnsequencedMessage } from '@danmaku/model';
 import { startRedis, type TestRedis } from '@danmaku/testkit';
-import { DEFAULT_SWITCHES, GEARS_KEY, SWITCHES_KEY, Switchboard, gearPartitioner, publishGear, readOnlyCheck } from '../src/index.js';
+import { DEFAULT_SWITCHES, GEAR_LEASE_MS, GEARS_KEY, SWITCHES_KEY, Switchboard, gearPartitioner, parseGear, publishGear, readOnlyCheck, sweepGears } from '../src/index.js';
 
 describe('switchboard', () => {
   let redis: TestRedis;
@@ -62,11 +62,39 @@ describe('switchboard', () => {
       for (const p of used(hotKey)) assert.ok(p >= 0 && p < partitions);
     }
     assert.deepEqual(board.hotStreams(), { [hotKey]: 4 });
-    await publishGear(client, hotKey, 1);
+    // Coming down waits for the lease of the higher gear to run out.
+    assert.equal(await publishGear(client, hotKey, 1), false);
+    assert.equal(await publishGear(client, hotKey, 1, Date.now() + GEAR_LEASE_MS + 1), true);
     await board.refresh();
     assert.equal(await client.hexists(GEARS_KEY, hotKey), 0, 'gear 1 is the absence of an entry');
     assert.equal(board.gear('hot', 'comment'), 1);
     board.stop();
+  });
+
+  it('publishes the highest gear any processor holds, until its lease runs out', async () => {
+    const key = streamKey(`lease-${Date.now()}`, 'comment');
+    const t = Date.now();
+    // Processor A climbs to 3; processor B, seeing a calmer share of the stream, says 1, then 2.
+    assert.equal(await publishGear(client, key, 3, t), true);
+    assert.equal(await publishGear(client, key, 1, t + 100), false);
+    assert.equal(await publishGear(client, key, 2, t + 200), false);
+    assert.equal(parseGear((await client.hget(GEARS_KEY, key)) ?? '', t + 300), 3);
+    // A renews; B's word still does not take.
+    assert.equal(await publishGear(client, key, 3, t + 1000), true);
+    assert.equal(await publishGear(client, key, 2, t + 1000 + GEAR_LEASE_MS - 1), false);
+    // A stops renewing (came down or died): readers see gear 1 once the lease ran out, and the
+    // next lower word replaces it.
+    const expired = t + 1000 + GEAR_LEASE_MS + 1;
+    assert.equal(parseGear((await client.hget(GEARS_KEY, key)) ?? '', expired), 1);
+    assert.equal(await publishGear(client, key, 2, expired), true);
+    assert.equal(parseGear((await client.hget(GEARS_KEY, key)) ?? '', expired), 2);
+    // Nobody renews: the sweep removes the entry.
+    await sweepGears(client, expired + GEAR_LEASE_MS + 1);
+    assert.equal(await client.hexists(GEARS_KEY, key), 0);
+    // An operator may pin a gear by hand (no lease); garbage reads as gear 1.
+    assert.equal(parseGear('4'), 4);
+    assert.equal(parseGear('9|99999999999999'), 1);
+    assert.equal(parseGear('x'), 1);
   });
 
   it('keeps the last snapshot when Redis is unreachable', async () => {
