@@ -102,6 +102,7 @@ describe('web pages in Chromium', () => {
     await page.click('#like');
     await waitFor('likes count to rise by 2', async () => Number(await page.textContent('#likes')) >= likesBefore + 2, 5000);
 
+    assert.equal(await page.getAttribute('#studio-link', 'href'), `/studio/${roomId}`);
     await page.locator('#viewers li', { hasText: 'Ann (you)' }).waitFor();
     assert.ok(Number(await page.textContent('#online')) >= 1);
 
@@ -209,6 +210,99 @@ describe('web pages in Chromium', () => {
     await page.close();
   });
 
+  it('studio: live, delete, mute, ban, slow mode, notice; a viewer token is refused', async () => {
+    const roomId = uniqueRoom('studio');
+    const streamer = tokenFor('host', 'streamer', [roomId]);
+    const get = async <T>(path: string): Promise<T> => (await fetch(`${system.url}${path}`)).json() as Promise<T>;
+    const page = await openPage(`/studio/${roomId}`);
+    const status = page.locator('#studio-status');
+    const row = (text: string) => page.locator('#messages li', { hasText: text });
+    await page.fill('#token', streamer);
+    await page.click('#use-token');
+    await page.locator('#stats tr', { hasText: 'slow mode' }).waitFor();
+
+    await page.click('#start-live');
+    await page.locator('#live-status', { hasText: 'LIVE' }).waitFor();
+    const { live } = await get<{ live: { liveId: string } | null }>(`/v1/rooms/${roomId}`);
+    assert.ok(live, 'the room is live');
+    assert.match((await page.textContent('#live-state')) ?? '', new RegExp(live.liveId));
+
+    // A viewer's message sent over HTTP shows in the list; Delete takes it out of polls.
+    const ann = tokenFor('ann', 'viewer');
+    await say(roomId, ann, 'spam spam spam');
+    await row('spam spam spam').waitFor();
+    const spamId = await row('spam spam spam').getAttribute('data-id');
+    assert.ok(spamId);
+    await row('spam spam spam').getByRole('button', { name: 'Delete' }).click();
+    await status.filter({ hasText: 'Message deleted.' }).waitFor();
+    assert.equal(await row('spam spam spam').count(), 0);
+    const { messages } = await get<{ messages: { id: string }[] }>(`/v1/rooms/${roomId}/messages?types=comment`);
+    assert.ok(!messages.some((m) => m.id === spamId), 'the deleted message is gone from polls');
+
+    // Mute for N minutes, ban: the authors' next sends are refused.
+    await say(roomId, ann, 'more from ann');
+    await page.fill('#mute-minutes', '5');
+    await row('more from ann').getByRole('button', { name: 'Mute' }).click();
+    await status.filter({ hasText: 'name-ann is muted for 5 min.' }).waitFor();
+    const muted = await post(`/v1/rooms/${roomId}/messages`, ann, { type: 'comment', content: 'still here?' });
+    assert.equal(muted.status, 403);
+    assert.equal(((await muted.json()) as { error: { code: string } }).error.code, 'muted');
+    const carl = tokenFor('carl', 'viewer');
+    await say(roomId, carl, 'carl was here');
+    await row('carl was here').getByRole('button', { name: 'Ban' }).click();
+    await status.filter({ hasText: 'name-carl is banned' }).waitFor();
+    const banned = await post(`/v1/rooms/${roomId}/messages`, carl, { type: 'comment', content: 'let me back' });
+    assert.equal(((await banned.json()) as { error: { code: string } }).error.code, 'banned');
+
+    // User content is text, never markup.
+    const evil = '<img src=x onerror="window.__pwned=1">';
+    const bob = tokenFor('bob', 'viewer');
+    await say(roomId, bob, evil);
+    await row('onerror').waitFor();
+    assert.equal(await page.locator('#messages img').count(), 0, 'no img element was created');
+
+    // Slow mode 5: another viewer's second quick send is refused.
+    await page.fill('#slow-mode', '5');
+    await page.click('#set-slow-mode');
+    await status.filter({ hasText: 'one message per 5 s' }).waitFor();
+    await page.locator('#stats tr', { hasText: '5 s' }).waitFor();
+    const dana = tokenFor('dana', 'viewer');
+    await say(roomId, dana, 'first from dana');
+    const quick = await post(`/v1/rooms/${roomId}/messages`, dana, { type: 'comment', content: 'second from dana' });
+    assert.equal(quick.status, 429);
+    assert.equal(((await quick.json()) as { error: { code: string } }).error.code, 'slow_mode');
+
+    await page.fill('#notice', 'Be kind: <b>no spoilers</b>');
+    await page.click('#pin-notice');
+    await page.locator('#pinned', { hasText: 'Be kind: <b>no spoilers</b>' }).waitFor();
+    const { notice } = await get<{ notice: { content: string } | null }>(`/v1/rooms/${roomId}/notice`);
+    assert.equal(notice?.content, 'Be kind: <b>no spoilers</b>');
+    await row('Notice: Be kind').waitFor();
+    await page.locator('#stats tr', { hasText: 'comment messages' }).waitFor();
+    mkdirSync(join(REPO_ROOT, '.run'), { recursive: true });
+    await page.screenshot({ path: join(REPO_ROOT, '.run', 'studio.png'), fullPage: true });
+
+    await page.click('#end-live');
+    await page.locator('#live-status', { hasText: 'offline' }).waitFor();
+    assert.equal((await get<{ live: unknown }>(`/v1/rooms/${roomId}`)).live, null);
+
+    // A viewer's token gets the API's refusal on the page.
+    await page.fill('#token', tokenFor('eve', 'viewer'));
+    await page.click('#use-token');
+    await status.filter({ hasText: `Only the streamer of room ${roomId} or an admin may do this. (forbidden)` }).waitFor();
+    assert.equal(await page.locator('#stats tr').count(), 0, 'no stats for a viewer');
+    await page.click('#start-live');
+    await status.filter({ hasText: '(forbidden)' }).waitFor();
+    assert.equal((await get<{ live: unknown }>(`/v1/rooms/${roomId}`)).live, null, 'the viewer started nothing');
+
+    // Development: a dev token minted for this room's streamer is accepted.
+    await page.click('#dev-token');
+    await page.locator('#who', { hasText: 'streamer (streamer)' }).waitFor();
+    await page.locator('#stats tr', { hasText: 'slow mode' }).waitFor();
+    assert.equal(await status.evaluate((el) => el.classList.contains('error')), false, (await status.textContent()) ?? '');
+    await page.close();
+  });
+
   it('dev tokens exist only with the development secret; pages load without errors', async () => {
     const minted = await fetch(`${system.url}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Zed' }) });
     assert.equal(minted.status, 200);
@@ -225,6 +319,10 @@ describe('web pages in Chromium', () => {
     assert.match(script.headers.get('content-type') ?? '', /javascript/);
     assert.ok((await script.text()).includes('DanmakuClient'), 'the SDK is bundled into the page script');
     assert.equal((await fetch(`${system.url}/js/nope.js`)).status, 404);
+    const studio = await openPage('/studio?room=query-room');
+    await studio.locator('#room-name', { hasText: 'query-room' }).waitFor();
+    assert.equal(await studio.getAttribute('#viewer-link', 'href'), '/rooms/query-room');
+    await studio.close();
     assert.deepEqual(pageErrors, []);
   });
 });

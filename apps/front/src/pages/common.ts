@@ -1,4 +1,4 @@
-/** What the three pages share: calling the API, reading a token, finding elements. */
+/** What the pages share: calling the API, reading a token, finding elements. */
 
 export class ApiFailure extends Error {
   constructor(

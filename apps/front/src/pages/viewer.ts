@@ -150,6 +150,7 @@ async function send(body: { type: 'comment' | 'gift'; content?: string; giftId?:
 byId('room-name').textContent = roomId;
 byId('video-room').textContent = roomId;
 byId<HTMLAnchorElement>('replay-link').href = `/replay?room=${encodeURIComponent(roomId)}`;
+byId<HTMLAnchorElement>('studio-link').href = `/studio/${encodeURIComponent(roomId)}`;
 document.title = `Danmaku · ${roomId}`;
 showIdentity();
 

@@ -1,6 +1,7 @@
 /**
- * The web pages of DESIGN.md section 6: viewer (`/`, `/rooms/:roomId`), replay (`/replay/:liveId`)
- * and the operators' dashboard (`/admin`), plus the development-only token endpoint.
+ * The web pages of DESIGN.md section 6: viewer (`/`, `/rooms/:roomId`), replay (`/replay/:liveId`),
+ * the streamer studio (`/studio/:roomId`) and the operators' dashboard (`/admin`), plus the
+ * development-only token endpoint.
  *
  * HTML and CSS are static files in apps/front/public. The page scripts (apps/front/src/pages/*.ts,
  * with the client SDK) are bundled by esbuild in memory on the first request and kept: nothing
@@ -18,7 +19,7 @@ import type { FrontDeps } from '../context.js';
 
 const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 const PAGES_DIR = fileURLToPath(new URL('../pages/', import.meta.url));
-const SCRIPTS = ['viewer', 'replay', 'admin'] as const;
+const SCRIPTS = ['viewer', 'replay', 'studio', 'admin'] as const;
 
 const devTokenSchema = {
   type: 'object',
@@ -63,6 +64,8 @@ export function pageRoutes(app: FastifyInstance, deps: FrontDeps): void {
   app.get('/rooms/:roomId', page('viewer.html'));
   app.get('/replay', page('replay.html'));
   app.get('/replay/:liveId', page('replay.html'));
+  app.get('/studio', page('studio.html'));
+  app.get('/studio/:roomId', page('studio.html'));
   app.get('/admin', page('admin.html'));
 
   app.get<{ Params: { file: string } }>('/js/:file', async (request, reply) => {
