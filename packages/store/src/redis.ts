@@ -24,9 +24,9 @@ export function createRedis(url: string, options: RedisOptions = {}): Redis {
     connectTimeout: 2000,
     retryStrategy: (times) => Math.min(100 * times, 2000),
     lazyConnect: false,
-    // Commands issued in the same tick go out in one write: a busy front or processor pays one
-    // syscall per tick instead of one per command (the profile showed socket writes on top).
-    enableAutoPipelining: true,
+    // No enableAutoPipelining: it saves a few syscalls, but in ioredis 5.11 a pipeline that comes
+    // back short (a script reloaded after NOSCRIPT, a dropped connection) throws inside its
+    // callback loop, and every later command of that batch never settles: a hang, seen in CI.
   });
   // ioredis logs unhandled 'error' events loudly; reconnects are expected, readiness reports them.
   redis.on('error', () => undefined);
