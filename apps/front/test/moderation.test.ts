@@ -23,7 +23,9 @@ before(async () => {
   system = await startStandalone(
     testConfig({
       mysqlUrl: db.url,
+      // A short settle window only holds while the archiver writes at once (no linger).
       replaySettleMs: 100,
+      archiverLingerMs: 0,
       replaySegmentMs: 1000,
       rateUserMax: 1000,
       rateIpMax: 10_000,

@@ -57,7 +57,9 @@ describe('replay of a live (local cache -> replay Redis -> MySQL)', () => {
         replayRedisUrl: replayRedis.url,
         retention: 100,
         replaySegmentMs: SEGMENT_MS,
+        // A short settle window only holds while the archiver writes at once (no linger).
         replaySettleMs: 300,
+        archiverLingerMs: 0,
         rateUserMax: 1_000_000,
         rateIpMax: 1_000_000,
       }),

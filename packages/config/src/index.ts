@@ -34,7 +34,7 @@ export const SETTINGS = {
   replaySegmentMs: { env: 'DANMAKU_REPLAY_SEGMENT_MS', default: '60000', doc: 'Replay is cached in segments of this many ms of a live.' },
   replayRedisTtlS: { env: 'DANMAKU_REPLAY_REDIS_TTL_S', default: '600', doc: 'Seconds a replay segment stays in the replay Redis after it was loaded.' },
   replayCacheMb: { env: 'DANMAKU_REPLAY_CACHE_MB', default: '64', doc: 'Bytes (MB) of replay segments each front keeps in memory.' },
-  replaySettleMs: { env: 'DANMAKU_REPLAY_SETTLE_MS', default: '5000', doc: 'A replay segment younger than this (the archiver may still be writing it) is read from MySQL, not cached.' },
+  replaySettleMs: { env: 'DANMAKU_REPLAY_SETTLE_MS', default: '5000', doc: 'A replay segment younger than this (the archiver may still be writing it) is read from MySQL, not cached. Keep it well above the archiver lag (DANMAKU_ARCHIVER_LINGER_MS and then some).' },
   rateUserMax: { env: 'DANMAKU_RATE_USER_MAX', default: '20', doc: 'Messages one user may send per rate window, over all fronts and rooms.' },
   rateIpMax: { env: 'DANMAKU_RATE_IP_MAX', default: '300', doc: 'Messages one client IP may send per rate window, over all fronts (high: mobile carriers put many viewers behind one address).' },
   trustProxy: { env: 'DANMAKU_TRUST_PROXY', default: 'false', doc: 'Whom to believe in X-Forwarded-For for the client IP (per-IP limits): false, true (only behind a proxy that overwrites the header), or comma-separated proxy addresses/CIDRs.' },
