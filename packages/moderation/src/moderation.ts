@@ -276,12 +276,6 @@ export class Moderation {
   get checks(): SendCheck[] {
     return [this.contentCheck, this.wordCheck, this.rateCheck, this.roomCheck];
   }
-
-  /** For room entry (HTTP enter, socket join): 403 `banned` when the user is banned. */
-  async assertNotBanned(roomId: string, userId: string): Promise<void> {
-    const until = await guard(() => this.options.store.read.zscore(storeKeys.bans(roomId), userId));
-    if (until !== null && (until === 'inf' || Number(until) > Date.now())) throw bannedError(roomId, until);
-  }
 }
 
 function bannedError(roomId: string, until: string | number): ApiError {
