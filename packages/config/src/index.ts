@@ -14,6 +14,10 @@ export const SETTINGS = {
   processorPort: { env: 'PROCESSOR_PORT', default: '9101', doc: 'Port of the processor\'s /metrics, /healthz and /readyz.' },
   redisUrl: { env: 'REDIS_URL', default: 'redis://127.0.0.1:16379', doc: 'Redis primary: every write goes here.' },
   redisReadUrl: { env: 'REDIS_READ_URL', default: '', doc: 'Redis replica for reads (the second machine room); empty = the primary.' },
+  redisClusterNodes: { env: 'REDIS_CLUSTER_NODES', default: '', doc: 'Redis Cluster seed nodes (host:port,...); set, every role uses the cluster instead of REDIS_URL.' },
+  redisClusterReplicaReads: { env: 'DANMAKU_REDIS_CLUSTER_REPLICA_READS', default: '0', doc: '1 = on a Redis Cluster, reads go to replicas (scaleReads); the cluster form of REDIS_READ_URL.' },
+  redisWaitReplicas: { env: 'DANMAKU_REDIS_WAIT_REPLICAS', default: '0', doc: 'After each append the processor WAITs for this many replicas before committing offsets; 0 = no WAIT (a primary that dies before replicating can lose acknowledged writes).' },
+  redisWaitTimeoutMs: { env: 'DANMAKU_REDIS_WAIT_TIMEOUT_MS', default: '100', doc: 'Longest WAIT for replicas; too few replicas by then fails the batch, which the bus redelivers.' },
   kafkaBrokers: { env: 'KAFKA_BROKERS', default: '', doc: 'Comma-separated Kafka brokers; empty = the in-memory bus (standalone only).' },
   topic: { env: 'DANMAKU_TOPIC', default: 'danmaku.messages', doc: 'Bus topic of all messages.' },
   partitions: { env: 'DANMAKU_PARTITIONS', default: '8', doc: 'Partitions of the topic (the Kafka topic must have this many).' },
@@ -86,6 +90,10 @@ export interface Config {
   processorPort: number;
   redisUrl: string;
   redisReadUrl: string | null;
+  redisClusterNodes: string | null;
+  redisClusterReplicaReads: boolean;
+  redisWaitReplicas: number;
+  redisWaitTimeoutMs: number;
   kafkaBrokers: string[];
   topic: string;
   partitions: number;
@@ -194,6 +202,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     processorPort: port('processorPort', raw('processorPort')),
     redisUrl: raw('redisUrl'),
     redisReadUrl: raw('redisReadUrl') || null,
+    redisClusterNodes: raw('redisClusterNodes') || null,
+    redisClusterReplicaReads: raw('redisClusterReplicaReads') === '1',
+    redisWaitReplicas: nonNegativeInt('redisWaitReplicas', raw('redisWaitReplicas')),
+    redisWaitTimeoutMs: positiveInt('redisWaitTimeoutMs', raw('redisWaitTimeoutMs')),
     kafkaBrokers: raw('kafkaBrokers').split(',').map((b) => b.trim()).filter(Boolean),
     topic: raw('topic'),
     partitions: positiveInt('partitions', raw('partitions')),
