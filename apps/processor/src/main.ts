@@ -9,7 +9,7 @@ const config = loadConfig();
 const logger = createLogger('processor', config.logLevel);
 const { store, close: closeStore } = await openStore(config, 'processor');
 const bus = await openBus(config, 'processor', logger, true);
-const consumer = await startProcessor({ bus, store, logger, announce: redisAnnouncer(store.write), ...processorSettings(config) });
+const consumer = await startProcessor({ bus, store, logger, announce: redisAnnouncer(store.signals), ...processorSettings(config) });
 
 const http = createHttpServer({ logger, app: 'processor' });
 readinessRoute(http, { redis: () => store.ping(), bus: () => bus.healthy() });

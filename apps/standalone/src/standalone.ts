@@ -31,7 +31,7 @@ export interface StandaloneOptions {
 export async function startStandalone(config: Config, logger: Logger, options: StandaloneOptions = {}): Promise<Standalone> {
   const { store, close: closeStore } = await openStore(config, 'standalone');
   const bus = new MemoryBus({ partitions: config.partitions, logger });
-  const processor = await startProcessor({ bus, store, logger, announce: redisAnnouncer(store.write), ...processorSettings(config) });
+  const processor = await startProcessor({ bus, store, logger, announce: redisAnnouncer(store.signals), ...processorSettings(config) });
   // The archiver is the second consumer group, registered before anything is sent (the memory
   // bus starts a new group at the end). The write path: switches, moderation, live stamp, ingest.
   const writePath = await openWritePath(config, { store, bus, logger, name: 'standalone' });
