@@ -19,7 +19,7 @@ import {
 } from '@danmaku/model';
 import { counter, gauge, type Logger } from '@danmaku/observability';
 import { nodeChannel, parseNodeEvent, type StoredMessage } from '@danmaku/push';
-import { DELETED_CHANNEL, guard, waitReady, type MessagesDeleted, type Redis, type RedisStore } from '@danmaku/store';
+import { DELETED_CHANNEL, guard, roomKeys, type MessagesDeleted, type Redis, type RedisStore } from '@danmaku/store';
 import { RoomHub } from './rooms.js';
 import { startRegistry, type Registry } from './registry.js';
 
@@ -74,8 +74,9 @@ export interface ConnectorOptions {
   server: HttpServer;
   /** What the router hands to clients for this node. */
   publicUrl: string;
-  /** A subscriber connection (pub/sub needs one of its own) and a command connection for the registry. */
-  subscriber: Redis;
+  /** Unused: room signals subscribe on connections of their own. Kept so older wiring compiles. */
+  subscriber?: Redis;
+  /** The command connection for the registry. */
   redis: Redis;
   /** Likes of a room for the periodic `room` event; the likes counter lives elsewhere. */
   roomLikes?: (roomId: string) => Promise<number>;
@@ -139,11 +140,9 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
   });
   registry = await startRegistry({ redis: options.redis, cluster: config.cluster, nodeId, url: options.publicUrl, hub, io, logger });
 
-  // Pusher -> this node, and deletions for every node.
-  options.subscriber.on('error', () => undefined);
-  await waitReady(options.subscriber);
-  await options.subscriber.subscribe(nodeChannel(nodeId), DELETED_CHANNEL);
-  options.subscriber.on('message', (channel: string, text: string) => {
+  // Pusher -> this node, and deletions for every node. After a lost connection or a Redis
+  // failover the subscription comes back by itself, and every room pulls at once to catch up.
+  const onSignal = (channel: string, text: string): void => {
     if (channel === DELETED_CHANNEL) {
       try {
         const event = JSON.parse(text) as MessagesDeleted;
@@ -161,6 +160,10 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
     } else {
       hub.broadcast(event.roomId, event.type, event.messages as StoredMessage[]);
     }
+  };
+  const subscription = await store.signals.subscribe([nodeChannel(nodeId), DELETED_CHANNEL], onSignal, () => {
+    logger.info('signals resubscribed; pulling every room');
+    for (const roomId of hub.rooms.keys()) hub.notify(roomId);
   });
 
   io.use((socket, next) => {
@@ -298,8 +301,8 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
 
   // Periodic room info, and presence refresh so long-connected viewers stay "online".
   const roomInfoMs = options.roomInfoMs ?? 5000;
-  // The fronts aggregate likes into this counter (apps/front likes.ts likesKey).
-  const roomLikes = options.roomLikes ?? (async (roomId: string) => Number((await guard(() => store.read.get(`dm:{r:${roomId}}:likes`))) ?? 0));
+  // The fronts aggregate likes into this counter (the store's roomKeys.likes).
+  const roomLikes = options.roomLikes ?? (async (roomId: string) => Number((await guard(() => store.read.get(roomKeys.likes(roomId)))) ?? 0));
   const infoTimer = setInterval(() => {
     for (const room of hub.rooms.values()) {
       const roomId = room.id;
@@ -331,7 +334,7 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
       clearInterval(presenceTimer);
       await registry?.stop();
       hub.stop();
-      await options.subscriber.unsubscribe().catch(() => undefined);
+      await subscription.close();
       io.disconnectSockets(true);
       // io.close() would also close the HTTP server, which belongs to whoever passed it in.
       io.engine.close();

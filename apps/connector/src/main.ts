@@ -4,7 +4,7 @@ import { isDefaultSecret, loadConfig } from '@danmaku/config';
 import { createHttpServer, readinessRoute } from '@danmaku/http';
 import { openWritePath, type WritePath } from '@danmaku/write-path';
 import { createLogger, stopOnSignals } from '@danmaku/observability';
-import { createRedis, openStore, waitReady } from '@danmaku/store';
+import { openStore } from '@danmaku/store';
 import { startConnector } from './connector.js';
 
 const config = loadConfig();
@@ -22,8 +22,6 @@ if (config.kafkaBrokers.length > 0) {
 } else {
   logger.warn('no KAFKA_BROKERS: socket sends are refused (clients send over HTTP)');
 }
-const subscriber = createRedis(config.redisUrl, { name: 'connector-sub' });
-await waitReady(subscriber);
 
 const http = createHttpServer({ logger, app: 'connector' });
 readinessRoute(http, { redis: () => store.ping(), ...(bus ? { bus: () => (bus as Bus).healthy() } : {}) });
@@ -40,7 +38,6 @@ const connector = await startConnector({
   ingest: writePath?.ingest ?? null,
   server: http.server,
   publicUrl,
-  subscriber,
   redis: store.write,
 });
 // Tests and scripts wait for this line.
@@ -49,7 +46,6 @@ process.stdout.write(`connector ${connector.nodeId} listening on ${publicUrl}\n`
 stopOnSignals(logger, async () => {
   await connector.stop();
   await http.close();
-  subscriber.disconnect();
   await bus?.close();
   await writePath?.close();
   await closeStore();

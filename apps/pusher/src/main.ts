@@ -1,17 +1,14 @@
 import { loadConfig } from '@danmaku/config';
 import { createHttpServer, readinessRoute } from '@danmaku/http';
 import { createLogger, stopOnSignals } from '@danmaku/observability';
-import { createRedis, openStore, waitReady } from '@danmaku/store';
+import { openStore } from '@danmaku/store';
 import { pusherSettings, startPusher } from './pusher.js';
 
 const config = loadConfig();
 const logger = createLogger('pusher', config.logLevel);
 const { store, close: closeStore } = await openStore(config, 'pusher');
-const subscriber = createRedis(config.redisUrl, { name: 'pusher-sub' });
-await waitReady(subscriber);
 const pusher = await startPusher({
   redis: store.write,
-  subscriber,
   store,
   logger,
   ...pusherSettings(config),
@@ -25,6 +22,5 @@ process.stdout.write(`pusher listening on ${address}\n`);
 stopOnSignals(logger, async () => {
   await pusher.stop();
   await http.close();
-  subscriber.disconnect();
   await closeStore();
 });

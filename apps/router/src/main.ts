@@ -2,14 +2,14 @@ import { createAuth } from '@danmaku/auth';
 import { loadConfig } from '@danmaku/config';
 import { createHttpServer, readinessRoute } from '@danmaku/http';
 import { createLogger, stopOnSignals } from '@danmaku/observability';
-import { createRedis, waitReady } from '@danmaku/store';
+import { openClients } from '@danmaku/store';
 import { Switchboard } from '@danmaku/switches';
 import { routerRoutes } from './router.js';
 
 const config = loadConfig();
 const logger = createLogger('router', config.logLevel);
-const redis = createRedis(config.redisUrl, { name: 'router', commandTimeoutMs: config.redisTimeoutMs });
-await waitReady(redis);
+// REDIS_URL or, with REDIS_CLUSTER_NODES, the cluster.
+const { write: redis, close: closeRedis } = await openClients(config, 'router');
 const switches = await new Switchboard({ redis, refreshMs: config.switchesRefreshMs }).start();
 
 const app = createHttpServer({ logger, app: 'router' });
@@ -27,5 +27,5 @@ process.stdout.write(`router listening on ${address}\n`);
 stopOnSignals(logger, async () => {
   switches.stop();
   await app.close();
-  await redis.quit().catch(() => undefined);
+  await closeRedis();
 });

@@ -49,10 +49,8 @@ export async function startStandalone(config: Config, logger: Logger, options: S
     forcePolling: () => switches.forcePolling(),
     minPollIntervalMs: () => switches.get().pollIntervalMs,
   });
-  const pushSubscriber = store.write.duplicate({ connectionName: 'standalone-pusher-sub' });
   const pusher = await startPusher({
     redis: store.write,
-    subscriber: pushSubscriber,
     store,
     logger,
     ...pusherSettings(config),
@@ -62,8 +60,7 @@ export async function startStandalone(config: Config, logger: Logger, options: S
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host}:${port}`;
   let connector: Connector | null = null;
-  const connectorSubscriber = options.connector === false ? null : store.write.duplicate({ connectionName: 'standalone-connector-sub' });
-  if (connectorSubscriber) {
+  if (options.connector !== false) {
     connector = await startConnector({
       config,
       logger,
@@ -72,7 +69,6 @@ export async function startStandalone(config: Config, logger: Logger, options: S
       ingest,
       server: front.server,
       publicUrl: config.connectorUrl ?? url,
-      subscriber: connectorSubscriber,
       redis: store.write,
     });
   }
@@ -82,8 +78,6 @@ export async function startStandalone(config: Config, logger: Logger, options: S
     async stop() {
       await connector?.stop();
       await pusher.stop();
-      connectorSubscriber?.disconnect();
-      pushSubscriber.disconnect();
       await front.close();
       // Let the processor drain what the front accepted before the bus goes away.
       const deadline = Date.now() + 5000;

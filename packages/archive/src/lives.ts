@@ -2,14 +2,14 @@ import type { Principal } from '@danmaku/auth';
 import type { SendCheck } from '@danmaku/ingest';
 import { ApiError, newMessageId } from '@danmaku/model';
 import { counter, type Logger } from '@danmaku/observability';
-import { defineScripts, guard, type Redis } from '@danmaku/store';
+import { channels, defineScripts, guard, roomKeys, type Redis } from '@danmaku/store';
 import type { Archive, LiveRecord } from './archive.js';
 
 /** Pub/sub channel: a room's live started or ended; per-process live caches drop that room. */
-export const LIVE_CHANNEL = 'dm:live';
+export const LIVE_CHANNEL = channels.live;
 
 /** The live of a room, in the room's hash slot (`{r:ROOM}`), like the room's other keys. */
-export const liveKey = (roomId: string): string => `dm:{r:${roomId}}:live`;
+export const liveKey = roomKeys.live;
 
 export interface LiveState {
   liveId: string;
@@ -50,6 +50,8 @@ export interface LivesOptions {
   logger?: Logger;
   /** How long a front trusts its cached live state when no LIVE_CHANNEL event came. */
   cacheMs?: number;
+  /** Publishes a room signal (sharded on a cluster); default: PUBLISH on `redis`. */
+  publish?: (channel: string, text: string) => Promise<unknown>;
 }
 
 /**
@@ -151,6 +153,6 @@ export class Lives {
 
   private async announce(roomId: string): Promise<void> {
     this.cache.delete(roomId);
-    await this.redis.publish(LIVE_CHANNEL, roomId).catch((err: unknown) => this.options.logger?.warn({ err }, 'live event not published; caches catch up within a second'));
+    await (this.options.publish ? this.options.publish(LIVE_CHANNEL, roomId) : this.redis.publish(LIVE_CHANNEL, roomId)).catch((err: unknown) => this.options.logger?.warn({ err }, 'live event not published; caches catch up within a second'));
   }
 }

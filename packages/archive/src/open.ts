@@ -1,6 +1,6 @@
 import type { Config } from '@danmaku/config';
 import type { Logger } from '@danmaku/observability';
-import { createRedis, type Redis } from '@danmaku/store';
+import { createRedis, RedisSignals, type Redis } from '@danmaku/store';
 import { Archive } from './archive.js';
 import { LIVE_CHANNEL, Lives } from './lives.js';
 import { REPLAY_CHANNEL, ReplayReader } from './replay.js';
@@ -21,8 +21,13 @@ export interface ReplayStack {
  */
 export function openReplay(config: Config, redis: Redis, logger: Logger, name = 'front'): ReplayStack {
   const archive = new Archive(config.mysqlUrl, { queryTimeoutMs: Math.max(1000, config.redisTimeoutMs * 3) });
-  const replayRedis = createRedis(config.replayRedisUrl ?? config.redisUrl, { name: `${name}-replay`, commandTimeoutMs: config.redisTimeoutMs });
-  const lives = new Lives({ redis, archive, logger });
+  // Without a replay Redis of its own, replay shares the live store (on a cluster: the cluster).
+  const ownReplayRedis = config.replayRedisUrl !== null || !config.redisClusterNodes;
+  const replayRedis = ownReplayRedis
+    ? createRedis(config.replayRedisUrl ?? config.redisUrl, { name: `${name}-replay`, commandTimeoutMs: config.redisTimeoutMs })
+    : redis;
+  const signals = new RedisSignals(redis, `${name}-replay`);
+  const lives = new Lives({ redis, archive, logger, publish: (channel, text) => signals.publish(channel, text) });
   const replay = new ReplayReader({
     archive,
     redis: replayRedis,
@@ -31,23 +36,25 @@ export function openReplay(config: Config, redis: Redis, logger: Logger, name = 
     cacheBytes: config.replayCacheMb * 1024 * 1024,
     settleMs: config.replaySettleMs,
     announce: async (liveId) => {
-      await redis.publish(REPLAY_CHANNEL, liveId);
+      await signals.publish(REPLAY_CHANNEL, liveId);
     },
     logger,
   });
 
-  const sub = createRedis(config.redisUrl, { name: `${name}-replay-sub`, commandTimeoutMs: config.redisTimeoutMs });
-  let connectedBefore = false;
-  sub.on('ready', () => {
-    // Events published while we were away are lost: start from clean caches.
-    if (connectedBefore) replay.clearLocal();
-    connectedBefore = true;
-    sub.subscribe(LIVE_CHANNEL, REPLAY_CHANNEL).catch((err: unknown) => logger.warn({ err }, 'replay/live subscription failed'));
-  });
-  sub.on('message', (channel: string, text: string) => {
-    if (channel === LIVE_CHANNEL) lives.forget(text);
-    else if (channel === REPLAY_CHANNEL) replay.dropLocal(text);
-  });
+  const subscribing = signals
+    .subscribe(
+      [LIVE_CHANNEL, REPLAY_CHANNEL],
+      (channel, text) => {
+        if (channel === LIVE_CHANNEL) lives.forget(text);
+        else if (channel === REPLAY_CHANNEL) replay.dropLocal(text);
+      },
+      // Events published while we were away are lost: start from clean caches.
+      () => replay.clearLocal(),
+    )
+    .catch((err: unknown) => {
+      logger.warn({ err }, 'replay/live subscription failed');
+      return null;
+    });
 
   return {
     archive,
@@ -55,9 +62,9 @@ export function openReplay(config: Config, redis: Redis, logger: Logger, name = 
     replay,
     replayRedis,
     async close() {
-      sub.disconnect();
+      await (await subscribing)?.close();
       // quit() cannot reach a Redis that is down, and the client would keep reconnecting.
-      await replayRedis.quit().catch(() => replayRedis.disconnect());
+      if (ownReplayRedis) await replayRedis.quit().catch(() => replayRedis.disconnect());
       await archive.close();
     },
   };

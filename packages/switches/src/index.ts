@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import type { SendCheck } from '@danmaku/ingest';
 import { ApiError, partitionFor, streamKey, type MessageType } from '@danmaku/model';
 import { counter } from '@danmaku/observability';
-import { defineScripts } from '@danmaku/store';
+import { defineScripts, execSpread, globalKeys } from '@danmaku/store';
 
 export interface Switches {
   /** false: no "X joined" messages in any room. */
@@ -51,8 +51,8 @@ export const switchesPatchSchema = {
 export type SwitchesPatch = Partial<Switches>;
 
 /** Redis keys: one hash of switches (field = name, value = JSON), one hash of gears (field = room:type). */
-export const SWITCHES_KEY = 'dm:switches';
-export const GEARS_KEY = 'dm:gears';
+export const SWITCHES_KEY = globalKeys.switches;
+export const GEARS_KEY = globalKeys.gears;
 
 /**
  * Gears of a (room, type) stream (DESIGN.md section 1): 1 one partition, serial; 2 several
@@ -123,7 +123,8 @@ export class Switchboard {
   refresh(): Promise<void> {
     this.refreshing ??= (async () => {
       try {
-        const replies = await this.redis.pipeline().hgetall(SWITCHES_KEY).hgetall(GEARS_KEY).exec();
+        // Two keys in two slots: one pipeline, or one per node on a cluster.
+        const replies = await execSpread(this.redis, [['hgetall', SWITCHES_KEY], ['hgetall', GEARS_KEY]]);
         const [switchesReply, gearsReply] = replies ?? [];
         if (!switchesReply || !gearsReply || switchesReply[0] || gearsReply[0]) throw switchesReply?.[0] ?? gearsReply?.[0] ?? new Error('no reply');
         this.apply(parseSwitches(switchesReply[1] as Record<string, string>));

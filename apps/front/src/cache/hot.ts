@@ -24,8 +24,7 @@ export function createHot(deps: FrontDeps, logger: Logger): FrontHot {
   if (ownSwitches) void switches.start();
   const cache = new RoomCache({
     store,
-    // Deletions are published on the primary; the subscriber needs a connection of its own.
-    subscriber: store.write.duplicate({ connectionName: 'front-deleted' }),
+    signals: store.signals,
     window: config.retention,
     refreshMs: config.cacheRefreshMs,
     bigOnline: config.bigRoomOnline,

@@ -205,7 +205,7 @@ export function moderationRoutes(app: FastifyInstance, deps: FrontDeps): void {
       store.online(roomId, now),
       guard(() => read.get(likesKey(roomId))),
       guard(() => read.hmget(GEARS_KEY, ...MESSAGE_TYPES.map((t) => `${roomId}:${t}`))),
-      guard(() => read.mget(...MESSAGE_TYPES.map((t) => keys.seq(roomId, t)))),
+      store.newestSeqs(roomId, MESSAGE_TYPES),
       Promise.all(MESSAGE_TYPES.map((t) => guard(() => read.zrange(keys.messages(roomId, t), -STATS_SAMPLE, -1)))),
       moderationOf(deps).room(roomId, now),
       deps.replay ? deps.replay.lives.current(roomId) : Promise.resolve(null),
