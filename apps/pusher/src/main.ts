@@ -18,6 +18,8 @@ const http = createHttpServer({ logger, app: 'pusher' });
 readinessRoute(http, { redis: () => store.ping() });
 const address = await http.listen({ host: config.host, port: config.pusherPort });
 process.stdout.write(`pusher listening on ${address}\n`);
+// Tests and the supervisor read which pusher this is (rooms are shared by id).
+process.stdout.write(`pusher id ${pusher.id}\n`);
 
 stopOnSignals(logger, async () => {
   await pusher.stop();

@@ -282,7 +282,10 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
         othersRooms.inc();
         continue;
       }
-      pushed.set(e.roomId, now);
+      if (!pushed.has(e.roomId)) {
+        pushed.set(e.roomId, now);
+        ownedRooms.set({ pusher: id }, pushed.size);
+      } else pushed.set(e.roomId, now);
       const list = byRoom.get(e.roomId);
       if (list) list.push(e);
       else byRoom.set(e.roomId, [e]);

@@ -28,6 +28,8 @@ export interface TestRedisCluster {
   primaries(): Promise<{ port: number; slots: [number, number][] }[]>;
   /** SIGKILLs one node (a crash, no goodbye). */
   kill(port: number): void;
+  /** Starts a killed node again; it rejoins (as a replica of whoever took its slots). */
+  restart(port: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -72,29 +74,31 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}
     await Promise.all(exits);
     rmSync(dir, { recursive: true, force: true });
   };
+  const launch = (port: number): void => {
+    const child = spawn(
+      'redis-server',
+      [
+        '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+        '--dbfilename', `dump-${port}.rdb`,
+        '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
+        '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000),
+        // A replica with stale data may still be promoted: the test measures what is lost.
+        '--cluster-replica-validity-factor', '0',
+        // Replicas sync at once instead of after the default 5 s diskless delay.
+        '--repl-diskless-sync-delay', '0',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    children.set(port, child);
+    exits.push(new Promise((resolve) => child.once('exit', () => resolve())));
+  };
   process.once('exit', () => {
     for (const child of children.values()) if (child.exitCode === null) child.kill('SIGKILL');
   });
   try {
-    for (const port of ports) {
-      const child = spawn(
-        'redis-server',
-        [
-          '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-          '--dbfilename', `dump-${port}.rdb`,
-          '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
-          '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000),
-          // A replica with stale data may still be promoted: the test measures what is lost.
-          '--cluster-replica-validity-factor', '0',
-          // Replicas sync at once instead of after the default 5 s diskless delay.
-          '--repl-diskless-sync-delay', '0',
-        ],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      children.set(port, child);
-      exits.push(new Promise((resolve) => child.once('exit', () => resolve())));
-    }
+    for (const port of ports) launch(port);
     for (const port of ports) await waitFor(`cluster node ${port}`, async () => (await cli(port, 'ping').catch(() => '')).trim() === 'PONG', 10_000, 50);
+
     await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 30_000 });
     for (const port of ports) {
       await waitFor(`cluster state ok on ${port}`, async () => /cluster_state:ok/.test(await cli(port, 'cluster', 'info').catch(() => '')), 20_000, 100);
@@ -148,6 +152,10 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}
     },
     kill(port) {
       children.get(port)?.kill('SIGKILL');
+    },
+    async restart(port) {
+      launch(port);
+      await waitFor(`cluster node ${port} back`, async () => /cluster_state:ok/.test(await cli(port, 'cluster', 'info').catch(() => '')), 20_000, 100);
     },
     stop: stopAll,
   };
