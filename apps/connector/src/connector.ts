@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Server, type Socket } from 'socket.io';
 import { Ajv } from 'ajv';
 import type { Auth, Principal } from '@danmaku/auth';
-import type { Config } from '@danmaku/config';
+import type { ConnectorSettings } from './role.js';
 import { toApiError } from '@danmaku/http';
 import type { Ingest } from '@danmaku/ingest';
 import {
@@ -64,7 +64,7 @@ interface SocketState {
 }
 
 export interface ConnectorOptions {
-  config: Config;
+  config: ConnectorSettings;
   logger: Logger;
   store: RedisStore;
   auth: Auth;

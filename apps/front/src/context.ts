@@ -1,6 +1,5 @@
 import type { Auth, Principal } from '@danmaku/auth';
 import type { Bus } from '@danmaku/bus';
-import type { Config } from '@danmaku/config';
 import type { Ingest } from '@danmaku/ingest';
 import { ApiError } from '@danmaku/model';
 import type { RedisStore } from '@danmaku/store';
@@ -8,10 +7,12 @@ import type { Switchboard } from '@danmaku/switches';
 import type { FastifyRequest } from '@danmaku/http';
 import type { ReplayStack } from '@danmaku/archive';
 import type { Moderation } from '@danmaku/moderation';
+import type { FrontSettings } from './role.js';
 
 /** What the front's routes share; built once by whoever wires the app (main or standalone). */
 export interface FrontDeps {
-  config: Config;
+  /** The settings the front's routes read (its slice of the config). */
+  config: FrontSettings;
   store: RedisStore;
   bus: Bus;
   auth: Auth;
