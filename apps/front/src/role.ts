@@ -47,8 +47,9 @@ export const frontRole: Role<FrontSettings> = {
     await app.listen({ host: settings.host, port: settings.port });
     const address = app.server.address();
     const url = `http://${settings.host}:${typeof address === 'object' && address ? address.port : settings.port}`;
-    logger.info({ address: url }, 'front listening');
     if (shared.embedded) shared.front = { app, url };
+    // Tests and scripts wait for this line.
+    else process.stdout.write(`front listening on ${url}\n`);
     return {
       ready: Promise.resolve(),
       stop: () => app.close(),
