@@ -19,16 +19,16 @@ export interface FrontDeps {
   /** The write path (validation checks, stamp, produce); shared with the connector. */
   ingest: Ingest;
   /**
-   * Degrade switches and gears (issue 3): pass the one the ingest's partitioner and read-only
-   * check use; buildFront makes its own when absent. Other roles' routes read e.g. forcePolling().
+   * Degrade switches and gears: pass the one the ingest's partitioner and read-only check use,
+   * so a switch flips every surface at once; buildFront makes its own when absent.
    */
   switches?: Switchboard;
   /**
-   * Lives, the MySQL archive and the replay reader (issue 5, openReplay in @danmaku/archive):
-   * without it the live and replay routes answer 503 and rooms show `live: null`.
+   * Lives, the MySQL archive and the replay reader (openReplay in @danmaku/archive): without it
+   * the live and replay routes answer 503 and rooms show `live: null`.
    */
   replay?: ReplayStack;
-  /** Mutes, bans, slow mode, pinned notice (issue 5); its checks go to createIngest. */
+  /** Mutes, bans, slow mode, pinned notice; its checks are among the ingest's. */
   moderation?: Moderation;
 }
 
