@@ -1,4 +1,4 @@
-import { isDefaultSecret, loadConfig, type Config } from '@danmaku/config';
+import { loadConfig, type Config } from '@danmaku/config';
 import { createLogger, stopOnSignals, type Logger } from '@danmaku/observability';
 import type { Role, RunningRole } from './role.js';
 import { ProcessShared } from './shared.js';
@@ -41,7 +41,6 @@ export async function runRoles(config: Config, logger: Logger, roles: readonly A
 export async function runMain(role: AnyRole): Promise<RunningRoles> {
   const config = loadConfig();
   const logger = createLogger(role.name, config.logLevel);
-  if (isDefaultSecret(config)) logger.warn('DANMAKU_JWT_SECRET is the development default; set your own');
   const running = await runRoles(config, logger, [role], { name: role.name, embedded: false });
   stopOnSignals(logger, () => running.stop());
   await running.ready;

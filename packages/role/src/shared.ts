@@ -1,6 +1,6 @@
-import { createAuth } from '@danmaku/auth';
+import { createAuth, type Auth } from '@danmaku/auth';
 import { MemoryBus, openBus, type Bus } from '@danmaku/bus';
-import type { Config } from '@danmaku/config';
+import { isDefaultSecret, type Config } from '@danmaku/config';
 import type { Logger } from '@danmaku/observability';
 import { createRedis, openStore, waitReady, type Redis, type RedisStore } from '@danmaku/store';
 import { openWritePath, type WritePath } from '@danmaku/write-path';
@@ -17,12 +17,12 @@ export interface SharedOptions {
 export class ProcessShared implements Shared {
   readonly embedded: boolean;
   readonly hasBus: boolean;
-  readonly auth;
   front: FrontServer | null = null;
   private storeOpened: Promise<{ store: RedisStore; close(): Promise<void> }> | null = null;
   private busOpened: Promise<Bus> | null = null;
   private writePathOpened: Promise<WritePath> | null = null;
   private readonly subscribers: Redis[] = [];
+  private tokens: Auth | null = null;
 
   constructor(
     private readonly config: Config,
@@ -32,7 +32,15 @@ export class ProcessShared implements Shared {
     this.embedded = options.embedded;
     // One process with several roles can carry records between them in memory; a role alone needs Kafka.
     this.hasBus = options.embedded || config.kafkaBrokers.length > 0;
-    this.auth = createAuth(config.jwtSecret);
+  }
+
+  /** Made for the first role that checks tokens, which is when the development secret matters. */
+  get auth(): Auth {
+    if (!this.tokens) {
+      if (isDefaultSecret(this.config) && !this.embedded) this.logger.warn('DANMAKU_JWT_SECRET is the development default; set your own');
+      this.tokens = createAuth(this.config.jwtSecret);
+    }
+    return this.tokens;
   }
 
   store(): Promise<RedisStore> {
