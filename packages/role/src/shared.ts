@@ -7,7 +7,7 @@ import { openWritePath, type WritePath } from '@danmaku/write-path';
 import type { FrontServer, Shared } from './role.js';
 
 export interface SharedOptions {
-  /** Several roles in one process: without KAFKA_BROKERS they share an in-memory bus. */
+  /** Several roles in one process: they share an in-memory bus (KAFKA_BROKERS is for roles apart). */
   embedded: boolean;
   /** Name of the process's Redis connections and Kafka client. */
   name: string;
@@ -49,10 +49,9 @@ export class ProcessShared implements Shared {
   }
 
   bus(): Promise<Bus> {
-    this.busOpened ??=
-      this.embedded && this.config.kafkaBrokers.length === 0
-        ? Promise.resolve(new MemoryBus({ partitions: this.config.partitions, logger: this.logger }))
-        : openBus(this.config, this.options.name, this.logger, true);
+    this.busOpened ??= this.embedded
+      ? Promise.resolve(new MemoryBus({ partitions: this.config.partitions, logger: this.logger }))
+      : openBus(this.config, this.options.name, this.logger, true);
     return this.busOpened;
   }
 
