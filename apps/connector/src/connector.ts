@@ -2,7 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { Server, type Socket } from 'socket.io';
 import type { Auth, Principal } from '@danmaku/auth';
-import type { Config } from '@danmaku/config';
+import type { ConnectorSettings } from './role.js';
 import { toApiError } from '@danmaku/http';
 import type { Ingest } from '@danmaku/ingest';
 import { ApiError, DEFAULT_POLL_TYPES, decodeCursor, type Cursor } from '@danmaku/model';
@@ -41,7 +41,7 @@ export type ConnectorServer = Server<ClientToServerWire, ServerToClientEvents, R
 type ConnectorSocket = Socket<ClientToServerWire, ServerToClientEvents, Record<string, never>, SocketState>;
 
 export interface ConnectorOptions {
-  config: Config;
+  config: ConnectorSettings;
   logger: Logger;
   store: RedisStore;
   auth: Auth;
