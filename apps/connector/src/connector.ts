@@ -1,67 +1,18 @@
 import type { Server as HttpServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { Server, type Socket } from 'socket.io';
-import { Ajv } from 'ajv';
-import type { Auth, Principal } from '@danmaku/auth';
+import type { Server } from 'socket.io';
+import { LIVE_CHANNEL, liveKey } from '@danmaku/archive';
+import type { Auth } from '@danmaku/auth';
 import type { Config } from '@danmaku/config';
-import { toApiError } from '@danmaku/http';
 import type { Ingest } from '@danmaku/ingest';
-import {
-  ApiError,
-  DEFAULT_POLL_TYPES,
-  ROOM_ID_PATTERN,
-  MESSAGE_TYPES,
-  decodeCursor,
-  sendMessageBodySchema,
-  type Cursor,
-  type MessageType,
-  type SendMessageBody,
-} from '@danmaku/model';
-import { counter, gauge, type Logger } from '@danmaku/observability';
+import type { Logger } from '@danmaku/observability';
 import { nodeChannel, parseNodeEvent, type StoredMessage } from '@danmaku/push';
 import { DELETED_CHANNEL, guard, waitReady, type MessagesDeleted, type Redis, type RedisStore } from '@danmaku/store';
-import { RoomHub } from './rooms.js';
+import { BILI_WS_PATH, BilibiliTransport } from './bilibili.js';
+import { ConnectorCore } from './core.js';
 import { startRegistry, type Registry } from './registry.js';
-
-const socketsGauge = gauge({ name: 'danmaku_connector_sockets', help: 'Open sockets' });
-const roomsGauge = gauge({ name: 'danmaku_connector_rooms', help: 'Rooms with at least one socket on this node' });
-const joins = counter<'result'>({ name: 'danmaku_connector_joins_total', help: 'Room joins, by result', labelNames: ['result'] });
-const sends = counter<'result'>({ name: 'danmaku_connector_sends_total', help: 'Sends over the socket, by result', labelNames: ['result'] });
-const drops = counter<'reason'>({ name: 'danmaku_connector_dropped_sockets_total', help: 'Sockets the server disconnected, by reason', labelNames: ['reason'] });
-const handshakes = counter<'result'>({ name: 'danmaku_connector_handshakes_total', help: 'Handshakes, by result', labelNames: ['result'] });
-
-/** Rooms one socket may sit in at once (a viewer watches one; a few covers tabs and previews). */
-const MAX_ROOMS_PER_SOCKET = 8;
-
-// Socket payloads get the same strictness as HTTP bodies: wrong types are errors, never coerced.
-const ajv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: false, removeAdditional: false });
-const joinSchema = {
-  type: 'object',
-  required: ['roomId'],
-  additionalProperties: false,
-  properties: {
-    roomId: { type: 'string', pattern: ROOM_ID_PATTERN },
-    types: { type: 'array', minItems: 1, maxItems: MESSAGE_TYPES.length, uniqueItems: true, items: { type: 'string', enum: MESSAGE_TYPES } },
-    cursor: { type: 'string', maxLength: 512 },
-  },
-} as const;
-const leaveSchema = { type: 'object', required: ['roomId'], additionalProperties: false, properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN } } } as const;
-const sendSchema = {
-  ...sendMessageBodySchema,
-  required: ['roomId', ...sendMessageBodySchema.required],
-  properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN }, ...sendMessageBodySchema.properties },
-} as const;
-const validJoin = ajv.compile<{ roomId: string; types?: MessageType[]; cursor?: string }>(joinSchema);
-const validLeave = ajv.compile<{ roomId: string }>(leaveSchema);
-const validSend = ajv.compile<SendMessageBody & { roomId: string }>(sendSchema);
-
-type Ack = (answer: unknown) => void;
-
-interface SocketState {
-  principal: Principal | null;
-  /** roomId -> socket.io room (group) name. */
-  rooms: Map<string, string>;
-}
+import type { RoomHub } from './rooms.js';
+import { SocketIoTransport } from './socketio.js';
 
 export interface ConnectorOptions {
   config: Config;
@@ -70,7 +21,7 @@ export interface ConnectorOptions {
   auth: Auth;
   /** The same write path as HTTP sends; null when this node has no bus (sends answer 503). */
   ingest: Ingest | null;
-  /** The HTTP server socket.io attaches to (the connector's own, or the standalone front's). */
+  /** The HTTP server socket.io and the Bilibili WebSocket (/sub) attach to (the connector's own, or the standalone front's). */
   server: HttpServer;
   /** What the router hands to clients for this node. */
   publicUrl: string;
@@ -88,62 +39,70 @@ export interface Connector {
   io: Server;
   nodeId: string;
   hub: RoomHub;
+  /** The Bilibili-protocol endpoints of this node: WebSocket URL, and TCP port (null = off). */
+  bilibili: { ws: string; tcpPort: number | null };
   stop(): Promise<void>;
 }
 
-function errorBody(err: unknown): { ok: false; error: { code: string; message: string } } {
-  const apiError = err instanceof ApiError ? err : toApiError(err as Error);
-  return { ok: false, ...apiError.toBody() };
-}
-
-function describe(errors: typeof validJoin.errors): string {
-  const first = errors?.[0];
-  if (!first) return 'The payload is not valid.';
-  const field = first.instancePath ? `"${first.instancePath.slice(1)}"` : 'the payload';
-  if (first.keyword === 'additionalProperties') return `Unknown field "${String(first.params.additionalProperty)}".`;
-  if (first.keyword === 'required') return `Missing field "${String(first.params.missingProperty)}".`;
-  return `${field} ${first.message ?? 'is not valid'}.`;
+/** The WebSocket URL of a connector's Bilibili endpoint, from its public (socket.io) URL. */
+export function biliWsUrl(publicUrl: string): string {
+  const url = new URL(publicUrl);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.pathname = BILI_WS_PATH;
+  url.search = '';
+  return url.toString();
 }
 
 /**
- * The connection layer: socket.io with the token checked in the handshake, room membership,
- * and the push cycle (notify -> pull -> merge -> emit once per room). No business logic beyond
- * the join check (valid room, not banned) and handing sends to the shared write path.
+ * The connection layer: one core (rooms, the push cycle notify -> pull -> merge -> deliver once
+ * per room, presence, room info, slow consumers) behind two transports, socket.io and the
+ * Bilibili live protocol. No business logic beyond the join check (valid room, not banned) and
+ * handing sends to the shared write path.
  */
 export async function startConnector(options: ConnectorOptions): Promise<Connector> {
   const { config, logger, store, auth, ingest } = options;
   const nodeId = options.nodeId ?? `c-${randomBytes(5).toString('hex')}`;
-  const io = new Server(options.server, {
-    serveClient: false,
-    pingInterval: config.socketPingMs,
-    pingTimeout: config.socketPingTimeoutMs,
-    // Client packets are tiny (join, send); a big one is an error, and socket.io closes that socket.
-    maxHttpBufferSize: 16 * 1024,
-    perMessageDeflate: false,
-    httpCompression: false,
-    cors: { origin: true, credentials: false },
-    connectTimeout: 10_000,
-  });
 
   let registry: Registry | null = null;
-  const hub = new RoomHub({
-    io,
-    store,
+  const core = new ConnectorCore({
+    config,
     logger,
-    mergeMs: config.pushMergeMs,
-    bigMergeMs: config.pushBigMergeMs,
-    bigRoomSockets: config.pushBigRoom,
-    notifyDelayMs: config.pushNotifyDelayMs,
-    sweepMs: config.pushSweepMs,
+    store,
     onMembership: (roomId, sockets) => registry?.roomChanged(roomId, sockets),
+    ...(options.roomLikes ? { roomLikes: options.roomLikes } : {}),
+    roomLive: async (roomId) => {
+      const hash = await guard(() => store.read.hgetall(liveKey(roomId)));
+      return hash.liveId && hash.startedAt ? { liveId: hash.liveId, startedAt: Number(hash.startedAt) } : null;
+    },
+    ...(options.roomInfoMs ? { roomInfoMs: options.roomInfoMs } : {}),
   });
-  registry = await startRegistry({ redis: options.redis, cluster: config.cluster, nodeId, url: options.publicUrl, hub, io, logger });
+  const hub = core.hub;
+  const socketIo = new SocketIoTransport({ config, auth, ingest, server: options.server, core });
+  core.addTransport(socketIo);
+  const bilibili = await BilibiliTransport.start({ core, auth, logger, redis: store.read, server: options.server, host: config.host, tcpPort: config.biliTcpPort });
+  core.addTransport(bilibili);
+  const biliEndpoints = { ws: biliWsUrl(options.publicUrl), tcpPort: bilibili.tcpPort };
+  const tcpHost = new URL(options.publicUrl).hostname;
+  registry = await startRegistry({
+    redis: options.redis,
+    cluster: config.cluster,
+    nodeId,
+    url: options.publicUrl,
+    bilibili: { ws: biliEndpoints.ws, tcp: biliEndpoints.tcpPort ? `${tcpHost}:${biliEndpoints.tcpPort}` : null },
+    hub,
+    sessions: () => core.sessionCount,
+    logger,
+  });
 
-  // Pusher -> this node, and deletions for every node.
+  // Pusher -> this node; deletions and live start/end for every node.
   options.subscriber.on('error', () => undefined);
   await waitReady(options.subscriber);
-  await options.subscriber.subscribe(nodeChannel(nodeId), DELETED_CHANNEL);
+  await options.subscriber.subscribe(nodeChannel(nodeId), DELETED_CHANNEL, LIVE_CHANNEL);
   options.subscriber.on('message', (channel: string, text: string) => {
+    if (channel === LIVE_CHANNEL) {
+      core.liveChanged(text);
+      return;
+    }
     if (channel === DELETED_CHANNEL) {
       try {
         const event = JSON.parse(text) as MessagesDeleted;
@@ -163,197 +122,16 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
     }
   });
 
-  io.use((socket, next) => {
-    const token: unknown = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
-    let principal: Principal | null = null;
-    try {
-      if (typeof token === 'string' && token.length > 0) principal = auth.verify(token);
-      else if (!config.anonViewers) throw new ApiError(401, 'missing_token', 'This server needs a token: connect with auth: { token }.');
-    } catch (err) {
-      handshakes.inc({ result: 'refused' });
-      const body = errorBody(err);
-      const refusal = new Error(body.error.message) as Error & { data?: unknown };
-      refusal.data = body.error;
-      next(refusal);
-      return;
-    }
-    handshakes.inc({ result: principal ? 'user' : 'anonymous' });
-    (socket.data as SocketState).principal = principal;
-    (socket.data as SocketState).rooms = new Map();
-    next();
-  });
-
-  /** Bad input drops the socket (never the process); the ack, when there is one, says why. */
-  const reject = (socket: Socket, ack: unknown, reason: string, err: ApiError): void => {
-    if (typeof ack === 'function') (ack as Ack)(errorBody(err));
-    drops.inc({ reason });
-    socket.disconnect(true);
-  };
-
-  io.on('connection', (socket) => {
-    const state = socket.data as SocketState;
-    socketsGauge.inc();
-
-    socket.on('join', async (payload: unknown, ack: unknown) => {
-      if (typeof ack !== 'function') return reject(socket, ack, 'bad_input', new ApiError(400, 'invalid_request', '`join` needs an acknowledgement callback.'));
-      if (!validJoin(payload)) return reject(socket, ack, 'bad_input', new ApiError(400, 'invalid_request', describe(validJoin.errors)));
-      const { roomId } = payload;
-      const types = payload.types ?? [...DEFAULT_POLL_TYPES];
-      let cursor: Cursor | null = null;
-      if (payload.cursor !== undefined) {
-        cursor = decodeCursor(payload.cursor);
-        if (!cursor) {
-          joins.inc({ result: 'invalid_cursor' });
-          return (ack as Ack)(errorBody(new ApiError(400, 'invalid_cursor', 'The cursor is not one this server gave out; join without it to start again.')));
-        }
-      }
-      try {
-        if (!state.rooms.has(roomId) && state.rooms.size >= MAX_ROOMS_PER_SOCKET) {
-          throw new ApiError(409, 'too_many_rooms', `One connection may sit in at most ${MAX_ROOMS_PER_SOCKET} rooms; leave one first.`);
-        }
-        // The business module's room-entry check.
-        if (state.principal && (await store.isBanned(roomId, state.principal.id))) {
-          throw new ApiError(403, 'banned', 'You are banned from this room.');
-        }
-        const prepared = await hub.prepareJoin(roomId, types, cursor, store.retention);
-        if (!socket.connected) return;
-        // Synchronous from here: catch-up, then membership, so nothing falls between them.
-        if (prepared.catchUp.length > 0) {
-          socket.emit('messages', { roomId, messages: prepared.catchUp, cursor: prepared.cursor, ...(prepared.skipped ? { skipped: true } : {}) });
-        }
-        prepared.commit();
-        // A join again (other types, or after a reconnect of the app): the old membership goes
-        // after the new one is in, so the room never empties (and forgets its stream) in between.
-        const previous = state.rooms.get(roomId);
-        if (previous && previous !== prepared.group) void socket.leave(previous);
-        if (previous) hub.release(roomId, previous);
-        void socket.join(prepared.group);
-        state.rooms.set(roomId, prepared.group);
-        joins.inc({ result: 'ok' });
-        (ack as Ack)({ ok: true, cursor: prepared.cursor });
-        if (state.principal) void store.enter(roomId, state.principal).catch(() => undefined);
-      } catch (err) {
-        joins.inc({ result: 'refused' });
-        (ack as Ack)(errorBody(err));
-      }
-    });
-
-    socket.on('leave', (payload: unknown, ack: unknown) => {
-      if (!validLeave(payload)) return reject(socket, ack, 'bad_input', new ApiError(400, 'invalid_request', describe(validLeave.errors)));
-      const group = state.rooms.get(payload.roomId);
-      if (group) {
-        void socket.leave(group);
-        hub.release(payload.roomId, group);
-        state.rooms.delete(payload.roomId);
-        if (state.principal) void store.leave(payload.roomId, state.principal.id).catch(() => undefined);
-      }
-      if (typeof ack === 'function') (ack as Ack)({ ok: true });
-    });
-
-    socket.on('send', async (payload: unknown, ack: unknown) => {
-      if (typeof ack !== 'function') return reject(socket, ack, 'bad_input', new ApiError(400, 'invalid_request', '`send` needs an acknowledgement callback.'));
-      if (!validSend(payload)) return reject(socket, ack, 'bad_input', new ApiError(400, 'invalid_request', describe(validSend.errors)));
-      if (!state.principal) {
-        sends.inc({ result: 'refused' });
-        return (ack as Ack)(errorBody(new ApiError(401, 'missing_token', 'Sending needs a token: connect with auth: { token }.')));
-      }
-      const { roomId, ...body } = payload;
-      try {
-        if (!ingest) throw new ApiError(503, 'send_unavailable', 'This connection cannot take messages right now; send them over HTTP.', 1);
-        const accepted = await ingest.accept(roomId, body, state.principal, { ip: socket.handshake.address });
-        sends.inc({ result: 'ok' });
-        (ack as Ack)({ ok: true, ...accepted });
-      } catch (err) {
-        sends.inc({ result: 'refused' });
-        (ack as Ack)(errorBody(err));
-      }
-    });
-
-    // Anything else a client emits is not part of the protocol.
-    socket.onAny((event: string) => {
-      if (event !== 'join' && event !== 'leave' && event !== 'send') reject(socket, undefined, 'bad_input', new ApiError(400, 'invalid_request', `Unknown event "${event}".`));
-    });
-
-    socket.on('disconnect', () => {
-      socketsGauge.dec();
-      for (const [roomId, group] of state.rooms) {
-        hub.release(roomId, group);
-        if (state.principal) void store.leave(roomId, state.principal.id).catch(() => undefined);
-      }
-      state.rooms.clear();
-    });
-  });
-
-  // Slow consumers: a socket that cannot keep up is dropped before its buffer hurts the process.
-  const slowTimer = setInterval(() => {
-    for (const socket of io.sockets.sockets.values()) {
-      if (bufferedBytes(socket) > config.socketMaxBufferBytes) {
-        drops.inc({ reason: 'slow_consumer' });
-        dropNow(socket);
-      }
-    }
-    roomsGauge.set(hub.rooms.size);
-  }, 1000);
-  slowTimer.unref();
-
-  // Periodic room info, and presence refresh so long-connected viewers stay "online".
-  const roomInfoMs = options.roomInfoMs ?? 5000;
-  // The fronts aggregate likes into this counter (apps/front likes.ts likesKey).
-  const roomLikes = options.roomLikes ?? (async (roomId: string) => Number((await guard(() => store.read.get(`dm:{r:${roomId}}:likes`))) ?? 0));
-  const infoTimer = setInterval(() => {
-    for (const room of hub.rooms.values()) {
-      const roomId = room.id;
-      void Promise.all([store.online(roomId), roomLikes(roomId)])
-        .then(([online, likes]) => {
-          for (const group of room.groups.values()) io.to(group.name).emit('room', { roomId, online, likes });
-        })
-        .catch(() => undefined);
-    }
-  }, roomInfoMs);
-  infoTimer.unref();
-  const presenceTimer = setInterval(() => {
-    for (const socket of io.sockets.sockets.values()) {
-      const state = socket.data as SocketState;
-      if (!state.principal) continue;
-      for (const roomId of state.rooms.keys()) void store.enter(roomId, state.principal).catch(() => undefined);
-    }
-  }, Math.max(1000, Math.floor(config.onlineTtlMs / 3)));
-  presenceTimer.unref();
-
-  logger.info({ nodeId, url: options.publicUrl }, 'connector ready');
+  logger.info({ nodeId, url: options.publicUrl, bilibili: biliEndpoints }, 'connector ready');
   return {
-    io,
+    io: socketIo.io,
     nodeId,
     hub,
+    bilibili: biliEndpoints,
     async stop() {
-      clearInterval(slowTimer);
-      clearInterval(infoTimer);
-      clearInterval(presenceTimer);
       await registry?.stop();
-      hub.stop();
       await options.subscriber.unsubscribe().catch(() => undefined);
-      io.disconnectSockets(true);
-      // io.close() would also close the HTTP server, which belongs to whoever passed it in.
-      io.engine.close();
+      await core.stop();
     },
   };
-}
-
-/**
- * Closes a socket without flushing: a plain disconnect waits for the buffer to drain, which a
- * consumer that does not read never lets happen. The TCP socket goes at once, and its buffers with it.
- */
-function dropNow(socket: Socket): void {
-  const tcp = (socket.conn as unknown as { transport?: { socket?: { _socket?: { destroy(): void } } } }).transport?.socket?._socket;
-  socket.conn.close(true);
-  tcp?.destroy();
-}
-
-/** Bytes queued for a socket: engine.io's write buffer plus the WebSocket's unsent bytes. */
-function bufferedBytes(socket: Socket): number {
-  const conn = socket.conn as unknown as { writeBuffer?: unknown[]; transport?: { socket?: { bufferedAmount?: number; _socket?: { writableLength?: number } } } };
-  const ws = conn.transport?.socket;
-  const wsBytes = ws?._socket?.writableLength ?? ws?.bufferedAmount ?? 0;
-  // Packets still in engine.io's buffer (polling, or a paused transport): count ~1 KB each.
-  return wsBytes + (conn.writeBuffer?.length ?? 0) * 1024;
 }
