@@ -55,7 +55,7 @@ export class ConnectorCore {
       onMembership: options.onMembership,
     });
     this.every(1000, () => this.dropSlowConsumers());
-    this.every(options.roomInfoMs ?? 5000, () => this.roomInfo());
+    this.every(options.roomInfoMs ?? config.roomInfoMs, () => this.roomInfo());
     // Presence refresh, so long-connected viewers stay "online".
     this.every(Math.max(1000, Math.floor(config.onlineTtlMs / 3)), () => {
       for (const session of this.sessions) {

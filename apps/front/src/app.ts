@@ -11,6 +11,7 @@ import { likeRoutes } from './routes/likes.js';
 import { switchRoutes } from './routes/switches.js';
 import { clientMetricsRoutes } from './routes/client-metrics.js';
 import { pageRoutes } from './routes/pages.js';
+import { aliasRoutes } from './routes/alias.js';
 
 /** The front's HTTP API (API.md) on a server of its own, ready to listen. */
 export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
@@ -29,5 +30,6 @@ export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
   switchRoutes(app, deps, hot);
   clientMetricsRoutes(app);
   pageRoutes(app, deps);
+  aliasRoutes(app, deps);
   return app;
 }

@@ -1,5 +1,6 @@
 import { ApiError, roomParamsSchema, usersQuerySchema } from '@danmaku/model';
 import type { FastifyInstance } from '@danmaku/http';
+import { aliasOf } from '@danmaku/bilibili';
 import { guard } from '@danmaku/store';
 import { requireUser, type FrontDeps } from '../context.js';
 import type { FrontHot } from '../cache/hot.js';
@@ -35,10 +36,10 @@ export function roomRoutes(app: FastifyInstance, deps: FrontDeps, hot: FrontHot)
 
   app.get<RoomRequest>('/v1/rooms/:roomId', { schema: params }, async (request) => {
     const { roomId } = request.params;
-    const [online, likes] = await Promise.all([store.online(roomId), guard(() => hot.likes.total(roomId))]);
+    const [online, likes, alias] = await Promise.all([store.online(roomId), guard(() => hot.likes.total(roomId)), guard(() => aliasOf(store.read, roomId))]);
     hot.cache.noteOnline(roomId, online);
     // The live state is cached per process for a second (and dropped on start/end events).
     const live = deps.replay ? await deps.replay.lives.cached(roomId) : null;
-    return { roomId, live, online, likes };
+    return { roomId, live, online, likes, alias };
   });
 }
