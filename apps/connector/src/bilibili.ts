@@ -104,6 +104,8 @@ class BiliSession implements Session {
     if (this.authTimer) clearTimeout(this.authTimer);
     if (this.wire.kind === 'ws') this.wire.ws.close(1000);
     else this.wire.socket.end();
+    // A peer that never closes its side does not keep the connection.
+    setTimeout(() => (this.wire.kind === 'ws' ? this.wire.ws.terminate() : this.wire.socket.destroy()), 1000).unref();
   }
 
   enterGroup(): void {}
@@ -209,6 +211,7 @@ export class BilibiliTransport implements Transport {
   private open(wire: Wire, ip: string | undefined): BiliSession {
     const session = new BiliSession(wire, ip);
     this.all.add(session);
+    this.options.core.opened(session);
     session.authTimer = setTimeout(() => {
       session.authTimer = null;
       if (session.state === 'new' || session.state === 'authing') this.finish(session, 'auth_timeout');
