@@ -130,6 +130,21 @@ describe('Bilibili live protocol', () => {
     }
     // The same comment went out once per client, never twice.
     assert.ok(seen.every((s) => s.cmds.get('DANMU_MSG')?.length === 2));
+
+    // A pinned notice, and a moderator's delete (under a cmd the library does not take for a comment).
+    assert.equal((await post(`/v1/rooms/${roomId}/notice`, { content: 'welcome, bilibili tools' }, streamer)).status, 201);
+    const doomed = (await (await post(`/v1/rooms/${roomId}/messages`, { type: 'comment', content: 'to be deleted' }, viewer)).json()) as { id: string };
+    await waitFor('the doomed comment arrives', () => seen.every((s) => s.cmds.get('DANMU_MSG')?.length === 3));
+    const del = await fetch(`${system.url}/v1/rooms/${roomId}/messages/${doomed.id}?type=comment`, { method: 'DELETE', headers: { authorization: `Bearer ${streamer}` } });
+    assert.equal(del.status, 200, await del.text());
+    await waitFor('notice and deletion on every client', () =>
+      seen.every(
+        (s) =>
+          (s.cmds.get('NOTICE_MSG') ?? []).some((b) => (b as { msg_common: string }).msg_common === 'welcome, bilibili tools') &&
+          (s.cmds.get('DANMAKU_DELETE') ?? []).some((b) => (b as { data: { ids: string[] } }).data.ids.includes(doomed.id)),
+      ),
+    );
+    assert.ok(seen.every((s) => s.cmds.get('DANMU_MSG')?.length === 3), 'a deletion is not taken for a comment');
     // A heartbeat later in the connection gets its reply too.
     const beats = seen[0]?.heartbeats.length ?? 0;
     (clients[0] as LiveWS).heartbeat();
