@@ -71,6 +71,7 @@ class BiliSession implements Session {
   constructor(
     readonly wire: Wire,
     readonly ip: string | undefined,
+    private readonly groups: GroupMembers,
   ) {}
 
   isOpen(): boolean {
@@ -108,10 +109,37 @@ class BiliSession implements Session {
     setTimeout(() => (this.wire.kind === 'ws' ? this.wire.ws.terminate() : this.wire.socket.destroy()), 1000).unref();
   }
 
-  enterGroup(): void {}
-  leaveGroup(): void {}
+  enterGroup(group: string): void {
+    this.groups.add(group, this);
+  }
+  leaveGroup(group: string): void {
+    this.groups.remove(group, this);
+  }
   // Bilibili clients expect no history on connect: recorders would store it twice.
   catchUp(): void {}
+}
+
+/** Which sessions of this transport sit in which group; a group's per-room state goes with it. */
+class GroupMembers {
+  readonly byGroup = new Map<string, Set<BiliSession>>();
+  /** Likes last sent to a group (LIKE_INFO_V3_UPDATE goes out on change). */
+  readonly lastLikes = new Map<string, number>();
+
+  add(group: string, session: BiliSession): void {
+    let members = this.byGroup.get(group);
+    if (!members) this.byGroup.set(group, (members = new Set()));
+    members.add(session);
+  }
+
+  remove(group: string, session: BiliSession): void {
+    const members = this.byGroup.get(group);
+    if (!members) return;
+    members.delete(session);
+    if (members.size === 0) {
+      this.byGroup.delete(group);
+      this.lastLikes.delete(group);
+    }
+  }
 }
 
 /**
@@ -122,9 +150,9 @@ class BiliSession implements Session {
  */
 export class BilibiliTransport implements Transport {
   readonly name = 'bilibili';
-  private readonly groups = new Map<string, Set<BiliSession>>();
+  private readonly groups = new GroupMembers();
   private readonly all = new Set<BiliSession>();
-  private readonly lastLikes = new Map<string, number>();
+  /** The last online count per room, for heartbeat replies between room events. */
   private readonly lastOnline = new Map<string, number>();
   private readonly wss: WebSocketServer;
   private tcp: TcpServer | null = null;
@@ -209,7 +237,7 @@ export class BilibiliTransport implements Transport {
   }
 
   private open(wire: Wire, ip: string | undefined): BiliSession {
-    const session = new BiliSession(wire, ip);
+    const session = new BiliSession(wire, ip, this.groups);
     this.all.add(session);
     this.options.core.opened(session);
     session.authTimer = setTimeout(() => {
@@ -230,16 +258,9 @@ export class BilibiliTransport implements Transport {
     if (!this.all.delete(session)) return;
     if (reason) drops.inc({ reason, transport: this.name });
     if (session.state !== 'closed') session.drop();
-    if (session.roomId) {
-      const group = session.rooms.get(session.roomId);
-      if (group) this.groups.get(group)?.delete(session);
-      if (group && this.groups.get(group)?.size === 0) {
-        this.groups.delete(group);
-        this.lastLikes.delete(group);
-        this.lastOnline.delete(session.roomId);
-      }
-    }
+    // The core takes it out of its rooms (leaveGroup included).
     this.options.core.closed(session);
+    if (session.roomId && !this.options.core.hub.rooms.has(session.roomId)) this.lastOnline.delete(session.roomId);
   }
 
   /** One client packet; false when it closed the connection. */
@@ -287,11 +308,7 @@ export class BilibiliTransport implements Transport {
       session.protover = body.protover;
       const joined = await this.options.core.join(session, roomId, [...DEFAULT_POLL_TYPES], null);
       if (joined === null || session.state !== 'authing') return;
-      const group = session.rooms.get(roomId) as string;
       session.roomId = roomId;
-      let members = this.groups.get(group);
-      if (!members) this.groups.set(group, (members = new Set()));
-      members.add(session);
       session.state = 'open';
       if (session.authTimer) clearTimeout(session.authTimer);
       session.authTimer = null;
@@ -312,7 +329,7 @@ export class BilibiliTransport implements Transport {
   }
 
   deliver(group: string, event: RoomEvent): number {
-    const members = this.groups.get(group);
+    const members = this.groups.byGroup.get(group);
     if (!members || members.size === 0) return 0;
     const roomid = (members.values().next().value as BiliSession).roomid;
     const bodies: string[] = [];
@@ -331,8 +348,8 @@ export class BilibiliTransport implements Transport {
         const online = Math.max(event.online, this.options.core.hub.rooms.get(event.roomId)?.sockets ?? 0);
         this.lastOnline.set(event.roomId, online);
         bodies.push(JSON.stringify(onlineRankCount(online)), JSON.stringify(watchedChange(online)));
-        if (this.lastLikes.get(group) !== event.likes) {
-          this.lastLikes.set(group, event.likes);
+        if (this.groups.lastLikes.get(group) !== event.likes) {
+          this.groups.lastLikes.set(group, event.likes);
           bodies.push(JSON.stringify(likeInfo(event.likes)));
         }
         break;

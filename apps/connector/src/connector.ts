@@ -1,7 +1,8 @@
 import type { Server as HttpServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'socket.io';
-import { LIVE_CHANNEL, liveKey } from '@danmaku/archive';
+// The live-state keys only: the archive's index would load the MySQL driver into every connector.
+import { LIVE_CHANNEL, liveKey } from '@danmaku/archive/lives';
 import type { Auth } from '@danmaku/auth';
 import type { Config } from '@danmaku/config';
 import type { Ingest } from '@danmaku/ingest';
