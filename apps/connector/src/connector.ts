@@ -5,7 +5,7 @@ import { Ajv } from 'ajv';
 import type { Auth, Principal } from '@danmaku/auth';
 import type { Config } from '@danmaku/config';
 import { toApiError } from '@danmaku/http';
-import type { Ingest } from '@danmaku/ingest';
+import type { SendPipeline as Ingest } from '@danmaku/send';
 import {
   ApiError,
   DEFAULT_POLL_TYPES,

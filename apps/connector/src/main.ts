@@ -2,7 +2,7 @@ import { createAuth } from '@danmaku/auth';
 import { openBus, type Bus } from '@danmaku/bus';
 import { isDefaultSecret, loadConfig } from '@danmaku/config';
 import { createHttpServer, readinessRoute } from '@danmaku/http';
-import { openWritePath, type WritePath } from '@danmaku/write-path';
+import { openSend, type SendPath } from '@danmaku/send';
 import { createLogger, stopOnSignals } from '@danmaku/observability';
 import { createRedis, openStore, waitReady } from '@danmaku/store';
 import { startConnector } from './connector.js';
@@ -13,12 +13,12 @@ if (isDefaultSecret(config)) logger.warn('DANMAKU_JWT_SECRET is the development 
 const { store, close: closeStore } = await openStore(config, 'connector');
 // Sends over the socket take the same path as HTTP sends, so they need the real (Kafka) bus;
 // without one this node only delivers, and `send` answers 503.
-// The write path is the front's, checks included (moderation, rate limits, read-only, live stamp).
+// The send pipeline is the front's, checks included (moderation, rate limits, read-only, live stamp).
 let bus: Bus | null = null;
-let writePath: WritePath | null = null;
+let sendPath: SendPath | null = null;
 if (config.kafkaBrokers.length > 0) {
   bus = await openBus(config, 'connector', logger, true);
-  writePath = await openWritePath(config, { store, bus, logger, name: 'connector' });
+  sendPath = await openSend(config, { store, bus, logger, name: 'connector' });
 } else {
   logger.warn('no KAFKA_BROKERS: socket sends are refused (clients send over HTTP)');
 }
@@ -37,7 +37,7 @@ const connector = await startConnector({
   logger,
   store,
   auth: createAuth(config.jwtSecret),
-  ingest: writePath?.ingest ?? null,
+  ingest: sendPath?.pipeline ?? null,
   server: http.server,
   publicUrl,
   subscriber,
@@ -51,6 +51,6 @@ stopOnSignals(logger, async () => {
   await http.close();
   subscriber.disconnect();
   await bus?.close();
-  await writePath?.close();
+  await sendPath?.close();
   await closeStore();
 });

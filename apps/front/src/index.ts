@@ -1,2 +1,2 @@
 export { buildFront } from './app.js';
-export type { FrontDeps } from './context.js';
+export type { FrontContext, FrontDeps } from './context.js';

@@ -14,7 +14,7 @@ const switches = await new Switchboard({ redis, refreshMs: config.switchesRefres
 
 const app = createHttpServer({ logger, app: 'router' });
 readinessRoute(app, { redis: async () => (await redis.ping()) === 'PONG' });
-routerRoutes(app, {
+await app.register(routerRoutes, {
   redis,
   cluster: config.cluster,
   auth: createAuth(config.jwtSecret),

@@ -9,7 +9,8 @@ import { startConnector, type Connector } from '@danmaku/connector';
 import { pusherSettings, startPusher } from '@danmaku/pusher';
 import { routerRoutes } from '@danmaku/router';
 import { startArchiver } from '@danmaku/archiver';
-import { openWritePath } from '@danmaku/write-path';
+import { openReplay } from '@danmaku/archive';
+import { openSend } from '@danmaku/send';
 
 export interface Standalone {
   /** http://host:port of the front. */
@@ -33,16 +34,17 @@ export async function startStandalone(config: Config, logger: Logger, options: S
   const bus = new MemoryBus({ partitions: config.partitions, logger });
   const processor = await startProcessor({ bus, store, logger, announce: redisAnnouncer(store.write), ...processorSettings(config) });
   // The archiver is the second consumer group, registered before anything is sent (the memory
-  // bus starts a new group at the end). The write path: switches, moderation, live stamp, ingest.
-  const writePath = await openWritePath(config, { store, bus, logger, name: 'standalone' });
-  const { ingest, switches, replay, moderation } = writePath;
+  // bus starts a new group at the end). The send path: switches, moderation, live stamp, pipeline.
+  const sendPath = await openSend(config, { store, bus, logger, name: 'standalone' });
+  const { pipeline: ingest, switches, moderation } = sendPath;
+  const replay = openReplay(config, { redis: store.write, states: sendPath.lives, logger, name: 'standalone' });
   replay.archive.ready().catch((err: unknown) => logger.warn({ err }, 'MySQL not reachable yet; archiving retries until it is'));
   const archiver = await startArchiver({ bus, archive: replay.archive, topic: config.topic, logger, batchSize: config.archiverBatch, lingerMs: config.archiverLingerMs });
   const auth = createAuth(config.jwtSecret);
-  const front = buildFront({ config, store, bus, auth, ingest, switches, replay, moderation }, logger);
-  // Long connections (issue 4): GET /v1/route on the front's port, the pusher, and a connector
+  const front = buildFront({ config, store, bus, auth, send: ingest, switches, replay, moderation }, logger);
+  // Long connections: GET /v1/route on the front's port, the pusher, and a connector
   // whose socket.io shares the front's HTTP server, so one port serves everything.
-  routerRoutes(front, {
+  void front.register(routerRoutes, {
     redis: store.write,
     cluster: config.cluster,
     auth,
@@ -90,7 +92,8 @@ export async function startStandalone(config: Config, logger: Logger, options: S
       while ((await processor.lag()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       while ((await archiver.lag()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       await bus.close();
-      await writePath.close();
+      await replay.close();
+      await sendPath.close();
       await closeStore();
     },
   };

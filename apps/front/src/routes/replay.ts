@@ -1,7 +1,7 @@
 import { ApiError, DEFAULT_POLL_TYPES, isMessageType, type MessageType } from '@danmaku/model';
 import type { FastifyInstance } from '@danmaku/http';
-import type { FrontDeps } from '../context.js';
-import { LIVE_ID_PATTERN, replayOf } from './lives.js';
+import type { FrontContext } from '../context.js';
+import { LIVE_ID_PATTERN } from './lives.js';
 
 const DEFAULT_LIMIT = 200;
 const MAX_LIMIT = 1000;
@@ -31,9 +31,9 @@ function parseTypes(text: string | undefined): Set<MessageType> {
 }
 
 /** Replay of a live's danmaku by offset window (API.md): local cache -> replay Redis -> MySQL. */
-export function replayRoutes(app: FastifyInstance, deps: FrontDeps): void {
+export async function replayRoutes(app: FastifyInstance, { replay }: FrontContext): Promise<void> {
   app.get<{ Params: { liveId: string } }>('/v1/lives/:liveId', { schema: { params: liveParams } }, async (request) => {
-    const live = await replayOf(deps).replay.live(request.params.liveId);
+    const live = await replay.replay.live(request.params.liveId);
     return { ...live, durationMs: live.endedAt === null ? null : live.endedAt - live.startedAt };
   });
 
@@ -57,7 +57,7 @@ export function replayRoutes(app: FastifyInstance, deps: FrontDeps): void {
     async (request, reply) => {
       const { from = 0, to, limit = DEFAULT_LIMIT } = request.query;
       if (to !== undefined && to <= from) throw new ApiError(400, 'invalid_request', '"to" must be greater than "from" (ms since the live started; "to" is exclusive).');
-      const page = await replayOf(deps).replay.read(request.params.liveId, { from, to, limit, types: parseTypes(request.query.types) });
+      const page = await replay.replay.read(request.params.liveId, { from, to, limit, types: parseTypes(request.query.types) });
       // Archived messages are JSON already: splice them in rather than parse and re-encode.
       return reply.type('application/json; charset=utf-8').send(`{"messages":[${page.messages.join(',')}],"next":${page.next === null ? 'null' : page.next}}`);
     },
