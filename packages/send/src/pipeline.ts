@@ -59,7 +59,7 @@ async function pass(checks: readonly SendCheck[], message: UnsequencedMessage, p
 export function createSendPipeline(options: SendPipelineOptions) {
   const pickPartition = options.partition ?? ((key: string) => partitionFor(key, options.bus.partitions));
 
-  /** Puts a finished message on the bus. Checks are the caller's business: see accept and system. */
+  /** Puts a finished message on the bus. Checks are the caller's business: see accept, system and enter. */
   async function publish(message: UnsequencedMessage): Promise<void> {
     const key = streamKey(message.roomId, message.type);
     await options.bus.produce(options.topic, [{ key, value: JSON.stringify(message), partition: pickPartition(key, message) }]);
@@ -81,7 +81,14 @@ export function createSendPipeline(options: SendPipelineOptions) {
     return message;
   }
 
-  return { accept, system, publish };
+  /** "X joined": no checks (entering the room was checked) and no stamp; the caller decides whether to post one. */
+  async function enter(roomId: string, user: { id: string; name: string }, now = Date.now()): Promise<UnsequencedMessage> {
+    const message: UnsequencedMessage = { id: newMessageId(now), roomId, type: 'enter', ts: now, user: { id: user.id, name: user.name } };
+    await publish(message);
+    return message;
+  }
+
+  return { accept, system, enter, publish };
 }
 
 export type SendPipeline = ReturnType<typeof createSendPipeline>;

@@ -59,7 +59,7 @@ describe('the send pipeline', () => {
     await bus.close();
   });
 
-  test('a system message passes the system checks only and is published as type system', async () => {
+  test('a system message passes the system checks only; an enter message passes none', async () => {
     const { bus, published } = await busWithLog();
     const viewerOnly: SendCheck = () => {
       throw new ApiError(429, 'rate_limited', 'viewer check ran');
@@ -73,6 +73,12 @@ describe('the send pipeline', () => {
     assert.deepEqual(message.user, { id: `s-${roomId}`, name: 'streamer' });
     await waitFor('published', () => published.length === 1);
     assert.deepEqual(published[0], message);
+    // "X joined" passes no check at all (entering was checked) and is not stamped.
+    const entered = await pipeline.enter(roomId, viewer('newcomer'));
+    await waitFor('the enter message', () => published.length === 2);
+    assert.deepEqual(published[1], entered);
+    assert.equal(entered.type, 'enter');
+    assert.deepEqual(entered.user, { id: 'newcomer', name: 'name-newcomer' });
     await bus.close();
   });
 });
