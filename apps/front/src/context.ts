@@ -1,16 +1,17 @@
 import type { Auth } from '@danmaku/auth';
 import type { Bus } from '@danmaku/bus';
-import type { Config } from '@danmaku/config';
 import type { SendPipeline } from '@danmaku/send';
 import type { RedisStore } from '@danmaku/store';
 import type { Switchboard } from '@danmaku/switches';
 import type { ReplayStack } from '@danmaku/archive';
 import type { Moderation } from '@danmaku/moderation';
 import type { FrontHot } from './cache/hot.js';
+import type { FrontSettings } from './role.js';
 
 /** What the front's routes share; built once by whoever wires the app (main or standalone). */
 export interface FrontDeps {
-  config: Config;
+  /** The settings the front's routes read (its slice of the config). */
+  config: FrontSettings;
   store: RedisStore;
   bus: Bus;
   auth: Auth;

@@ -5,7 +5,7 @@ import { EnterAnnouncer } from './enter.js';
 import { RoomCache } from './room-cache.js';
 import { Pressure } from './shape.js';
 
-/** The front's hot-room machinery: local cache, aggregated likes, enter messages, pressure. */
+/** What keeps a big room cheap for the front: local cache, aggregated likes, enter messages, pressure. */
 export interface FrontHot {
   cache: RoomCache;
   likes: LikeCounter;
