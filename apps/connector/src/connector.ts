@@ -1,26 +1,26 @@
 import type { Server as HttpServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'socket.io';
-// The live-state keys only: the archive's index would load the MySQL driver into every connector.
-import { LIVE_CHANNEL, liveKey } from '@danmaku/archive/lives';
 import type { Auth } from '@danmaku/auth';
-import type { Config } from '@danmaku/config';
-import type { Ingest } from '@danmaku/ingest';
+import { LIVE_CHANNEL, liveKey } from '@danmaku/lives';
 import type { Logger } from '@danmaku/observability';
+import type { SendPipeline as Ingest } from '@danmaku/send';
 import { nodeChannel, parseNodeEvent, type StoredMessage } from '@danmaku/push';
 import { DELETED_CHANNEL, guard, waitReady, type MessagesDeleted, type Redis, type RedisStore } from '@danmaku/store';
 import { BILI_WS_PATH, BilibiliTransport } from './bilibili.js';
 import { ConnectorCore } from './core.js';
 import { startRegistry, type Registry } from './registry.js';
 import type { RoomHub } from './rooms.js';
-import { SocketIoTransport } from './socketio.js';
+import type { ConnectorSettings } from './role.js';
+import { SocketIoTransport, type ConnectorServer } from './socketio.js';
+
+export type { ConnectorServer } from './socketio.js';
 
 export interface ConnectorOptions {
-  config: Config;
+  config: ConnectorSettings;
   logger: Logger;
   store: RedisStore;
   auth: Auth;
-  /** The same write path as HTTP sends; null when this node has no bus (sends answer 503). */
+  /** The same send pipeline as HTTP sends; null when this node has no bus (sends answer 503). */
   ingest: Ingest | null;
   /** The HTTP server socket.io and the Bilibili WebSocket (/sub) attach to (the connector's own, or the standalone front's). */
   server: HttpServer;
@@ -37,7 +37,7 @@ export interface ConnectorOptions {
 }
 
 export interface Connector {
-  io: Server;
+  io: ConnectorServer;
   nodeId: string;
   hub: RoomHub;
   /** The Bilibili-protocol endpoints of this node: WebSocket URL, and TCP port (null = off). */

@@ -1,7 +1,8 @@
-import type { Config } from '@danmaku/config';
 import { ApiError, type Cursor, type MessageType } from '@danmaku/model';
+import { MAX_ROOMS_PER_SOCKET } from '@danmaku/protocol';
 import { counter, gauge, type Logger } from '@danmaku/observability';
 import { guard, type RedisStore } from '@danmaku/store';
+import type { ConnectorSettings } from './role.js';
 import { RoomHub } from './rooms.js';
 import type { RoomEvent, Session, Transport } from './transport.js';
 
@@ -14,11 +15,8 @@ export const drops = counter<'reason' | 'transport'>({
   labelNames: ['reason', 'transport'],
 });
 
-/** Rooms one socket may sit in at once (a viewer watches one; a few covers tabs and previews). */
-export const MAX_ROOMS_PER_SOCKET = 8;
-
 export interface CoreOptions {
-  config: Config;
+  config: ConnectorSettings;
   logger: Logger;
   store: RedisStore;
   /** Rooms whose socket count changed (the registry tells the pusher). */
