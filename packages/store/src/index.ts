@@ -18,6 +18,7 @@ export { RedisSignals, waitClusterReady, type Signals, type SignalHandler, type 
 export {
   streamKeys,
   roomKeys,
+  aliasKeys,
   globalKeys,
   replayKeys,
   deploymentKeys,

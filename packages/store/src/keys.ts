@@ -60,6 +60,14 @@ export const roomKeys = {
   live: (roomId: string) => `dm:{r:${roomId}}:live`,
 };
 
+/** Numeric room aliases of the Bilibili protocol (single-key commands only). */
+export const aliasKeys = {
+  /** alias -> room id. */
+  room: (alias: number): string => `dm:alias:${alias}`,
+  /** room id -> its alias, beside the room's other keys. */
+  alias: (roomId: string): string => `dm:{r:${roomId}}:alias`,
+};
+
 /** Anti-abuse and run-time settings shared by every process. */
 export const globalKeys = {
   rateUser: (userId: string) => `dm:{rl:u:${userId}}`,
