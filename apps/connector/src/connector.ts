@@ -4,7 +4,7 @@ import { Server, type Socket } from 'socket.io';
 import { Ajv } from 'ajv';
 import type { Auth, Principal } from '@danmaku/auth';
 import type { Config } from '@danmaku/config';
-import { toApiError } from '@danmaku/http';
+import { socketCors, toApiError } from '@danmaku/http';
 import type { Ingest } from '@danmaku/ingest';
 import {
   ApiError,
@@ -121,7 +121,7 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
     maxHttpBufferSize: 16 * 1024,
     perMessageDeflate: false,
     httpCompression: false,
-    cors: { origin: true, credentials: false },
+    cors: socketCors(config.corsOrigins),
     connectTimeout: 10_000,
   });
 

@@ -12,7 +12,7 @@ const redis = createRedis(config.redisUrl, { name: 'router', commandTimeoutMs: c
 await waitReady(redis);
 const switches = await new Switchboard({ redis, refreshMs: config.switchesRefreshMs }).start();
 
-const app = createHttpServer({ logger, app: 'router' });
+const app = createHttpServer({ logger, app: 'router', corsOrigins: config.corsOrigins });
 readinessRoute(app, { redis: async () => (await redis.ping()) === 'PONG' });
 routerRoutes(app, {
   redis,

@@ -76,6 +76,7 @@ export const SETTINGS = {
   socketPingTimeoutMs: { env: 'DANMAKU_SOCKET_PING_TIMEOUT_MS', default: '20000', doc: 'A socket that does not answer a heartbeat within this is closed.' },
   socketMaxBufferBytes: { env: 'DANMAKU_SOCKET_MAX_BUFFER', default: '1048576', doc: 'A socket whose unsent bytes pass this (a slow consumer) is disconnected.' },
   logLevel: { env: 'LOG_LEVEL', default: 'info', doc: 'pino log level (fatal, error, warn, info, debug, trace, silent).' },
+  corsOrigins: { env: 'DANMAKU_CORS_ORIGINS', default: '', doc: 'Comma-separated origins (https://player.example) that browsers may call the HTTP API and the socket.io endpoint from; `*` = any. Empty: the player routes (/v1/dplayer/, danmaku.xml) answer any origin, the rest of the API none, and socket.io only pages from the same host. Never with credentials.' },
 } as const satisfies Record<string, Setting>;
 
 type Key = keyof typeof SETTINGS;
@@ -145,6 +146,7 @@ export interface Config {
   socketPingTimeoutMs: number;
   socketMaxBufferBytes: number;
   logLevel: string;
+  corsOrigins: string[];
 }
 
 export class ConfigError extends Error {}
@@ -180,6 +182,17 @@ function parseTrustProxy(text: string): boolean | string {
   if (text === 'false' || text === '0') return false;
   if (text === 'true') return true;
   return text;
+}
+
+/** `*` or origins as browsers send them (scheme://host[:port], no path, no trailing slash). */
+function parseOrigins(text: string): string[] {
+  const origins = text.split(',').map((o) => o.trim()).filter(Boolean);
+  for (const origin of origins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(`${SETTINGS.corsOrigins.env} must list origins like https://player.example or *, got "${origin}"`);
+    }
+  }
+  return origins;
 }
 
 /** Reads the environment (or `env`), applies defaults and `overrides`, and checks the numbers. */
@@ -253,6 +266,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     socketPingMs: positiveInt('socketPingMs', raw('socketPingMs')),
     socketPingTimeoutMs: positiveInt('socketPingTimeoutMs', raw('socketPingTimeoutMs')),
     socketMaxBufferBytes: positiveInt('socketMaxBufferBytes', raw('socketMaxBufferBytes')),
+    corsOrigins: parseOrigins(raw('corsOrigins')),
   };
   return { ...config, ...overrides };
 }
