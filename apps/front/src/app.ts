@@ -11,6 +11,7 @@ import { likeRoutes } from './routes/likes.js';
 import { switchRoutes } from './routes/switches.js';
 import { clientMetricsRoutes } from './routes/client-metrics.js';
 import { pageRoutes } from './routes/pages.js';
+import { playerRoutes } from './routes/players.js';
 
 /** The front's HTTP API (API.md) on a server of its own, ready to listen. */
 export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
@@ -28,6 +29,7 @@ export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
   likeRoutes(app, deps, hot);
   switchRoutes(app, deps, hot);
   clientMetricsRoutes(app);
+  playerRoutes(app, deps);
   pageRoutes(app, deps);
   return app;
 }
