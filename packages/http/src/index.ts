@@ -20,6 +20,8 @@ export interface HttpServerOptions {
   trustProxy?: boolean | string;
   /** DANMAKU_CORS_ORIGINS: origins browsers may call from (`*` = any); none = only the player routes, from anywhere. */
   corsOrigins?: readonly string[];
+  /** Runs before the server declares its own routes: what must see every route (an API document). */
+  beforeRoutes?: (app: FastifyInstance) => void;
 }
 
 const httpErrors = counter<'app' | 'status' | 'code'>({
@@ -120,6 +122,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     sendError(reply, new ApiError(404, 'not_found', `No route ${request.method} ${request.url.split('?')[0]}.`)),
   );
 
+  options.beforeRoutes?.(app);
   const origins = options.corsOrigins ?? [];
   void app.register(cors, {
     delegator: (request, callback) => {
