@@ -9,6 +9,9 @@ bash scripts/ensure-deps.sh
 # shellcheck source=lib/apt.sh
 . scripts/lib/apt.sh
 ensure_pkgs /usr/bin/chromium chromium
+# promtool checks every role's /metrics (packages/observability/test/promtool.test.ts); ffmpeg makes
+# the test video the DPlayer page plays (apps/front/test/dplayer.test.ts).
+ensure_pkgs promtool prometheus ffmpeg ffmpeg
 
 export DANMAKU_REDIS_PERSIST=0
 # Stop at the end only what this run started: a developer's running services stay up.
