@@ -34,7 +34,7 @@ function envOf(service: Service): Record<string, string> {
 
 const compose = parse(readFileSync(`${ROOT}compose.yaml`, 'utf8'), { merge: true }) as { services: Record<string, Service> };
 const services = Object.entries(compose.services);
-const known = new Set(Object.values(SETTINGS).map((s) => s.env));
+const known = new Set<string>(Object.values(SETTINGS).map((s) => s.env));
 
 describe('compose.yaml', () => {
   test('every service is a role of the image or an engine; two of every role', () => {
