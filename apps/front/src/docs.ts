@@ -162,6 +162,9 @@ const DOCS: Record<string, Doc> = {
   'GET /studio/:roomId': page('The streamer studio of a room'),
   'GET /admin': page('The operators\' dashboard'),
   'GET /js/:file': { tag: 'pages', summary: 'A page script (viewer.js, replay.js, studio.js, admin.js)', text: 'text/javascript', errors: ['not_found'] },
+  'GET /docs/json': { tag: 'docs', summary: 'This OpenAPI 3 document', answer: open({ openapi: str, info: any('title, version'), paths: any('every route') }) },
+  'GET /docs': { tag: 'docs', summary: 'The interactive explorer of this document (Swagger UI)', text: 'text/html' },
+  'GET /docs/': { tag: 'docs', summary: 'The interactive explorer of this document (Swagger UI)', text: 'text/html' },
   'GET /assets/*': { tag: 'pages', summary: 'Static files (CSS)', text: 'text/css', errors: ['not_found'] },
 };
 
@@ -205,7 +208,7 @@ export function registerDocs(app: FastifyInstance): void {
       const params = pathParams(route.url);
       if (params) schema.params = params;
     }
-    // Static files are hidden from documents by default; this API lists them.
+    // Static files and the explorer's routes hide from documents by default; API.md lists them.
     if (schema.hide === true) schema.hide = false;
     // Text answers are strings or streams, which Fastify sends as they are: their schema documents only.
     schema.response ??= responses(doc);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import SwaggerParser from '@apidevtools/swagger-parser';
+import { chromium } from 'playwright-core';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
 import { REPO_ROOT, testConfig, uniqueRoom } from '@danmaku/testkit';
@@ -35,9 +36,9 @@ export function apiMdRoutes(text: string): string[][] {
   return routes;
 }
 
-/** `/v1/rooms/:roomId` and `/v1/rooms/{roomId}` both become `/v1/rooms/:`. */
+/** `/v1/rooms/:roomId` and `/v1/rooms/{roomId}` both become `/v1/rooms/:`; a trailing slash does not count. */
 function normalise(path: string): string {
-  return path.replace(/\{[^}]+\}/g, ':').replace(/:[A-Za-z0-9_.]+/g, ':').replace(/\/\*$/, '/:');
+  return path.replace(/\{[^}]+\}/g, ':').replace(/:[A-Za-z0-9_.]+/g, ':').replace(/\/\*$/, '/:').replace(/\/$/, '');
 }
 
 const db = testDatabase('openapi');
@@ -85,7 +86,7 @@ describe('API documents', () => {
     assert.match(send.responses['403']!.description, /muted/);
     const poll = documented.get('GET /v1/rooms/:/messages')!;
     assert.ok((poll.parameters ?? []).length >= 4, 'path and query parameters');
-    const dplayer = documented.get('GET /v1/dplayer/v3/')!;
+    const dplayer = documented.get('GET /v1/dplayer/v3')!;
     assert.ok(JSON.stringify(dplayer.responses['200']).includes('timeSeconds'));
   });
 
@@ -102,6 +103,24 @@ describe('API documents', () => {
       const asset = await fetch(new URL(src, `${system.url}/docs/`));
       assert.equal(asset.status, 200, src);
       await asset.arrayBuffer();
+    }
+  });
+
+  test('the explorer renders every operation in Chromium, without errors', async () => {
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (err) => errors.push(err.message));
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') errors.push(msg.text());
+      });
+      await page.goto(`${system.url}/docs`);
+      await page.waitForFunction(() => document.querySelectorAll('.opblock').length >= 40, undefined, { timeout: 30_000 });
+      assert.ok(await page.locator('.opblock-summary-path', { hasText: '/v1/dplayer/v3/' }).count() >= 2);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
     }
   });
 });
