@@ -4,7 +4,7 @@ import { Server, type Socket } from 'socket.io';
 import type { Auth, Principal } from '@danmaku/auth';
 import type { ConnectorSettings } from './role.js';
 import { socketCors, toApiError } from '@danmaku/http';
-import type { Ingest } from '@danmaku/ingest';
+import type { SendPipeline as Ingest } from '@danmaku/send';
 import { ApiError, DEFAULT_POLL_TYPES, decodeCursor, type Cursor } from '@danmaku/model';
 import {
   MAX_ROOMS_PER_SOCKET,
@@ -45,7 +45,7 @@ export interface ConnectorOptions {
   logger: Logger;
   store: RedisStore;
   auth: Auth;
-  /** The same write path as HTTP sends; null when this node has no bus (sends answer 503). */
+  /** The same send pipeline as HTTP sends; null when this node has no bus (sends answer 503). */
   ingest: Ingest | null;
   /** The HTTP server socket.io attaches to (the connector's own, or the standalone front's). */
   server: HttpServer;
@@ -76,7 +76,7 @@ function errorBody(err: unknown): Refusal {
 /**
  * The connection layer: socket.io with the token checked in the handshake, room membership,
  * and the push cycle (notify -> pull -> merge -> emit once per room). No business logic beyond
- * the join check (valid room, not banned) and handing sends to the shared write path.
+ * the join check (valid room, not banned) and handing sends to the shared send pipeline.
  */
 export async function startConnector(options: ConnectorOptions): Promise<Connector> {
   const { config, logger, store, auth, ingest } = options;

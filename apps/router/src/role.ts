@@ -25,7 +25,7 @@ export const routerRole: Role<RouterSettings> = {
       corsOrigins: settings.corsOrigins,
       checks: { redis: async () => (await redis.ping()) === 'PONG' },
       routes: (app) =>
-        routerRoutes(app, {
+        void app.register(routerRoutes, {
           redis,
           cluster: settings.cluster,
           auth: shared.auth,

@@ -70,7 +70,7 @@ describe('GET /v1/route and the admin endpoint', () => {
     redis = createRedis(config.redisUrl);
     await waitReady(redis);
     app = createHttpServer({ logger: createLogger('test', 'silent'), app: 'router' });
-    routerRoutes(app, { redis, cluster, auth: createAuth(config.jwtSecret), cacheMs: 50 });
+    await app.register(routerRoutes, { redis, cluster, auth: createAuth(config.jwtSecret), cacheMs: 50 });
     await app.ready();
   });
   after(async () => {
@@ -131,7 +131,7 @@ describe('the degrade switch "force polling"', () => {
     const switches = await new Switchboard({ redis: client, refreshMs: 50 }).start();
     const cluster = uniqueRoom('cluster');
     const app = createHttpServer({ logger: createLogger('test', 'silent'), app: 'router' });
-    routerRoutes(app, {
+    await app.register(routerRoutes, {
       redis: client,
       cluster,
       auth: createAuth(testConfig().jwtSecret),

@@ -1,25 +1,11 @@
-import type { ReplayStack } from '@danmaku/archive';
-import { ApiError, ROOM_ID_PATTERN, roomParamsSchema } from '@danmaku/model';
-import type { FastifyInstance } from '@danmaku/http';
-import type { FrontDeps } from '../context.js';
-import { requireModerator } from './moderation.js';
+import { ROOM_ID_PATTERN, roomParamsSchema } from '@danmaku/model';
+import { restricted, type FastifyInstance } from '@danmaku/http';
+import type { FrontContext } from '../context.js';
 
 export const LIVE_ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
 
-export function replayOf(deps: FrontDeps): ReplayStack {
-  if (!deps.replay) throw new ApiError(503, 'archive_unavailable', 'Lives and replay are not configured on this server.', 5);
-  return deps.replay;
-}
-
 /** A streamer starts and ends the lives of a room (API.md); anyone lists them (replay players). */
-export function liveRoutes(app: FastifyInstance, deps: FrontDeps): void {
-  app.post<{ Params: { roomId: string } }>('/v1/rooms/:roomId/lives', { schema: { params: roomParamsSchema } }, async (request, reply) => {
-    const { roomId } = request.params;
-    const principal = requireModerator(deps, request, roomId);
-    const live = await replayOf(deps).lives.start(roomId, principal);
-    return reply.code(201).send(live);
-  });
-
+export async function liveRoutes(app: FastifyInstance, { replay }: FrontContext): Promise<void> {
   app.get<{ Params: { roomId: string }; Querystring: { limit?: number } }>(
     '/v1/rooms/:roomId/lives',
     {
@@ -29,26 +15,30 @@ export function liveRoutes(app: FastifyInstance, deps: FrontDeps): void {
       },
     },
     async (request) => {
-      const lives = await replayOf(deps).archive.livesOf(request.params.roomId, request.query.limit ?? 20);
+      const lives = await replay.archive.livesOf(request.params.roomId, request.query.limit ?? 20);
       return { lives: lives.map((l) => ({ ...l, durationMs: l.endedAt === null ? null : l.endedAt - l.startedAt })) };
     },
   );
 
-  app.post<{ Params: { roomId: string; liveId: string } }>(
-    '/v1/rooms/:roomId/lives/:liveId/end',
-    {
-      schema: {
-        params: {
-          type: 'object',
-          required: ['roomId', 'liveId'],
-          properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN }, liveId: { type: 'string', pattern: LIVE_ID_PATTERN } },
+  await app.register(
+    restricted({ role: 'moderator' }, (streamer) => {
+      streamer.post<{ Params: { roomId: string } }>('/v1/rooms/:roomId/lives', { schema: { params: roomParamsSchema } }, async (request, reply) =>
+        reply.code(201).send(await replay.lives.start(request.params.roomId, request.user)),
+      );
+
+      streamer.post<{ Params: { roomId: string; liveId: string } }>(
+        '/v1/rooms/:roomId/lives/:liveId/end',
+        {
+          schema: {
+            params: {
+              type: 'object',
+              required: ['roomId', 'liveId'],
+              properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN }, liveId: { type: 'string', pattern: LIVE_ID_PATTERN } },
+            },
+          },
         },
-      },
-    },
-    async (request) => {
-      const { roomId, liveId } = request.params;
-      requireModerator(deps, request, roomId);
-      return replayOf(deps).lives.end(roomId, liveId);
-    },
+        async (request) => replay.lives.end(request.params.roomId, request.params.liveId),
+      );
+    }),
   );
 }

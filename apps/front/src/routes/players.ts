@@ -4,8 +4,8 @@ import type { LiveRecord } from '@danmaku/archive';
 import type { Principal } from '@danmaku/auth';
 import { ApiError, LIMITS, isRoomId, type MessageType, type SendMessageBody } from '@danmaku/model';
 import type { FastifyInstance, FastifyRequest } from '@danmaku/http';
-import type { FrontDeps } from '../context.js';
-import { LIVE_ID_PATTERN, replayOf } from './lives.js';
+import type { FrontContext } from '../context.js';
+import { LIVE_ID_PATTERN } from './lives.js';
 
 /**
  * What web video players already load: DPlayer's danmaku backend (API v3) and the Bilibili XML
@@ -81,8 +81,8 @@ function toComment(json: string): Comment | null {
 }
 
 /** The comments of a live in offset order, page by page, as the archive holds them. */
-async function* comments(deps: FrontDeps, liveId: string, max = Infinity): AsyncGenerator<Comment> {
-  const { replay } = replayOf(deps);
+async function* comments(deps: FrontContext, liveId: string, max = Infinity): AsyncGenerator<Comment> {
+  const { replay } = deps.replay;
   let from: number | null = 0;
   let sent = 0;
   // Each page moves `from` forward (it is the end of what was read), so the loop ends.
@@ -103,8 +103,8 @@ async function* comments(deps: FrontDeps, liveId: string, max = Infinity): Async
  * A player's `id`: a live id, or a room id standing for the room's live now (else its latest).
  * null: the room has had no live yet.
  */
-async function resolveLive(deps: FrontDeps, id: string): Promise<LiveRecord | null> {
-  const { archive, lives } = replayOf(deps);
+async function resolveLive(deps: FrontContext, id: string): Promise<LiveRecord | null> {
+  const { archive, lives } = deps.replay;
   const live = await archive.live(id);
   if (live) return live;
   if (!isRoomId(id)) return null;
@@ -150,14 +150,14 @@ interface DplayerBody {
 const playerId = { type: 'string', pattern: LIVE_ID_PATTERN, description: 'A live id, or a room id (its live now, else its latest live).' } as const;
 
 /** The token a player sends: Authorization first, else DPlayer's `token` body field. */
-function principalOf(deps: FrontDeps, request: FastifyRequest, bodyToken: string | undefined): Principal {
-  const fromHeader = deps.auth.fromHeader(request.headers.authorization);
+function principalOf(deps: FrontContext, request: FastifyRequest, bodyToken: string | undefined): Principal {
+  const fromHeader = request.principal;
   if (fromHeader) return fromHeader;
   if (bodyToken) return deps.auth.verify(bodyToken);
   throw new ApiError(401, 'missing_token', 'This needs a token: send "Authorization: Bearer TOKEN" or "token" in the body (DPlayer\'s danmaku.token).');
 }
 
-export function playerRoutes(app: FastifyInstance, deps: FrontDeps): void {
+export async function playerRoutes(app: FastifyInstance, deps: FrontContext): Promise<void> {
   app.get<{ Querystring: DplayerQuery }>(
     '/v1/dplayer/v3/',
     {
@@ -208,7 +208,7 @@ export function playerRoutes(app: FastifyInstance, deps: FrontDeps): void {
       const body = request.body;
       const principal = principalOf(deps, request, body.token);
       let roomId: string;
-      const { archive, lives } = replayOf(deps);
+      const { archive, lives } = deps.replay;
       const live = await archive.live(body.id);
       if (live) {
         const current = await lives.current(live.roomId);
@@ -220,7 +220,7 @@ export function playerRoutes(app: FastifyInstance, deps: FrontDeps): void {
         throw new ApiError(404, 'live_not_found', `No live or room ${body.id}.`);
       }
       const send = styled({ type: 'comment', content: body.text }, intToColor(body.color), dplayerToMode(body.type));
-      const accepted = await deps.ingest.accept(roomId, send, principal, { ip: request.ip });
+      const accepted = await deps.send.accept(roomId, send, principal, { ip: request.ip });
       return reply.code(202).send({ code: 0, data: accepted });
     },
   );
@@ -229,7 +229,7 @@ export function playerRoutes(app: FastifyInstance, deps: FrontDeps): void {
     '/v1/lives/:liveId/danmaku.xml',
     { schema: { params: { type: 'object', required: ['liveId'], properties: { liveId: { type: 'string', pattern: LIVE_ID_PATTERN } } } } },
     async (request, reply) => {
-      const live = await replayOf(deps).replay.live(request.params.liveId);
+      const live = await deps.replay.replay.live(request.params.liveId);
       async function* file(): AsyncGenerator<string> {
         yield '<?xml version="1.0" encoding="UTF-8"?>\n<i>\n';
         yield `<chatserver>danmaku</chatserver>\n<chatid>${xmlEscape(live.liveId)}</chatid>\n<mission>0</mission>\n<maxlimit>${PAGE}</maxlimit>\n<state>0</state>\n<real_name>0</real_name>\n<source>k-v</source>\n`;
