@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { freePort, spawnTs, startMockKafka, testConfig, tokenFor, uniqueRoom, waitFor, type MockKafka, type Spawned } from '@danmaku/testkit';
+import { ensureDatabase } from '@danmaku/archive';
 import { testDatabase } from '../../archive/test/db.js';
 
 /**
@@ -37,6 +38,8 @@ function promtool(text: string): { status: number | null; output: string } {
 
 before(async () => {
   kafka = await startMockKafka({ [testConfig().topic]: testConfig().partitions });
+  // The archive's database exists before the roles start, as in a deployment.
+  await ensureDatabase(db.url);
   const cluster = uniqueRoom('promtool');
   for (const role of ROLES) {
     const port = await freePort();
@@ -53,7 +56,9 @@ before(async () => {
     await waitFor(`${role.name} to answer /healthz`, async () => {
       if (proc.child.exitCode !== null) throw new Error(`${role.name} exited:\n${proc.output()}`);
       return (await fetch(`${url}/healthz`).catch(() => null))?.ok === true;
-    }, 60_000);
+    }, 240_000).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}\n${role.name} printed:\n${proc.output()}`);
+    });
   }
 });
 
