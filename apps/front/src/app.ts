@@ -10,7 +10,8 @@ import { createHot } from './cache/hot.js';
 import { likeRoutes } from './routes/likes.js';
 import { switchRoutes } from './routes/switches.js';
 import { clientMetricsRoutes } from './routes/client-metrics.js';
-import { pageRoutes } from './routes/pages.js';
+import { devTokenRoutes } from './routes/dev-token.js';
+import { pagesPlugin } from '@danmaku/pages';
 
 /** The front's HTTP API (API.md) on a server of its own, ready to listen. */
 export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
@@ -28,6 +29,7 @@ export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
   likeRoutes(app, deps, hot);
   switchRoutes(app, deps, hot);
   clientMetricsRoutes(app);
-  pageRoutes(app, deps);
+  devTokenRoutes(app, deps);
+  void app.register(pagesPlugin, { frameAncestors: deps.config.frameAncestors });
   return app;
 }

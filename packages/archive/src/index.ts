@@ -1,4 +1,4 @@
-export { Archive, toArchiveRow, type ArchiveRow, type ArchiveOptions, type LiveRecord, type ReplayRow } from './archive.js';
+export { Archive, toArchiveRow, type ArchiveRow, type ArchiveOptions, type LiveRecord, type LiveUrls, type ReplayRow } from './archive.js';
 export { MIGRATIONS, migrate, schemaVersion, type Migration } from './migrations.js';
 export { createMysql, ensureDatabase, guardMysql, type Pool } from './mysql.js';
 export { Lives, LIVE_CHANNEL, liveKey, type LiveState, type LivesOptions } from './lives.js';

@@ -75,6 +75,8 @@ export const SETTINGS = {
   socketPingMs: { env: 'DANMAKU_SOCKET_PING_MS', default: '25000', doc: 'socket.io heartbeat interval: keeps mobile NAT mappings open and finds dead links.' },
   socketPingTimeoutMs: { env: 'DANMAKU_SOCKET_PING_TIMEOUT_MS', default: '20000', doc: 'A socket that does not answer a heartbeat within this is closed.' },
   socketMaxBufferBytes: { env: 'DANMAKU_SOCKET_MAX_BUFFER', default: '1048576', doc: 'A socket whose unsent bytes pass this (a slow consumer) is disconnected.' },
+  // Pages
+  frameAncestors: { env: 'DANMAKU_FRAME_ANCESTORS', default: "'self'", doc: 'Space-separated CSP frame-ancestors sources allowed to frame the viewer, replay and overlay pages (e.g. "\'self\' https://blog.example"); studio and admin are never framed.' },
   logLevel: { env: 'LOG_LEVEL', default: 'info', doc: 'pino log level (fatal, error, warn, info, debug, trace, silent).' },
 } as const satisfies Record<string, Setting>;
 
@@ -109,6 +111,7 @@ export interface Config {
   rateUserMax: number;
   rateIpMax: number;
   trustProxy: boolean | string;
+  frameAncestors: string[];
   rateIpAllow: string[];
   rateWindowMs: number;
   sensitiveWords: string[];
@@ -218,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     rateUserMax: positiveInt('rateUserMax', raw('rateUserMax')),
     rateIpMax: positiveInt('rateIpMax', raw('rateIpMax')),
     trustProxy: parseTrustProxy(raw('trustProxy')),
+    frameAncestors: raw('frameAncestors').split(/[\s,]+/).filter(Boolean),
     rateIpAllow: raw('rateIpAllow').split(',').map((ip) => ip.trim()).filter(Boolean),
     rateWindowMs: positiveInt('rateWindowMs', raw('rateWindowMs')),
     sensitiveWords: raw('sensitiveWords').split(',').map((w) => w.trim()).filter(Boolean),

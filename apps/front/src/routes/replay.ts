@@ -34,7 +34,7 @@ function parseTypes(text: string | undefined): Set<MessageType> {
 export function replayRoutes(app: FastifyInstance, deps: FrontDeps): void {
   app.get<{ Params: { liveId: string } }>('/v1/lives/:liveId', { schema: { params: liveParams } }, async (request) => {
     const live = await replayOf(deps).replay.live(request.params.liveId);
-    return { ...live, durationMs: live.endedAt === null ? null : live.endedAt - live.startedAt };
+    return { ...live, playbackUrl: live.playbackUrl ?? null, recordingUrl: live.recordingUrl ?? null, durationMs: live.endedAt === null ? null : live.endedAt - live.startedAt };
   });
 
   app.get<{ Params: { liveId: string }; Querystring: ReplayQuerystring }>(
