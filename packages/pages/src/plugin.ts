@@ -43,6 +43,8 @@ function bundler(): () => Promise<Map<string, string>> {
       outdir: '/pages',
       write: false,
       minify: true,
+      // Class names stay readable in stack traces from viewers' browsers.
+      keepNames: true,
       logLevel: 'silent',
     })
       .then((result) => new Map(result.outputFiles.map((file) => [file.path.slice('/pages/'.length), file.text])))

@@ -24,6 +24,8 @@ describe('web pages in Chromium', () => {
   const logger = createLogger('test', 'silent');
   /** Uncaught errors in any page: a page that throws is broken even if the asserts pass. */
   const pageErrors: string[] = [];
+  /** Chromium's console reports of anything the pages' Content-Security-Policy blocked. */
+  const cspViolations: string[] = [];
 
   const post = async (path: string, token: string, body?: unknown, method = 'POST'): Promise<Response> =>
     fetch(`${system.url}${path}`, {
@@ -38,6 +40,9 @@ describe('web pages in Chromium', () => {
   const openPage = async (path: string): Promise<Page> => {
     const page = await browser.newPage();
     page.on('pageerror', (err) => pageErrors.push(`${path}: ${err.message}`));
+    page.on('console', (msg) => {
+      if (/Content Security Policy/i.test(msg.text())) cspViolations.push(`${path}: ${msg.text()}`);
+    });
     await page.goto(`${system.url}${path}`);
     return page;
   };
@@ -323,6 +328,15 @@ describe('web pages in Chromium', () => {
     await studio.locator('#room-name', { hasText: 'query-room' }).waitFor();
     assert.equal(await studio.getAttribute('#viewer-link', 'href'), '/rooms/query-room');
     await studio.close();
+    // The check can see a violation: markup smuggled into a page cannot run its handler.
+    const probe = await openPage('/rooms/csp-probe');
+    await probe.evaluate(() => document.body.insertAdjacentHTML('beforeend', '<img src="data:," onload="window.__ran = 1">'));
+    await waitFor('the blocked inline handler reported', async () => cspViolations.some((v) => v.startsWith('/rooms/csp-probe')), 5000);
+    assert.equal(await probe.evaluate(() => (window as unknown as { __ran?: number }).__ran), undefined);
+    await probe.close();
+    cspViolations.splice(0, cspViolations.length, ...cspViolations.filter((v) => !v.startsWith('/rooms/csp-probe')));
     assert.deepEqual(pageErrors, []);
+    // Every page above ran its whole flow under its CSP: nothing was blocked.
+    assert.deepEqual(cspViolations, []);
   });
 });

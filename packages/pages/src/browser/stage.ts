@@ -1,19 +1,39 @@
 /**
- * Danmaku flying right-to-left over the video area, in lanes, without overlaps.
+ * Danmaku over the video area: scrolling comments fly right-to-left in lanes without overlaps;
+ * `top` and `bottom` comments stand still, centred, in lanes of their own for a few seconds.
  *
- * Every item moves at the same speed (px/s), so an item can never catch up with the one ahead in
- * its lane: a lane takes a new item once the tail of its last item is a gap inside the right
- * edge. That is read from the element's actual position, so pausing (replay) and resizing need
- * no bookkeeping. Items that find no free lane wait in a short queue; when it overflows, the
- * oldest ordinary comments are dropped first (gifts and your own comments are kept).
+ * Every scrolling item moves at the same speed (px/s), so an item can never catch up with the
+ * one ahead in its lane: a lane takes a new item once the tail of its last item is a gap inside
+ * the right edge. That is read from the element's actual position, so pausing (replay) and
+ * resizing need no bookkeeping. Items that find no free lane wait in a short queue; when it
+ * overflows, the oldest ordinary comments are dropped first (gifts and your own comments are
+ * kept).
+ *
+ * Replay starts an item part-way (`elapsedMs`): after a seek, a comment sent 2 s before the new
+ * position is drawn where it would be after 2 s of flight, so the screen shows that moment.
  */
 import type { Message } from '@danmaku/client';
+
+export type DanmakuMode = 'scroll' | 'top' | 'bottom';
 
 export interface StageOptions {
   speedPxPerSec?: number;
   laneHeightPx?: number;
   gapPx?: number;
   maxQueue?: number;
+  /** Most lanes used (scrolling); default: as many as fit. */
+  maxLanes?: number;
+  /** Most items on screen at once; more wait in the queue. */
+  maxOnScreen?: number;
+  fontSizePx?: number;
+  opacity?: number;
+  /** How long a top or bottom comment stays. */
+  fixedMs?: number;
+  /**
+   * Replay: an item waiting for a lane keeps its place in time (it starts as far along as it
+   * would be), so the screen always shows the video's moment. Live: it starts at the edge.
+   */
+  timed?: boolean;
 }
 
 interface Item {
@@ -21,6 +41,28 @@ interface Item {
   kind: 'comment' | 'gift' | 'system';
   text: string;
   mine: boolean;
+  color?: string;
+  mode: DanmakuMode;
+  /** Time already spent on screen (replay after a seek). */
+  elapsedMs: number;
+  /** When it was queued (performance.now()): time waiting for a lane counts as flight too. */
+  queuedAt: number;
+}
+
+/** The optional style fields of a comment (protocol: `color` #RRGGBB, `mode`). */
+interface Styled {
+  color?: unknown;
+  mode?: unknown;
+}
+
+const COLOR = /^#[0-9A-Fa-f]{6}$/;
+
+export function styleOf(m: Message): { color?: string; mode: DanmakuMode } {
+  const { color, mode } = m as Message & Styled;
+  return {
+    ...(typeof color === 'string' && COLOR.test(color) ? { color } : {}),
+    mode: mode === 'top' || mode === 'bottom' ? mode : 'scroll',
+  };
 }
 
 export class Stage {
@@ -28,10 +70,16 @@ export class Stage {
   private readonly laneHeight: number;
   private readonly gap: number;
   private readonly maxQueue: number;
+  private readonly maxLanes: number;
+  private readonly maxOnScreen: number;
+  private readonly fixedMs: number;
+  private readonly timed: boolean;
   private readonly lanes: (HTMLElement | null)[] = [];
+  private readonly fixedLanes: Record<'top' | 'bottom', (HTMLElement | null)[]> = { top: [], bottom: [] };
   private readonly queue: Item[] = [];
   private readonly flying = new Map<string, { el: HTMLElement; animation: Animation }>();
   private paused = false;
+  private rate = 1;
   private timer: ReturnType<typeof setInterval> | null = null;
 
   constructor(
@@ -39,15 +87,28 @@ export class Stage {
     options: StageOptions = {},
   ) {
     this.speed = options.speedPxPerSec ?? 140;
-    this.laneHeight = options.laneHeightPx ?? 34;
+    const fontSize = options.fontSizePx ?? 22;
+    this.laneHeight = options.laneHeightPx ?? Math.round(fontSize * 1.55);
     this.gap = options.gapPx ?? 24;
     this.maxQueue = options.maxQueue ?? 150;
+    this.maxLanes = options.maxLanes ?? Number.POSITIVE_INFINITY;
+    this.maxOnScreen = options.maxOnScreen ?? Number.POSITIVE_INFINITY;
+    this.fixedMs = options.fixedMs ?? 4000;
+    this.timed = options.timed ?? false;
+    if (options.fontSizePx !== undefined) root.style.setProperty('--danmaku-size', `${fontSize}px`);
+    if (options.opacity !== undefined) root.style.opacity = String(options.opacity);
   }
 
-  /** Messages to fly: comments, gifts and system notices; the rest are not for the screen. */
-  show(messages: Message[], myId?: string): void {
+  /** How long a scrolling item of this width is on screen. */
+  flightMs(widthPx = 0): number {
+    return ((this.root.getBoundingClientRect().width + widthPx) / this.speed) * 1000;
+  }
+
+  /** Messages to show: comments, gifts and system notices; the rest are not for the screen. */
+  show(messages: Message[], myId?: string, elapsedMs: (m: Message) => number = () => 0): void {
+    const now = performance.now();
     for (const m of messages) {
-      const item = toItem(m, myId);
+      const item = toItem(m, myId, elapsedMs(m), now);
       if (item) this.queue.push(item);
     }
     while (this.queue.length > this.maxQueue) {
@@ -72,6 +133,8 @@ export class Stage {
     for (const { el } of this.flying.values()) el.remove();
     this.flying.clear();
     this.lanes.fill(null);
+    this.fixedLanes.top.fill(null);
+    this.fixedLanes.bottom.fill(null);
   }
 
   pause(): void {
@@ -84,18 +147,39 @@ export class Stage {
     for (const { animation } of this.flying.values()) animation.play();
   }
 
+  /** Follows the video's playback rate: at 2x the comments fly (and stand) half as long. */
+  setRate(rate: number): void {
+    this.rate = rate > 0 ? rate : 1;
+    for (const { animation } of this.flying.values()) animation.playbackRate = this.rate;
+  }
+
   get queued(): number {
     return this.queue.length;
+  }
+
+  get onScreen(): number {
+    return this.flying.size;
   }
 
   private drain(): void {
     if (this.paused) return;
     const box = this.root.getBoundingClientRect();
-    const laneCount = Math.max(1, Math.floor((box.height - 8) / this.laneHeight));
-    while (this.queue.length > 0) {
-      const lane = this.freeLane(box, laneCount);
-      if (lane < 0) break;
-      this.launch(this.queue.shift() as Item, lane, box.width);
+    const laneCount = Math.max(1, Math.min(this.maxLanes, Math.floor((box.height - 8) / this.laneHeight)));
+    const now = performance.now();
+    // A mode with no free lane stays blocked for this pass; the other modes may still go.
+    const blocked = new Set<DanmakuMode>();
+    for (let i = 0; i < this.queue.length && this.flying.size < this.maxOnScreen && blocked.size < 3; ) {
+      const item = this.queue[i] as Item;
+      const lane = blocked.has(item.mode) ? -1 : item.mode === 'scroll' ? this.freeLane(box, laneCount) : this.freeFixedLane(item.mode, laneCount);
+      if (lane < 0) {
+        blocked.add(item.mode);
+        i++;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      const elapsed = this.timed ? item.elapsedMs + (now - item.queuedAt) * this.rate : item.elapsedMs;
+      if (item.mode === 'scroll') this.launch(item, lane, box.width, elapsed);
+      else this.pin(item, item.mode, lane, elapsed);
     }
     if (this.queue.length === 0 && this.flying.size === 0 && this.timer) {
       clearInterval(this.timer);
@@ -111,34 +195,75 @@ export class Stage {
     return -1;
   }
 
-  private launch(item: Item, lane: number, width: number): void {
+  private freeFixedLane(mode: 'top' | 'bottom', laneCount: number): number {
+    const lanes = this.fixedLanes[mode];
+    // Fixed comments use at most half the height, so the scrolling ones stay readable.
+    for (let lane = 0; lane < Math.max(1, Math.floor(laneCount / 2)); lane++) {
+      const last = lanes[lane];
+      if (!last || !last.isConnected) return lane;
+    }
+    return -1;
+  }
+
+  private element(item: Item): HTMLElement {
     const el = document.createElement('div');
-    el.className = `danmaku ${item.kind}${item.mine ? ' mine' : ''}`;
+    el.className = `danmaku ${item.kind}${item.mine ? ' mine' : ''}${item.mode === 'scroll' ? '' : ' fixed'}`;
     el.dataset.id = item.id;
+    el.dataset.mode = item.mode;
     // Text, never HTML: content is whatever a viewer typed (API.md: plain text).
     el.textContent = item.text;
+    // CSSOM, not a style attribute: the pages' CSP allows no inline styles.
+    if (item.color) el.style.color = item.color;
+    return el;
+  }
+
+  private launch(item: Item, lane: number, width: number, elapsedMs: number): void {
+    const el = this.element(item);
     el.style.top = `${4 + lane * this.laneHeight}px`;
     el.style.transform = `translateX(${width}px)`;
     this.root.append(el);
-    const distance = width + el.offsetWidth;
-    const animation = el.animate([{ transform: `translateX(${width}px)` }, { transform: `translateX(${-el.offsetWidth}px)` }], {
-      duration: (distance / this.speed) * 1000,
-      easing: 'linear',
-    });
+    const duration = ((width + el.offsetWidth) / this.speed) * 1000;
+    if (elapsedMs >= duration) {
+      el.remove();
+      return;
+    }
+    const animation = el.animate([{ transform: `translateX(${width}px)` }, { transform: `translateX(${-el.offsetWidth}px)` }], { duration, easing: 'linear' });
     this.lanes[lane] = el;
-    this.flying.set(item.id, { el, animation });
+    this.track(item.id, el, animation, elapsedMs);
+  }
+
+  private pin(item: Item, mode: 'top' | 'bottom', lane: number, elapsedMs: number): void {
+    if (elapsedMs >= this.fixedMs) return;
+    const el = this.element(item);
+    el.style.left = '50%';
+    el.style.transform = 'translateX(-50%)';
+    if (mode === 'top') el.style.top = `${4 + lane * this.laneHeight}px`;
+    else el.style.bottom = `${4 + lane * this.laneHeight}px`;
+    this.root.append(el);
+    // An animation that changes nothing is the timer: it pauses and follows the rate like the rest.
+    const animation = el.animate([{ opacity: 1 }, { opacity: 1 }], { duration: this.fixedMs });
+    this.fixedLanes[mode][lane] = el;
+    this.track(item.id, el, animation, elapsedMs);
+  }
+
+  private track(id: string, el: HTMLElement, animation: Animation, elapsedMs: number): void {
+    animation.currentTime = elapsedMs;
+    animation.playbackRate = this.rate;
+    if (this.paused) animation.pause();
+    this.flying.set(id, { el, animation });
     animation.onfinish = () => {
       el.remove();
-      this.flying.delete(item.id);
+      if (this.flying.get(id)?.el === el) this.flying.delete(id);
     };
   }
 }
 
-function toItem(m: Message, myId: string | undefined): Item | null {
+function toItem(m: Message, myId: string | undefined, elapsedMs: number, queuedAt: number): Item | null {
   const mine = myId !== undefined && m.user.id === myId;
-  if (m.type === 'comment' && m.content) return { id: m.id, kind: 'comment', text: m.content, mine };
-  if (m.type === 'gift' && m.gift) return { id: m.id, kind: 'gift', text: `${m.user.name} sent ${giftLabel(m.gift.giftId)} × ${m.gift.count}`, mine };
-  if (m.type === 'system' && m.content) return { id: m.id, kind: 'system', text: `Notice: ${m.content}`, mine: false };
+  const base = { id: m.id, mine, elapsedMs, queuedAt, mode: 'scroll' as DanmakuMode };
+  if (m.type === 'comment' && m.content) return { ...base, kind: 'comment', text: m.content, ...styleOf(m) };
+  if (m.type === 'gift' && m.gift) return { ...base, kind: 'gift', text: `${m.user.name} sent ${giftLabel(m.gift.giftId)} × ${m.gift.count}` };
+  if (m.type === 'system' && m.content) return { ...base, kind: 'system', text: `Notice: ${m.content}`, mine: false };
   return null;
 }
 
