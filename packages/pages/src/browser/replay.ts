@@ -137,7 +137,8 @@ function tick(): void {
     shown += due.length;
     byId('shown').textContent = String(shown);
   }
-  shownUpTo = Math.max(shownUpTo, head);
+  // Shown up to the playhead only as far as the messages have been read.
+  shownUpTo = Math.max(shownUpTo, Math.min(head, fetchedTo));
   range.max = String(end);
   if (document.activeElement !== range) range.value = String(head);
   byId('clock').textContent = `${format(head)} / ${format(end)}`;

@@ -45,7 +45,7 @@ interface Item {
   mode: DanmakuMode;
   /** Time already spent on screen (replay after a seek). */
   elapsedMs: number;
-  /** When it was queued (performance.now()): time waiting for a lane counts as flight too. */
+  /** When it was queued, on the stage's clock: time waiting for a lane counts as flight too. */
   queuedAt: number;
 }
 
@@ -80,6 +80,9 @@ export class Stage {
   private readonly flying = new Map<string, { el: HTMLElement; animation: Animation }>();
   private paused = false;
   private rate = 1;
+  /** The stage's own clock (ms): it stands while paused and runs at the playback rate. */
+  private clockBase = 0;
+  private clockAt = performance.now();
   private timer: ReturnType<typeof setInterval> | null = null;
 
   constructor(
@@ -106,7 +109,7 @@ export class Stage {
 
   /** Messages to show: comments, gifts and system notices; the rest are not for the screen. */
   show(messages: Message[], myId?: string, elapsedMs: (m: Message) => number = () => 0): void {
-    const now = performance.now();
+    const now = this.clock();
     for (const m of messages) {
       const item = toItem(m, myId, elapsedMs(m), now);
       if (item) this.queue.push(item);
@@ -137,18 +140,28 @@ export class Stage {
     this.fixedLanes.bottom.fill(null);
   }
 
+  private clock(): number {
+    return this.paused ? this.clockBase : this.clockBase + (performance.now() - this.clockAt) * this.rate;
+  }
+
   pause(): void {
+    if (this.paused) return;
+    this.clockBase = this.clock();
     this.paused = true;
     for (const { animation } of this.flying.values()) animation.pause();
   }
 
   resume(): void {
+    if (!this.paused) return;
+    this.clockAt = performance.now();
     this.paused = false;
     for (const { animation } of this.flying.values()) animation.play();
   }
 
   /** Follows the video's playback rate: at 2x the comments fly (and stand) half as long. */
   setRate(rate: number): void {
+    this.clockBase = this.clock();
+    this.clockAt = performance.now();
     this.rate = rate > 0 ? rate : 1;
     for (const { animation } of this.flying.values()) animation.playbackRate = this.rate;
   }
@@ -162,10 +175,11 @@ export class Stage {
   }
 
   private drain(): void {
-    if (this.paused) return;
+    // Timed (replay): a paused screen still shows the moment it is paused on, items included.
+    if (this.paused && !this.timed) return;
     const box = this.root.getBoundingClientRect();
     const laneCount = Math.max(1, Math.min(this.maxLanes, Math.floor((box.height - 8) / this.laneHeight)));
-    const now = performance.now();
+    const now = this.clock();
     // A mode with no free lane stays blocked for this pass; the other modes may still go.
     const blocked = new Set<DanmakuMode>();
     for (let i = 0; i < this.queue.length && this.flying.size < this.maxOnScreen && blocked.size < 3; ) {
@@ -177,7 +191,7 @@ export class Stage {
         continue;
       }
       this.queue.splice(i, 1);
-      const elapsed = this.timed ? item.elapsedMs + (now - item.queuedAt) * this.rate : item.elapsedMs;
+      const elapsed = this.timed ? item.elapsedMs + (now - item.queuedAt) : item.elapsedMs;
       if (item.mode === 'scroll') this.launch(item, lane, box.width, elapsed);
       else this.pin(item, item.mode, lane, elapsed);
     }
