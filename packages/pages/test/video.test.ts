@@ -17,7 +17,7 @@ import { PNG } from 'pngjs';
 import { Archive, toArchiveRow } from '@danmaku/archive';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
-import { freePort, REPO_ROOT, testConfig, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
+import { freePort, REPO_ROOT, testConfig, tokenFor, uniqueRoom } from '@danmaku/testkit';
 import type { Config } from '@danmaku/config';
 
 const CHROMIUM = '/usr/bin/chromium';
