@@ -212,6 +212,7 @@ describe('web pages in Chromium', () => {
     assert.deepEqual(config.blacklist.versions, ['<2.0.0', '2.3.*']);
     assert.ok((await page.locator('#connectors tr').count()) >= 1, 'the embedded connector is listed');
     await page.locator('#metrics tr', { hasText: 'messages accepted' }).waitFor();
+    await page.screenshot({ path: join(REPO_ROOT, '.run', 'admin.png') });
     await page.close();
   });
 

@@ -184,14 +184,21 @@ export class Stage {
     const blocked = new Set<DanmakuMode>();
     for (let i = 0; i < this.queue.length && this.flying.size < this.maxOnScreen && blocked.size < 3; ) {
       const item = this.queue[i] as Item;
-      const lane = blocked.has(item.mode) ? -1 : item.mode === 'scroll' ? this.freeLane(box, laneCount) : this.freeFixedLane(item.mode, laneCount);
+      const elapsed = this.timed ? item.elapsedMs + (now - item.queuedAt) : item.elapsedMs;
+      // Where it starts: the right edge, or as far in as it has flown already (replay).
+      const startX = box.right - (this.speed * elapsed) / 1000;
+      const lane = blocked.has(item.mode) ? -1 : item.mode === 'scroll' ? this.freeLane(startX, laneCount) : this.freeFixedLane(item.mode, laneCount);
       if (lane < 0) {
-        blocked.add(item.mode);
-        i++;
+        // Timed items start at different places, so one that does not fit says nothing of the
+        // next; one whose head has left the screen will never fit.
+        if (this.timed && item.mode === 'scroll' && startX < box.left) this.queue.splice(i, 1);
+        else {
+          if (!this.timed || item.mode !== 'scroll') blocked.add(item.mode);
+          i++;
+        }
         continue;
       }
       this.queue.splice(i, 1);
-      const elapsed = this.timed ? item.elapsedMs + (now - item.queuedAt) : item.elapsedMs;
       if (item.mode === 'scroll') this.launch(item, lane, box.width, elapsed);
       else this.pin(item, item.mode, lane, elapsed);
     }
@@ -201,10 +208,11 @@ export class Stage {
     }
   }
 
-  private freeLane(box: DOMRect, laneCount: number): number {
+  /** A lane whose last item's tail is a gap left of `startX`, where the new item starts. */
+  private freeLane(startX: number, laneCount: number): number {
     for (let lane = 0; lane < laneCount; lane++) {
       const last = this.lanes[lane];
-      if (!last || !last.isConnected || last.getBoundingClientRect().right <= box.right - this.gap) return lane;
+      if (!last || !last.isConnected || last.getBoundingClientRect().right <= startX - this.gap) return lane;
     }
     return -1;
   }
