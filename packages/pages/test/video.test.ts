@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
@@ -17,7 +17,7 @@ import { PNG } from 'pngjs';
 import { Archive, toArchiveRow } from '@danmaku/archive';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
-import { freePort, REPO_ROOT, testConfig, tokenFor, uniqueRoom } from '@danmaku/testkit';
+import { freePort, REPO_ROOT, testConfig, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
 import type { Config } from '@danmaku/config';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -48,6 +48,7 @@ describe('video in sync and the OBS overlay in Chromium', () => {
   let config: Config;
   let media: FastifyInstance;
   let mediaUrl: string;
+  let mediaOrigin: string;
   let browser: BrowserContext;
   let dir: string;
   const logger = createLogger('test', 'silent');
@@ -93,10 +94,17 @@ describe('video in sync and the OBS overlay in Chromium', () => {
     await media.register(fastifyStatic, { root: dir, prefix: '/media/' });
     await media.listen({ host: '127.0.0.1', port: 0 });
     const address = media.server.address();
-    mediaUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/media/clip.webm`;
+    mediaOrigin = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    mediaUrl = `${mediaOrigin}/media/clip.webm`;
 
-    // A fixed port: the overlay test restarts the server where the page expects it.
-    config = testConfig({ port: await freePort(), rateUserMax: 1000, rateIpMax: 1000 });
+    // A fixed port: the overlay test restarts the server where the page expects it. The media
+    // server's origin stands for a blog that embeds the viewer.
+    const port = await freePort();
+    config = testConfig({ port, rateUserMax: 1000, rateIpMax: 1000, frameAncestors: ["'self'", mediaOrigin] });
+    writeFileSync(
+      join(dir, 'embed.html'),
+      `<!doctype html><iframe id="viewer" src="http://127.0.0.1:${port}/rooms/embedded"></iframe><iframe id="studio" src="http://127.0.0.1:${port}/studio/embedded"></iframe>`,
+    );
     system = await startStandalone(config, logger);
     browser = await chromium.launchPersistentContext(join(dir, 'profile'), {
       executablePath: CHROMIUM,
@@ -284,6 +292,25 @@ describe('video in sync and the OBS overlay in Chromium', () => {
     }
     const rate = await page.$eval('#stage .danmaku', (el) => el.getAnimations()[0]?.playbackRate);
     assert.equal(rate, 2, 'the danmaku fly at the video rate');
+    await page.close();
+  });
+
+  it('framing: a configured origin may embed the viewer, nobody may embed the studio', async () => {
+    const page = await browser.newPage();
+    const refused: string[] = [];
+    page.on('console', (msg) => {
+      if (/frame-ancestors/i.test(msg.text())) refused.push(msg.text());
+    });
+    await page.goto(`${mediaOrigin}/media/embed.html`);
+    const viewer = page.frameLocator('#viewer');
+    await viewer.locator('#room-name', { hasText: 'embedded' }).waitFor();
+    await waitFor('the studio frame refused', async () => refused.length > 0, 10_000);
+    assert.equal(refused.length, 1, refused.join('\n'));
+    assert.match(refused[0] ?? '', /violates .*"frame-ancestors 'none'"/);
+    // Chromium puts an error page in the refused frame: no studio inside.
+    const urls = page.frames().map((f) => f.url());
+    assert.ok(urls.some((u) => u.startsWith('chrome-error:')), urls.join());
+    assert.ok(!urls.some((u) => u.includes('/studio/')), urls.join());
     await page.close();
   });
 
