@@ -31,9 +31,9 @@ export interface LiveRecord {
   roomId: string;
   startedAt: number;
   endedAt: number | null;
-  /** The live's video for viewers (HLS, MP4 or WebM); null: none. */
+  /** The live's video for viewers (HLS, MP4 or WebM); absent or null: none. */
   playbackUrl?: string | null;
-  /** The recording of an ended live, for replay; null: none. */
+  /** The recording of an ended live, for replay; absent or null: none. */
   recordingUrl?: string | null;
 }
 
@@ -51,8 +51,9 @@ function toLiveRecord(r: RowDataPacket): LiveRecord {
     roomId: String(r.room_id),
     startedAt: Number(r.started_at),
     endedAt: r.ended_at === null ? null : Number(r.ended_at),
-    playbackUrl: r.playback_url === null ? null : String(r.playback_url),
-    recordingUrl: r.recording_url === null ? null : String(r.recording_url),
+    // Only when set: a live without video reads as it did before lives had links.
+    ...(r.playback_url === null ? {} : { playbackUrl: String(r.playback_url) }),
+    ...(r.recording_url === null ? {} : { recordingUrl: String(r.recording_url) }),
   };
 }
 
