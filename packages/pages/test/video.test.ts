@@ -316,7 +316,7 @@ describe('video in sync and the OBS overlay in Chromium', () => {
 
   it('overlay: transparent, danmaku appear, and it reconnects by itself after the server restarts', async () => {
     const roomId = uniqueRoom('obs');
-    const page = await openPage(`/overlay/${roomId}?types=comment,gift,like&fontSize=40&lanes=8&max=50`, { width: 1920, height: 1080 });
+    const page = await openPage(`/overlay/${roomId}?types=comment,gift,like,notice&fontSize=40&lanes=8&max=50`, { width: 1920, height: 1080 });
     await page.waitForFunction(() => document.documentElement.dataset.mode === 'long');
     await say(roomId, tokenFor('viewer-a', 'viewer'), '第一条弹幕 on the stream 🎉');
     const firstItem = page.locator('#stage .danmaku', { hasText: '第一条弹幕' });
@@ -325,6 +325,16 @@ describe('video in sync and the OBS overlay in Chromium', () => {
     const like = await call(`/v1/rooms/${roomId}/likes`, tokenFor('viewer-a', 'viewer'), { count: 3 });
     assert.equal(like.status, 202, await like.clone().text());
     await page.locator('#likes', { hasText: '❤ 3' }).waitFor({ timeout: 10_000 });
+    const gift = await call(`/v1/rooms/${roomId}/messages`, tokenFor('whale', 'viewer'), { type: 'gift', giftId: 'rocket', count: 2 });
+    assert.equal(gift.status, 202);
+    await page.locator('#stage .danmaku.gift', { hasText: 'sent a rocket' }).waitFor();
+    // The pinned notice, shown as text: markup in it stays markup-looking text.
+    const notice = '<b>no spoilers</b> 🙏';
+    const pinned = await call(`/v1/rooms/${roomId}/notice`, tokenFor('host', 'streamer', [roomId]), { content: notice });
+    assert.equal(pinned.status, 201, await pinned.clone().text());
+    await page.locator('#notice', { hasText: 'no spoilers' }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.textContent('#notice'), notice);
+    assert.equal(await page.locator('b').count(), 0, 'no element made from the notice');
 
     await page.waitForTimeout(1500);
     const png = PNG.sync.read(await shot(page, 'overlay.png', { omitBackground: true }));
