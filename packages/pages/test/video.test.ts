@@ -90,7 +90,20 @@ describe('video in sync and the OBS overlay in Chromium', () => {
       '-c:v', 'libvpx', '-b:v', '250k', '-g', '25', '-deadline', 'realtime', '-cpu-used', '8',
       join(dir, 'clip.webm'),
     ]);
+    // The same picture as HLS (fMP4 segments of VP9), which Chromium plays through hls.js.
+    mkdirSync(join(dir, 'hls'));
+    execFileSync('ffmpeg', [
+      '-loglevel', 'error', '-y',
+      '-f', 'lavfi', '-i', `testsrc2=size=480x270:rate=25:duration=${CLIP_SECONDS}`,
+      '-c:v', 'libvpx-vp9', '-b:v', '250k', '-g', '25', '-deadline', 'realtime', '-cpu-used', '8',
+      '-f', 'hls', '-hls_time', '2', '-hls_segment_type', 'fmp4', '-hls_playlist_type', 'vod',
+      join(dir, 'hls', 'index.m3u8'),
+    ]);
     media = Fastify();
+    // As a video CDN does: hls.js reads playlists and segments with fetch, across origins.
+    media.addHook('onSend', async (_request, reply) => {
+      reply.header('access-control-allow-origin', '*');
+    });
     await media.register(fastifyStatic, { root: dir, prefix: '/media/' });
     await media.listen({ host: '127.0.0.1', port: 0 });
     const address = media.server.address();
@@ -157,8 +170,17 @@ describe('video in sync and the OBS overlay in Chromium', () => {
     await page.waitForTimeout(600);
     await shot(page, 'viewer-video.png');
 
-    // The streamer takes the link away: the page goes back to the empty panel.
+    // An HLS link instead: Chromium has no native HLS, so hls.js feeds the video (a blob: source).
     const { liveId } = (await started.json()) as { liveId: string };
+    const hls = await call(`/v1/rooms/${roomId}/lives/${liveId}`, streamer, { playbackUrl: `${mediaOrigin}/media/hls/index.m3u8` }, 'PATCH');
+    assert.equal(hls.status, 200, await hls.clone().text());
+    await page.reload();
+    await page.waitForFunction(() => {
+      const v = document.getElementById('player') as HTMLVideoElement;
+      return !v.hidden && v.readyState >= 2 && v.currentTime > 0.3 && v.currentSrc.startsWith('blob:');
+    });
+
+    // The streamer takes the link away: the page goes back to the empty panel.
     assert.equal((await call(`/v1/rooms/${roomId}/lives/${liveId}`, streamer, { playbackUrl: null }, 'PATCH')).status, 200);
     await page.reload();
     await page.locator('#live-status', { hasText: 'LIVE' }).waitFor();

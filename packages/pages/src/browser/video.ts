@@ -1,6 +1,6 @@
 /**
- * A live's video under the danmaku: HLS (.m3u8) through the browser when it plays HLS itself
- * (Safari), else through hls.js (Media Source Extensions); MP4 and WebM straight into <video>.
+ * A live's video under the danmaku: HLS (.m3u8) through hls.js (Media Source Extensions), or the
+ * browser's own HLS where there is no MSE (iOS Safari); MP4 and WebM straight into <video>.
  */
 import Hls from 'hls.js';
 
@@ -19,7 +19,9 @@ function isHls(url: string): boolean {
 
 /** Plays `url` in `video`; `onError` hears what went wrong (a bad link, an unplayable format). */
 export function attachVideo(video: HTMLVideoElement, url: string, onError: (why: string) => void): Attached {
-  if (isHls(url) && !video.canPlayType('application/vnd.apple.mpegurl') && Hls.isSupported()) {
+  // hls.js first wherever Media Source Extensions exist (as its authors advise): the same player
+  // everywhere; native HLS (iOS Safari, no MSE) otherwise.
+  if (isHls(url) && Hls.isSupported()) {
     // No worker: the pages' CSP allows scripts from this origin only, and one thread is plenty.
     const hls = new Hls({ enableWorker: false });
     hls.on(Hls.Events.ERROR, (_event, data) => {
