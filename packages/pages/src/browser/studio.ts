@@ -150,7 +150,15 @@ async function connect(): Promise<void> {
   await next.start();
 }
 
+/** Fills the video link field with the live's own link when the streamer is not typing there. */
+async function showLinks(liveId: string): Promise<void> {
+  const field = byId<HTMLInputElement>('playback-url');
+  const record = await api<{ playbackUrl: string | null }>(`/v1/lives/${encodeURIComponent(liveId)}`).catch(() => null);
+  if (record && document.activeElement !== field && live?.liveId === liveId) field.value = record.playbackUrl ?? '';
+}
+
 function showLive(next: Live | null): void {
+  if (next && next.liveId !== live?.liveId) void showLinks(next.liveId);
   live = next;
   const badge = byId('live-status');
   badge.textContent = live ? 'LIVE' : 'offline';
