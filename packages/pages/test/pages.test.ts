@@ -232,6 +232,11 @@ describe('web pages in Chromium', () => {
     const { live } = await get<{ live: { liveId: string } | null }>(`/v1/rooms/${roomId}`);
     assert.ok(live, 'the room is live');
     assert.match((await page.textContent('#live-state')) ?? '', new RegExp(live.liveId));
+    // The live's video link, set from the studio while live.
+    await page.fill('#playback-url', 'https://cdn.example/live/index.m3u8');
+    await page.click('#set-playback');
+    await status.filter({ hasText: 'Viewers now watch https://cdn.example/live/index.m3u8' }).waitFor();
+    assert.equal((await get<{ playbackUrl: string | null }>(`/v1/lives/${live.liveId}`)).playbackUrl, 'https://cdn.example/live/index.m3u8');
 
     // A viewer's message sent over HTTP shows in the list; Delete takes it out of polls.
     const ann = tokenFor('ann', 'viewer');
@@ -291,6 +296,11 @@ describe('web pages in Chromium', () => {
     await page.click('#end-live');
     await page.locator('#live-status', { hasText: 'offline' }).waitFor();
     assert.equal((await get<{ live: unknown }>(`/v1/rooms/${roomId}`)).live, null);
+    // Once it ended, its recording.
+    await page.fill('#recording-url', 'https://cdn.example/vod/rec.webm');
+    await page.click('#set-recording');
+    await status.filter({ hasText: `Live ${live.liveId} replays with https://cdn.example/vod/rec.webm` }).waitFor();
+    assert.equal((await get<{ recordingUrl: string | null }>(`/v1/lives/${live.liveId}`)).recordingUrl, 'https://cdn.example/vod/rec.webm');
 
     // A viewer's token gets the API's refusal on the page.
     await page.fill('#token', tokenFor('eve', 'viewer'));
