@@ -1,17 +1,7 @@
-import { ROOM_ID_PATTERN, SENDABLE_TYPES } from './message.js';
+import { LIMITS, ROOM_ID_PATTERN } from '@danmaku/protocol';
 
-/** Limits a person can read in an error message; kept here so every surface applies the same. */
-export const LIMITS = {
-  commentMaxChars: 100,
-  giftIdPattern: '^[A-Za-z0-9_.-]{1,32}$',
-  giftMaxCount: 9999,
-  clientMsgIdMaxChars: 64,
-  pollMaxLimit: 200,
-  usersMaxLimit: 200,
-  likesMaxCount: 1000,
-  /** Bodies are tiny; anything larger is an error, not a message. */
-  bodyMaxBytes: 4096,
-} as const;
+/** Shared with the socket `send` payload, so they live with the wire contract. */
+export { LIMITS, sendMessageBodySchema, type SendMessageBody } from '@danmaku/protocol';
 
 /** JSON Schemas (draft-07, as Fastify's Ajv reads them) for the public HTTP API. */
 export const roomParamsSchema = {
@@ -19,27 +9,6 @@ export const roomParamsSchema = {
   required: ['roomId'],
   properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN } },
 } as const;
-
-export const sendMessageBodySchema = {
-  type: 'object',
-  required: ['type'],
-  additionalProperties: false,
-  properties: {
-    type: { type: 'string', enum: SENDABLE_TYPES },
-    content: { type: 'string', minLength: 1, maxLength: LIMITS.commentMaxChars },
-    giftId: { type: 'string', pattern: LIMITS.giftIdPattern },
-    count: { type: 'integer', minimum: 1, maximum: LIMITS.giftMaxCount },
-    clientMsgId: { type: 'string', minLength: 1, maxLength: LIMITS.clientMsgIdMaxChars },
-  },
-} as const;
-
-export interface SendMessageBody {
-  type: (typeof SENDABLE_TYPES)[number];
-  content?: string;
-  giftId?: string;
-  count?: number;
-  clientMsgId?: string;
-}
 
 export const pollQuerySchema = {
   type: 'object',
