@@ -305,12 +305,13 @@ describe('video in sync and the OBS overlay in Chromium', () => {
       v.playbackRate = 2;
       void v.play();
     });
-    await page.locator('#stage .danmaku', { hasText: 'at eight' }).waitFor({ timeout: 10_000 });
+    await page.locator('#stage .danmaku', { hasText: 'at eight' }).waitFor({ timeout: 30_000 });
     const seen = await page.evaluate(() => (window as unknown as { __seen: Record<string, number> }).__seen);
     for (const [text, at] of [['at six', 6], ['at eight', 8]] as const) {
       const t = seen[text] ?? NaN;
-      // A tick is 100 ms of page time, 200 ms of video at 2x; a busy machine adds a little.
-      assert.ok(t >= at && t < at + 0.8, `${text} appeared at video time ${t}`);
+      // Never early. Late only by the page's tick (100 ms, 200 ms of video at 2x) and however long
+      // a loaded machine delays it; a late one is still drawn where its offset puts it.
+      assert.ok(t >= at && t < at + 2.5, `${text} appeared at video time ${t}`);
     }
     const rate = await page.$eval('#stage .danmaku', (el) => el.getAnimations()[0]?.playbackRate);
     assert.equal(rate, 2, 'the danmaku fly at the video rate');
@@ -346,7 +347,7 @@ describe('video in sync and the OBS overlay in Chromium', () => {
     assert.equal(await firstItem.evaluate((el) => getComputedStyle(el).fontSize), '40px');
     const like = await call(`/v1/rooms/${roomId}/likes`, tokenFor('viewer-a', 'viewer'), { count: 3 });
     assert.equal(like.status, 202, await like.clone().text());
-    await page.locator('#likes', { hasText: '❤ 3' }).waitFor({ timeout: 10_000 });
+    await page.locator('#likes', { hasText: '❤ 3' }).waitFor({ timeout: 30_000 });
     const gift = await call(`/v1/rooms/${roomId}/messages`, tokenFor('whale', 'viewer'), { type: 'gift', giftId: 'rocket', count: 2 });
     assert.equal(gift.status, 202);
     await page.locator('#stage .danmaku.gift', { hasText: 'sent a rocket' }).waitFor();
@@ -354,7 +355,7 @@ describe('video in sync and the OBS overlay in Chromium', () => {
     const notice = '<b>no spoilers</b> 🙏';
     const pinned = await call(`/v1/rooms/${roomId}/notice`, tokenFor('host', 'streamer', [roomId]), { content: notice });
     assert.equal(pinned.status, 201, await pinned.clone().text());
-    await page.locator('#notice', { hasText: 'no spoilers' }).waitFor({ timeout: 10_000 });
+    await page.locator('#notice', { hasText: 'no spoilers' }).waitFor({ timeout: 30_000 });
     assert.equal(await page.textContent('#notice'), notice);
     assert.equal(await page.locator('b').count(), 0, 'no element made from the notice');
 
@@ -371,15 +372,15 @@ describe('video in sync and the OBS overlay in Chromium', () => {
 
     // The server goes away entirely and comes back on the same port: nobody clicks anything.
     await system.stop();
-    await page.waitForFunction(() => document.documentElement.dataset.mode === 'short', undefined, { timeout: 20_000 });
+    await page.waitForFunction(() => document.documentElement.dataset.mode === 'short', undefined, { timeout: 60_000 });
     await page.waitForTimeout(1500);
     system = await startStandalone(config, logger);
     await say(roomId, tokenFor('viewer-b', 'viewer'), 'after the restart');
-    await page.locator('#stage .danmaku', { hasText: 'after the restart' }).waitFor({ timeout: 30_000 });
+    await page.locator('#stage .danmaku', { hasText: 'after the restart' }).waitFor({ timeout: 60_000 });
     // And back to the long connection, not left polling.
-    await page.waitForFunction(() => document.documentElement.dataset.mode === 'long', undefined, { timeout: 30_000 });
+    await page.waitForFunction(() => document.documentElement.dataset.mode === 'long', undefined, { timeout: 60_000 });
     await say(roomId, tokenFor('viewer-b', 'viewer'), 'over the socket again');
-    await page.locator('#stage .danmaku', { hasText: 'over the socket again' }).waitFor({ timeout: 10_000 });
+    await page.locator('#stage .danmaku', { hasText: 'over the socket again' }).waitFor({ timeout: 30_000 });
     await page.close();
 
     assert.deepEqual(pageErrors, []);
