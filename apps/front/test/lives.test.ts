@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Archive, Lives } from '@danmaku/archive';
+import { Archive } from '@danmaku/archive';
+import { Lives } from '@danmaku/lives';
 import { ApiError } from '@danmaku/model';
 import { createRedis, waitReady, type Redis } from '@danmaku/store';
 import { testConfig, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
@@ -129,7 +130,7 @@ describe('lives', () => {
     const redis: Redis = createRedis(testConfig().redisUrl);
     await waitReady(redis);
     const archive = new Archive('mysql://danmaku:danmaku@127.0.0.1:1/nothing');
-    const lives = new Lives({ redis, archive });
+    const lives = new Lives({ redis, records: archive });
     const room = uniqueRoom('live503');
     const started = Date.now();
     await assert.rejects(lives.start(room, { id: 's', name: 's', role: 'streamer', rooms: [room] }), (err: unknown) => err instanceof ApiError && err.status === 503);

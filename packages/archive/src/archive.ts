@@ -1,6 +1,9 @@
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { counter } from '@danmaku/observability';
 import { isMessageType, type MessageType, type UnsequencedMessage } from '@danmaku/model';
+import type { LiveRecord, LiveRecords } from '@danmaku/lives';
+
+export type { LiveRecord };
 import { migrate } from './migrations.js';
 import { createMysql, ensureDatabase, guardMysql } from './mysql.js';
 
@@ -24,17 +27,6 @@ export interface ReplayRow {
   type: MessageType;
   offsetMs: number;
   body: string;
-}
-
-export interface LiveRecord {
-  liveId: string;
-  roomId: string;
-  startedAt: number;
-  endedAt: number | null;
-  /** The live's video for viewers (HLS, MP4 or WebM); absent or null: none. */
-  playbackUrl?: string | null;
-  /** The recording of an ended live, for replay; absent or null: none. */
-  recordingUrl?: string | null;
 }
 
 /** The video links of a live that a streamer may set; an absent field is left as it is. */
@@ -94,7 +86,7 @@ export interface ArchiveOptions {
  * brought up to date lazily before the first statement, so a role starts even while MySQL is
  * still coming up; until then, writes are retried by the bus and reads answer 503.
  */
-export class Archive {
+export class Archive implements LiveRecords {
   readonly pool: Pool;
   private schema: Promise<void> | null = null;
   private readonly queryTimeoutMs: number;

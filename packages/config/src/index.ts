@@ -124,6 +124,8 @@ export const SETTINGS = {
   routerPort: { env: 'ROUTER_PORT', default: '8090', doc: 'Port of the router (GET /v1/route) when it runs on its own.', parse: port },
   connectorPort: { env: 'CONNECTOR_PORT', default: '8091', doc: 'Port of a connector (socket.io, /metrics) when it runs on its own.', parse: port },
   pusherPort: { env: 'PUSHER_PORT', default: '9103', doc: 'Port of the pusher\'s /metrics, /healthz and /readyz.', parse: port },
+  roomInfoMs: { env: 'DANMAKU_ROOM_INFO_MS', default: '5000', doc: 'How often a connector sends each room its online count and likes (socket.io `room`, Bilibili ONLINE_RANK_COUNT / WATCHED_CHANGE / LIKE_INFO_V3_UPDATE).', parse: positiveInt },
+  biliTcpPort: { env: 'DANMAKU_BILI_TCP_PORT', default: '2243', doc: 'Raw TCP port of the Bilibili live protocol on a connector (the WebSocket form is at /sub on the connector port); 0 = off.', parse: port },
   connectorUrl: { env: 'CONNECTOR_PUBLIC_URL', default: '', doc: 'URL clients use to reach this connector (what the router hands out); empty = http://HOST:PORT it listens on.', parse: optional },
   cluster: { env: 'DANMAKU_CLUSTER', default: 'main', doc: 'Name of the connector registry and routing config in Redis: routers, pushers and connectors of one deployment share it.' },
   anonViewers: { env: 'DANMAKU_ANON_VIEWERS', default: 'true', doc: 'Whether sockets without a token may connect (read-only: join, no send).', parse: boolean },
