@@ -18,6 +18,8 @@ const KEYS = [
   'socketPingMs',
   'socketPingTimeoutMs',
   'socketMaxBufferBytes',
+  'roomInfoMs',
+  'biliTcpPort',
   'corsOrigins',
 ] as const;
 export type ConnectorSettings = Pick<Config, (typeof KEYS)[number]>;

@@ -10,7 +10,9 @@ import { createHot } from './cache/hot.js';
 import { likeRoutes } from './routes/likes.js';
 import { switchRoutes } from './routes/switches.js';
 import { clientMetricsRoutes } from './routes/client-metrics.js';
-import { pageRoutes } from './routes/pages.js';
+import { aliasRoutes } from './routes/alias.js';
+import { devTokenRoutes } from './routes/dev-token.js';
+import { pagesPlugin } from '@danmaku/pages';
 import { playerRoutes } from './routes/players.js';
 import { registerDocs } from './docs.js';
 
@@ -35,7 +37,9 @@ export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
   void app.register(likeRoutes, ctx);
   void app.register(switchRoutes, ctx);
   void app.register(clientMetricsRoutes);
+  void app.register(aliasRoutes, ctx);
+  devTokenRoutes(app, deps);
+  void app.register(pagesPlugin, { frameAncestors: deps.config.frameAncestors });
   void app.register(playerRoutes, ctx);
-  pageRoutes(app, deps);
   return app;
 }

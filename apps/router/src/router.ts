@@ -79,6 +79,23 @@ export interface RouteAnswer {
   pollIntervalMs: number;
   /** Why (for people and dashboards): blacklist, whitelist, gray, outside_gray, disabled, forced_polling, no_connectors. */
   reason: string;
+  /**
+   * The Bilibili live protocol's endpoints of the same connectors (WebSocket URLs at /sub, TCP
+   * host:port). Listed whatever the mode: gray release and the lists steer this project's SDK,
+   * while the protocol's tools are pointed at a server by their operators.
+   */
+  bilibili?: { ws: string[]; tcp: string[] };
+}
+
+/** The Bilibili endpoints of live connectors, least loaded first like `endpoints`. */
+export function bilibiliEndpoints(connectors: readonly ConnectorInfo[]): { ws: string[]; tcp: string[] } {
+  const ws: string[] = [];
+  const tcp: string[] = [];
+  for (const c of connectors) {
+    if (c.bilibili?.ws) ws.push(c.bilibili.ws);
+    if (c.bilibili?.tcp) tcp.push(c.bilibili.tcp);
+  }
+  return { ws, tcp };
 }
 
 const routes = counter<'mode' | 'reason'>({ name: 'danmaku_router_routes_total', help: 'Route answers, by mode and reason', labelNames: ['mode', 'reason'] });
@@ -201,6 +218,7 @@ export async function routerRoutes(app: FastifyInstance, deps: RouterDeps): Prom
     const { config, connectors } = await load();
     const answer = decideRoute(config, request.query, connectors.map((c) => c.url), deps.forcePolling?.() ?? false);
     answer.pollIntervalMs = Math.max(answer.pollIntervalMs, deps.minPollIntervalMs?.() ?? 0);
+    answer.bilibili = bilibiliEndpoints(connectors);
     routes.inc({ mode: answer.mode, reason: answer.reason });
     return answer;
   });

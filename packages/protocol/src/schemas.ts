@@ -1,4 +1,4 @@
-import { SENDABLE_TYPES } from './message.js';
+import { COLOR_PATTERN, COMMENT_MODES, SENDABLE_TYPES, type CommentMode } from './message.js';
 
 /** Limits a person can read in an error message; kept here so every surface applies the same. */
 export const LIMITS = {
@@ -27,6 +27,8 @@ export const sendMessageBodySchema = {
     giftId: { type: 'string', pattern: LIMITS.giftIdPattern },
     count: { type: 'integer', minimum: 1, maximum: LIMITS.giftMaxCount },
     clientMsgId: { type: 'string', minLength: 1, maxLength: LIMITS.clientMsgIdMaxChars },
+    color: { type: 'string', pattern: COLOR_PATTERN },
+    mode: { type: 'string', enum: COMMENT_MODES },
   },
 } as const;
 
@@ -36,4 +38,8 @@ export interface SendMessageBody {
   giftId?: string;
   count?: number;
   clientMsgId?: string;
+  /** Comments only: `#RRGGBB`. */
+  color?: string;
+  /** Comments only. */
+  mode?: CommentMode;
 }

@@ -39,8 +39,9 @@ export function buildMessage(roomId: string, body: SendMessageBody, user: { id: 
     if (body.giftId !== undefined || body.count !== undefined) {
       throw new ApiError(400, 'invalid_request', '"giftId" and "count" are only for gifts.');
     }
-    return { ...base, content };
+    return { ...base, content, ...(body.color ? { color: body.color } : {}), ...(body.mode ? { mode: body.mode } : {}) };
   }
+  if (body.color !== undefined || body.mode !== undefined) throw new ApiError(400, 'invalid_request', '"color" and "mode" are only for comments.');
   if (!body.giftId) throw new ApiError(400, 'invalid_request', 'A gift needs "giftId".');
   if (body.content !== undefined) throw new ApiError(400, 'invalid_request', '"content" is only for comments.');
   return { ...base, gift: { giftId: body.giftId, count: body.count ?? 1 } };

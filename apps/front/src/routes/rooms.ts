@@ -1,4 +1,5 @@
 import { ApiError, roomParamsSchema, usersQuerySchema } from '@danmaku/model';
+import { aliasOf } from '@danmaku/bilibili';
 import { restricted, type FastifyInstance } from '@danmaku/http';
 import { guard } from '@danmaku/store';
 import type { FrontContext } from '../context.js';
@@ -37,10 +38,10 @@ export async function roomRoutes(app: FastifyInstance, { store, hot, replay }: F
 
   app.get<RoomRequest>('/v1/rooms/:roomId', { schema: params }, async (request) => {
     const { roomId } = request.params;
-    const [online, likes] = await Promise.all([store.online(roomId), guard(() => hot.likes.total(roomId))]);
+    const [online, likes, alias] = await Promise.all([store.online(roomId), guard(() => hot.likes.total(roomId)), guard(() => aliasOf(store.read, roomId))]);
     hot.cache.noteOnline(roomId, online);
     // The live state is cached per process for a second (and dropped on start/end events).
     const live = await replay.lives.cached(roomId);
-    return { roomId, live, online, likes };
+    return { roomId, live, online, likes, alias };
   });
 }
