@@ -65,8 +65,11 @@ describe('DPlayer API v3 and the Bilibili XML file', () => {
 
     await stack.drained();
     const polled = await call(stack.url, 'GET', `/v1/rooms/${room}/messages?types=comment`);
-    const contents = (polled.body.messages as { content: string }[]).map((m) => m.content);
-    assert.deepEqual(contents, ['from dplayer', 'by live id']);
+    const got = (polled.body.messages as { content: string; color?: string; mode?: string }[]).map((m) => [m.content, m.color, m.mode]);
+    assert.deepEqual(got, [
+      ['from dplayer', '#ff0000', 'top'],
+      ['by live id', '#00ff00', 'bottom'],
+    ], 'DPlayer colour and type become the comment\'s style');
   });
 
   test('GET v3 lists a live\'s comments in offset order, by live id or by room id, and honours max', async () => {
@@ -93,6 +96,10 @@ describe('DPlayer API v3 and the Bilibili XML file', () => {
     const plain = rows.find((r) => r[4] === 'c0')!;
     assert.deepEqual([plain[1], plain[2], plain[3]], [0, 0xffffff, 'name-u0'], 'default white, scroll, the sender name');
     assert.deepEqual(rows.slice(2).map((r) => r[4]), Array.from({ length: 30 }, (_, i) => `c${i}`));
+    assert.deepEqual(rows.slice(0, 2).map((r) => [r[1], r[2], r[4]]), [
+      [1, 0xff0000, 'from dplayer'],
+      [2, 0x00ff00, 'by live id'],
+    ], 'style back as DPlayer type and colour');
 
     const byRoom = await call(stack.url, 'GET', `/v1/dplayer/v3/?id=${room}`);
     assert.deepEqual(byRoom.body.data, rows, 'a room id stands for its live');
@@ -149,6 +156,8 @@ describe('DPlayer API v3 and the Bilibili XML file', () => {
     assert.equal(ids.size, ds.length, 'every comment once');
     const texts = ds.map((d) => d['#text']);
     assert.ok(texts.includes('a<b>&"c\'d'), 'escaped, control characters dropped');
+    const styled = ds.find((d) => d['#text'] === 'from dplayer')!.p.split(',');
+    assert.deepEqual([styled[1], styled[3]], ['5', String(0xff0000)], 'top = Bilibili mode 5, colour in decimal');
     assert.equal(texts.filter((t) => t.startsWith('bulk ')).length, 1100);
 
     const unknown = await call(stack.url, 'GET', '/v1/lives/lvnope/danmaku.xml');
