@@ -345,6 +345,18 @@ describe('video in sync and the OBS overlay in Chromium', () => {
     const firstItem = page.locator('#stage .danmaku', { hasText: '第一条弹幕' });
     await firstItem.waitFor();
     assert.equal(await firstItem.evaluate((el) => getComputedStyle(el).fontSize), '40px');
+    // A comment's colour and mode, sent through the API: orange, standing centred at the top.
+    const styled = await call(`/v1/rooms/${roomId}/messages`, tokenFor('viewer-c', 'viewer'), { type: 'comment', content: 'orange on top', color: '#FF8000', mode: 'top' });
+    assert.equal(styled.status, 202, await styled.clone().text());
+    const topItem = page.locator('#stage .danmaku', { hasText: 'orange on top' });
+    await topItem.waitFor();
+    const drawn = await topItem.evaluate((el) => {
+      const r = el.getBoundingClientRect();
+      return { color: getComputedStyle(el).color, centre: (r.left + r.right) / 2, top: r.top, mode: el.dataset.mode };
+    });
+    assert.equal(drawn.color, 'rgb(255, 128, 0)');
+    assert.equal(drawn.mode, 'top');
+    assert.ok(Math.abs(drawn.centre - 960) < 3 && drawn.top < 60, JSON.stringify(drawn));
     const like = await call(`/v1/rooms/${roomId}/likes`, tokenFor('viewer-a', 'viewer'), { count: 3 });
     assert.equal(like.status, 202, await like.clone().text());
     await page.locator('#likes', { hasText: '❤ 3' }).waitFor({ timeout: 30_000 });
