@@ -10,8 +10,11 @@ import { createHot } from './cache/hot.js';
 import { likeRoutes } from './routes/likes.js';
 import { switchRoutes } from './routes/switches.js';
 import { clientMetricsRoutes } from './routes/client-metrics.js';
-import { pageRoutes } from './routes/pages.js';
 import { aliasRoutes } from './routes/alias.js';
+import { devTokenRoutes } from './routes/dev-token.js';
+import { pagesPlugin } from '@danmaku/pages';
+import { playerRoutes } from './routes/players.js';
+import { registerDocs } from './docs.js';
 
 /**
  * The front's HTTP API (API.md) on a server of its own, ready to listen. Each route file is a
@@ -19,7 +22,7 @@ import { aliasRoutes } from './routes/alias.js';
  * the caller (`restricted` in @danmaku/http).
  */
 export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
-  const app = createHttpServer({ logger, app: 'front', trustProxy: deps.config.trustProxy });
+  const app = createHttpServer({ logger, app: 'front', trustProxy: deps.config.trustProxy, corsOrigins: deps.config.corsOrigins, beforeRoutes: registerDocs });
   // Hot rooms: local cache, likes, enter messages; stopped with the app.
   const hot = createHot(deps, logger);
   app.addHook('onClose', () => hot.stop());
@@ -35,6 +38,8 @@ export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
   void app.register(switchRoutes, ctx);
   void app.register(clientMetricsRoutes);
   void app.register(aliasRoutes, ctx);
-  pageRoutes(app, deps);
+  devTokenRoutes(app, deps);
+  void app.register(pagesPlugin, { frameAncestors: deps.config.frameAncestors });
+  void app.register(playerRoutes, ctx);
   return app;
 }

@@ -22,6 +22,8 @@ export const FRONT_SETTINGS = [
   'pressureLagMs',
   'pollRetryMs',
   'likesFlushMs',
+  'frameAncestors',
+  'corsOrigins',
 ] as const;
 export type FrontSettings = Pick<Config, (typeof FRONT_SETTINGS)[number]>;
 

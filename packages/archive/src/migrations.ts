@@ -54,6 +54,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ${TABLE_OPTIONS}`,
     ],
   },
+  {
+    version: 2,
+    name: 'lives: playback and recording urls',
+    statements: [
+      // Where viewers watch the live (HLS, MP4 or WebM) and, once it ended, its recording; the
+      // pages play them under the danmaku. NULL: no video, the pages show danmaku alone.
+      'ALTER TABLE lives ADD COLUMN IF NOT EXISTS playback_url VARCHAR(2048) NULL',
+      'ALTER TABLE lives ADD COLUMN IF NOT EXISTS recording_url VARCHAR(2048) NULL',
+    ],
+  },
 ];
 
 /**

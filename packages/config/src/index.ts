@@ -57,7 +57,21 @@ function optional(text: string): string | null {
   return text || null;
 }
 
+/** CSP sources: separated by spaces or commas. */
+function sources(text: string): string[] {
+  return text.split(/[\s,]+/).filter(Boolean);
+}
+
 /** Fastify's trustProxy: a boolean, or the proxies' addresses. */
+/** `*` or origins as browsers send them (scheme://host[:port], no path, no trailing slash). */
+function origins(text: string, env: string): string[] {
+  const listed = list(text);
+  for (const origin of listed) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) throw new ConfigError(`${env} must list origins like https://player.example or *, got "${origin}"`);
+  }
+  return listed;
+}
+
 function trustProxy(text: string): boolean | string {
   if (text === 'false' || text === '0') return false;
   if (text === 'true') return true;
@@ -137,7 +151,10 @@ export const SETTINGS = {
   socketPingMs: { env: 'DANMAKU_SOCKET_PING_MS', default: '25000', doc: 'socket.io heartbeat interval: keeps mobile NAT mappings open and finds dead links.', parse: positiveInt },
   socketPingTimeoutMs: { env: 'DANMAKU_SOCKET_PING_TIMEOUT_MS', default: '20000', doc: 'A socket that does not answer a heartbeat within this is closed.', parse: positiveInt },
   socketMaxBufferBytes: { env: 'DANMAKU_SOCKET_MAX_BUFFER', default: '1048576', doc: 'A socket whose unsent bytes pass this (a slow consumer) is disconnected.', parse: positiveInt },
+  // Pages
+  frameAncestors: { env: 'DANMAKU_FRAME_ANCESTORS', default: "'self'", doc: 'Space- or comma-separated CSP frame-ancestors sources allowed to frame the viewer, replay and overlay pages (e.g. "\'self\' https://blog.example"); studio and admin are never framed.', parse: sources },
   logLevel: { env: 'LOG_LEVEL', default: 'info', doc: 'pino log level (fatal, error, warn, info, debug, trace, silent).' },
+  corsOrigins: { env: 'DANMAKU_CORS_ORIGINS', default: '', doc: 'Comma-separated origins (https://player.example) that browsers may call the HTTP API and the socket.io endpoint from; `*` = any. Empty: the player routes (/v1/dplayer/, danmaku.xml) answer any origin, the rest of the API none, and socket.io only pages from the same host. Never with credentials.', parse: origins },
 } as const satisfies Record<string, Setting>;
 
 type Settings = typeof SETTINGS;

@@ -1,8 +1,12 @@
+import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { Ajv, type ErrorObject } from 'ajv';
 import { ApiError, LIMITS } from '@danmaku/model';
 import { BusUnavailableError } from '@danmaku/bus';
 import { counter, metricsText, type Logger } from '@danmaku/observability';
+import { CORS_HEADERS, CORS_METHODS, corsOrigin } from './cors.js';
+
+export { corsOrigin, isPlayerRoute, socketCors } from './cors.js';
 
 export interface HttpServerOptions {
   logger: Logger;
@@ -14,6 +18,10 @@ export interface HttpServerOptions {
    * otherwise pick its own address and dodge per-IP limits.
    */
   trustProxy?: boolean | string;
+  /** DANMAKU_CORS_ORIGINS: origins browsers may call from (`*` = any); none = only the player routes, from anywhere. */
+  corsOrigins?: readonly string[];
+  /** Runs before the server declares its own routes: what must see every route (an API document). */
+  beforeRoutes?: (app: FastifyInstance) => void;
 }
 
 const httpErrors = counter<'app' | 'status' | 'code'>({
@@ -113,6 +121,14 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, new ApiError(404, 'not_found', `No route ${request.method} ${request.url.split('?')[0]}.`)),
   );
+
+  options.beforeRoutes?.(app);
+  const origins = options.corsOrigins ?? [];
+  void app.register(cors, {
+    delegator: (request, callback) => {
+      callback(null, { origin: corsOrigin(origins, request.url ?? '/'), credentials: false, methods: CORS_METHODS, allowedHeaders: CORS_HEADERS, exposedHeaders: ['Retry-After'], maxAge: 600 });
+    },
+  });
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/metrics', async (_request, reply) => {

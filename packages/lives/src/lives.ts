@@ -9,6 +9,10 @@ export interface LiveRecord {
   roomId: string;
   startedAt: number;
   endedAt: number | null;
+  /** The live's video for viewers (HLS, MP4 or WebM); absent or null: none. */
+  playbackUrl?: string | null;
+  /** The recording of an ended live, for replay; absent or null: none. */
+  recordingUrl?: string | null;
 }
 
 /** Where lives are recorded for good (the MySQL archive implements it). */

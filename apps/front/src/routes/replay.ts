@@ -1,7 +1,7 @@
 import { ApiError } from '@danmaku/model';
 import type { FastifyInstance } from '@danmaku/http';
 import type { FrontContext } from '../context.js';
-import { LIVE_ID_PATTERN } from './lives.js';
+import { LIVE_ID_PATTERN, liveView } from './lives.js';
 import { parseTypes } from './messages.js';
 
 const DEFAULT_LIMIT = 200;
@@ -25,7 +25,7 @@ interface ReplayQuerystring {
 export async function replayRoutes(app: FastifyInstance, { replay }: FrontContext): Promise<void> {
   app.get<{ Params: { liveId: string } }>('/v1/lives/:liveId', { schema: { params: liveParams } }, async (request) => {
     const live = await replay.replay.live(request.params.liveId);
-    return { ...live, durationMs: live.endedAt === null ? null : live.endedAt - live.startedAt };
+    return liveView(live);
   });
 
   app.get<{ Params: { liveId: string }; Querystring: ReplayQuerystring }>(

@@ -1,14 +1,18 @@
 /**
  * The replay page (`/replay/:liveId`, `/replay?live=ID`, `/replay?room=ID` to pick one).
  *
- * There is no recording, so a clock is the video: the playhead advances while playing, and the
- * page fetches `GET /v1/lives/:liveId/messages` windows ahead of it and flies each message when
- * the playhead passes its `offsetMs`. When the next window has not arrived yet, the clock waits
- * (like a player buffering) rather than skipping messages.
+ * The playhead is the recording's own clock (`video.currentTime`) when the live has a
+ * `recordingUrl` (its time 0 is the live's start); without one a timer is the video. The page
+ * fetches `GET /v1/lives/:liveId/messages` windows ahead of the playhead and shows each message
+ * when the playhead passes its `offsetMs`, drawn as far along as it would be at that moment. Seek,
+ * pause, buffering and rate changes of the video move, stop and speed up the danmaku with it.
+ * Without a video, when the next window has not arrived yet, the clock waits (like a player
+ * buffering) rather than skipping messages.
  */
 import type { Message } from '@danmaku/client';
 import { api, byId, describe, idFromLocation } from './common.js';
 import { Stage } from './stage.js';
+import { attachVideo, type Attached } from './video.js';
 
 const WINDOW_MS = 30_000;
 /** Fetch the next window once the playhead is this close to the end of what is buffered. */
@@ -16,6 +20,8 @@ const LOOKAHEAD_MS = 10_000;
 const TICK_MS = 100;
 /** A live still on: read no closer to "now" than this, so the archiver has written what we read. */
 const ARCHIVE_LAG_MS = 3000;
+/** After a seek, read this far back too: comments sent just before are still on screen. */
+const LOOKBACK_MS = 15_000;
 
 interface Live {
   liveId: string;
@@ -23,9 +29,15 @@ interface Live {
   startedAt: number;
   endedAt: number | null;
   durationMs: number | null;
+  recordingUrl?: string | null;
 }
 
-const stage = new Stage(byId('stage'));
+const stage = new Stage(byId('stage'), { timed: true });
+const video = byId<HTMLVideoElement>('player');
+/** The recording being played; null: the timer is the clock. */
+let attached: Attached | null = null;
+/** Where the last seek put the playhead: the timer waits there until the look-back is read. */
+let anchor = 0;
 const range = byId<HTMLInputElement>('timeline');
 let live: Live | null = null;
 let playing = false;
@@ -47,6 +59,7 @@ function say(text: string, isError = false): void {
 
 function duration(): number {
   if (!live) return 0;
+  if (attached && Number.isFinite(video.duration)) return Math.max(video.duration * 1000, live.durationMs ?? 0);
   return live.durationMs ?? Date.now() - live.startedAt;
 }
 
@@ -56,6 +69,7 @@ function format(ms: number): string {
 }
 
 function playhead(): number {
+  if (attached) return video.currentTime * 1000;
   return playing ? clock.head + (performance.now() - clock.at) : clock.head;
 }
 
@@ -98,9 +112,12 @@ function tick(): void {
   if (!live) return;
   const end = duration();
   let head = Math.min(playhead(), end);
-  // Buffering: the clock does not pass what has been fetched.
-  if (playing && head >= fetchedTo && fetchedTo < end) {
-    head = fetchedTo;
+  const hold = Math.max(fetchedTo, anchor);
+  if (attached) {
+    byId('replay-state').textContent = video.paused ? 'paused' : video.readyState < 3 ? 'buffering' : 'playing';
+  } else if (playing && head >= hold && fetchedTo < end) {
+    // Buffering: the timer does not pass what has been fetched (a video keeps its own clock).
+    head = hold;
     setClock(head);
     byId('replay-state').textContent = 'buffering';
   } else {
@@ -108,39 +125,98 @@ function tick(): void {
   }
   if (fetchedTo - head < LOOKAHEAD_MS) void fetchAhead();
   const due: Message[] = [];
-  while (buffer.length > 0 && (buffer[0]?.offsetMs ?? 0) < head) {
+  // `<=`: paused exactly on a comment's moment shows it (at the start of its flight).
+  while (buffer.length > 0 && (buffer[0]?.offsetMs ?? 0) <= head) {
     const m = buffer.shift() as Message;
     if ((m.offsetMs ?? 0) >= shownUpTo) due.push(m);
   }
   if (due.length > 0) {
-    stage.show(due);
+    // Each is drawn where it would be now: a comment of 4.2 s seen at 5 s has flown 0.8 s.
+    const at = head;
+    stage.show(due, undefined, (m) => Math.max(0, at - (m.offsetMs ?? 0)));
     shown += due.length;
     byId('shown').textContent = String(shown);
   }
-  shownUpTo = head;
+  // Shown up to the playhead only as far as the messages have been read.
+  shownUpTo = Math.max(shownUpTo, Math.min(head, fetchedTo));
   range.max = String(end);
   if (document.activeElement !== range) range.value = String(head);
   byId('clock').textContent = `${format(head)} / ${format(end)}`;
-  if (playing && head >= end && live.durationMs !== null) setPlaying(false);
+  if (!attached && playing && head >= end && live.durationMs !== null) setPlaying(false);
 }
 
-function setPlaying(on: boolean): void {
-  if (on && playhead() >= duration() && live?.durationMs !== null) seek(0);
-  setClock(playhead());
+function showPlaying(on: boolean): void {
   playing = on;
-  if (on) stage.resume();
-  else stage.pause();
   byId('play').textContent = on ? '⏸ Pause' : '▶ Play';
 }
 
-function seek(head: number): void {
+function setPlaying(on: boolean): void {
+  if (attached) {
+    // The video's own events (play, pause, waiting, playing) move the danmaku.
+    if (on) void video.play().catch((err: unknown) => say(`Cannot play: ${describe(err)}`, true));
+    else video.pause();
+    return;
+  }
+  if (on && playhead() >= duration() && live?.durationMs !== null) seek(0);
+  setClock(playhead());
+  showPlaying(on);
+  if (on) stage.resume();
+  else stage.pause();
+}
+
+/** The playhead jumped: forget what was read and shown, read again from a little before it. */
+function resetAt(head: number): void {
   generation++;
   fetching = false;
   buffer = [];
-  fetchedTo = head;
-  shownUpTo = head;
+  anchor = head;
+  fetchedTo = Math.max(0, head - LOOKBACK_MS);
+  shownUpTo = fetchedTo;
   stage.clear();
   setClock(head);
+}
+
+function seek(head: number): void {
+  if (attached) {
+    // The 'seeking' event resets the danmaku, whoever moved the video (this range or its controls).
+    video.currentTime = head / 1000;
+    return;
+  }
+  resetAt(head);
+}
+
+video.addEventListener('seeking', () => {
+  if (!attached) return;
+  resetAt(video.currentTime * 1000);
+  tick();
+});
+video.addEventListener('seeked', () => attached && tick());
+video.addEventListener('play', () => attached && showPlaying(true));
+video.addEventListener('playing', () => attached && stage.resume());
+video.addEventListener('waiting', () => attached && stage.pause());
+video.addEventListener('pause', () => {
+  if (!attached) return;
+  showPlaying(false);
+  stage.pause();
+  tick();
+});
+video.addEventListener('ratechange', () => stage.setRate(video.playbackRate));
+video.addEventListener('loadedmetadata', () => attached && tick());
+
+function useRecording(url: string | null | undefined): void {
+  attached?.detach();
+  attached = null;
+  byId('video').classList.toggle('has-video', Boolean(url));
+  video.hidden = !url;
+  stage.setRate(1);
+  if (!url) return;
+  attached = attachVideo(video, url, (why) => {
+    say(`The recording does not play (${why}); the danmaku follow a timer instead.`, true);
+    const at = playhead();
+    useRecording(null);
+    resetAt(at);
+    tick();
+  });
 }
 
 async function open(liveId: string): Promise<void> {
@@ -157,8 +233,10 @@ async function open(liveId: string): Promise<void> {
   byId('video-sub').textContent = live.endedAt === null ? `live since ${when} (still on)` : `live of ${when}, ${format(live.durationMs ?? 0)} long`;
   document.title = `Danmaku · replay ${live.liveId}`;
   history.replaceState(null, '', `/replay/${encodeURIComponent(live.liveId)}`);
-  seek(0);
-  setPlaying(false);
+  useRecording(live.recordingUrl);
+  showPlaying(false);
+  resetAt(0);
+  stage.pause();
   tick();
 }
 

@@ -24,6 +24,8 @@ describe('web pages in Chromium', () => {
   const logger = createLogger('test', 'silent');
   /** Uncaught errors in any page: a page that throws is broken even if the asserts pass. */
   const pageErrors: string[] = [];
+  /** Chromium's console reports of anything the pages' Content-Security-Policy blocked. */
+  const cspViolations: string[] = [];
 
   const post = async (path: string, token: string, body?: unknown, method = 'POST'): Promise<Response> =>
     fetch(`${system.url}${path}`, {
@@ -38,6 +40,9 @@ describe('web pages in Chromium', () => {
   const openPage = async (path: string): Promise<Page> => {
     const page = await browser.newPage();
     page.on('pageerror', (err) => pageErrors.push(`${path}: ${err.message}`));
+    page.on('console', (msg) => {
+      if (/Content Security Policy/i.test(msg.text())) cspViolations.push(`${path}: ${msg.text()}`);
+    });
     await page.goto(`${system.url}${path}`);
     return page;
   };
@@ -207,6 +212,7 @@ describe('web pages in Chromium', () => {
     assert.deepEqual(config.blacklist.versions, ['<2.0.0', '2.3.*']);
     assert.ok((await page.locator('#connectors tr').count()) >= 1, 'the embedded connector is listed');
     await page.locator('#metrics tr', { hasText: 'messages accepted' }).waitFor();
+    await page.screenshot({ path: join(REPO_ROOT, '.run', 'admin.png') });
     await page.close();
   });
 
@@ -226,6 +232,11 @@ describe('web pages in Chromium', () => {
     const { live } = await get<{ live: { liveId: string } | null }>(`/v1/rooms/${roomId}`);
     assert.ok(live, 'the room is live');
     assert.match((await page.textContent('#live-state')) ?? '', new RegExp(live.liveId));
+    // The live's video link, set from the studio while live.
+    await page.fill('#playback-url', 'https://cdn.example/live/index.m3u8');
+    await page.click('#set-playback');
+    await status.filter({ hasText: 'Viewers now watch https://cdn.example/live/index.m3u8' }).waitFor();
+    assert.equal((await get<{ playbackUrl: string | null }>(`/v1/lives/${live.liveId}`)).playbackUrl, 'https://cdn.example/live/index.m3u8');
 
     // A viewer's message sent over HTTP shows in the list; Delete takes it out of polls.
     const ann = tokenFor('ann', 'viewer');
@@ -285,6 +296,11 @@ describe('web pages in Chromium', () => {
     await page.click('#end-live');
     await page.locator('#live-status', { hasText: 'offline' }).waitFor();
     assert.equal((await get<{ live: unknown }>(`/v1/rooms/${roomId}`)).live, null);
+    // Once it ended, its recording.
+    await page.fill('#recording-url', 'https://cdn.example/vod/rec.webm');
+    await page.click('#set-recording');
+    await status.filter({ hasText: `Live ${live.liveId} replays with https://cdn.example/vod/rec.webm` }).waitFor();
+    assert.equal((await get<{ recordingUrl: string | null }>(`/v1/lives/${live.liveId}`)).recordingUrl, 'https://cdn.example/vod/rec.webm');
 
     // A viewer's token gets the API's refusal on the page.
     await page.fill('#token', tokenFor('eve', 'viewer'));
@@ -323,6 +339,15 @@ describe('web pages in Chromium', () => {
     await studio.locator('#room-name', { hasText: 'query-room' }).waitFor();
     assert.equal(await studio.getAttribute('#viewer-link', 'href'), '/rooms/query-room');
     await studio.close();
+    // The check can see a violation: markup smuggled into a page cannot run its handler.
+    const probe = await openPage('/rooms/csp-probe');
+    await probe.evaluate(() => document.body.insertAdjacentHTML('beforeend', '<img src="data:," onload="window.__ran = 1">'));
+    await waitFor('the blocked inline handler reported', async () => cspViolations.some((v) => v.startsWith('/rooms/csp-probe')), 5000);
+    assert.equal(await probe.evaluate(() => (window as unknown as { __ran?: number }).__ran), undefined);
+    await probe.close();
+    cspViolations.splice(0, cspViolations.length, ...cspViolations.filter((v) => !v.startsWith('/rooms/csp-probe')));
     assert.deepEqual(pageErrors, []);
+    // Every page above ran its whole flow under its CSP: nothing was blocked.
+    assert.deepEqual(cspViolations, []);
   });
 });

@@ -1,11 +1,13 @@
 /**
- * The viewer page (`/`, `/rooms/:roomId`, `/?room=ID`): danmaku over the video area, send box,
- * gifts, likes, online count and viewers. Messages come through the client SDK (route, long
+ * The viewer page (`/`, `/rooms/:roomId`, `/?room=ID`): danmaku over the live's video (when its
+ * streamer gave a playback link; an empty panel otherwise), send box, gifts, likes, online count
+ * and viewers. Messages come through the client SDK (route, long
  * connection or polls, dedup, order); everything a user typed is shown as text, never as HTML.
  */
 import { createClient, type DanmakuClient, type Message } from '@danmaku/client';
 import { api, byId, claimsOf, describe, idFromLocation, newClientMsgId, type Claims } from './common.js';
 import { giftLabel, Stage } from './stage.js';
+import { attachVideo, type Attached } from './video.js';
 
 const TOKEN_KEY = 'danmaku.token';
 const roomId = idFromLocation('rooms', 'room') ?? 'demo';
@@ -23,6 +25,11 @@ let token = localStorage.getItem(TOKEN_KEY) ?? '';
 let me: Claims | null = claimsOf(token);
 let client: DanmakuClient | null = null;
 let likes = 0;
+const video = byId<HTMLVideoElement>('player');
+let attached: Attached | null = null;
+/** The live whose video link was read, and when: a link set later is picked up within VIDEO_RECHECK_MS. */
+let videoOf: { liveId: string | null; at: number } = { liveId: null, at: 0 };
+const VIDEO_RECHECK_MS = 15_000;
 
 function say(text: string, isError = false): void {
   status.textContent = text;
@@ -87,6 +94,28 @@ async function enter(): Promise<void> {
   }
 }
 
+function playVideo(url: string | null): void {
+  if ((attached?.url ?? null) === url) return;
+  attached?.detach();
+  attached = null;
+  video.hidden = url === null;
+  byId('video').classList.toggle('has-video', url !== null);
+  if (url === null) return;
+  attached = attachVideo(video, url, (why) => say(`The live's video does not play (${why}).`, true));
+  // Muted: browsers only autoplay muted video; the viewer unmutes with the controls.
+  video.muted = true;
+  void video.play().catch(() => undefined);
+}
+
+async function refreshVideo(live: RoomState['live']): Promise<void> {
+  const liveId = live?.liveId ?? null;
+  if (liveId === videoOf.liveId && Date.now() - videoOf.at < VIDEO_RECHECK_MS) return;
+  videoOf = { liveId, at: Date.now() };
+  if (!liveId) return playVideo(null);
+  const record = await api<{ playbackUrl: string | null }>(`/v1/lives/${encodeURIComponent(liveId)}`);
+  playVideo(record.playbackUrl);
+}
+
 async function refreshRoom(): Promise<void> {
   try {
     const state = await api<RoomState>(roomPath);
@@ -96,6 +125,7 @@ async function refreshRoom(): Promise<void> {
     byId('video-live').textContent = state.live ? `live since ${new Date(state.live.startedAt).toLocaleTimeString()}` : 'not live right now';
     byId('online').textContent = String(state.online);
     setLikes(state.likes);
+    await refreshVideo(state.live).catch(() => undefined);
     const { users, online } = await api<{ online: number; users: { id: string; name: string }[] }>(`${roomPath}/users?limit=50`);
     const list = byId('viewers');
     list.replaceChildren(

@@ -1,6 +1,7 @@
 /**
  * The streamer studio (`/studio/:roomId`, `/studio?room=ID`): start and end the live, the room's
- * recent messages with delete / mute / ban, slow mode, the pinned notice and room stats.
+ * recent messages with delete / mute / ban, slow mode, the pinned notice and room stats; the
+ * live's video link (at start or later) and, once it ended, its recording's.
  * Messages come through the client SDK, as on the viewer page; the tools are the moderation API
  * with the streamer's token, and every refusal is shown as the API's own message.
  */
@@ -149,7 +150,15 @@ async function connect(): Promise<void> {
   await next.start();
 }
 
+/** Fills the video link field with the live's own link when the streamer is not typing there. */
+async function showLinks(liveId: string): Promise<void> {
+  const field = byId<HTMLInputElement>('playback-url');
+  const record = await api<{ playbackUrl: string | null }>(`/v1/lives/${encodeURIComponent(liveId)}`).catch(() => null);
+  if (record && document.activeElement !== field && live?.liveId === liveId) field.value = record.playbackUrl ?? '';
+}
+
 function showLive(next: Live | null): void {
+  if (next && next.liveId !== live?.liveId) void showLinks(next.liveId);
   live = next;
   const badge = byId('live-status');
   badge.textContent = live ? 'LIVE' : 'offline';
@@ -232,9 +241,33 @@ byId('dev-token').addEventListener('click', () => {
 });
 byId('start-live').addEventListener('click', () =>
   void act(async () => {
-    const started = await api<Live>(`${roomPath}/lives`, { method: 'POST', token });
+    const playbackUrl = linkIn('playback-url');
+    const started = await api<Live>(`${roomPath}/lives`, { method: 'POST', token, body: playbackUrl ? { playbackUrl } : {} });
     showLive(started);
     return `Live ${started.liveId} started.`;
+  }),
+);
+/** The link typed in a field: empty clears it (null). */
+function linkIn(id: string): string | null {
+  return byId<HTMLInputElement>(id).value.trim() || null;
+}
+
+byId('set-playback').addEventListener('click', () =>
+  void act(async () => {
+    if (!live) return 'Not live: the link is used when you start the live.';
+    const playbackUrl = linkIn('playback-url');
+    await api(`${roomPath}/lives/${encodeURIComponent(live.liveId)}`, { method: 'PATCH', token, body: { playbackUrl } });
+    return playbackUrl ? `Viewers now watch ${playbackUrl}.` : 'Video link removed.';
+  }),
+);
+byId('set-recording').addEventListener('click', () =>
+  void act(async () => {
+    const { lives } = await api<{ lives: { liveId: string; endedAt: number | null }[] }>(`${roomPath}/lives?limit=5`);
+    const last = lives.find((l) => l.endedAt !== null);
+    if (!last) return 'No ended live yet: a recording belongs to a live that ended.';
+    const recordingUrl = linkIn('recording-url');
+    await api(`${roomPath}/lives/${encodeURIComponent(last.liveId)}`, { method: 'PATCH', token, body: { recordingUrl } });
+    return recordingUrl ? `Live ${last.liveId} replays with ${recordingUrl}.` : `Recording of live ${last.liveId} removed.`;
   }),
 );
 byId('end-live').addEventListener('click', () =>
