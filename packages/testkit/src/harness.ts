@@ -98,7 +98,8 @@ export function spawnTs(entry: string, env: NodeJS.ProcessEnv = {}, args: string
   return {
     child,
     output: () => text,
-    waitForOutput: (pattern, timeoutMs = 15_000) =>
+    // A role's first start compiles its TypeScript; on a loaded 2-core machine that alone can take 15 s.
+    waitForOutput: (pattern, timeoutMs = 60_000) =>
       waitFor(`${entry} to print ${pattern}`, () => {
         if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode}:\n${text}`);
         return pattern.test(text);
