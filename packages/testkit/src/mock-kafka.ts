@@ -15,6 +15,12 @@ const execFileAsync = promisify(execFile);
 export interface MockKafka {
   /** Bootstrap brokers, e.g. ['127.0.0.1:41234']. */
   brokers: string[];
+  /** The broker process id (for fault tests). */
+  pid: number;
+  /** SIGSTOP the broker: it keeps its sockets open but answers nothing, like a stalled host. */
+  pause(): void;
+  /** SIGCONT a paused broker. */
+  resume(): void;
   /** SIGTERM the broker and wait for it to exit. Idempotent. */
   stop(): Promise<void>;
 }
@@ -113,9 +119,18 @@ export async function startMockKafka(topics: Record<string, number>): Promise<Mo
   let stopping: Promise<void> | undefined;
   return {
     brokers,
+    pid: child.pid ?? 0,
+    pause(): void {
+      child.kill('SIGSTOP');
+    },
+    resume(): void {
+      child.kill('SIGCONT');
+    },
     stop(): Promise<void> {
       stopping ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) {
+          // A paused broker would not act on SIGTERM until continued.
+          child.kill('SIGCONT');
           child.kill('SIGTERM');
           const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
           await exited;
