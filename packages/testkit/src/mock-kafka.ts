@@ -15,14 +15,14 @@ const execFileAsync = promisify(execFile);
 export interface MockKafka {
   /** Bootstrap brokers, e.g. ['127.0.0.1:41234']. */
   brokers: string[];
-  /** The broker process id (for fault tests). */
-  pid: number;
-  /** SIGSTOP the broker: it keeps its sockets open but answers nothing, like a stalled host. */
-  pause(): void;
-  /** SIGCONT a paused broker. */
-  resume(): void;
   /** SIGTERM the broker and wait for it to exit. Idempotent. */
   stop(): Promise<void>;
+  /** The broker's process id (fault tests stall it with SIGSTOP / SIGCONT). */
+  pid: number;
+  /** SIGSTOP: the broker keeps its sockets but answers nothing (a stalled Kafka). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
 }
 
 const BOOT_TIMEOUT_MS = 10_000;
@@ -120,16 +120,12 @@ export async function startMockKafka(topics: Record<string, number>): Promise<Mo
   return {
     brokers,
     pid: child.pid ?? 0,
-    pause(): void {
-      child.kill('SIGSTOP');
-    },
-    resume(): void {
-      child.kill('SIGCONT');
-    },
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
     stop(): Promise<void> {
       stopping ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) {
-          // A paused broker would not act on SIGTERM until continued.
+          // A stopped process does not act on SIGTERM until it is continued.
           child.kill('SIGCONT');
           child.kill('SIGTERM');
           const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
