@@ -250,8 +250,11 @@ class KafkaMember implements Consumer {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    await this.restarting;
-    await this.consumer?.disconnect();
+    // A restart may be retrying against a broker that is still away: do not wait on it for long.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.restarting, new Promise((resolve) => (timer = setTimeout(resolve, 5000)))]);
+    clearTimeout(timer);
+    await this.consumer?.disconnect().catch(() => undefined);
     this.onStop();
   }
 }
