@@ -111,18 +111,19 @@ export class KafkaBus implements Bus {
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
     const sessionTimeout = this.options.sessionTimeoutMs ?? 6000;
-    const consumer = this.kafka.consumer({
-      groupId: options.groupId,
-      sessionTimeout,
-      heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 6)),
-      rebalanceTimeout: sessionTimeout * 2,
-      // A fetch waits for this much data or lingerMs, whichever comes first: batching at low rates.
-      minBytes: options.lingerMs ? 64 * 1024 : 1,
-      maxWaitTimeInMs: options.lingerMs ?? 50,
-      allowAutoTopicCreation: false,
-      retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: Number.MAX_SAFE_INTEGER },
-    });
-    const member = new KafkaMember(consumer, options, this.options.logger, () => this.consumers.delete(member));
+    const create = (): KafkaConsumer =>
+      this.kafka.consumer({
+        groupId: options.groupId,
+        sessionTimeout,
+        heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 6)),
+        rebalanceTimeout: sessionTimeout * 2,
+        // A fetch waits for this much data or lingerMs, whichever comes first: batching at low rates.
+        minBytes: options.lingerMs ? 64 * 1024 : 1,
+        maxWaitTimeInMs: options.lingerMs ?? 50,
+        allowAutoTopicCreation: false,
+        retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: Number.MAX_SAFE_INTEGER },
+      });
+    const member = new KafkaMember(create, options, this.options.logger, () => this.consumers.delete(member));
     this.consumers.add(member);
     await member.start();
     return member;
@@ -137,55 +138,106 @@ export class KafkaBus implements Bus {
   }
 }
 
+/**
+ * One group member. kafkajs restarts a consumer by itself only after retriable errors; a
+ * non-retriable one leaves it crashed for good. A broker that stalls longer than the session
+ * timeout does exactly that: the group forgot the member, so the offset commit after the next
+ * batch fails with UNKNOWN_MEMBER_ID (non-retriable in kafkajs), and the role would sit alive but
+ * consume nothing forever. So the member replaces its crashed consumer with a new one that joins
+ * the group again; the uncommitted batch is delivered again and consumers dedup by message id.
+ */
 class KafkaMember implements Consumer {
   private readonly lagByPartition = new Map<number, number>();
   private stopped = false;
+  private consumer: KafkaConsumer | null = null;
+  private restarting: Promise<void> | null = null;
+  /** Consecutive failed restarts: spaces the next attempt out. */
+  private restartFailures = 0;
 
   constructor(
-    private readonly consumer: KafkaConsumer,
+    private readonly create: () => KafkaConsumer,
     private readonly options: ConsumeOptions,
     private readonly logger: Logger | undefined,
     private readonly onStop: () => void,
   ) {}
 
   async start(): Promise<void> {
-    const { consumer, options } = this;
-    await consumer.connect();
-    await consumer.subscribe({ topic: options.topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: options.concurrency ?? 1,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-        if (batch.messages.length === 0) return;
-        const records = batch.messages.map((m) => ({
-          key: m.key?.toString('utf8') ?? '',
-          value: m.value?.toString('utf8') ?? '',
-          partition: batch.partition,
-          offset: m.offset,
-        }));
-        let backoff = 100;
-        // Keep retrying this batch in place: skipping it would lose messages, and handing the
-        // error to kafkajs would restart the whole consumer.
-        for (;;) {
-          if (!isRunning() || isStale()) return;
-          try {
-            await options.handle({ topic: batch.topic, partition: batch.partition, records });
-            break;
-          } catch (err) {
-            this.logger?.warn({ err, partition: batch.partition, group: options.groupId }, 'batch failed; retrying');
-            await new Promise((resolve) => setTimeout(resolve, backoff));
-            backoff = Math.min(backoff * 2, 2000);
-            await heartbeat();
+    const { options } = this;
+    const consumer = this.create();
+    this.consumer = consumer;
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart || this.stopped || this.consumer !== consumer) return;
+      this.logger?.warn({ err: payload.error, group: options.groupId }, 'kafka consumer crashed; joining the group again');
+      this.restart(consumer);
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic: options.topic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: options.concurrency ?? 1,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+          if (batch.messages.length === 0) return;
+          const records = batch.messages.map((m) => ({
+            key: m.key?.toString('utf8') ?? '',
+            value: m.value?.toString('utf8') ?? '',
+            partition: batch.partition,
+            offset: m.offset,
+          }));
+          let backoff = 100;
+          // Keep retrying this batch in place: skipping it would lose messages, and handing the
+          // error to kafkajs would restart the whole consumer.
+          for (;;) {
+            if (!isRunning() || isStale()) return;
+            try {
+              await options.handle({ topic: batch.topic, partition: batch.partition, records });
+              break;
+            } catch (err) {
+              this.logger?.warn({ err, partition: batch.partition, group: options.groupId }, 'batch failed; retrying');
+              await new Promise((resolve) => setTimeout(resolve, backoff));
+              backoff = Math.min(backoff * 2, 2000);
+              await heartbeat();
+            }
           }
+          const last = batch.lastOffset();
+          resolveOffset(last);
+          // Invariant 3: the commit follows the successful write, never precedes it.
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+          this.restartFailures = 0;
+          this.lagByPartition.set(batch.partition, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
+          await heartbeat();
+        },
+      });
+    } catch (err) {
+      // A consumer that never got running is thrown away, so a retry starts clean.
+      if (this.consumer === consumer) this.consumer = null;
+      await consumer.disconnect().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Replaces a crashed consumer, retrying with back-off until it runs again or the member stops. */
+  private restart(crashed: KafkaConsumer): void {
+    if (this.restarting) return;
+    this.restarting = (async () => {
+      await crashed.disconnect().catch(() => undefined);
+      this.lagByPartition.clear();
+      while (!this.stopped) {
+        const delay = Math.min(200 * 2 ** this.restartFailures, 5000);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        if (this.stopped) break;
+        try {
+          await this.start();
+          this.logger?.info({ group: this.options.groupId }, 'kafka consumer running again');
+          break;
+        } catch (err) {
+          this.restartFailures++;
+          this.logger?.warn({ err, group: this.options.groupId, attempt: this.restartFailures }, 'kafka consumer restart failed; retrying');
         }
-        const last = batch.lastOffset();
-        resolveOffset(last);
-        // Invariant 3: the commit follows the successful write, never precedes it.
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-        this.lagByPartition.set(batch.partition, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
-        await heartbeat();
-      },
+      }
+    })().finally(() => {
+      this.restarting = null;
     });
   }
 
@@ -198,7 +250,11 @@ class KafkaMember implements Consumer {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    await this.consumer.disconnect();
+    // A restart may be retrying against a broker that is still away: do not wait on it for long.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.restarting, new Promise((resolve) => (timer = setTimeout(resolve, 5000)))]);
+    clearTimeout(timer);
+    await this.consumer?.disconnect().catch(() => undefined);
     this.onStop();
   }
 }
