@@ -8,7 +8,7 @@ import { createAuth } from '@danmaku/auth';
 import { createHttpServer, type FastifyInstance } from '@danmaku/http';
 import { createLogger } from '@danmaku/observability';
 import { NODE_TTL_MS, registerConnector } from '@danmaku/push';
-import { createRedis, waitReady, type Redis } from '@danmaku/store';
+import { createRedis, deploymentKeys, waitReady, type Redis } from '@danmaku/store';
 import { startRedis, testConfig, tokenFor, uniqueRoom } from '@danmaku/testkit';
 import { Switchboard } from '@danmaku/switches';
 import { DEFAULT_ROUTE_CONFIG, decideRoute, grayBucket, routerRoutes, versionMatches, type RouteConfig } from '../src/index.js';
@@ -155,7 +155,7 @@ describe('the degrade switch "force polling"', () => {
     });
     try {
       await registerConnector(client, cluster, { id: 'n1', url: 'http://n1', sockets: 0, rooms: 0, ts: Date.now() });
-      await client.set(`dm:c:${cluster}:route`, JSON.stringify({ ...DEFAULT_ROUTE_CONFIG, whitelist: { uids: ['vip'], deviceIds: [], versions: [] } }));
+      await client.set(deploymentKeys.routeConfig(cluster), JSON.stringify({ ...DEFAULT_ROUTE_CONFIG, whitelist: { uids: ['vip'], deviceIds: [], versions: [] } }));
       const route = async (q: string) => (await app.inject({ method: 'GET', url: `/v1/route?${q}` })).json() as { mode: string; reason: string; pollIntervalMs: number };
       assert.equal((await route('uid=a')).mode, 'long');
       await switches.set({ forcePolling: true, pollIntervalMs: 5000 });
