@@ -61,6 +61,8 @@ interface SocketState {
   principal: Principal | null;
   /** roomId -> socket.io room (group) name. */
   rooms: Map<string, string>;
+  /** Rooms whose join is between its first await and its commit: they hold a slot already. */
+  joining: Set<string>;
 }
 
 export interface ConnectorOptions {
@@ -180,6 +182,7 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
     handshakes.inc({ result: principal ? 'user' : 'anonymous' });
     (socket.data as SocketState).principal = principal;
     (socket.data as SocketState).rooms = new Map();
+    (socket.data as SocketState).joining = new Set();
     next();
   });
 
@@ -207,10 +210,15 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
           return (ack as Ack)(errorBody(new ApiError(400, 'invalid_cursor', 'The cursor is not one this server gave out; join without it to start again.')));
         }
       }
+      // Counted and reserved before any await: joins sent without waiting for their acks all
+      // pass a check that only looks at finished joins.
+      const isNew = !state.rooms.has(roomId) && !state.joining.has(roomId);
+      if (isNew && state.rooms.size + state.joining.size >= MAX_ROOMS_PER_SOCKET) {
+        joins.inc({ result: 'refused' });
+        return (ack as Ack)(errorBody(new ApiError(409, 'too_many_rooms', `One connection may sit in at most ${MAX_ROOMS_PER_SOCKET} rooms; leave one first.`)));
+      }
+      if (isNew) state.joining.add(roomId);
       try {
-        if (!state.rooms.has(roomId) && state.rooms.size >= MAX_ROOMS_PER_SOCKET) {
-          throw new ApiError(409, 'too_many_rooms', `One connection may sit in at most ${MAX_ROOMS_PER_SOCKET} rooms; leave one first.`);
-        }
         // The business module's room-entry check.
         if (state.principal && (await store.isBanned(roomId, state.principal.id))) {
           throw new ApiError(403, 'banned', 'You are banned from this room.');
@@ -235,6 +243,8 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
       } catch (err) {
         joins.inc({ result: 'refused' });
         (ack as Ack)(errorBody(err));
+      } finally {
+        if (isNew) state.joining.delete(roomId);
       }
     });
 

@@ -1,6 +1,6 @@
 import { createAuth } from '@danmaku/auth';
 import { openBus, type Bus } from '@danmaku/bus';
-import { isDefaultSecret, loadConfig } from '@danmaku/config';
+import { loadConfig, refuseUnsafeStart } from '@danmaku/config';
 import { createHttpServer, readinessRoute } from '@danmaku/http';
 import { openWritePath, type WritePath } from '@danmaku/write-path';
 import { createLogger, stopOnSignals } from '@danmaku/observability';
@@ -9,7 +9,7 @@ import { startConnector } from './connector.js';
 
 const config = loadConfig();
 const logger = createLogger('connector', config.logLevel);
-if (isDefaultSecret(config)) logger.warn('DANMAKU_JWT_SECRET is the development default; set your own');
+refuseUnsafeStart(config, (text) => logger.warn(text));
 const { store, close: closeStore } = await openStore(config, 'connector');
 // Sends over the socket take the same path as HTTP sends, so they need the real (Kafka) bus;
 // without one this node only delivers, and `send` answers 503.

@@ -1,6 +1,6 @@
 import { createAuth } from '@danmaku/auth';
 import { openBus } from '@danmaku/bus';
-import { isDefaultSecret, loadConfig } from '@danmaku/config';
+import { loadConfig, refuseUnsafeStart } from '@danmaku/config';
 import { createLogger, stopOnSignals } from '@danmaku/observability';
 import { openStore } from '@danmaku/store';
 import { openWritePath } from '@danmaku/write-path';
@@ -8,7 +8,7 @@ import { buildFront } from './app.js';
 
 const config = loadConfig();
 const logger = createLogger('front', config.logLevel);
-if (isDefaultSecret(config)) logger.warn('DANMAKU_JWT_SECRET is the development default; set your own');
+refuseUnsafeStart(config, (text) => logger.warn(text));
 const { store, close: closeStore } = await openStore(config, 'front');
 const bus = await openBus(config, 'front', logger, true);
 const writePath = await openWritePath(config, { store, bus, logger, name: 'front' });

@@ -1,5 +1,5 @@
 import { createAuth } from '@danmaku/auth';
-import { loadConfig } from '@danmaku/config';
+import { loadConfig, refuseUnsafeStart } from '@danmaku/config';
 import { createHttpServer, readinessRoute } from '@danmaku/http';
 import { createLogger, stopOnSignals } from '@danmaku/observability';
 import { createRedis, waitReady } from '@danmaku/store';
@@ -8,6 +8,7 @@ import { routerRoutes } from './router.js';
 
 const config = loadConfig();
 const logger = createLogger('router', config.logLevel);
+refuseUnsafeStart(config, (text) => logger.warn(text));
 const redis = createRedis(config.redisUrl, { name: 'router', commandTimeoutMs: config.redisTimeoutMs });
 await waitReady(redis);
 const switches = await new Switchboard({ redis, refreshMs: config.switchesRefreshMs }).start();

@@ -1,6 +1,8 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { Ajv, type ErrorObject } from 'ajv';
-import { ApiError, LIMITS } from '@danmaku/model';
+import { ApiError, LIMITS, NO_CONTROL_CHARS } from '@danmaku/model';
 import { BusUnavailableError } from '@danmaku/bus';
 import { counter, metricsText, type Logger } from '@danmaku/observability';
 
@@ -46,6 +48,10 @@ export function describeValidation(errors: ErrorObject[], part: string): string 
       return `${capitalise(where)} is too long (at most ${String(first.params.limit)} characters).`;
     case 'minLength':
       return `${capitalise(where)} must not be empty.`;
+    case 'pattern':
+      return first.params.pattern === NO_CONTROL_CHARS
+        ? `${capitalise(where)} must not contain control characters (NUL, newlines, escapes, direction overrides).`
+        : `${capitalise(where)} has characters or a form that is not allowed.`;
     default:
       return `${capitalise(where)} ${first.message ?? 'is not valid'}.`;
   }
@@ -89,6 +95,60 @@ export function toApiError(err: FastifyError | Error): ApiError {
   return new ApiError(500, 'internal_error', 'Something went wrong on our side; it has been logged.');
 }
 
+/** What Node's HTTP parser (llhttp) reports, as the status and code a client gets. */
+const PARSER_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'headers_too_large', 'The request headers are too large.'],
+  HPE_INVALID_METHOD: [400, 'bad_request', 'The request method is not one HTTP knows.'],
+  HPE_INVALID_URL: [400, 'bad_request', 'The request target is not a valid URL.'],
+  HPE_INVALID_HEADER_TOKEN: [400, 'bad_request', 'A header name or value has characters HTTP does not allow.'],
+  HPE_INVALID_CHUNK_SIZE: [400, 'bad_request', 'The chunked body is malformed.'],
+  HPE_UNEXPECTED_CONTENT_LENGTH: [400, 'bad_request', 'Content-Length and Transfer-Encoding may not both be sent.'],
+  HPE_INVALID_TRANSFER_ENCODING: [400, 'bad_request', 'The Transfer-Encoding is not one this server accepts.'],
+  HPE_INVALID_CONTENT_LENGTH: [400, 'bad_request', 'The Content-Length is not valid.'],
+  HPE_INVALID_VERSION: [400, 'bad_request', 'The HTTP version is not valid.'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout', 'The request took too long to arrive.'],
+};
+
+/** An error answer written straight to a socket: for errors raised before any request object exists. */
+function rawErrorResponse(status: number, code: string, message: string): string {
+  const body = JSON.stringify(new ApiError(status, code, message).toBody());
+  const reason = STATUS_CODES[status] ?? 'Error';
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+/**
+ * Node's parser errors (bad method, control bytes in the request line or a header, broken
+ * chunking, Content-Length with Transfer-Encoding, huge headers) never reach a route: this
+ * writes them in the API's error shape, then closes the connection, which is not reusable.
+ */
+export function clientErrorHandler(app: string): (err: Error & { code?: string }, socket: Duplex) => void {
+  return (err, socket) => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, code, message] = (err.code && PARSER_ERRORS[err.code]) || [400, 'bad_request', 'The request is not valid HTTP.'];
+    httpErrors.inc({ app, status: String(status), code });
+    if (socket.writable) socket.write(rawErrorResponse(status, code, message));
+    socket.destroy();
+  };
+}
+
+/**
+ * Errors Fastify raises before routing (a bad percent escape, a path parameter over
+ * maxParamLength): in the error shape, like everything else.
+ */
+function frameworkError(err: FastifyError): ApiError {
+  switch (err.code) {
+    case 'FST_ERR_BAD_URL':
+      return new ApiError(400, 'bad_request', 'The path has an invalid percent escape.');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ApiError(414, 'uri_too_long', `A path part is longer than ${MAX_PARAM_LENGTH} characters.`);
+    default:
+      return err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? new ApiError(err.statusCode, 'bad_request', err.message) : toApiError(err);
+  }
+}
+
+/** Fastify's default; ids in paths are far shorter, so anything longer is refused with 414. */
+const MAX_PARAM_LENGTH = 100;
+
 /**
  * A Fastify server with the project's conventions: strict validation, the error shape on every
  * error and unknown route, `/metrics`, `/healthz`. Each app adds its own routes and `/readyz`.
@@ -101,6 +161,35 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? LIMITS.bodyMaxBytes,
     trustProxy: options.trustProxy ?? false,
+    maxParamLength: MAX_PARAM_LENGTH,
+    // Node would answer a request without Host itself, with an empty 400; the hook below
+    // answers it in the error shape instead.
+    http: { requireHostHeader: false },
+    clientErrorHandler: clientErrorHandler(options.app),
+    frameworkErrors: (err, _request, reply) => {
+      const apiError = frameworkError(err);
+      httpErrors.inc({ app: options.app, status: String(apiError.status), code: apiError.code });
+      return sendError(reply, apiError);
+    },
+  });
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersionMajor === 1 && request.raw.httpVersionMinor >= 1 && request.headers.host === undefined) {
+      throw new ApiError(400, 'bad_request', 'HTTP/1.1 requests need a Host header.');
+    }
+  });
+  // An empty JSON body is "no body" where the route requires no field (a like, enter, leave);
+  // where fields are required (a send) it stays the clear 400 malformed_json.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      const schema = request.routeOptions.schema?.body as { required?: unknown[] } | undefined;
+      if (!schema?.required?.length) {
+        done(null, undefined);
+        return;
+      }
+    }
+    parseJson(request, text, done);
   });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema));
 

@@ -13,6 +13,19 @@ export const LIMITS = {
   bodyMaxBytes: 4096,
 } as const;
 
+/**
+ * Text a person typed may not carry control characters: C0 (NUL, newlines, escape sequences),
+ * DEL, C1, the line/paragraph separators, and the bidirectional overrides that make text read
+ * differently from what it is. They are refused (400 invalid_request), not stored and broadcast.
+ */
+export const NO_CONTROL_CHARS = '^[^\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029\\u202A-\\u202E\\u2066-\\u2069]*$';
+const CONTROL_CHARS = new RegExp('[\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029\\u202A-\\u202E\\u2066-\\u2069]', 'gu');
+
+/** For text that arrives outside a schema (a token's display name): the control characters removed. */
+export function stripControlChars(text: string): string {
+  return text.replace(CONTROL_CHARS, '');
+}
+
 /** JSON Schemas (draft-07, as Fastify's Ajv reads them) for the public HTTP API. */
 export const roomParamsSchema = {
   type: 'object',
@@ -26,10 +39,10 @@ export const sendMessageBodySchema = {
   additionalProperties: false,
   properties: {
     type: { type: 'string', enum: SENDABLE_TYPES },
-    content: { type: 'string', minLength: 1, maxLength: LIMITS.commentMaxChars },
+    content: { type: 'string', minLength: 1, maxLength: LIMITS.commentMaxChars, pattern: NO_CONTROL_CHARS },
     giftId: { type: 'string', pattern: LIMITS.giftIdPattern },
     count: { type: 'integer', minimum: 1, maximum: LIMITS.giftMaxCount },
-    clientMsgId: { type: 'string', minLength: 1, maxLength: LIMITS.clientMsgIdMaxChars },
+    clientMsgId: { type: 'string', minLength: 1, maxLength: LIMITS.clientMsgIdMaxChars, pattern: NO_CONTROL_CHARS },
   },
 } as const;
 

@@ -1,5 +1,5 @@
 import { canModerate, type Principal } from '@danmaku/auth';
-import { MESSAGE_TYPES, ApiError, LIMITS, ROOM_ID_PATTERN, newMessageId, roomParamsSchema, type MessageType, type UnsequencedMessage } from '@danmaku/model';
+import { MESSAGE_TYPES, ApiError, LIMITS, NO_CONTROL_CHARS, ROOM_ID_PATTERN, newMessageId, roomParamsSchema, type MessageType, type UnsequencedMessage } from '@danmaku/model';
 import type { FastifyInstance, FastifyRequest } from '@danmaku/http';
 import type { Moderation } from '@danmaku/moderation';
 import { guard, keys } from '@danmaku/store';
@@ -7,7 +7,7 @@ import { GEARS_KEY } from '@danmaku/switches';
 import { likesKey } from '../likes.js';
 import { requireUser, type FrontDeps } from '../context.js';
 
-const USER_ID = { type: 'string', minLength: 1, maxLength: 64 } as const;
+const USER_ID = { type: 'string', minLength: 1, maxLength: 64, pattern: NO_CONTROL_CHARS } as const;
 const MAX_DURATION_SEC = 30 * 24 * 3600;
 const STATS_SAMPLE = 200;
 const STATS_WINDOW_MS = 10_000;
@@ -159,7 +159,7 @@ export function moderationRoutes(app: FastifyInstance, deps: FrontDeps): void {
           type: 'object',
           required: ['content'],
           additionalProperties: false,
-          properties: { content: { type: 'string', minLength: 1, maxLength: LIMITS.commentMaxChars } },
+          properties: { content: { type: 'string', minLength: 1, maxLength: LIMITS.commentMaxChars, pattern: NO_CONTROL_CHARS } },
         },
       },
     },
