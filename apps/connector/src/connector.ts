@@ -4,7 +4,7 @@ import { Server, type Socket } from 'socket.io';
 import { Ajv } from 'ajv';
 import type { Auth, Principal } from '@danmaku/auth';
 import type { Config } from '@danmaku/config';
-import { toApiError } from '@danmaku/http';
+import { shapeSocketIoErrors, toApiError } from '@danmaku/http';
 import type { Ingest } from '@danmaku/ingest';
 import {
   ApiError,
@@ -126,6 +126,8 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
     cors: { origin: true, credentials: false },
     connectTimeout: 10_000,
   });
+  // Its own refusals (unknown transport or session, bad upgrade) in the API's error shape.
+  shapeSocketIoErrors(options.server);
 
   let registry: Registry | null = null;
   const hub = new RoomHub({

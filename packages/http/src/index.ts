@@ -1,7 +1,7 @@
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ApiError, LIMITS, NO_CONTROL_CHARS } from '@danmaku/model';
 import { BusUnavailableError } from '@danmaku/bus';
 import { counter, metricsText, type Logger } from '@danmaku/observability';
@@ -28,6 +28,26 @@ const httpErrors = counter<'app' | 'status' | 'code'>({
 // they are coerced. Unknown fields are refused, never silently dropped.
 const bodyAjv = new Ajv({ allErrors: false, removeAdditional: false, coerceTypes: false, useDefaults: false });
 const queryAjv = new Ajv({ allErrors: false, removeAdditional: false, coerceTypes: true, useDefaults: true });
+
+/**
+ * Coercion turns "1e309" into Infinity, which passes an integer check and reaches the route
+ * (and Redis, as "Infinity"); text parameters are refused unless every number is finite.
+ */
+function finiteOnly(validate: ValidateFunction): ValidateFunction {
+  const wrapped = ((data: unknown) => {
+    const ok = validate(data);
+    wrapped.errors = validate.errors;
+    if (!ok || typeof data !== 'object' || data === null) return ok;
+    for (const [key, value] of Object.entries(data)) {
+      if (typeof value === 'number' && !Number.isFinite(value)) {
+        wrapped.errors = [{ keyword: 'type', instancePath: `/${key}`, schemaPath: '#/type', params: { type: 'a finite number' }, message: 'must be a finite number' }];
+        return false;
+      }
+    }
+    return true;
+  }) as ValidateFunction;
+  return wrapped;
+}
 
 /** A sentence a person understands, from Ajv's first error. */
 export function describeValidation(errors: ErrorObject[], part: string): string {
@@ -161,7 +181,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? LIMITS.bodyMaxBytes,
     trustProxy: options.trustProxy ?? false,
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Node would answer a request without Host itself, with an empty 400; the hook below
     // answers it in the error shape instead.
     http: { requireHostHeader: false },
@@ -191,7 +211,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     }
     parseJson(request, text, done);
   });
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema));
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv.compile(schema) : finiteOnly(queryAjv.compile(schema))));
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const apiError = toApiError(err);
@@ -209,6 +229,58 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     return reply.type(contentType).send(body);
   });
   return app;
+}
+
+const ENGINE_IO_CODES: Record<number, [string, string]> = {
+  0: ['transport_unknown', 'The socket.io transport is not one this server speaks (polling or websocket).'],
+  1: ['session_unknown', 'The socket.io session is unknown or has ended; connect again.'],
+  2: ['bad_handshake_method', 'A socket.io handshake must be a GET.'],
+  3: ['bad_request', 'The socket.io request is not valid.'],
+  4: ['forbidden', 'The socket.io request was refused.'],
+  5: ['unsupported_protocol_version', 'The Engine.IO protocol version is not supported (use EIO=4).'],
+};
+
+function engineIoBody(text: string): string | null {
+  try {
+    const parsed = JSON.parse(text) as { code?: unknown; message?: unknown };
+    if (typeof parsed.code !== 'number') return null;
+    const [code, message] = ENGINE_IO_CODES[parsed.code] ?? ['bad_request', typeof parsed.message === 'string' ? parsed.message : 'The socket.io request is not valid.'];
+    return JSON.stringify(new ApiError(400, code, message).toBody());
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * socket.io (engine.io) answers its own refusals before any route: `{ code: 0, message }` on
+ * HTTP and a text/html 400 on a refused WebSocket upgrade. Call after socket.io attached to
+ * `server`: those answers are rewritten into the API's error shape. Only each request's error
+ * answer is touched; a WebSocket's frames go through unwrapped once its handshake is written.
+ */
+export function shapeSocketIoErrors(server: HttpServer, path = '/socket.io/'): void {
+  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (!req.url?.startsWith(path)) return;
+    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+    res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+      // engine.io sets no Content-Length on these, so a body of another length is fine.
+      const shaped = res.statusCode >= 400 && typeof chunk === 'string' ? engineIoBody(chunk) : null;
+      if (shaped) return end(shaped, ...rest);
+      return end(chunk, ...rest);
+    }) as ServerResponse['end'];
+  });
+  server.prependListener('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    if (!req.url?.startsWith(path)) return;
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+    socket.write = ((data: unknown, ...rest: unknown[]) => {
+      // The first write is the handshake answer; after it the socket is left alone.
+      socket.write = write as Duplex['write'];
+      if (typeof data === 'string' && data.startsWith('HTTP/1.1 400')) {
+        const message = data.slice(data.indexOf('\r\n\r\n') + 4) || 'The WebSocket upgrade is not valid.';
+        return write(rawErrorResponse(400, 'bad_request', `WebSocket upgrade refused: ${message}.`), ...rest);
+      }
+      return write(data, ...rest);
+    }) as Duplex['write'];
+  });
 }
 
 /** `/readyz`: 200 when every check passes, else 503 naming the failing dependencies. */
