@@ -25,6 +25,7 @@ export const SETTINGS = {
   archiverLingerMs: { env: 'DANMAKU_ARCHIVER_LINGER_MS', default: '200', doc: 'How long the archiver waits to fill a batch before inserting into MySQL.' },
   processorBatch: { env: 'DANMAKU_PROCESSOR_BATCH', default: '500', doc: 'Most messages the processor writes to Redis in one Lua call.' },
   busTimeoutMs: { env: 'DANMAKU_BUS_TIMEOUT_MS', default: '2000', doc: 'A send that the bus has not accepted by then answers 503.' },
+  maxInFlight: { env: 'DANMAKU_MAX_IN_FLIGHT', default: '2000', doc: 'Sends one process may have waiting for the bus at once; past it sends answer 503 overloaded with Retry-After (0 = no cap).' },
   redisTimeoutMs: { env: 'DANMAKU_REDIS_TIMEOUT_MS', default: '800', doc: 'A Redis command that has not answered by then fails (503 to clients).' },
   mysqlUrl: { env: 'MYSQL_URL', default: 'mysql://danmaku:danmaku@127.0.0.1:13306/danmaku', doc: 'MySQL/MariaDB of the archive and replay.' },
   // Replay, archive, moderation (issue 5)
@@ -98,6 +99,7 @@ export interface Config {
   archiverLingerMs: number;
   busTimeoutMs: number;
   redisTimeoutMs: number;
+  maxInFlight: number;
   mysqlUrl: string;
   archiverPort: number;
   archiverBatch: number;
@@ -206,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     archiverLingerMs: nonNegativeInt('archiverLingerMs', raw('archiverLingerMs')),
     busTimeoutMs: positiveInt('busTimeoutMs', raw('busTimeoutMs')),
     redisTimeoutMs: positiveInt('redisTimeoutMs', raw('redisTimeoutMs')),
+    maxInFlight: nonNegativeInt('maxInFlight', raw('maxInFlight')),
     mysqlUrl: raw('mysqlUrl'),
     logLevel: raw('logLevel'),
     archiverPort: port('archiverPort', raw('archiverPort')),

@@ -9,9 +9,11 @@ import {
   type SendMessageBody,
   type UnsequencedMessage,
 } from '@danmaku/model';
-import { counter } from '@danmaku/observability';
+import { counter, gauge } from '@danmaku/observability';
 
 const ingested = counter<'type'>({ name: 'danmaku_ingest_total', help: 'Messages accepted onto the bus', labelNames: ['type'] });
+const inFlightGauge = gauge({ name: 'danmaku_ingest_in_flight', help: 'Produces waiting for the bus to acknowledge them' });
+const shed = counter({ name: 'danmaku_ingest_shed_total', help: 'Sends refused with 503 overloaded because too many produces were in flight' });
 
 /**
  * A check every send passes before it is accepted (moderation, rate limits, read-only rooms).
@@ -34,6 +36,11 @@ export interface IngestOptions {
   topic: string;
   /** Run in order before the message goes on the bus. */
   checks?: SendCheck[];
+  /**
+   * Most produces waiting for the bus at once; past it a send answers 503 `overloaded` with
+   * Retry-After at once, instead of queueing without bound while the bus is slow. 0 = no cap.
+   */
+  maxInFlight?: number;
   /** Picks the partition; the default keeps every (room, type) on one partition (gear 1). */
   partition?: (key: string, message: UnsequencedMessage) => number;
 }
@@ -62,6 +69,8 @@ export function buildMessage(roomId: string, body: SendMessageBody, user: { id: 
  */
 export function createIngest(options: IngestOptions) {
   const checks = options.checks ?? [];
+  const maxInFlight = options.maxInFlight ?? 0;
+  let inFlight = 0;
   const pickPartition = options.partition ?? ((key: string) => partitionFor(key, options.bus.partitions));
 
   async function accept(roomId: string, body: SendMessageBody, principal: Principal, context: SendContext = {}): Promise<{ id: string; ts: number }> {
@@ -73,12 +82,23 @@ export function createIngest(options: IngestOptions) {
 
   /** Puts a message the system made (enter, system notice) on the bus, skipping viewer checks. */
   async function publish(message: UnsequencedMessage): Promise<void> {
+    if (maxInFlight > 0 && inFlight >= maxInFlight) {
+      shed.inc();
+      throw new ApiError(503, 'overloaded', 'The server is taking in messages more slowly than they arrive; try again in a moment.', 1);
+    }
     const key = streamKey(message.roomId, message.type);
-    await options.bus.produce(options.topic, [{ key, value: JSON.stringify(message), partition: pickPartition(key, message) }]);
+    inFlight++;
+    inFlightGauge.inc();
+    try {
+      await options.bus.produce(options.topic, [{ key, value: JSON.stringify(message), partition: pickPartition(key, message) }]);
+    } finally {
+      inFlight--;
+      inFlightGauge.dec();
+    }
     ingested.inc({ type: message.type });
   }
 
-  return { accept, publish, checks };
+  return { accept, publish, checks, inFlight: () => inFlight };
 }
 
 export type Ingest = ReturnType<typeof createIngest>;

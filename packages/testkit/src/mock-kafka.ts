@@ -17,6 +17,12 @@ export interface MockKafka {
   brokers: string[];
   /** SIGTERM the broker and wait for it to exit. Idempotent. */
   stop(): Promise<void>;
+  /** The broker's process id (fault tests stall it with SIGSTOP / SIGCONT). */
+  pid: number;
+  /** SIGSTOP: the broker keeps its sockets but answers nothing (a stalled Kafka). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
 }
 
 const BOOT_TIMEOUT_MS = 10_000;
@@ -113,9 +119,14 @@ export async function startMockKafka(topics: Record<string, number>): Promise<Mo
   let stopping: Promise<void> | undefined;
   return {
     brokers,
+    pid: child.pid ?? 0,
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
     stop(): Promise<void> {
       stopping ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) {
+          // A stopped process does not act on SIGTERM until it is continued.
+          child.kill('SIGCONT');
           child.kill('SIGTERM');
           const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
           await exited;

@@ -31,6 +31,7 @@ export async function openWritePath(config: Config, deps: { store: RedisStore; b
   const ingest = createIngest({
     bus,
     topic: config.topic,
+    maxInFlight: config.maxInFlight,
     checks: [readOnlyCheck(switches), ...moderation.checks, replay.lives.stampCheck],
     partition: gearPartitioner(switches, bus.partitions, config.gearSpread),
   });
