@@ -1,4 +1,4 @@
-import { Archive } from '@danmaku/archive';
+import { Archive, archiveScope } from '@danmaku/archive';
 import { openBus, type Bus, type Consumer } from '@danmaku/bus';
 import { loadConfig } from '@danmaku/config';
 import { createHttpServer, readinessRoute } from '@danmaku/http';
@@ -37,6 +37,6 @@ for (let attempt = 1; !stopping; attempt++) {
 }
 if (!stopping) {
   bus = await openBus(config, 'archiver', logger, true);
-  consumer = await startArchiver({ bus, archive, topic: config.topic, logger, batchSize: config.archiverBatch, lingerMs: config.archiverLingerMs });
+  consumer = await startArchiver({ bus, archive, topic: config.topic, logger, batchSize: config.archiverBatch, lingerMs: config.archiverLingerMs, progressScope: archiveScope(config) });
   logger.info({ address, brokers: config.kafkaBrokers, topic: config.topic }, 'archiver consuming');
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { openReplay, type ReplayStack } from '@danmaku/archive';
 import { startArchiver } from '@danmaku/archiver';
 import { createAuth } from '@danmaku/auth';
@@ -34,8 +35,9 @@ export async function startLivesStack(config: Config): Promise<LivesStack> {
   const { store, close: closeStore } = await openStore(config, 'test');
   const bus = new MemoryBus({ partitions: config.partitions, logger });
   const processor = await startProcessor({ bus, store, topic: config.topic, logger, batchSize: config.processorBatch });
-  const replay = openReplay(config, store.write, logger, 'test');
-  const archiver = await startArchiver({ bus, archive: replay.archive, topic: config.topic, logger, batchSize: config.archiverBatch });
+  const progressScope = `test-${randomBytes(5).toString('hex')}/${config.topic}`;
+  const replay = openReplay(config, store.write, logger, 'test', { progressScope });
+  const archiver = await startArchiver({ bus, archive: replay.archive, topic: config.topic, logger, batchSize: config.archiverBatch, progressScope, progressEveryMs: 200 });
   const moderation = createModeration({ ...config, store, logger, wordsRefreshMs: 0 });
   const ingest = createIngest({ bus, topic: config.topic, checks: [...moderation.checks, replay.lives.stampCheck] });
   const app = buildFront({ config, store, bus, auth: createAuth(config.jwtSecret), ingest, replay, moderation }, logger);

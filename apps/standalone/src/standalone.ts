@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createAuth } from '@danmaku/auth';
 import { MemoryBus } from '@danmaku/bus';
 import type { Config } from '@danmaku/config';
@@ -34,10 +35,12 @@ export async function startStandalone(config: Config, logger: Logger, options: S
   const processor = await startProcessor({ bus, store, logger, announce: redisAnnouncer(store.write), ...processorSettings(config) });
   // The archiver is the second consumer group, registered before anything is sent (the memory
   // bus starts a new group at the end). The write path: switches, moderation, live stamp, ingest.
-  const writePath = await openWritePath(config, { store, bus, logger, name: 'standalone' });
+  // Its archiver is the only one behind its own in-memory bus: a watermark scope of its own.
+  const progressScope = `standalone-${randomBytes(5).toString('hex')}/${config.topic}`;
+  const writePath = await openWritePath(config, { store, bus, logger, name: 'standalone', progressScope });
   const { ingest, switches, replay, moderation } = writePath;
   replay.archive.ready().catch((err: unknown) => logger.warn({ err }, 'MySQL not reachable yet; archiving retries until it is'));
-  const archiver = await startArchiver({ bus, archive: replay.archive, topic: config.topic, logger, batchSize: config.archiverBatch, lingerMs: config.archiverLingerMs });
+  const archiver = await startArchiver({ bus, archive: replay.archive, topic: config.topic, logger, batchSize: config.archiverBatch, lingerMs: config.archiverLingerMs, progressScope });
   const auth = createAuth(config.jwtSecret);
   const front = buildFront({ config, store, bus, auth, ingest, switches, replay, moderation }, logger);
   // Long connections (issue 4): GET /v1/route on the front's port, the pusher, and a connector

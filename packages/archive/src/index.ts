@@ -3,4 +3,4 @@ export { MIGRATIONS, migrate, schemaVersion, type Migration } from './migrations
 export { createMysql, ensureDatabase, guardMysql, type Pool } from './mysql.js';
 export { Lives, LIVE_CHANNEL, liveKey, type LiveState, type LivesOptions } from './lives.js';
 export { ReplayReader, REPLAY_CHANNEL, MAX_SEGMENTS_PER_READ, replayKeys, type ReplayOptions, type ReplayPage, type ReplayQuery } from './replay.js';
-export { openReplay, type ReplayStack } from './open.js';
+export { archiveScope, openReplay, WATERMARK_FRESH_MS, type ReplayStack } from './open.js';

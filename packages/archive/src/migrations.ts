@@ -54,6 +54,21 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ${TABLE_OPTIONS}`,
     ],
   },
+  {
+    // Numbered apart from its neighbours: several branches add migrations at the same time, and a
+    // shared database that recorded one branch's version would skip another's under the same number.
+    version: 5,
+    name: 'archive_progress (the archived-up-to watermark of replay)',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS archive_progress (
+        scope VARCHAR(200) NOT NULL,
+        archiver VARCHAR(64) NOT NULL,
+        through_ts BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (scope, archiver)
+      ) ${TABLE_OPTIONS}`,
+    ],
+  },
 ];
 
 /**

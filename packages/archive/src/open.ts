@@ -19,7 +19,20 @@ export interface ReplayStack {
  * store's primary, `redis`), the replay reader over its own Redis connection, and a subscriber
  * that keeps the per-process caches honest across fronts.
  */
-export function openReplay(config: Config, redis: Redis, logger: Logger, name = 'front'): ReplayStack {
+/**
+ * Where archivers record their archived-up-to watermark and replay readers look for it: one
+ * deployment (DANMAKU_CLUSTER) and topic. A process with its own in-memory bus (standalone)
+ * passes a scope of its own, since its archiver is the only one that writes what it reads.
+ */
+export function archiveScope(config: Config): string {
+  return `${config.cluster}/${config.topic}`;
+}
+
+/** How long an archiver's watermark counts after it was written (it writes about every second). */
+export const WATERMARK_FRESH_MS = 15_000;
+
+export function openReplay(config: Config, redis: Redis, logger: Logger, name = 'front', options: { progressScope?: string } = {}): ReplayStack {
+  const scope = options.progressScope ?? archiveScope(config);
   const archive = new Archive(config.mysqlUrl, { queryTimeoutMs: Math.max(1000, config.redisTimeoutMs * 3) });
   const replayRedis = createRedis(config.replayRedisUrl ?? config.redisUrl, { name: `${name}-replay`, commandTimeoutMs: config.redisTimeoutMs });
   const lives = new Lives({ redis, archive, logger });
@@ -30,6 +43,7 @@ export function openReplay(config: Config, redis: Redis, logger: Logger, name = 
     redisTtlS: config.replayRedisTtlS,
     cacheBytes: config.replayCacheMb * 1024 * 1024,
     settleMs: config.replaySettleMs,
+    archivedThrough: () => archive.archivedThrough(scope, WATERMARK_FRESH_MS),
     announce: async (liveId) => {
       await redis.publish(REPLAY_CHANNEL, liveId);
     },

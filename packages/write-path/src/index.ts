@@ -23,10 +23,10 @@ export interface WritePath {
   close(): Promise<void>;
 }
 
-export async function openWritePath(config: Config, deps: { store: RedisStore; bus: Bus; logger: Logger; name: string }): Promise<WritePath> {
+export async function openWritePath(config: Config, deps: { store: RedisStore; bus: Bus; logger: Logger; name: string; progressScope?: string }): Promise<WritePath> {
   const { store, bus, logger, name } = deps;
   const switches = await new Switchboard({ redis: store.write, refreshMs: config.switchesRefreshMs }).start();
-  const replay = openReplay(config, store.write, logger, name);
+  const replay = openReplay(config, store.write, logger, name, { progressScope: deps.progressScope });
   const moderation = createModeration({ ...config, store, logger });
   const ingest = createIngest({
     bus,
