@@ -28,6 +28,6 @@ for role in processor archiver pusher connector router front; do
   pids+=($!)
   echo "started $role (pid $!)"
 done
-echo "front on http://${HOST:-127.0.0.1}:${PORT:-8080}; Ctrl-C stops every role."
+echo "front on http://${HOST:-127.0.0.1}:${PORT:-8080} (GET /v1/route answered there too); Ctrl-C stops every role."
 wait -n
 echo "a role exited; stopping the others" >&2

@@ -1,22 +1,22 @@
 import type { Server as HttpServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { Server, type Socket } from 'socket.io';
-import { Ajv } from 'ajv';
 import type { Auth, Principal } from '@danmaku/auth';
-import type { Config } from '@danmaku/config';
+import type { ConnectorSettings } from './role.js';
 import { shapeSocketIoErrors, toApiError } from '@danmaku/http';
 import type { Ingest } from '@danmaku/ingest';
+import { ApiError, DEFAULT_POLL_TYPES, decodeCursor, type Cursor } from '@danmaku/model';
 import {
-  ApiError,
-  DEFAULT_POLL_TYPES,
-  ROOM_ID_PATTERN,
-  MESSAGE_TYPES,
-  decodeCursor,
-  sendMessageBodySchema,
-  type Cursor,
-  type MessageType,
-  type SendMessageBody,
-} from '@danmaku/model';
+  MAX_ROOMS_PER_SOCKET,
+  isAck,
+  isClientEvent,
+  type ClientToServerWire,
+  type Ack,
+  type Message,
+  type Refusal,
+  type ServerToClientEvents,
+} from '@danmaku/protocol';
+import { describeErrors, validJoin, validLeave, validSend } from '@danmaku/protocol/validate';
 import { counter, gauge, type Logger } from '@danmaku/observability';
 import { nodeChannel, parseNodeEvent, type StoredMessage } from '@danmaku/push';
 import { DELETED_CHANNEL, guard, waitReady, type MessagesDeleted, type Redis, type RedisStore } from '@danmaku/store';
@@ -30,33 +30,6 @@ const sends = counter<'result'>({ name: 'danmaku_connector_sends_total', help: '
 const drops = counter<'reason'>({ name: 'danmaku_connector_dropped_sockets_total', help: 'Sockets the server disconnected, by reason', labelNames: ['reason'] });
 const handshakes = counter<'result'>({ name: 'danmaku_connector_handshakes_total', help: 'Handshakes, by result', labelNames: ['result'] });
 
-/** Rooms one socket may sit in at once (a viewer watches one; a few covers tabs and previews). */
-const MAX_ROOMS_PER_SOCKET = 8;
-
-// Socket payloads get the same strictness as HTTP bodies: wrong types are errors, never coerced.
-const ajv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: false, removeAdditional: false });
-const joinSchema = {
-  type: 'object',
-  required: ['roomId'],
-  additionalProperties: false,
-  properties: {
-    roomId: { type: 'string', pattern: ROOM_ID_PATTERN },
-    types: { type: 'array', minItems: 1, maxItems: MESSAGE_TYPES.length, uniqueItems: true, items: { type: 'string', enum: MESSAGE_TYPES } },
-    cursor: { type: 'string', maxLength: 512 },
-  },
-} as const;
-const leaveSchema = { type: 'object', required: ['roomId'], additionalProperties: false, properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN } } } as const;
-const sendSchema = {
-  ...sendMessageBodySchema,
-  required: ['roomId', ...sendMessageBodySchema.required],
-  properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN }, ...sendMessageBodySchema.properties },
-} as const;
-const validJoin = ajv.compile<{ roomId: string; types?: MessageType[]; cursor?: string }>(joinSchema);
-const validLeave = ajv.compile<{ roomId: string }>(leaveSchema);
-const validSend = ajv.compile<SendMessageBody & { roomId: string }>(sendSchema);
-
-type Ack = (answer: unknown) => void;
-
 interface SocketState {
   principal: Principal | null;
   /** roomId -> socket.io room (group) name. */
@@ -65,8 +38,12 @@ interface SocketState {
   joining: Set<string>;
 }
 
+/** socket.io typed with the protocol: what clients may emit (unvalidated) and what we emit to them. */
+export type ConnectorServer = Server<ClientToServerWire, ServerToClientEvents, Record<string, never>, SocketState>;
+type ConnectorSocket = Socket<ClientToServerWire, ServerToClientEvents, Record<string, never>, SocketState>;
+
 export interface ConnectorOptions {
-  config: Config;
+  config: ConnectorSettings;
   logger: Logger;
   store: RedisStore;
   auth: Auth;
@@ -87,24 +64,15 @@ export interface ConnectorOptions {
 }
 
 export interface Connector {
-  io: Server;
+  io: ConnectorServer;
   nodeId: string;
   hub: RoomHub;
   stop(): Promise<void>;
 }
 
-function errorBody(err: unknown): { ok: false; error: { code: string; message: string } } {
+function errorBody(err: unknown): Refusal {
   const apiError = err instanceof ApiError ? err : toApiError(err as Error);
   return { ok: false, ...apiError.toBody() };
-}
-
-function describe(errors: typeof validJoin.errors): string {
-  const first = errors?.[0];
-  if (!first) return 'The payload is not valid.';
-  const field = first.instancePath ? `"${first.instancePath.slice(1)}"` : 'the payload';
-  if (first.keyword === 'additionalProperties') return `Unknown field "${String(first.params.additionalProperty)}".`;
-  if (first.keyword === 'required') return `Missing field "${String(first.params.missingProperty)}".`;
-  return `${field} ${first.message ?? 'is not valid'}.`;
 }
 
 /**
@@ -115,7 +83,7 @@ function describe(errors: typeof validJoin.errors): string {
 export async function startConnector(options: ConnectorOptions): Promise<Connector> {
   const { config, logger, store, auth, ingest } = options;
   const nodeId = options.nodeId ?? `c-${randomBytes(5).toString('hex')}`;
-  const io = new Server(options.server, {
+  const io: ConnectorServer = new Server(options.server, {
     serveClient: false,
     pingInterval: config.socketPingMs,
     pingTimeout: config.socketPingTimeoutMs,
@@ -182,26 +150,27 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
       return;
     }
     handshakes.inc({ result: principal ? 'user' : 'anonymous' });
-    (socket.data as SocketState).principal = principal;
-    (socket.data as SocketState).rooms = new Map();
-    (socket.data as SocketState).joining = new Set();
+    socket.data.principal = principal;
+    socket.data.rooms = new Map();
+    socket.data.joining = new Set();
     next();
   });
 
   /** Bad input drops the socket (never the process); the ack, when there is one, says why. */
-  const reject = (socket: Socket, ack: unknown, reason: string, err: ApiError): void => {
-    if (typeof ack === 'function') (ack as Ack)(errorBody(err));
+  const reject = (socket: ConnectorSocket, ack: unknown, reason: string, err: ApiError): void => {
+    // Whatever the event, a refusal is one of its ack's answers.
+    if (typeof ack === 'function') (ack as Ack<Refusal>)(errorBody(err));
     drops.inc({ reason });
     socket.disconnect(true);
   };
 
   io.on('connection', (socket) => {
-    const state = socket.data as SocketState;
+    const state = socket.data;
     socketsGauge.inc();
 
-    socket.on('join', async (payload: unknown, ack: unknown) => {
-      if (typeof ack !== 'function') return reject(socket, ack, 'bad_input', new ApiError(400, 'invalid_request', '`join` needs an acknowledgement callback.'));
-      if (!validJoin(payload)) return reject(socket, ack, 'bad_input', new ApiError(400, 'invalid_request', describe(validJoin.errors)));
+    socket.on('join', async (payload, ack) => {
+      if (!isAck('join', ack)) return reject(socket, ack, 'bad_input', new ApiError(400, 'invalid_request', '`join` needs an acknowledgement callback.'));
+      if (!validJoin(payload)) return reject(socket, ack, 'bad_input', new ApiError(400, 'invalid_request', describeErrors(validJoin.errors)));
       const { roomId } = payload;
       const types = payload.types ?? [...DEFAULT_POLL_TYPES];
       let cursor: Cursor | null = null;
@@ -209,7 +178,7 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
         cursor = decodeCursor(payload.cursor);
         if (!cursor) {
           joins.inc({ result: 'invalid_cursor' });
-          return (ack as Ack)(errorBody(new ApiError(400, 'invalid_cursor', 'The cursor is not one this server gave out; join without it to start again.')));
+          return ack(errorBody(new ApiError(400, 'invalid_cursor', 'The cursor is not one this server gave out; join without it to start again.')));
         }
       }
       // Counted and reserved before any await: joins sent without waiting for their acks all
@@ -217,7 +186,7 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
       const isNew = !state.rooms.has(roomId) && !state.joining.has(roomId);
       if (isNew && state.rooms.size + state.joining.size >= MAX_ROOMS_PER_SOCKET) {
         joins.inc({ result: 'refused' });
-        return (ack as Ack)(errorBody(new ApiError(409, 'too_many_rooms', `One connection may sit in at most ${MAX_ROOMS_PER_SOCKET} rooms; leave one first.`)));
+        return ack(errorBody(new ApiError(409, 'too_many_rooms', `One connection may sit in at most ${MAX_ROOMS_PER_SOCKET} rooms; leave one first.`)));
       }
       if (isNew) state.joining.add(roomId);
       try {
@@ -229,7 +198,8 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
         if (!socket.connected) return;
         // Synchronous from here: catch-up, then membership, so nothing falls between them.
         if (prepared.catchUp.length > 0) {
-          socket.emit('messages', { roomId, messages: prepared.catchUp, cursor: prepared.cursor, ...(prepared.skipped ? { skipped: true } : {}) });
+          // The store keeps API messages whole; StoredMessage only types what the push path reads.
+          socket.emit('messages', { roomId, messages: prepared.catchUp as unknown as Message[], cursor: prepared.cursor, ...(prepared.skipped ? { skipped: true } : {}) });
         }
         prepared.commit();
         // A join again (other types, or after a reconnect of the app): the old membership goes
@@ -240,18 +210,18 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
         void socket.join(prepared.group);
         state.rooms.set(roomId, prepared.group);
         joins.inc({ result: 'ok' });
-        (ack as Ack)({ ok: true, cursor: prepared.cursor });
+        ack({ ok: true, cursor: prepared.cursor });
         if (state.principal) void store.enter(roomId, state.principal).catch(() => undefined);
       } catch (err) {
         joins.inc({ result: 'refused' });
-        (ack as Ack)(errorBody(err));
+        ack(errorBody(err));
       } finally {
         if (isNew) state.joining.delete(roomId);
       }
     });
 
-    socket.on('leave', (payload: unknown, ack: unknown) => {
-      if (!validLeave(payload)) return reject(socket, ack, 'bad_input', new ApiError(400, 'invalid_request', describe(validLeave.errors)));
+    socket.on('leave', (payload, ack) => {
+      if (!validLeave(payload)) return reject(socket, ack, 'bad_input', new ApiError(400, 'invalid_request', describeErrors(validLeave.errors)));
       const group = state.rooms.get(payload.roomId);
       if (group) {
         void socket.leave(group);
@@ -259,31 +229,31 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
         state.rooms.delete(payload.roomId);
         if (state.principal) void store.leave(payload.roomId, state.principal.id).catch(() => undefined);
       }
-      if (typeof ack === 'function') (ack as Ack)({ ok: true });
+      if (isAck('leave', ack)) ack({ ok: true });
     });
 
-    socket.on('send', async (payload: unknown, ack: unknown) => {
-      if (typeof ack !== 'function') return reject(socket, ack, 'bad_input', new ApiError(400, 'invalid_request', '`send` needs an acknowledgement callback.'));
-      if (!validSend(payload)) return reject(socket, ack, 'bad_input', new ApiError(400, 'invalid_request', describe(validSend.errors)));
+    socket.on('send', async (payload, ack) => {
+      if (!isAck('send', ack)) return reject(socket, ack, 'bad_input', new ApiError(400, 'invalid_request', '`send` needs an acknowledgement callback.'));
+      if (!validSend(payload)) return reject(socket, ack, 'bad_input', new ApiError(400, 'invalid_request', describeErrors(validSend.errors)));
       if (!state.principal) {
         sends.inc({ result: 'refused' });
-        return (ack as Ack)(errorBody(new ApiError(401, 'missing_token', 'Sending needs a token: connect with auth: { token }.')));
+        return ack(errorBody(new ApiError(401, 'missing_token', 'Sending needs a token: connect with auth: { token }.')));
       }
       const { roomId, ...body } = payload;
       try {
         if (!ingest) throw new ApiError(503, 'send_unavailable', 'This connection cannot take messages right now; send them over HTTP.', 1);
         const accepted = await ingest.accept(roomId, body, state.principal, { ip: socket.handshake.address });
         sends.inc({ result: 'ok' });
-        (ack as Ack)({ ok: true, ...accepted });
+        ack({ ok: true, ...accepted });
       } catch (err) {
         sends.inc({ result: 'refused' });
-        (ack as Ack)(errorBody(err));
+        ack(errorBody(err));
       }
     });
 
     // Anything else a client emits is not part of the protocol.
     socket.onAny((event: string) => {
-      if (event !== 'join' && event !== 'leave' && event !== 'send') reject(socket, undefined, 'bad_input', new ApiError(400, 'invalid_request', `Unknown event "${event}".`));
+      if (!isClientEvent(event)) reject(socket, undefined, 'bad_input', new ApiError(400, 'invalid_request', `Unknown event "${event}".`));
     });
 
     socket.on('disconnect', () => {
@@ -325,7 +295,7 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
   infoTimer.unref();
   const presenceTimer = setInterval(() => {
     for (const socket of io.sockets.sockets.values()) {
-      const state = socket.data as SocketState;
+      const state = socket.data;
       if (!state.principal) continue;
       for (const roomId of state.rooms.keys()) void store.enter(roomId, state.principal).catch(() => undefined);
     }

@@ -15,7 +15,7 @@ import { pageRoutes } from './routes/pages.js';
 /** The front's HTTP API (API.md) on a server of its own, ready to listen. */
 export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
   const app = createHttpServer({ logger, app: 'front', trustProxy: deps.config.trustProxy });
-  // Hot rooms (issue 3): local cache, likes, enter messages, switches; stopped with the app.
+  // Hot rooms: local cache, likes, enter messages, switches; timers that must stop with the app.
   const hot = createHot(deps, logger);
   deps = { ...deps, switches: hot.switches };
   app.addHook('onClose', () => hot.stop());

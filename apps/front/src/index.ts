@@ -1,2 +1,3 @@
 export { buildFront } from './app.js';
 export type { FrontDeps } from './context.js';
+export { frontRole, FRONT_SETTINGS, type FrontSettings } from './role.js';

@@ -8,8 +8,8 @@ const likesAccepted = counter({ name: 'danmaku_likes_total', help: 'Likes accept
 const likeFlushes = counter<'result'>({ name: 'danmaku_likes_flushes_total', help: 'Flushes of aggregated likes to Redis', labelNames: ['result'] });
 
 /**
- * Likes are counted, not messaged (DESIGN.md section 5): taps add to a per-room counter in
- * memory and one INCRBY per room goes to Redis about once a second, however many taps came.
+ * Likes are counted, not messaged (one popular live can see billions of taps): taps add to a
+ * per-room counter in memory and one INCRBY per room goes to Redis about once a second, however many taps came.
  */
 export class LikeCounter {
   private pending = new Map<string, number>();

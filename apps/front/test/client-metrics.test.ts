@@ -1,4 +1,4 @@
-/** `POST /v1/client-metrics` (issue 4): validated, counted in Prometheus metrics, 202. */
+/** `POST /v1/client-metrics`, the SDK's connection reports: validated, counted in Prometheus metrics, 202. */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '@danmaku/observability';

@@ -1,6 +1,5 @@
 import type { Batch, Bus, Consumer } from '@danmaku/bus';
 import { ADVANCED_CHANNEL, type RoomAdvanced } from '@danmaku/push';
-import type { Config } from '@danmaku/config';
 import { parseStreamKey, partitionFor, type MessageType, type UnsequencedMessage } from '@danmaku/model';
 import { counter, gauge, histogram, type Logger } from '@danmaku/observability';
 import { redisSeconds, type AppendEntry, type RedisStore } from '@danmaku/store';
@@ -170,16 +169,6 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
       await consumer.stop();
     },
   };
-}
-
-/** The gear thresholds of the config (DANMAKU_GEAR_*). */
-export function gearOptionsFrom(config: Config): GearOptions {
-  return { upMs: config.gearUpMs, downMs: config.gearDownMs, holdMs: config.gearHoldMs, coolMs: config.gearCoolMs, inFlight: config.gearInFlight };
-}
-
-/** The processor's options that come from configuration, for main and standalone alike. */
-export function processorSettings(config: Config): Pick<ProcessorOptions, 'topic' | 'batchSize' | 'lingerMs' | 'gears'> {
-  return { topic: config.topic, batchSize: config.processorBatch, lingerMs: config.processorLingerMs, gears: gearOptionsFrom(config) };
 }
 
 /** Announces over Redis pub/sub: one PUBLISH per batch, whatever the number of streams. */

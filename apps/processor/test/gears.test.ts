@@ -139,7 +139,7 @@ describe('gears', () => {
       assert.ok(d('danmaku_processor_delay_seconds_count', { gear: '4' }) > 0, 'the delay histogram has gear 4 samples');
       assert.ok(d('danmaku_processor_spread_records_total') > 0, 'the fronts spread the hot stream over several partitions');
 
-      // The rest of the operator's view of issue 3 is on /metrics too.
+      // The rest of the operator's view of gears and switches is on /metrics too.
       for (const name of ['danmaku_ingest_total', 'danmaku_bus_lag_records', 'danmaku_redis_seconds_bucket', 'danmaku_polls_total', 'danmaku_processor_streams_in_gear', 'danmaku_http_errors_total']) {
         assert.ok(after.includes(`${name}{`), `${name} on /metrics`);
       }

@@ -1,1 +1,2 @@
-export { startPusher, pusherSettings, type Pusher, type PusherOptions, type PushMode } from './pusher.js';
+export { startPusher, type Pusher, type PusherOptions, type PushMode } from './pusher.js';
+export { pusherRole, type PusherSettings } from './role.js';

@@ -1,30 +1,4 @@
-import { loadConfig } from '@danmaku/config';
-import { createHttpServer, readinessRoute } from '@danmaku/http';
-import { createLogger, stopOnSignals } from '@danmaku/observability';
-import { createRedis, openStore, waitReady } from '@danmaku/store';
-import { pusherSettings, startPusher } from './pusher.js';
+import { runMain } from '@danmaku/role';
+import { pusherRole } from './role.js';
 
-const config = loadConfig();
-const logger = createLogger('pusher', config.logLevel);
-const { store, close: closeStore } = await openStore(config, 'pusher');
-const subscriber = createRedis(config.redisUrl, { name: 'pusher-sub' });
-await waitReady(subscriber);
-const pusher = await startPusher({
-  redis: store.write,
-  subscriber,
-  store,
-  logger,
-  ...pusherSettings(config),
-});
-
-const http = createHttpServer({ logger, app: 'pusher' });
-readinessRoute(http, { redis: () => store.ping() });
-const address = await http.listen({ host: config.host, port: config.pusherPort });
-process.stdout.write(`pusher listening on ${address}\n`);
-
-stopOnSignals(logger, async () => {
-  await pusher.stop();
-  await http.close();
-  subscriber.disconnect();
-  await closeStore();
-});
+await runMain(pusherRole);

@@ -1,4 +1,3 @@
-import type { Config } from '@danmaku/config';
 import type { MessageType } from '@danmaku/model';
 import { counter, gauge, type Logger } from '@danmaku/observability';
 import {
@@ -69,11 +68,6 @@ export interface Pusher {
  * in Redis) and tells them when a room advanced. Small room: a notify per node, the node pulls.
  * Big room: one read here, the payload broadcast to every node that holds the room.
  */
-/** The pusher's options that come from configuration, for main and standalone alike. */
-export function pusherSettings(config: Config): Pick<PusherOptions, 'cluster' | 'bigRoom' | 'smallRoom' | 'readDelayMs'> {
-  return { cluster: config.cluster, bigRoom: config.pushBigRoom, smallRoom: config.pushSmallRoom, readDelayMs: config.pushNotifyDelayMs };
-}
-
 export async function startPusher(options: PusherOptions): Promise<Pusher> {
   const { redis, store, cluster, logger } = options;
   const readDelayMs = options.readDelayMs ?? 5;

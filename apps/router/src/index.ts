@@ -9,3 +9,4 @@ export {
   type RouteAnswer,
   type RouterDeps,
 } from './router.js';
+export { routerRole, type RouterSettings } from './role.js';

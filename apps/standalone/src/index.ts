@@ -1,1 +1,1 @@
-export { startStandalone, type Standalone } from './standalone.js';
+export { startStandalone, standaloneRoles, type Standalone, type StandaloneOptions } from './standalone.js';

@@ -5,7 +5,7 @@ import { runRace, testConfig } from '@danmaku/testkit';
 import { startStandalone } from '@danmaku/standalone';
 
 test('Meipai race over the in-memory bus: 8 writers, 8 pollers, 5,200 messages, each seen once in seq order', async () => {
-  // A small room on purpose: big rooms sample comments by design (issue 3), and no rate limit.
+  // A small room on purpose: big rooms sample comments by design, and no rate limit.
   const config = testConfig({ retention: 20_000, bigRoomPollRate: 1e9, bigRoomOnline: 1e9, rateUserMax: 1e9, rateIpMax: 1e9 });
   const system = await startStandalone(config, createLogger('test', 'silent'));
   try {

@@ -1,266 +1,169 @@
 /**
  * Every setting comes from the environment; this table is the one place that names them, gives
- * their defaults and says what they do (`npm run config` prints it, the README copies it).
+ * their defaults, says what they do (`npm run config` prints it, the README copies it) and how
+ * the text is read: the Config type is derived from the table, so a setting is written down once.
  */
+
+export class ConfigError extends Error {}
+
+/** Reads one setting's text (never empty: an empty value means the default); `env` names it in errors. */
+type Parser<T> = (text: string, env: string) => T;
+
 interface Setting {
   env: string;
   default: string;
   doc: string;
+  /** How the text becomes a value; without one the setting is the text itself. */
+  parse?: Parser<unknown>;
 }
 
-export const SETTINGS = {
-  host: { env: 'HOST', default: '127.0.0.1', doc: 'Interface the HTTP and socket.io servers listen on.' },
-  port: { env: 'PORT', default: '8080', doc: 'Port of the front (and of standalone).' },
-  processorPort: { env: 'PROCESSOR_PORT', default: '9101', doc: 'Port of the processor\'s /metrics, /healthz and /readyz.' },
-  redisUrl: { env: 'REDIS_URL', default: 'redis://127.0.0.1:16379', doc: 'Redis primary: every write goes here.' },
-  redisReadUrl: { env: 'REDIS_READ_URL', default: '', doc: 'Redis replica for reads (the second machine room); empty = the primary.' },
-  kafkaBrokers: { env: 'KAFKA_BROKERS', default: '', doc: 'Comma-separated Kafka brokers; empty = the in-memory bus (standalone only).' },
-  topic: { env: 'DANMAKU_TOPIC', default: 'danmaku.messages', doc: 'Bus topic of all messages.' },
-  partitions: { env: 'DANMAKU_PARTITIONS', default: '8', doc: 'Partitions of the topic (the Kafka topic must have this many).' },
-  jwtSecret: { env: 'DANMAKU_JWT_SECRET', default: 'dev-secret-change-me', doc: 'HS256 secret of the tokens (API.md, Auth).' },
-  retention: { env: 'DANMAKU_RETENTION', default: '1000', doc: 'Live messages kept per (room, type) in Redis; older ones are only in the archive.' },
-  dedupWindow: { env: 'DANMAKU_DEDUP_WINDOW', default: '20000', doc: 'Message ids remembered per (room, type) to drop redelivered messages.' },
-  onlineTtlMs: { env: 'DANMAKU_ONLINE_TTL_MS', default: '90000', doc: 'A viewer not seen (enter/heartbeat) for this long no longer counts as online.' },
-  processorLingerMs: { env: 'DANMAKU_PROCESSOR_LINGER_MS', default: '5', doc: 'How long the processor waits to fill a batch: fewer Lua calls and announcements at low rates, for a few ms of latency.' },
-  archiverLingerMs: { env: 'DANMAKU_ARCHIVER_LINGER_MS', default: '200', doc: 'How long the archiver waits to fill a batch before inserting into MySQL.' },
-  processorBatch: { env: 'DANMAKU_PROCESSOR_BATCH', default: '500', doc: 'Most messages the processor writes to Redis in one Lua call.' },
-  busTimeoutMs: { env: 'DANMAKU_BUS_TIMEOUT_MS', default: '2000', doc: 'A send that the bus has not accepted by then answers 503.' },
-  maxInFlight: { env: 'DANMAKU_MAX_IN_FLIGHT', default: '2000', doc: 'Sends one process may have waiting for the bus at once; past it sends answer 503 overloaded with Retry-After (0 = no cap).' },
-  redisTimeoutMs: { env: 'DANMAKU_REDIS_TIMEOUT_MS', default: '800', doc: 'A Redis command that has not answered by then fails (503 to clients).' },
-  mysqlUrl: { env: 'MYSQL_URL', default: 'mysql://danmaku:danmaku@127.0.0.1:13306/danmaku', doc: 'MySQL/MariaDB of the archive and replay.' },
-  // Replay, archive, moderation (issue 5)
-  archiverPort: { env: 'ARCHIVER_PORT', default: '9102', doc: 'Port of the archiver\'s /metrics, /healthz and /readyz.' },
-  archiverBatch: { env: 'DANMAKU_ARCHIVER_BATCH', default: '1000', doc: 'Most messages the archiver inserts into MySQL in one statement.' },
-  replayRedisUrl: { env: 'REPLAY_REDIS_URL', default: '', doc: 'Redis of the replay cache (segments of finished lives); empty = REDIS_URL.' },
-  replaySegmentMs: { env: 'DANMAKU_REPLAY_SEGMENT_MS', default: '60000', doc: 'Replay is cached in segments of this many ms of a live.' },
-  replayRedisTtlS: { env: 'DANMAKU_REPLAY_REDIS_TTL_S', default: '600', doc: 'Seconds a replay segment stays in the replay Redis after it was loaded.' },
-  replayCacheMb: { env: 'DANMAKU_REPLAY_CACHE_MB', default: '64', doc: 'Bytes (MB) of replay segments each front keeps in memory.' },
-  replaySettleMs: { env: 'DANMAKU_REPLAY_SETTLE_MS', default: '5000', doc: 'A replay segment younger than this (the archiver may still be writing it) is read from MySQL, not cached. Keep it well above the archiver lag (DANMAKU_ARCHIVER_LINGER_MS and then some).' },
-  rateUserMax: { env: 'DANMAKU_RATE_USER_MAX', default: '20', doc: 'Messages one user may send per rate window, over all fronts and rooms.' },
-  rateIpMax: { env: 'DANMAKU_RATE_IP_MAX', default: '300', doc: 'Messages one client IP may send per rate window, over all fronts (high: mobile carriers put many viewers behind one address).' },
-  trustProxy: { env: 'DANMAKU_TRUST_PROXY', default: 'false', doc: 'Whom to believe in X-Forwarded-For for the client IP (per-IP limits): false, true (only behind a proxy that overwrites the header), or comma-separated proxy addresses/CIDRs.' },
-  rateIpAllow: { env: 'DANMAKU_RATE_IP_ALLOW', default: '127.0.0.1,::1,::ffff:127.0.0.1', doc: 'Comma-separated client IPs exempt from the per-IP limit (loopback: local tools and benches); the per-user limit still applies.' },
-  rateWindowMs: { env: 'DANMAKU_RATE_WINDOW_MS', default: '10000', doc: 'The rate-limit window (ms).' },
-  sensitiveWords: { env: 'DANMAKU_SENSITIVE_WORDS', default: '', doc: 'Comma-separated words the filter catches (case-insensitive); more can be added at run time in the Redis set dm:words.' },
-  sensitiveMode: { env: 'DANMAKU_SENSITIVE_MODE', default: 'replace', doc: '"replace" (masks a caught word with *) or "reject" (400 content_rejected).' },
-  // Hot rooms: gears, local cache, adaptive polls, likes, switches (issue 3)
-  gearUpMs: { env: 'DANMAKU_GEAR_UP_MS', default: '500', doc: 'Processor delay (now - ts) at which a (room, type) climbs one gear.' },
-  gearDownMs: { env: 'DANMAKU_GEAR_DOWN_MS', default: '100', doc: 'Delay at or below which a stream counts as calm (it goes down one gear after DANMAKU_GEAR_COOL_MS calm or idle).' },
-  gearHoldMs: { env: 'DANMAKU_GEAR_HOLD_MS', default: '2000', doc: 'Least time a stream stays in a gear before the next change (hysteresis).' },
-  gearCoolMs: { env: 'DANMAKU_GEAR_COOL_MS', default: '10000', doc: 'Calm (or idle) time after which a stream goes down one gear.' },
-  gearSpread: { env: 'DANMAKU_GEAR_SPREAD', default: '4', doc: 'Partitions a stream in gear 2 or 4 is spread over by the fronts.' },
-  gearInFlight: { env: 'DANMAKU_GEAR_IN_FLIGHT', default: '4', doc: 'Lua calls of one stream the processor keeps in flight in gears 3 and 4.' },
-  switchesRefreshMs: { env: 'DANMAKU_SWITCHES_REFRESH_MS', default: '1000', doc: 'How often each process re-reads the degrade switches and gears from Redis.' },
-  cacheRefreshMs: { env: 'DANMAKU_CACHE_REFRESH_MS', default: '1000', doc: 'How often a front refreshes the local cache of a big room from Redis.' },
-  bigRoomOnline: { env: 'DANMAKU_BIG_ROOM_ONLINE', default: '2000', doc: 'Online viewers at which a room counts as big (local cache, short polls).' },
-  bigRoomPollRate: { env: 'DANMAKU_BIG_ROOM_POLL_RATE', default: '50', doc: 'Polls per second of one room on one front at which the room counts as big.' },
-  bigRoomCoolMs: { env: 'DANMAKU_BIG_ROOM_COOL_MS', default: '30000', doc: 'A big room under both thresholds for this long is small again (its cache is dropped).' },
-  bigRoomPollLimit: { env: 'DANMAKU_BIG_ROOM_POLL_LIMIT', default: '50', doc: 'Most comments one poll of a big room returns (sampled evenly when more arrived; gifts are never dropped).' },
-  bigRoomSpanMs: { env: 'DANMAKU_BIG_ROOM_SPAN_MS', default: '10000', doc: 'A big room\'s poll returns only comments newer than this (older ones are stale on screen).' },
-  pressureLagMs: { env: 'DANMAKU_PRESSURE_LAG_MS', default: '100', doc: 'Event-loop delay (p99 over a second) above which a front counts as under pressure and doubles retryAfterMs.' },
-  pollRetryMs: { env: 'DANMAKU_POLL_RETRY_MS', default: '2000', doc: 'retryAfterMs of a poll (doubled when the front is under pressure; the pollIntervalMs switch raises it).' },
-  likesFlushMs: { env: 'DANMAKU_LIKES_FLUSH_MS', default: '1000', doc: 'How often a front flushes its aggregated like counts to Redis.' },
-  // Long connections: router, connector, pusher (issue 4)
-  routerPort: { env: 'ROUTER_PORT', default: '8090', doc: 'Port of the router (GET /v1/route) when it runs on its own.' },
-  connectorPort: { env: 'CONNECTOR_PORT', default: '8091', doc: 'Port of a connector (socket.io, /metrics) when it runs on its own.' },
-  pusherPort: { env: 'PUSHER_PORT', default: '9103', doc: 'Port of the pusher\'s /metrics, /healthz and /readyz.' },
-  connectorUrl: { env: 'CONNECTOR_PUBLIC_URL', default: '', doc: 'URL clients use to reach this connector (what the router hands out); empty = http://HOST:PORT it listens on.' },
-  cluster: { env: 'DANMAKU_CLUSTER', default: 'main', doc: 'Name of the connector registry and routing config in Redis: routers, pushers and connectors of one deployment share it.' },
-  anonViewers: { env: 'DANMAKU_ANON_VIEWERS', default: 'true', doc: 'Whether sockets without a token may connect (read-only: join, no send).' },
-  pushBigRoom: { env: 'DANMAKU_PUSH_BIG_ROOM', default: '500', doc: 'Subscribers (all connectors) at which the pusher switches a room from notify/pull to broadcast.' },
-  pushSmallRoom: { env: 'DANMAKU_PUSH_SMALL_ROOM', default: '400', doc: 'Subscribers at or below which a broadcast room goes back to notify/pull (hysteresis).' },
-  pushMergeMs: { env: 'DANMAKU_PUSH_MERGE_MS', default: '100', doc: 'A connector sends a room at most one `messages` packet per this many ms, merging what arrived meanwhile.' },
-  pushBigMergeMs: { env: 'DANMAKU_PUSH_BIG_MERGE_MS', default: '200', doc: 'The merge window of a room with at least DANMAKU_PUSH_BIG_ROOM sockets on one connector: each packet costs a write per socket, so big rooms merge longer.' },
-  pushNotifyDelayMs: { env: 'DANMAKU_PUSH_NOTIFY_DELAY_MS', default: '5', doc: 'A connector waits this long after a notify before it pulls (the pusher before it reads a big room), so close advances cost one read.' },
-  pushSweepMs: { env: 'DANMAKU_PUSH_SWEEP_MS', default: '3000', doc: 'A connector pulls each of its rooms at least this often, so a lost notify delays but never loses.' },
-  socketPingMs: { env: 'DANMAKU_SOCKET_PING_MS', default: '25000', doc: 'socket.io heartbeat interval: keeps mobile NAT mappings open and finds dead links.' },
-  socketPingTimeoutMs: { env: 'DANMAKU_SOCKET_PING_TIMEOUT_MS', default: '20000', doc: 'A socket that does not answer a heartbeat within this is closed.' },
-  socketMaxBufferBytes: { env: 'DANMAKU_SOCKET_MAX_BUFFER', default: '1048576', doc: 'A socket whose unsent bytes pass this (a slow consumer) is disconnected.' },
-  logLevel: { env: 'LOG_LEVEL', default: 'info', doc: 'pino log level (fatal, error, warn, info, debug, trace, silent).' },
-} as const satisfies Record<string, Setting>;
-
-type Key = keyof typeof SETTINGS;
-
-export interface Config {
-  host: string;
-  port: number;
-  processorPort: number;
-  redisUrl: string;
-  redisReadUrl: string | null;
-  kafkaBrokers: string[];
-  topic: string;
-  partitions: number;
-  jwtSecret: string;
-  retention: number;
-  dedupWindow: number;
-  onlineTtlMs: number;
-  processorBatch: number;
-  processorLingerMs: number;
-  archiverLingerMs: number;
-  busTimeoutMs: number;
-  redisTimeoutMs: number;
-  maxInFlight: number;
-  mysqlUrl: string;
-  archiverPort: number;
-  archiverBatch: number;
-  replayRedisUrl: string | null;
-  replaySegmentMs: number;
-  replayRedisTtlS: number;
-  replayCacheMb: number;
-  replaySettleMs: number;
-  rateUserMax: number;
-  rateIpMax: number;
-  trustProxy: boolean | string;
-  rateIpAllow: string[];
-  rateWindowMs: number;
-  sensitiveWords: string[];
-  sensitiveMode: 'replace' | 'reject';
-  gearUpMs: number;
-  gearDownMs: number;
-  gearHoldMs: number;
-  gearCoolMs: number;
-  gearSpread: number;
-  gearInFlight: number;
-  switchesRefreshMs: number;
-  cacheRefreshMs: number;
-  bigRoomOnline: number;
-  bigRoomPollRate: number;
-  bigRoomCoolMs: number;
-  bigRoomPollLimit: number;
-  bigRoomSpanMs: number;
-  pressureLagMs: number;
-  pollRetryMs: number;
-  likesFlushMs: number;
-  routerPort: number;
-  connectorPort: number;
-  pusherPort: number;
-  connectorUrl: string | null;
-  cluster: string;
-  anonViewers: boolean;
-  pushBigRoom: number;
-  pushSmallRoom: number;
-  pushMergeMs: number;
-  pushBigMergeMs: number;
-  pushNotifyDelayMs: number;
-  pushSweepMs: number;
-  socketPingMs: number;
-  socketPingTimeoutMs: number;
-  socketMaxBufferBytes: number;
-  logLevel: string;
-}
-
-export class ConfigError extends Error {}
-
-function positiveInt(key: Key, text: string): number {
+function positiveInt(text: string, env: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) {
-    throw new ConfigError(`${SETTINGS[key].env} must be a positive integer, got "${text}"`);
-  }
+  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${env} must be a positive integer, got "${text}"`);
   return n;
 }
 
-function nonNegativeInt(key: Key, text: string): number {
+function wholeNumber(text: string, env: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${SETTINGS[key].env} must be a whole number, got "${text}"`);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${env} must be a whole number, got "${text}"`);
   return n;
 }
 
 /** 0 means "any free port" (tests). */
-function port(key: Key, text: string): number {
+function port(text: string, env: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${SETTINGS[key].env} must be a port number, got "${text}"`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${env} must be a port number, got "${text}"`);
   return n;
 }
 
-function oneOf<T extends string>(key: Key, text: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(text)) throw new ConfigError(`${SETTINGS[key].env} must be one of ${allowed.join(', ')}, got "${text}"`);
-  return text as T;
+function oneOf<const T extends string>(...allowed: T[]): Parser<T> {
+  return (text, env) => {
+    if (!(allowed as string[]).includes(text)) throw new ConfigError(`${env} must be one of ${allowed.join(', ')}, got "${text}"`);
+    return text as T;
+  };
+}
+
+function boolean(text: string, env: string): boolean {
+  return oneOf('true', 'false')(text, env) === 'true';
+}
+
+/** Comma-separated, blanks dropped. */
+function list(text: string): string[] {
+  return text.split(',').map((item) => item.trim()).filter(Boolean);
+}
+
+/** A setting whose default is empty: null when unset. */
+function optional(text: string): string | null {
+  return text || null;
 }
 
 /** Fastify's trustProxy: a boolean, or the proxies' addresses. */
-function parseTrustProxy(text: string): boolean | string {
+function trustProxy(text: string): boolean | string {
   if (text === 'false' || text === '0') return false;
   if (text === 'true') return true;
   return text;
 }
 
-/** Reads the environment (or `env`), applies defaults and `overrides`, and checks the numbers. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
-  const raw = (key: Key): string => {
-    const value = env[SETTINGS[key].env];
-    return value === undefined || value === '' ? SETTINGS[key].default : value;
-  };
-  const config: Config = {
-    host: raw('host'),
-    port: port('port', raw('port')),
-    processorPort: port('processorPort', raw('processorPort')),
-    redisUrl: raw('redisUrl'),
-    redisReadUrl: raw('redisReadUrl') || null,
-    kafkaBrokers: raw('kafkaBrokers').split(',').map((b) => b.trim()).filter(Boolean),
-    topic: raw('topic'),
-    partitions: positiveInt('partitions', raw('partitions')),
-    jwtSecret: raw('jwtSecret'),
-    retention: positiveInt('retention', raw('retention')),
-    dedupWindow: positiveInt('dedupWindow', raw('dedupWindow')),
-    onlineTtlMs: positiveInt('onlineTtlMs', raw('onlineTtlMs')),
-    processorBatch: positiveInt('processorBatch', raw('processorBatch')),
-    processorLingerMs: nonNegativeInt('processorLingerMs', raw('processorLingerMs')),
-    archiverLingerMs: nonNegativeInt('archiverLingerMs', raw('archiverLingerMs')),
-    busTimeoutMs: positiveInt('busTimeoutMs', raw('busTimeoutMs')),
-    redisTimeoutMs: positiveInt('redisTimeoutMs', raw('redisTimeoutMs')),
-    maxInFlight: nonNegativeInt('maxInFlight', raw('maxInFlight')),
-    mysqlUrl: raw('mysqlUrl'),
-    logLevel: raw('logLevel'),
-    archiverPort: port('archiverPort', raw('archiverPort')),
-    archiverBatch: positiveInt('archiverBatch', raw('archiverBatch')),
-    replayRedisUrl: raw('replayRedisUrl') || null,
-    replaySegmentMs: positiveInt('replaySegmentMs', raw('replaySegmentMs')),
-    replayRedisTtlS: positiveInt('replayRedisTtlS', raw('replayRedisTtlS')),
-    replayCacheMb: positiveInt('replayCacheMb', raw('replayCacheMb')),
-    replaySettleMs: positiveInt('replaySettleMs', raw('replaySettleMs')),
-    rateUserMax: positiveInt('rateUserMax', raw('rateUserMax')),
-    rateIpMax: positiveInt('rateIpMax', raw('rateIpMax')),
-    trustProxy: parseTrustProxy(raw('trustProxy')),
-    rateIpAllow: raw('rateIpAllow').split(',').map((ip) => ip.trim()).filter(Boolean),
-    rateWindowMs: positiveInt('rateWindowMs', raw('rateWindowMs')),
-    sensitiveWords: raw('sensitiveWords').split(',').map((w) => w.trim()).filter(Boolean),
-    sensitiveMode: oneOf('sensitiveMode', raw('sensitiveMode'), ['replace', 'reject'] as const),
-    gearUpMs: positiveInt('gearUpMs', raw('gearUpMs')),
-    gearDownMs: positiveInt('gearDownMs', raw('gearDownMs')),
-    gearHoldMs: positiveInt('gearHoldMs', raw('gearHoldMs')),
-    gearCoolMs: positiveInt('gearCoolMs', raw('gearCoolMs')),
-    gearSpread: positiveInt('gearSpread', raw('gearSpread')),
-    gearInFlight: positiveInt('gearInFlight', raw('gearInFlight')),
-    switchesRefreshMs: positiveInt('switchesRefreshMs', raw('switchesRefreshMs')),
-    cacheRefreshMs: positiveInt('cacheRefreshMs', raw('cacheRefreshMs')),
-    bigRoomOnline: positiveInt('bigRoomOnline', raw('bigRoomOnline')),
-    bigRoomPollRate: positiveInt('bigRoomPollRate', raw('bigRoomPollRate')),
-    bigRoomCoolMs: positiveInt('bigRoomCoolMs', raw('bigRoomCoolMs')),
-    bigRoomPollLimit: positiveInt('bigRoomPollLimit', raw('bigRoomPollLimit')),
-    bigRoomSpanMs: positiveInt('bigRoomSpanMs', raw('bigRoomSpanMs')),
-    pressureLagMs: positiveInt('pressureLagMs', raw('pressureLagMs')),
-    pollRetryMs: positiveInt('pollRetryMs', raw('pollRetryMs')),
-    likesFlushMs: positiveInt('likesFlushMs', raw('likesFlushMs')),
-    routerPort: port('routerPort', raw('routerPort')),
-    connectorPort: port('connectorPort', raw('connectorPort')),
-    pusherPort: port('pusherPort', raw('pusherPort')),
-    connectorUrl: raw('connectorUrl') || null,
-    cluster: raw('cluster'),
-    anonViewers: oneOf('anonViewers', raw('anonViewers'), ['true', 'false'] as const) === 'true',
-    pushBigRoom: positiveInt('pushBigRoom', raw('pushBigRoom')),
-    pushSmallRoom: positiveInt('pushSmallRoom', raw('pushSmallRoom')),
-    pushMergeMs: positiveInt('pushMergeMs', raw('pushMergeMs')),
-    pushBigMergeMs: positiveInt('pushBigMergeMs', raw('pushBigMergeMs')),
-    pushNotifyDelayMs: positiveInt('pushNotifyDelayMs', raw('pushNotifyDelayMs')),
-    pushSweepMs: positiveInt('pushSweepMs', raw('pushSweepMs')),
-    socketPingMs: positiveInt('socketPingMs', raw('socketPingMs')),
-    socketPingTimeoutMs: positiveInt('socketPingTimeoutMs', raw('socketPingTimeoutMs')),
-    socketMaxBufferBytes: positiveInt('socketMaxBufferBytes', raw('socketMaxBufferBytes')),
-  };
-  return { ...config, ...overrides };
+export const SETTINGS = {
+  host: { env: 'HOST', default: '127.0.0.1', doc: 'Interface the HTTP and socket.io servers listen on.' },
+  port: { env: 'PORT', default: '8080', doc: 'Port of the front (and of standalone).', parse: port },
+  processorPort: { env: 'PROCESSOR_PORT', default: '9101', doc: 'Port of the processor\'s /metrics, /healthz and /readyz.', parse: port },
+  redisUrl: { env: 'REDIS_URL', default: 'redis://127.0.0.1:16379', doc: 'Redis primary: every write goes here.' },
+  redisReadUrl: { env: 'REDIS_READ_URL', default: '', doc: 'Redis replica for reads (the second machine room); empty = the primary.', parse: optional },
+  kafkaBrokers: { env: 'KAFKA_BROKERS', default: '', doc: 'Comma-separated Kafka brokers; empty = the in-memory bus (standalone only).', parse: list },
+  topic: { env: 'DANMAKU_TOPIC', default: 'danmaku.messages', doc: 'Bus topic of all messages.' },
+  partitions: { env: 'DANMAKU_PARTITIONS', default: '8', doc: 'Partitions of the topic (the Kafka topic must have this many).', parse: positiveInt },
+  jwtSecret: { env: 'DANMAKU_JWT_SECRET', default: 'dev-secret-change-me', doc: 'HS256 secret of the tokens (API.md, Auth).' },
+  retention: { env: 'DANMAKU_RETENTION', default: '1000', doc: 'Live messages kept per (room, type) in Redis; older ones are only in the archive.', parse: positiveInt },
+  dedupWindow: { env: 'DANMAKU_DEDUP_WINDOW', default: '20000', doc: 'Message ids remembered per (room, type) to drop redelivered messages.', parse: positiveInt },
+  onlineTtlMs: { env: 'DANMAKU_ONLINE_TTL_MS', default: '90000', doc: 'A viewer not seen (enter/heartbeat) for this long no longer counts as online.', parse: positiveInt },
+  processorLingerMs: { env: 'DANMAKU_PROCESSOR_LINGER_MS', default: '5', doc: 'How long the processor waits to fill a batch: fewer Lua calls and announcements at low rates, for a few ms of latency.', parse: wholeNumber },
+  archiverLingerMs: { env: 'DANMAKU_ARCHIVER_LINGER_MS', default: '200', doc: 'How long the archiver waits to fill a batch before inserting into MySQL.', parse: wholeNumber },
+  processorBatch: { env: 'DANMAKU_PROCESSOR_BATCH', default: '500', doc: 'Most messages the processor writes to Redis in one Lua call.', parse: positiveInt },
+  busTimeoutMs: { env: 'DANMAKU_BUS_TIMEOUT_MS', default: '2000', doc: 'A send that the bus has not accepted by then answers 503.', parse: positiveInt },
+  maxInFlight: { env: 'DANMAKU_MAX_IN_FLIGHT', default: '2000', doc: 'Sends one process may have waiting for the bus at once; past it sends answer 503 overloaded with Retry-After (0 = no cap).', parse: wholeNumber },
+  redisTimeoutMs: { env: 'DANMAKU_REDIS_TIMEOUT_MS', default: '800', doc: 'A Redis command that has not answered by then fails (503 to clients).', parse: positiveInt },
+  mysqlUrl: { env: 'MYSQL_URL', default: 'mysql://danmaku:danmaku@127.0.0.1:13306/danmaku', doc: 'MySQL/MariaDB of the archive and replay.' },
+  // Replay, archive, moderation
+  archiverPort: { env: 'ARCHIVER_PORT', default: '9102', doc: 'Port of the archiver\'s /metrics, /healthz and /readyz.', parse: port },
+  archiverBatch: { env: 'DANMAKU_ARCHIVER_BATCH', default: '1000', doc: 'Most messages the archiver inserts into MySQL in one statement.', parse: positiveInt },
+  replayRedisUrl: { env: 'REPLAY_REDIS_URL', default: '', doc: 'Redis of the replay cache (segments of finished lives); empty = REDIS_URL.', parse: optional },
+  replaySegmentMs: { env: 'DANMAKU_REPLAY_SEGMENT_MS', default: '60000', doc: 'Replay is cached in segments of this many ms of a live.', parse: positiveInt },
+  replayRedisTtlS: { env: 'DANMAKU_REPLAY_REDIS_TTL_S', default: '600', doc: 'Seconds a replay segment stays in the replay Redis after it was loaded.', parse: positiveInt },
+  replayCacheMb: { env: 'DANMAKU_REPLAY_CACHE_MB', default: '64', doc: 'Bytes (MB) of replay segments each front keeps in memory.', parse: positiveInt },
+  replaySettleMs: { env: 'DANMAKU_REPLAY_SETTLE_MS', default: '5000', doc: 'A replay segment younger than this (the archiver may still be writing it) is read from MySQL, not cached. Keep it well above the archiver lag (DANMAKU_ARCHIVER_LINGER_MS and then some).', parse: positiveInt },
+  rateUserMax: { env: 'DANMAKU_RATE_USER_MAX', default: '20', doc: 'Messages one user may send per rate window, over all fronts and rooms.', parse: positiveInt },
+  rateIpMax: { env: 'DANMAKU_RATE_IP_MAX', default: '300', doc: 'Messages one client IP may send per rate window, over all fronts (high: mobile carriers put many viewers behind one address).', parse: positiveInt },
+  trustProxy: { env: 'DANMAKU_TRUST_PROXY', default: 'false', doc: 'Whom to believe in X-Forwarded-For for the client IP (per-IP limits): false, true (only behind a proxy that overwrites the header), or comma-separated proxy addresses/CIDRs.', parse: trustProxy },
+  rateIpAllow: { env: 'DANMAKU_RATE_IP_ALLOW', default: '127.0.0.1,::1,::ffff:127.0.0.1', doc: 'Comma-separated client IPs exempt from the per-IP limit (loopback: local tools and benches); the per-user limit still applies.', parse: list },
+  rateWindowMs: { env: 'DANMAKU_RATE_WINDOW_MS', default: '10000', doc: 'The rate-limit window (ms).', parse: positiveInt },
+  sensitiveWords: { env: 'DANMAKU_SENSITIVE_WORDS', default: '', doc: 'Comma-separated words the filter catches (case-insensitive); more can be added at run time in the Redis set dm:words.', parse: list },
+  sensitiveMode: { env: 'DANMAKU_SENSITIVE_MODE', default: 'replace', doc: '"replace" (masks a caught word with *) or "reject" (400 content_rejected).', parse: oneOf('replace', 'reject') },
+  // Hot rooms: gears, local cache, adaptive polls, likes, switches
+  gearUpMs: { env: 'DANMAKU_GEAR_UP_MS', default: '500', doc: 'Processor delay (now - ts) at which a (room, type) climbs one gear.', parse: positiveInt },
+  gearDownMs: { env: 'DANMAKU_GEAR_DOWN_MS', default: '100', doc: 'Delay at or below which a stream counts as calm (it goes down one gear after DANMAKU_GEAR_COOL_MS calm or idle).', parse: positiveInt },
+  gearHoldMs: { env: 'DANMAKU_GEAR_HOLD_MS', default: '2000', doc: 'Least time a stream stays in a gear before the next change (hysteresis).', parse: positiveInt },
+  gearCoolMs: { env: 'DANMAKU_GEAR_COOL_MS', default: '10000', doc: 'Calm (or idle) time after which a stream goes down one gear.', parse: positiveInt },
+  gearSpread: { env: 'DANMAKU_GEAR_SPREAD', default: '4', doc: 'Partitions a stream in gear 2 or 4 is spread over by the fronts.', parse: positiveInt },
+  gearInFlight: { env: 'DANMAKU_GEAR_IN_FLIGHT', default: '4', doc: 'Lua calls of one stream the processor keeps in flight in gears 3 and 4.', parse: positiveInt },
+  switchesRefreshMs: { env: 'DANMAKU_SWITCHES_REFRESH_MS', default: '1000', doc: 'How often each process re-reads the degrade switches and gears from Redis.', parse: positiveInt },
+  cacheRefreshMs: { env: 'DANMAKU_CACHE_REFRESH_MS', default: '1000', doc: 'How often a front refreshes the local cache of a big room from Redis.', parse: positiveInt },
+  bigRoomOnline: { env: 'DANMAKU_BIG_ROOM_ONLINE', default: '2000', doc: 'Online viewers at which a room counts as big (local cache, short polls).', parse: positiveInt },
+  bigRoomPollRate: { env: 'DANMAKU_BIG_ROOM_POLL_RATE', default: '50', doc: 'Polls per second of one room on one front at which the room counts as big.', parse: positiveInt },
+  bigRoomCoolMs: { env: 'DANMAKU_BIG_ROOM_COOL_MS', default: '30000', doc: 'A big room under both thresholds for this long is small again (its cache is dropped).', parse: positiveInt },
+  bigRoomPollLimit: { env: 'DANMAKU_BIG_ROOM_POLL_LIMIT', default: '50', doc: 'Most comments one poll of a big room returns (sampled evenly when more arrived; gifts are never dropped).', parse: positiveInt },
+  bigRoomSpanMs: { env: 'DANMAKU_BIG_ROOM_SPAN_MS', default: '10000', doc: 'A big room\'s poll returns only comments newer than this (older ones are stale on screen).', parse: positiveInt },
+  pressureLagMs: { env: 'DANMAKU_PRESSURE_LAG_MS', default: '100', doc: 'Event-loop delay (p99 over a second) above which a front counts as under pressure and doubles retryAfterMs.', parse: positiveInt },
+  pollRetryMs: { env: 'DANMAKU_POLL_RETRY_MS', default: '2000', doc: 'retryAfterMs of a poll (doubled when the front is under pressure; the pollIntervalMs switch raises it).', parse: positiveInt },
+  likesFlushMs: { env: 'DANMAKU_LIKES_FLUSH_MS', default: '1000', doc: 'How often a front flushes its aggregated like counts to Redis.', parse: positiveInt },
+  // Long connections: router, connector, pusher
+  routerPort: { env: 'ROUTER_PORT', default: '8090', doc: 'Port of the router (GET /v1/route) when it runs on its own.', parse: port },
+  connectorPort: { env: 'CONNECTOR_PORT', default: '8091', doc: 'Port of a connector (socket.io, /metrics) when it runs on its own.', parse: port },
+  pusherPort: { env: 'PUSHER_PORT', default: '9103', doc: 'Port of the pusher\'s /metrics, /healthz and /readyz.', parse: port },
+  connectorUrl: { env: 'CONNECTOR_PUBLIC_URL', default: '', doc: 'URL clients use to reach this connector (what the router hands out); empty = http://HOST:PORT it listens on.', parse: optional },
+  cluster: { env: 'DANMAKU_CLUSTER', default: 'main', doc: 'Name of the connector registry and routing config in Redis: routers, pushers and connectors of one deployment share it.' },
+  anonViewers: { env: 'DANMAKU_ANON_VIEWERS', default: 'true', doc: 'Whether sockets without a token may connect (read-only: join, no send).', parse: boolean },
+  pushBigRoom: { env: 'DANMAKU_PUSH_BIG_ROOM', default: '500', doc: 'Subscribers (all connectors) at which the pusher switches a room from notify/pull to broadcast.', parse: positiveInt },
+  pushSmallRoom: { env: 'DANMAKU_PUSH_SMALL_ROOM', default: '400', doc: 'Subscribers at or below which a broadcast room goes back to notify/pull (hysteresis).', parse: positiveInt },
+  pushMergeMs: { env: 'DANMAKU_PUSH_MERGE_MS', default: '100', doc: 'A connector sends a room at most one `messages` packet per this many ms, merging what arrived meanwhile.', parse: positiveInt },
+  pushBigMergeMs: { env: 'DANMAKU_PUSH_BIG_MERGE_MS', default: '200', doc: 'The merge window of a room with at least DANMAKU_PUSH_BIG_ROOM sockets on one connector: each packet costs a write per socket, so big rooms merge longer.', parse: positiveInt },
+  pushNotifyDelayMs: { env: 'DANMAKU_PUSH_NOTIFY_DELAY_MS', default: '5', doc: 'A connector waits this long after a notify before it pulls (the pusher before it reads a big room), so close advances cost one read.', parse: positiveInt },
+  pushSweepMs: { env: 'DANMAKU_PUSH_SWEEP_MS', default: '3000', doc: 'A connector pulls each of its rooms at least this often, so a lost notify delays but never loses.', parse: positiveInt },
+  socketPingMs: { env: 'DANMAKU_SOCKET_PING_MS', default: '25000', doc: 'socket.io heartbeat interval: keeps mobile NAT mappings open and finds dead links.', parse: positiveInt },
+  socketPingTimeoutMs: { env: 'DANMAKU_SOCKET_PING_TIMEOUT_MS', default: '20000', doc: 'A socket that does not answer a heartbeat within this is closed.', parse: positiveInt },
+  socketMaxBufferBytes: { env: 'DANMAKU_SOCKET_MAX_BUFFER', default: '1048576', doc: 'A socket whose unsent bytes pass this (a slow consumer) is disconnected.', parse: positiveInt },
+  logLevel: { env: 'LOG_LEVEL', default: 'info', doc: 'pino log level (fatal, error, warn, info, debug, trace, silent).' },
+} as const satisfies Record<string, Setting>;
+
+type Settings = typeof SETTINGS;
+type ValueOf<S> = S extends { parse: Parser<infer T> } ? T : string;
+
+/** Every setting, read and checked. */
+export type Config = { -readonly [K in keyof Settings]: ValueOf<Settings[K]> };
+
+/** The settings one role reads (its `settings(config)`), so a role's needs are named in one line. */
+export type ConfigSlice<K extends keyof Config> = Pick<Config, K>;
+
+/** Copies the named settings out of a config. */
+export function pick<K extends keyof Config>(config: Config, keys: readonly K[]): ConfigSlice<K> {
+  const slice = {} as ConfigSlice<K>;
+  for (const key of keys) slice[key] = config[key];
+  return slice;
 }
 
-export function isDefaultSecret(config: Config): boolean {
+/** Reads the environment (or `env`), applies defaults and `overrides`, and checks the values. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const config: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(SETTINGS) as [string, Setting][]) {
+    const value = env[setting.env];
+    const text = value === undefined || value === '' ? setting.default : value;
+    config[key] = setting.parse ? setting.parse(text, setting.env) : text;
+  }
+  // Every key of the table was just set from its own entry, which is what Config is derived from.
+  return { ...(config as Config), ...overrides };
+}
+
+export function isDefaultSecret(config: Pick<Config, 'jwtSecret'>): boolean {
   return config.jwtSecret === SETTINGS.jwtSecret.default;
 }
 
@@ -279,7 +182,7 @@ export function isLoopbackHost(host: string): boolean {
  * Whether development conveniences (the dev-token route) may exist: the public default secret,
  * outside production. With a real secret or NODE_ENV=production they are gone.
  */
-export function isDevelopment(config: Config, env: NodeJS.ProcessEnv = process.env): boolean {
+export function isDevelopment(config: Pick<Config, 'jwtSecret'>, env: NodeJS.ProcessEnv = process.env): boolean {
   return isDefaultSecret(config) && !isProduction(env);
 }
 
@@ -288,7 +191,7 @@ export function isDevelopment(config: Config, env: NodeJS.ProcessEnv = process.e
  * reads it can sign admin tokens: acceptable on loopback during development, never in production
  * or on an address others can reach.
  */
-export function unsafeStartReason(config: Config, env: NodeJS.ProcessEnv = process.env): string | null {
+export function unsafeStartReason(config: Pick<Config, 'jwtSecret' | 'host'>, env: NodeJS.ProcessEnv = process.env): string | null {
   if (!isDefaultSecret(config)) return null;
   const why = isProduction(env) ? 'NODE_ENV is production' : !isLoopbackHost(config.host) ? `HOST is ${config.host}, not a loopback address` : null;
   if (!why) return null;
@@ -300,7 +203,7 @@ export function unsafeStartReason(config: Config, env: NodeJS.ProcessEnv = proce
 }
 
 /** For a role's main: prints the reason on stderr and exits 1 when the start is unsafe; else a warning on the default secret. */
-export function refuseUnsafeStart(config: Config, warn: (text: string) => void, env: NodeJS.ProcessEnv = process.env): void {
+export function refuseUnsafeStart(config: Pick<Config, 'jwtSecret' | 'host'>, warn: (text: string) => void, env: NodeJS.ProcessEnv = process.env): void {
   const reason = unsafeStartReason(config, env);
   if (reason) {
     process.stderr.write(`${reason}\n`);

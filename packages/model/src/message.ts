@@ -1,54 +1,23 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { isMessageType, type Message, type MessageType } from '@danmaku/protocol';
 
-export const MESSAGE_TYPES = ['comment', 'gift', 'like', 'enter', 'system'] as const;
-export type MessageType = (typeof MESSAGE_TYPES)[number];
-
-/** Types a viewer may send through the API; the rest are produced by the system. */
-export const SENDABLE_TYPES = ['comment', 'gift'] as const;
-export type SendableType = (typeof SENDABLE_TYPES)[number];
-
-export const DEFAULT_POLL_TYPES: readonly MessageType[] = ['comment', 'gift', 'enter', 'system'];
-
-export interface UserRef {
-  id: string;
-  name: string;
-}
-
-export interface Gift {
-  giftId: string;
-  count: number;
-}
-
-/** A message as clients see it (API.md). */
-export interface Message {
-  id: string;
-  roomId: string;
-  type: MessageType;
-  seq: number;
-  ts: number;
-  user: UserRef;
-  content?: string;
-  gift?: Gift;
-  liveId?: string;
-  offsetMs?: number;
-}
+/** The wire shapes live in @danmaku/protocol (browser-safe); the server side builds on them here. */
+export {
+  DEFAULT_POLL_TYPES,
+  MESSAGE_TYPES,
+  ROOM_ID_PATTERN,
+  SENDABLE_TYPES,
+  isMessageType,
+  isRoomId,
+  type Gift,
+  type Message,
+  type MessageType,
+  type SendableType,
+  type UserRef,
+} from '@danmaku/protocol';
 
 /** A message as the front puts it on the bus: the processor has not numbered it yet. */
 export type UnsequencedMessage = Omit<Message, 'seq'>;
-
-export function isMessageType(value: string): value is MessageType {
-  return (MESSAGE_TYPES as readonly string[]).includes(value);
-}
-
-/**
- * Room ids go into Redis keys inside a hash tag (`{r:ROOM:TYPE}`), so they must not contain
- * the separators; this pattern is also the HTTP param schema.
- */
-export const ROOM_ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
-const roomIdRe = new RegExp(ROOM_ID_PATTERN);
-export function isRoomId(value: string): boolean {
-  return roomIdRe.test(value);
-}
 
 /** Ids sort by creation time (base36 ms prefix) so they read well in logs and MySQL. */
 export function newMessageId(now = Date.now()): string {

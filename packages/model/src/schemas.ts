@@ -1,30 +1,7 @@
-import { ROOM_ID_PATTERN, SENDABLE_TYPES } from './message.js';
+import { LIMITS, ROOM_ID_PATTERN } from '@danmaku/protocol';
 
-/** Limits a person can read in an error message; kept here so every surface applies the same. */
-export const LIMITS = {
-  commentMaxChars: 100,
-  giftIdPattern: '^[A-Za-z0-9_.-]{1,32}$',
-  giftMaxCount: 9999,
-  clientMsgIdMaxChars: 64,
-  pollMaxLimit: 200,
-  usersMaxLimit: 200,
-  likesMaxCount: 1000,
-  /** Bodies are tiny; anything larger is an error, not a message. */
-  bodyMaxBytes: 4096,
-} as const;
-
-/**
- * Text a person typed may not carry control characters: C0 (NUL, newlines, escape sequences),
- * DEL, C1, the line/paragraph separators, and the bidirectional overrides that make text read
- * differently from what it is. They are refused (400 invalid_request), not stored and broadcast.
- */
-export const NO_CONTROL_CHARS = '^[^\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029\\u202A-\\u202E\\u2066-\\u2069]*$';
-const CONTROL_CHARS = new RegExp('[\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029\\u202A-\\u202E\\u2066-\\u2069]', 'gu');
-
-/** For text that arrives outside a schema (a token's display name): the control characters removed. */
-export function stripControlChars(text: string): string {
-  return text.replace(CONTROL_CHARS, '');
-}
+/** Shared with the socket `send` payload, so they live with the wire contract. */
+export { LIMITS, NO_CONTROL_CHARS, sendMessageBodySchema, stripControlChars, type SendMessageBody } from '@danmaku/protocol';
 
 /** JSON Schemas (draft-07, as Fastify's Ajv reads them) for the public HTTP API. */
 export const roomParamsSchema = {
@@ -32,27 +9,6 @@ export const roomParamsSchema = {
   required: ['roomId'],
   properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN } },
 } as const;
-
-export const sendMessageBodySchema = {
-  type: 'object',
-  required: ['type'],
-  additionalProperties: false,
-  properties: {
-    type: { type: 'string', enum: SENDABLE_TYPES },
-    content: { type: 'string', minLength: 1, maxLength: LIMITS.commentMaxChars, pattern: NO_CONTROL_CHARS },
-    giftId: { type: 'string', pattern: LIMITS.giftIdPattern },
-    count: { type: 'integer', minimum: 1, maximum: LIMITS.giftMaxCount },
-    clientMsgId: { type: 'string', minLength: 1, maxLength: LIMITS.clientMsgIdMaxChars, pattern: NO_CONTROL_CHARS },
-  },
-} as const;
-
-export interface SendMessageBody {
-  type: (typeof SENDABLE_TYPES)[number];
-  content?: string;
-  giftId?: string;
-  count?: number;
-  clientMsgId?: string;
-}
 
 export const pollQuerySchema = {
   type: 'object',

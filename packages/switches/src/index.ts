@@ -55,8 +55,8 @@ export const SWITCHES_KEY = 'dm:switches';
 export const GEARS_KEY = 'dm:gears';
 
 /**
- * Gears of a (room, type) stream (DESIGN.md section 1): 1 one partition, serial; 2 several
- * partitions, serial per partition; 3 one partition, several Lua calls in flight; 4 both.
+ * Gears of a (room, type) stream, so a hot room does not back up in one partition: 1 one
+ * partition, serial; 2 several partitions, serial per partition; 3 one partition, several Lua calls in flight; 4 both.
  * Every gear keeps invariant 1 because seq allocation and ZADD are one Lua call.
  */
 export type Gear = 1 | 2 | 3 | 4;

@@ -6,7 +6,7 @@ import { EnterAnnouncer } from './enter.js';
 import { RoomCache } from './room-cache.js';
 import { Pressure } from './shape.js';
 
-/** The front's hot-room machinery (issue 3): local cache, aggregated likes, switches, pressure. */
+/** What keeps a big room cheap for the front: local cache, aggregated likes, switches, pressure. */
 export interface FrontHot {
   switches: Switchboard;
   cache: RoomCache;

@@ -71,10 +71,10 @@ const bigRoomChanges = counter<'to'>({ name: 'danmaku_front_big_room_changes_tot
 
 
 /**
- * The front's local cache of big rooms (DESIGN.md section 1, stage 2). A room is big when its
- * poll rate on this front or its online count passes a threshold; from then on one refresh per
- * interval (single flight per room) reads what is new for all its types in one round trip, and
- * its polls are answered from memory. A room under both thresholds for `coolMs` drops its cache.
+ * The front's local cache of big rooms, whose polls would otherwise saturate the Redis replicas.
+ * A room is big when its poll rate on this front or its online count passes a threshold; from
+ * then on one refresh per interval (single flight per room) reads what is new for all its types
+ * in one round trip, and its polls are answered from memory. A room under both thresholds for `coolMs` drops its cache.
  */
 export class RoomCache {
   private readonly rooms = new Map<string, RoomState>();

@@ -1,0 +1,76 @@
+import type { Server as HttpServer } from 'node:http';
+import { pick, type Config } from '@danmaku/config';
+import { listenOwnPort, type OwnPort, type Role } from '@danmaku/role';
+import { startConnector } from './connector.js';
+
+const KEYS = [
+  'host',
+  'connectorPort',
+  'connectorUrl',
+  'cluster',
+  'anonViewers',
+  'onlineTtlMs',
+  'pushMergeMs',
+  'pushBigMergeMs',
+  'pushBigRoom',
+  'pushNotifyDelayMs',
+  'pushSweepMs',
+  'socketPingMs',
+  'socketPingTimeoutMs',
+  'socketMaxBufferBytes',
+] as const;
+export type ConnectorSettings = Pick<Config, (typeof KEYS)[number]>;
+
+/**
+ * The connection layer. Beside a front (standalone) socket.io shares the front's port; alone it
+ * has a port of its own. Sends over the socket take the write path HTTP sends take, checks and
+ * all, so they need a bus; a connector without one only delivers, and `send` answers 503.
+ */
+export const connectorRole: Role<ConnectorSettings> = {
+  name: 'connector',
+  settings: (config) => pick(config, KEYS),
+  async start({ settings, logger, shared }) {
+    const store = await shared.store();
+    const writePath = shared.hasBus ? await shared.writePath() : null;
+    if (!writePath) logger.warn('no KAFKA_BROKERS: socket sends are refused (clients send over HTTP)');
+    const bus = shared.hasBus ? await shared.bus() : null;
+    let own: OwnPort | null = null;
+    let server: HttpServer;
+    let url: string;
+    if (shared.front) {
+      server = shared.front.app.server;
+      url = shared.front.url;
+    } else {
+      own = await listenOwnPort({
+        name: 'connector',
+        logger,
+        host: settings.host,
+        port: settings.connectorPort,
+        checks: { redis: () => store.ping(), ...(bus ? { bus: () => bus.healthy() } : {}) },
+      });
+      server = own.app.server;
+      url = own.url;
+    }
+    const publicUrl = settings.connectorUrl ?? url;
+    const connector = await startConnector({
+      config: settings,
+      logger,
+      store,
+      auth: shared.auth,
+      ingest: writePath?.ingest ?? null,
+      server,
+      publicUrl,
+      subscriber: await shared.subscriber('connector-sub'),
+      redis: store.write,
+    });
+    // Tests and scripts wait for this line.
+    if (own) process.stdout.write(`connector ${connector.nodeId} listening on ${publicUrl}\n`);
+    return {
+      ready: Promise.resolve(),
+      async stop() {
+        await connector.stop();
+        await own?.close();
+      },
+    };
+  },
+};

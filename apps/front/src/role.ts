@@ -1,0 +1,58 @@
+import { pick, type Config } from '@danmaku/config';
+import type { Role } from '@danmaku/role';
+import { routerRoutes } from '@danmaku/router';
+import { buildFront } from './app.js';
+
+/** Every setting the front's routes read (FrontDeps.config). */
+export const FRONT_SETTINGS = [
+  'host',
+  'port',
+  'trustProxy',
+  'jwtSecret',
+  'cluster',
+  'retention',
+  'onlineTtlMs',
+  'switchesRefreshMs',
+  'cacheRefreshMs',
+  'bigRoomOnline',
+  'bigRoomPollRate',
+  'bigRoomCoolMs',
+  'bigRoomPollLimit',
+  'bigRoomSpanMs',
+  'pressureLagMs',
+  'pollRetryMs',
+  'likesFlushMs',
+] as const;
+export type FrontSettings = Pick<Config, (typeof FRONT_SETTINGS)[number]>;
+
+/**
+ * The HTTP API. It also answers `GET /v1/route`, so a client finds its long connection from the
+ * address it already has, whether the roles run split or in one process. In one process the
+ * other roles share its port (socket.io attaches to its server).
+ */
+export const frontRole: Role<FrontSettings> = {
+  name: 'front',
+  settings: (config) => pick(config, FRONT_SETTINGS),
+  async start({ settings, logger, shared }) {
+    const [store, bus, writePath] = await Promise.all([shared.store(), shared.bus(), shared.writePath()]);
+    const { ingest, switches, replay, moderation } = writePath;
+    const app = buildFront({ config: settings, store, bus, auth: shared.auth, ingest, switches, replay, moderation }, logger);
+    routerRoutes(app, {
+      redis: store.write,
+      cluster: settings.cluster,
+      auth: shared.auth,
+      forcePolling: () => switches.forcePolling(),
+      minPollIntervalMs: () => switches.get().pollIntervalMs,
+    });
+    await app.listen({ host: settings.host, port: settings.port });
+    const address = app.server.address();
+    const url = `http://${settings.host}:${typeof address === 'object' && address ? address.port : settings.port}`;
+    if (shared.embedded) shared.front = { app, url };
+    // Tests and scripts wait for this line.
+    else process.stdout.write(`front listening on ${url}\n`);
+    return {
+      ready: Promise.resolve(),
+      stop: () => app.close(),
+    };
+  },
+};

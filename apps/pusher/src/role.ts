@@ -1,0 +1,36 @@
+import { pick, type Config } from '@danmaku/config';
+import { listenOwnPort, type Role } from '@danmaku/role';
+import { startPusher } from './pusher.js';
+
+const KEYS = ['host', 'pusherPort', 'cluster', 'pushBigRoom', 'pushSmallRoom', 'pushNotifyDelayMs'] as const;
+export type PusherSettings = Pick<Config, (typeof KEYS)[number]>;
+
+export const pusherRole: Role<PusherSettings> = {
+  name: 'pusher',
+  settings: (config) => pick(config, KEYS),
+  async start({ settings, logger, shared }) {
+    const store = await shared.store();
+    const pusher = await startPusher({
+      redis: store.write,
+      subscriber: await shared.subscriber('pusher-sub'),
+      store,
+      logger,
+      cluster: settings.cluster,
+      bigRoom: settings.pushBigRoom,
+      smallRoom: settings.pushSmallRoom,
+      readDelayMs: settings.pushNotifyDelayMs,
+    });
+    const own = shared.embedded
+      ? null
+      : await listenOwnPort({ name: 'pusher', logger, host: settings.host, port: settings.pusherPort, checks: { redis: () => store.ping() } });
+    // Tests and scripts wait for this line.
+    if (own) process.stdout.write(`pusher listening on ${own.url}\n`);
+    return {
+      ready: Promise.resolve(),
+      async stop() {
+        await pusher.stop();
+        await own?.close();
+      },
+    };
+  },
+};

@@ -1,0 +1,4 @@
+export type { FrontServer, Role, RoleContext, RunningRole, SettingsOf, Shared } from './role.js';
+export { ProcessShared, type SharedOptions } from './shared.js';
+export { runMain, runRoles, type AnyRole, type RunningRoles } from './run.js';
+export { listenOwnPort, type OwnPort } from './own-port.js';

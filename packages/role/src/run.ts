@@ -1,0 +1,56 @@
+import { ConfigError, loadConfig, type Config } from '@danmaku/config';
+import { createLogger, stopOnSignals, type Logger } from '@danmaku/observability';
+import type { Role, RunningRole } from './role.js';
+import { ProcessShared } from './shared.js';
+
+export interface RunningRoles {
+  shared: ProcessShared;
+  /** Every role's readiness. */
+  ready: Promise<void>;
+  /** Stops the roles in reverse order (those that take traffic started last and stop first), then the shared resources. */
+  stop(): Promise<void>;
+}
+
+/** A role of any settings type (a list mixes them); the runner hands each its own slice. */
+export type AnyRole = Role<unknown>;
+
+/**
+ * Starts `roles` in order in this process. A role that fails to start stops the ones before it,
+ * so a half-started process never lingers.
+ */
+export async function runRoles(config: Config, logger: Logger, roles: readonly AnyRole[], options: { name: string; embedded?: boolean }): Promise<RunningRoles> {
+  const shared = new ProcessShared(config, logger, { embedded: options.embedded ?? roles.length > 1, name: options.name });
+  const running: RunningRole[] = [];
+  const stop = async (): Promise<void> => {
+    for (const role of running.splice(0).reverse()) await role.stop();
+    await shared.close();
+  };
+  try {
+    for (const role of roles) {
+      const roleLogger = roles.length > 1 ? logger.child({ role: role.name }) : logger;
+      running.push(await role.start({ settings: role.settings(config), logger: roleLogger, shared }));
+    }
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
+  return { shared, ready: Promise.all(running.map((r) => r.ready)).then(() => undefined), stop };
+}
+
+/** A role's main.ts: config from the environment, the role alone in this process, stopped on SIGINT/SIGTERM. */
+export async function runMain(role: AnyRole): Promise<RunningRoles> {
+  const config = loadConfig();
+  const logger = createLogger(role.name, config.logLevel);
+  let running: RunningRoles;
+  try {
+    running = await runRoles(config, logger, [role], { name: role.name, embedded: false });
+  } catch (err) {
+    // A setting that makes the start unsafe or impossible: say so plainly, exit non-zero.
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+  stopOnSignals(logger, () => running.stop());
+  await running.ready;
+  return running;
+}

@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { archiveScope } from '@danmaku/archive';
+import { createAuth, type Auth } from '@danmaku/auth';
+import { MemoryBus, openBus, type Bus } from '@danmaku/bus';
+import { ConfigError, isDefaultSecret, unsafeStartReason, type Config } from '@danmaku/config';
+import type { Logger } from '@danmaku/observability';
+import { createRedis, openStore, waitReady, type Redis, type RedisStore } from '@danmaku/store';
+import { openWritePath, type WritePath } from '@danmaku/write-path';
+import type { FrontServer, Shared } from './role.js';
+
+export interface SharedOptions {
+  /** Several roles in one process: they share an in-memory bus (KAFKA_BROKERS is for roles apart). */
+  embedded: boolean;
+  /** Name of the process's Redis connections and Kafka client. */
+  name: string;
+}
+
+/** The resources of one process, opened lazily from the whole config (roles only see slices). */
+export class ProcessShared implements Shared {
+  readonly embedded: boolean;
+  readonly hasBus: boolean;
+  readonly progressScope: string;
+  front: FrontServer | null = null;
+  private storeOpened: Promise<{ store: RedisStore; close(): Promise<void> }> | null = null;
+  private busOpened: Promise<Bus> | null = null;
+  private writePathOpened: Promise<WritePath> | null = null;
+  private readonly subscribers: Redis[] = [];
+  private tokens: Auth | null = null;
+
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+    private readonly options: SharedOptions,
+  ) {
+    this.embedded = options.embedded;
+    // One process with several roles can carry records between them in memory; a role alone needs Kafka.
+    this.hasBus = options.embedded || config.kafkaBrokers.length > 0;
+    // An in-memory bus is this process's alone, and so is the watermark of its archiver.
+    this.progressScope = options.embedded ? `${options.name}-${randomBytes(5).toString('hex')}/${config.topic}` : archiveScope(config);
+  }
+
+  /** Made for the first role that checks tokens, which is when the development secret matters. */
+  get auth(): Auth {
+    if (!this.tokens) {
+      // The public secret lets anyone sign admin tokens: never in production or off loopback.
+      const unsafe = unsafeStartReason(this.config);
+      if (unsafe) throw new ConfigError(unsafe);
+      if (isDefaultSecret(this.config) && !this.embedded) this.logger.warn('DANMAKU_JWT_SECRET is the development default; set your own');
+      this.tokens = createAuth(this.config.jwtSecret);
+    }
+    return this.tokens;
+  }
+
+  store(): Promise<RedisStore> {
+    this.storeOpened ??= openStore(this.config, this.options.name);
+    return this.storeOpened.then((opened) => opened.store);
+  }
+
+  bus(): Promise<Bus> {
+    this.busOpened ??= this.embedded
+      ? Promise.resolve(new MemoryBus({ partitions: this.config.partitions, logger: this.logger }))
+      : openBus(this.config, this.options.name, this.logger, true);
+    return this.busOpened;
+  }
+
+  writePath(): Promise<WritePath> {
+    this.writePathOpened ??= (async () => {
+      const [store, bus] = await Promise.all([this.store(), this.bus()]);
+      return openWritePath(this.config, { store, bus, logger: this.logger, name: this.options.name, progressScope: this.progressScope });
+    })();
+    return this.writePathOpened;
+  }
+
+  async subscriber(name: string): Promise<Redis> {
+    const redis = createRedis(this.config.redisUrl, { name: `${this.options.name}-${name}` });
+    this.subscribers.push(redis);
+    await waitReady(redis);
+    return redis;
+  }
+
+  /** After every role stopped: the bus, then what the write path opened, then Redis. */
+  async close(): Promise<void> {
+    for (const redis of this.subscribers.splice(0)) redis.disconnect();
+    const settle = async <T>(opened: Promise<T> | null): Promise<T | null> => (opened ? opened.catch(() => null) : null);
+    await (await settle(this.busOpened))?.close();
+    await (await settle(this.writePathOpened))?.close();
+    await (await settle(this.storeOpened))?.close();
+  }
+}
