@@ -20,7 +20,7 @@ after(async () => {
   await redis.stop();
 });
 
-test('fuzz: no 5xx, no crash, every answer in the error shape', { timeout: 120_000 }, async () => {
+test('fuzz: no 5xx, no crash, every answer in the error shape', { timeout: 300_000 }, async () => {
   const report = await runFuzz({
     seed: SEED,
     scale: SCALE,
@@ -45,5 +45,6 @@ test('fuzz: no 5xx, no crash, every answer in the error shape', { timeout: 120_0
   }
   // Well-formed HTTP requests always get an answer; raw bytes may end a connection without one.
   assert.equal(report.classes['http routes']?.noAnswer, 0, 'http routes: requests without an answer');
-  assert.ok(report.durationMs < 90_000, `took ${report.durationMs} ms`);
+  // A bound against a hang, not a speed test: about 40 s alone on the 2-core VM, more when loaded.
+  assert.ok(report.durationMs < 240_000, `took ${report.durationMs} ms`);
 });

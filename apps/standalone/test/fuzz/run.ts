@@ -162,10 +162,12 @@ async function httpFuzz(base: URL, r: Rng, n: number, counts: ClassCounts): Prom
     if (chance(r, 0.05)) headers['x-forwarded-for'] = nastyString(r, 20).replace(/[^\x20-\x7e]/g, '');
     if (chance(r, 0.05)) headers.origin = 'https://evil.example';
     counts.requests++;
-    return new Promise<void>((resolve) => {
+    const attempt = (retry: boolean): Promise<void> => new Promise<void>((resolve) => {
       let req;
       try {
-        req = httpRequest({ host: base.hostname, port: base.port, method, path, headers, agent }, (res) => {
+        // The retry goes on a fresh connection: a kept-alive socket the server closed just as it
+        // was reused is a client-side race, not an unanswered request.
+        req = httpRequest({ host: base.hostname, port: base.port, method, path, headers, agent: retry ? false : agent }, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
@@ -183,13 +185,19 @@ async function httpFuzz(base: URL, r: Rng, n: number, counts: ClassCounts): Prom
         resolve();
         return;
       }
-      req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-      req.on('error', () => {
+      req.setTimeout(20_000, () => req.destroy(new Error('timeout')));
+      req.on('error', (err: Error & { code?: string }) => {
+        if (!retry && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+          resolve(attempt(true));
+          return;
+        }
         counts.noAnswer++;
+        if (counts.samples.length < 5) counts.samples.push(`no answer (${err.code ?? err.message}) ${method} ${path.slice(0, 80)}`);
         resolve();
       });
       req.end(payload ?? undefined);
     });
+    return attempt(false);
   };
   // Eight at a time, in a deterministic order of generation.
   let issued = 0;
@@ -510,8 +518,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   let crashes = 0;
   let server = await options.start();
   const plan: [string, number, (base: URL, r: Rng, n: number, counts: ClassCounts) => Promise<void>][] = [
-    ['http routes', 5000, httpFuzz],
-    ['raw tcp', 1200, rawFuzz],
+    ['http routes', 4000, httpFuzz],
+    ['raw tcp', 1000, rawFuzz],
     ['engine.io http', 300, engineHttpFuzz],
     ['engine.io/socket.io ws packets', 250, wsFuzz],
     ['socket.io events', 200, socketIoFuzz],
