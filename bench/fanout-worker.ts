@@ -5,14 +5,19 @@
  *
  * KIND=ours: joins through the connector protocol (`join`, `messages` packets).
  * KIND=baseline: the plain server's `join` and one `message` event per message.
+ * KIND=bili: the Bilibili live protocol over WebSocket (URL is the /sub endpoint, ROOM the numeric
+ * roomid, PROTOVER 3 brotli / 2 zlib / 0 plain); seq comes from the DANMU_MSG extra.
  */
 import { createInterface } from 'node:readline';
 import { io, type Socket } from 'socket.io-client';
+import WebSocket from 'ws';
+import { Op, Ver, decodeServerPackets, encodePacket } from '@danmaku/bilibili';
 
 const url = process.env.URL as string;
 const room = process.env.ROOM as string;
 const count = Number(process.env.COUNT);
-const kind = process.env.KIND as 'ours' | 'baseline';
+const kind = process.env.KIND as 'ours' | 'baseline' | 'bili';
+const protover = Number(process.env.PROTOVER ?? '3');
 const maxSeq = Number(process.env.MAX_SEQ);
 const token = process.env.TOKEN;
 
@@ -43,6 +48,7 @@ let joined = 0;
 let failed = 0;
 const seen: Uint8Array[] = [];
 const sockets: Socket[] = [];
+const bilis: WebSocket[] = [];
 
 function take(client: Uint8Array, m: Msg, now: number): void {
   if (m.seq < 1 || m.seq > maxSeq) {
@@ -59,9 +65,54 @@ function take(client: Uint8Array, m: Msg, now: number): void {
   histogram[bucket] = (histogram[bucket] ?? 0) + 1;
 }
 
+function settled(): void {
+  if (joined + failed === count) process.stdout.write(`joined ${joined} failed ${failed}\n`);
+}
+
+/** One Bilibili-protocol client: auth, then DANMU_MSG packets (merged, compressed per protover). */
+function connectBili(client: Uint8Array): void {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  bilis.push(ws);
+  let welcomed = false;
+  ws.on('open', () => ws.send(encodePacket(Op.AUTH, Ver.BINARY, JSON.stringify({ uid: 0, roomid: Number(room), protover, platform: 'web', type: 2 }))));
+  ws.on('message', (data: Buffer) => {
+    const now = Date.now();
+    for (const p of decodeServerPackets(data)) {
+      if (p.op === Op.AUTH_REPLY) {
+        welcomed = true;
+        if ((p.json as { code?: number }).code === 0) joined++;
+        else failed++;
+        settled();
+      } else if (p.op === Op.MESSAGE) {
+        const body = p.json as { cmd?: string; info?: unknown[] };
+        if (body.cmd !== 'DANMU_MSG' || !body.info) continue;
+        const info0 = body.info[0] as unknown[];
+        const extra = JSON.parse((info0[15] as { extra: string }).extra) as { danmaku: { seq: number } };
+        take(client, { seq: extra.danmaku.seq, ts: info0[4] as number, content: body.info[1] as string }, now);
+      }
+    }
+    packets++;
+  });
+  ws.on('error', () => undefined);
+  ws.on('close', () => {
+    if (!welcomed) {
+      welcomed = true;
+      failed++;
+      settled();
+    }
+  });
+}
+
+// Bilibili clients beat every 30 s, or the server closes them as idle.
+const beat = setInterval(() => {
+  for (const ws of bilis) if (ws.readyState === WebSocket.OPEN) ws.send(encodePacket(Op.HEARTBEAT, Ver.BINARY));
+}, 30_000);
+beat.unref();
+
 function connect(i: number): void {
   const client = new Uint8Array(maxSeq + 1);
   seen[i] = client;
+  if (kind === 'bili') return connectBili(client);
   const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: token ? { token } : {} });
   sockets.push(socket);
   if (kind === 'ours') {
@@ -112,11 +163,12 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     histogram.forEach((n, ms) => {
       if (n > 0) hist.push([ms, n]);
     });
-    const connected = sockets.filter((s) => s.connected).length;
+    const connected = sockets.filter((s) => s.connected).length + bilis.filter((ws) => ws.readyState === WebSocket.OPEN).length;
     process.stdout.write(`report ${JSON.stringify({ deliveries, duplicates, outOfRange, packets, lost, connected, hist })}\n`);
   }
   if (cmd === 'exit') {
     for (const s of sockets) s.close();
+    for (const ws of bilis) ws.terminate();
     process.exit(0);
   }
 });

@@ -1,5 +1,10 @@
 /**
- * `npm run bench -- fanout [--clients 2000] [--workers 4] [--rate 200] [--seconds 10] [--merge 100] [--bigMerge 200] [--nice 10] [--probe 50] [--profile] [--only ours|baseline]`
+ * `npm run bench -- fanout [--clients 2000] [--workers 4] [--rate 200] [--seconds 10] [--merge 100] [--bigMerge 200] [--nice 10] [--probe 50] [--profile] [--only ours|bili|baseline] [--systems ours,bili,baseline] [--protover 3] [--mode fanout|connections]`
+ *
+ * `bili` is the same server as `ours` with the clients on the Bilibili live protocol (WebSocket
+ * /sub, brotli for --protover 3, zlib for 2) instead of socket.io: the two transports of the
+ * connector measured in the same run. `--mode connections` connects --clients idle clients on
+ * each transport (no messages) and reports the connector's resident memory per connection.
  *
  * One big room, K socket.io clients spread over worker processes, R messages/s sent over HTTP for
  * a bounded time. Run twice on the same machine:
@@ -13,6 +18,7 @@
  * prints their top functions by self time (whole process lifetime, start-up included).
  */
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
 import { loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,6 +40,9 @@ const { values: args } = parseArgs({
     probe: { type: 'string', default: '50' },
     profile: { type: 'boolean', default: false },
     only: { type: 'string', default: '' },
+    systems: { type: 'string', default: 'ours,bili,baseline' },
+    protover: { type: 'string', default: '3' },
+    mode: { type: 'string', default: 'fanout' },
   },
 });
 const K = Number(args.clients);
@@ -81,6 +90,14 @@ interface RunResult {
   loadAverage: number[];
   lost: number;
   duplicates: number;
+}
+
+type System = 'ours' | 'bili' | 'baseline';
+
+/** Resident memory of a process, bytes (Linux). */
+function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
 const profileFlags = (dir: string): string[] => ['--cpu-prof', `--cpu-prof-dir=${dir}`];
@@ -143,96 +160,181 @@ async function send(post: (i: number) => Promise<boolean>): Promise<number> {
   return accepted;
 }
 
-async function run(system: 'ours' | 'baseline'): Promise<RunResult> {
-  const room = uniqueRoom('fanout');
-  const procs: Spawned[] = [];
-  const pids: Record<string, number> = {};
+interface Started {
+  room: string;
+  procs: Spawned[];
+  pids: Record<string, number>;
+  clientUrl: string;
+  connectorUrl: string | null;
+  post: (i: number) => Promise<boolean>;
+  redisStop: (() => Promise<void>) | null;
+  profileDir: string | null;
+}
+
+/** Starts one system's servers; `into` collects what to stop even when a step fails. */
+async function startSystem(system: System, into: Started): Promise<void> {
+  // Bilibili clients pick rooms by number.
+  const room = system === 'bili' ? String(randomInt(100_000_000, 2_000_000_000)) : uniqueRoom('fanout');
+  into.room = room;
+  const { procs, pids } = into;
   let clientUrl: string;
   let connectorUrl: string | null = null;
   let post: (i: number) => Promise<boolean>;
-  let redisStop: (() => Promise<void>) | null = null;
   let profileDir: string | null = null;
+  if (system !== 'baseline') {
+    const redis = await startRedis();
+    into.redisStop = redis.stop;
+    const probe = new Redis(redis.url);
+    pids.redis = Number(/process_id:(\d+)/.exec(await probe.info('server'))?.[1]);
+    probe.disconnect();
+    const env = {
+      REDIS_URL: redis.url,
+      LOG_LEVEL: 'warn',
+      DANMAKU_CLUSTER: uniqueRoom('fanout-cluster'),
+      DANMAKU_RATE_USER_MAX: '100000000',
+      DANMAKU_RATE_IP_MAX: '100000000',
+      DANMAKU_PUSH_MERGE_MS: String(args.merge),
+      DANMAKU_PUSH_BIG_MERGE_MS: String(args.bigMerge),
+      DANMAKU_RETENTION: '1000',
+      // The bench needs no archive; the MySQL URL points nowhere useful only if MySQL is down.
+    };
+    if (args.profile) {
+      profileDir = join(REPO_ROOT, '.run', `fanout-prof-${Date.now()}`);
+      mkdirSync(profileDir, { recursive: true });
+    }
+    const server = profileDir ? spawnTs('bench/fanout-server.ts', { ...env, PORT: '0' }, [], profileFlags(profileDir)) : spawnTs('bench/fanout-server.ts', { ...env, PORT: '0' });
+    procs.push(server);
+    await server.waitForOutput(/server listening on \S+/, 30_000);
+    const serverUrl = /server listening on (\S+)/.exec(server.output())?.[1] as string;
+    pids.server = server.child.pid as number;
+    const connectorEnv = { ...env, CONNECTOR_PORT: '0', KAFKA_BROKERS: '' };
+    const connector = profileDir
+      ? spawnTs('apps/connector/src/main.ts', connectorEnv, [], profileFlags(profileDir))
+      : spawnTs('apps/connector/src/main.ts', connectorEnv);
+    procs.push(connector);
+    await connector.waitForOutput(/connector \S+ listening on \S+/, 30_000);
+    pids.connector = connector.child.pid as number;
+    // Clients ask the router, like the SDK does.
+    const route = (await (await fetch(`${serverUrl}/v1/route?uid=bench`)).json()) as { mode: string; endpoints: string[]; bilibili?: { ws: string[] } };
+    if (route.mode !== 'long' || !route.endpoints[0]) throw new Error(`router said ${JSON.stringify(route)}`);
+    connectorUrl = route.endpoints[0];
+    clientUrl = system === 'bili' ? (route.bilibili?.ws[0] ?? '') : connectorUrl;
+    if (!clientUrl) throw new Error(`router named no Bilibili endpoint: ${JSON.stringify(route)}`);
+    const token = tokenFor('bench-sender');
+    post = async (i) => {
+      const res = await fetch(`${serverUrl}/v1/rooms/${room}/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'comment', content: `b ${Date.now()} ${i}` }),
+      });
+      await res.arrayBuffer();
+      return res.status === 202;
+    };
+  } else {
+    const server = spawnTs('bench/fanout-baseline.ts', {});
+    procs.push(server);
+    await server.waitForOutput(/baseline listening on \S+/);
+    const url = /baseline listening on (\S+)/.exec(server.output())?.[1] as string;
+    pids.baseline = server.child.pid as number;
+    clientUrl = url;
+    post = async (i) => {
+      const res = await fetch(`${url}/send/${room}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content: `b ${Date.now()} ${i}` }) });
+      await res.arrayBuffer();
+      return res.status === 202;
+    };
+  }
+  into.clientUrl = clientUrl;
+  into.connectorUrl = connectorUrl;
+  into.post = post;
+  into.profileDir = profileDir;
+}
 
+/** Spawns the client workers (worker 0 the probe at normal priority) and waits until all joined. */
+async function startWorkers(system: System, started: Started, maxSeq: number): Promise<{ workers: Spawned[]; joined: number }> {
+  const workers: Spawned[] = [];
+  // Worker 0 is the probe: PROBE clients at normal priority, whose latency is the e2e figure.
+  // The rest stand in for thousands of phones elsewhere: on this one machine they must not take
+  // the CPU the servers need, so they run at a lower priority (both systems alike); their
+  // latency includes their own wait for CPU and is reported separately.
+  const sizes = [PROBE, ...Array.from({ length: W }, (_, w) => Math.floor((K - PROBE) / W) + (w < (K - PROBE) % W ? 1 : 0))];
+  for (const [w, count] of sizes.entries()) {
+    const worker = spawnTs('bench/fanout-worker.ts', { URL: started.clientUrl, ROOM: started.room, COUNT: String(count), KIND: system, MAX_SEQ: String(maxSeq), PROTOVER: String(args.protover) });
+    if (w > 0 && worker.child.pid) setPriority(worker.child.pid, Number(args.nice));
+    workers.push(worker);
+    started.procs.push(worker);
+  }
+  let joined = 0;
+  for (const worker of workers) {
+    await worker.waitForOutput(/joined \d+ failed \d+/, 120_000);
+    joined += Number(/joined (\d+)/.exec(worker.output())?.[1]);
+  }
+  return { workers, joined };
+}
+
+async function stopSystem(started: Started): Promise<void> {
+  // SIGTERM first so a profiled connector writes its profile on the way out.
+  for (const p of started.procs.reverse()) await Promise.race([p.kill('SIGTERM'), new Promise((r) => setTimeout(r, 5000))]);
+  for (const p of started.procs) await p.kill('SIGKILL');
+  await started.redisStop?.();
+  if (started.profileDir) printProfile(started.profileDir, started.pids);
+}
+
+const emptyStarted = (): Started => ({ room: '', procs: [], pids: {}, clientUrl: '', connectorUrl: null, post: async () => false, redisStop: null, profileDir: null });
+
+interface IdleResult {
+  system: System;
+  clients: number;
+  joined: number;
+  /** Connector RSS before the clients and after they connected and settled. */
+  rssBeforeBytes: number;
+  rssAfterBytes: number;
+  bytesPerConnection: number;
+  /** Kernel socket buffers are not in RSS: the machine-wide figure moved by this much. */
+  kernelSockMemDeltaBytes: number;
+}
+
+/** TCP memory the kernel holds (pages from /proc/net/sockstat), bytes. */
+function kernelSockBytes(): number {
+  const text = readFileSync('/proc/net/sockstat', 'utf8');
+  return Number(/TCP:.* mem (\d+)/.exec(text)?.[1] ?? 0) * 4096;
+}
+
+/** Idle connections on one transport of our connector: resident memory per connection. */
+async function runIdle(system: 'ours' | 'bili'): Promise<IdleResult> {
+  const started = emptyStarted();
   try {
-    if (system === 'ours') {
-      const redis = await startRedis();
-      redisStop = redis.stop;
-      const probe = new Redis(redis.url);
-      pids.redis = Number(/process_id:(\d+)/.exec(await probe.info('server'))?.[1]);
-      probe.disconnect();
-      const env = {
-        REDIS_URL: redis.url,
-        LOG_LEVEL: 'warn',
-        DANMAKU_CLUSTER: room,
-        DANMAKU_RATE_USER_MAX: '100000000',
-        DANMAKU_RATE_IP_MAX: '100000000',
-        DANMAKU_PUSH_MERGE_MS: String(args.merge),
-        DANMAKU_PUSH_BIG_MERGE_MS: String(args.bigMerge),
-        DANMAKU_RETENTION: '1000',
-        // The bench needs no archive; the MySQL URL points nowhere useful only if MySQL is down.
-      };
-      if (args.profile) {
-        profileDir = join(REPO_ROOT, '.run', `fanout-prof-${Date.now()}`);
-        mkdirSync(profileDir, { recursive: true });
-      }
-      const server = profileDir ? spawnTs('bench/fanout-server.ts', { ...env, PORT: '0' }, [], profileFlags(profileDir)) : spawnTs('bench/fanout-server.ts', { ...env, PORT: '0' });
-      procs.push(server);
-      await server.waitForOutput(/server listening on \S+/, 30_000);
-      const serverUrl = /server listening on (\S+)/.exec(server.output())?.[1] as string;
-      pids.server = server.child.pid as number;
-      const connectorEnv = { ...env, CONNECTOR_PORT: '0', KAFKA_BROKERS: '' };
-      const connector = profileDir
-        ? spawnTs('apps/connector/src/main.ts', connectorEnv, [], profileFlags(profileDir))
-        : spawnTs('apps/connector/src/main.ts', connectorEnv);
-      procs.push(connector);
-      await connector.waitForOutput(/connector \S+ listening on \S+/, 30_000);
-      pids.connector = connector.child.pid as number;
-      // Clients ask the router, like the SDK does.
-      const route = (await (await fetch(`${serverUrl}/v1/route?uid=bench`)).json()) as { mode: string; endpoints: string[] };
-      if (route.mode !== 'long' || !route.endpoints[0]) throw new Error(`router said ${JSON.stringify(route)}`);
-      clientUrl = route.endpoints[0];
-      connectorUrl = clientUrl;
-      const token = tokenFor('bench-sender');
-      post = async (i) => {
-        const res = await fetch(`${serverUrl}/v1/rooms/${room}/messages`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ type: 'comment', content: `b ${Date.now()} ${i}` }),
-        });
-        await res.arrayBuffer();
-        return res.status === 202;
-      };
-    } else {
-      const server = spawnTs('bench/fanout-baseline.ts', {});
-      procs.push(server);
-      await server.waitForOutput(/baseline listening on \S+/);
-      const url = /baseline listening on (\S+)/.exec(server.output())?.[1] as string;
-      pids.baseline = server.child.pid as number;
-      clientUrl = url;
-      post = async (i) => {
-        const res = await fetch(`${url}/send/${room}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content: `b ${Date.now()} ${i}` }) });
-        await res.arrayBuffer();
-        return res.status === 202;
-      };
-    }
+    await startSystem(system, started);
+    await new Promise((r) => setTimeout(r, 2000));
+    const pid = started.pids.connector as number;
+    const rssBefore = rssBytes(pid);
+    const kernelBefore = kernelSockBytes();
+    const { workers, joined } = await startWorkers(system, started, 10);
+    process.stdout.write(`  ${system}: ${joined}/${K} idle clients connected\n`);
+    await new Promise((r) => setTimeout(r, 3000));
+    const rssAfter = rssBytes(pid);
+    const result: IdleResult = {
+      system,
+      clients: K,
+      joined,
+      rssBeforeBytes: rssBefore,
+      rssAfterBytes: rssAfter,
+      bytesPerConnection: Math.round((rssAfter - rssBefore) / Math.max(joined, 1)),
+      kernelSockMemDeltaBytes: kernelSockBytes() - kernelBefore,
+    };
+    for (const w of workers) w.child.stdin?.write('exit\n');
+    return result;
+  } finally {
+    await stopSystem(started);
+  }
+}
 
-    const workers: Spawned[] = [];
-    // Worker 0 is the probe: PROBE clients at normal priority, whose latency is the e2e figure.
-    // The rest stand in for thousands of phones elsewhere: on this one machine they must not take
-    // the CPU the servers need, so they run at a lower priority (both systems alike); their
-    // latency includes their own wait for CPU and is reported separately.
-    const sizes = [PROBE, ...Array.from({ length: W }, (_, w) => Math.floor((K - PROBE) / W) + (w < (K - PROBE) % W ? 1 : 0))];
-    for (const [w, count] of sizes.entries()) {
-      const worker = spawnTs('bench/fanout-worker.ts', { URL: clientUrl, ROOM: room, COUNT: String(count), KIND: system, MAX_SEQ: String(MAX_SEQ) });
-      if (w > 0 && worker.child.pid) setPriority(worker.child.pid, Number(args.nice));
-      workers.push(worker);
-      procs.push(worker);
-    }
-    let joined = 0;
-    for (const worker of workers) {
-      await worker.waitForOutput(/joined \d+ failed \d+/, 120_000);
-      joined += Number(/joined (\d+)/.exec(worker.output())?.[1]);
-    }
+async function run(system: System): Promise<RunResult> {
+  const started = emptyStarted();
+  const { pids } = started;
+  try {
+    await startSystem(system, started);
+    const { connectorUrl, post } = started;
+    const { workers, joined } = await startWorkers(system, started, MAX_SEQ);
     process.stdout.write(`  ${system}: ${joined}/${K} clients joined; sending ${R}/s for ${SECONDS}s\n`);
     // Let the subscriber counts reach the pusher (ours switches the room to broadcast).
     await new Promise((r) => setTimeout(r, 1500));
@@ -263,7 +365,7 @@ async function run(system: 'ours' | 'baseline'): Promise<RunResult> {
 
     const cpuByProcess = Object.fromEntries(Object.keys(pids).map((name) => [name, round((cpu1[name] as number) - (cpu0[name] as number), 2)]));
     const serverCpu = Object.values(cpuByProcess).reduce((a, b) => a + b, 0);
-    const fanoutCpu = system === 'ours' ? (cpuByProcess.connector as number) : (cpuByProcess.baseline as number);
+    const fanoutCpu = system === 'baseline' ? (cpuByProcess.baseline as number) : (cpuByProcess.connector as number);
     const hist = new Map<number, number>();
     for (const r of reports) for (const [ms, n] of r.hist) hist.set(ms, (hist.get(ms) ?? 0) + n);
     const probeHist = new Map<number, number>((reports[0] as WorkerReport).hist);
@@ -306,11 +408,7 @@ async function run(system: 'ours' | 'baseline'): Promise<RunResult> {
     for (const w of workers) w.child.stdin?.write('exit\n');
     return result;
   } finally {
-    // SIGTERM first so a profiled connector writes its profile on the way out.
-    for (const p of procs.reverse()) await Promise.race([p.kill('SIGTERM'), new Promise((r) => setTimeout(r, 5000))]);
-    for (const p of procs) await p.kill('SIGKILL');
-    await redisStop?.();
-    if (profileDir) printProfile(profileDir, pids);
+    await stopSystem(started);
   }
 }
 
@@ -367,12 +465,25 @@ function printProfile(dir: string, pids: Record<string, number>): void {
   }
 }
 
-const results: RunResult[] = [];
-process.stdout.write(`fanout: ${K} clients over ${W} workers, ${R} msg/s for ${SECONDS}s, merge ${args.merge} ms (rooms of ${K} sockets: ${args.bigMerge} ms)\n`);
-for (const system of ['ours', 'baseline'] as const) {
-  if (args.only && args.only !== system) continue;
-  results.push(await run(system));
+const systems = (args.only ? [args.only] : String(args.systems).split(',')).filter((x): x is System => x === 'ours' || x === 'bili' || x === 'baseline');
+
+if (args.mode === 'connections') {
+  // Idle memory per connection on each transport of the connector (the baseline has no part here).
+  process.stdout.write(`connections: ${K} idle clients per transport over ${W} workers (+${PROBE} probe)\n`);
+  const idle: IdleResult[] = [];
+  for (const system of systems) if (system !== 'baseline') idle.push(await runIdle(system));
+  process.stdout.write('\n| transport | joined | connector RSS before | after | bytes / connection | kernel TCP mem delta |\n|---|---|---|---|---|---|\n');
+  for (const r of idle) {
+    const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+    process.stdout.write(`| ${r.system === 'bili' ? 'bilibili' : 'socket.io'} | ${r.joined} | ${mb(r.rssBeforeBytes)} | ${mb(r.rssAfterBytes)} | ${r.bytesPerConnection} | ${mb(r.kernelSockMemDeltaBytes)} |\n`);
+  }
+  process.stdout.write(`results: ${writeResult('connections', { at: new Date().toISOString(), clients: K, workers: W, results: idle })}\n`);
+  process.exit(0);
 }
+
+const results: RunResult[] = [];
+process.stdout.write(`fanout: ${K} clients over ${W} workers, ${R} msg/s for ${SECONDS}s, merge ${args.merge} ms (rooms of ${K} sockets: ${args.bigMerge} ms); bili protover ${args.protover}\n`);
+for (const system of systems) results.push(await run(system));
 
 const row = (r: RunResult) =>
   `| ${r.system.padEnd(8)} | ${String(r.joined).padStart(6)} | ${String(r.sent).padStart(5)} | ${String(r.deliveriesPerSecond).padStart(10)} | ${String(r.deliveriesPerServerCpuSecond).padStart(12)} | ${String(r.deliveriesPerFanoutCpuSecond).padStart(12)} | ${String(r.serverCpuSeconds).padStart(7)} | ${String(r.latencyMs.p50).padStart(5)} | ${String(r.latencyMs.p99).padStart(6)} | ${String(r.lost).padStart(7)} | ${String(r.duplicates).padStart(5)} | ${String(r.messagesPerPacket).padStart(7)} |`;
@@ -387,8 +498,15 @@ for (const r of results) {
   );
 }
 const ours = results.find((r) => r.system === 'ours');
+const bili = results.find((r) => r.system === 'bili');
 const base = results.find((r) => r.system === 'baseline');
-const summary: Record<string, unknown> = { at: new Date().toISOString(), clients: K, workers: W, rate: R, seconds: SECONDS, mergeMs: Number(args.merge), bigMergeMs: Number(args.bigMerge), results };
+const summary: Record<string, unknown> = { at: new Date().toISOString(), clients: K, workers: W, rate: R, seconds: SECONDS, mergeMs: Number(args.merge), bigMergeMs: Number(args.bigMerge), biliProtover: Number(args.protover), results };
+if (bili && ours) {
+  summary.biliPerServerCpuSecondVsSocketIo = round(bili.deliveriesPerServerCpuSecond / Math.max(ours.deliveriesPerServerCpuSecond, 1), 2);
+  process.stdout.write(
+    `\nBilibili protocol / socket.io on the same connector, deliveries per server CPU-second: ${String(summary.biliPerServerCpuSecondVsSocketIo)}x; p99 ${bili.latencyMs.p99} ms vs ${ours.latencyMs.p99} ms\n`,
+  );
+}
 if (ours && base) {
   const ratio = round(ours.deliveriesPerServerCpuSecond / Math.max(base.deliveriesPerServerCpuSecond, 1), 1);
   const fanoutRatio = round(ours.deliveriesPerFanoutCpuSecond / Math.max(base.deliveriesPerFanoutCpuSecond, 1), 1);

@@ -5,10 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/ensure-deps.sh
-# The page tests (apps/front/test/pages.test.ts) drive Debian's Chromium; no browser is downloaded.
+# The page tests (packages/pages/test) drive Debian's Chromium; no browser is downloaded. The fonts
+# make CJK and emoji comments show as text, not boxes; ffmpeg makes the test videos.
 # shellcheck source=lib/apt.sh
 . scripts/lib/apt.sh
-ensure_pkgs /usr/bin/chromium chromium
+ensure_pkgs /usr/bin/chromium chromium /usr/bin/ffmpeg ffmpeg \
+  /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc fonts-noto-cjk \
+  /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf fonts-noto-color-emoji
 
 export DANMAKU_REDIS_PERSIST=0
 # Stop at the end only what this run started: a developer's running services stay up.

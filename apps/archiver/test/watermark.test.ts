@@ -9,9 +9,10 @@ import { after, before, test } from 'node:test';
 import { Archive, openReplay, replayKeys, type ReplayStack } from '@danmaku/archive';
 import { startArchiver } from '@danmaku/archiver';
 import { MemoryBus } from '@danmaku/bus';
-import { createIngest } from '@danmaku/ingest';
+import { LiveStates } from '@danmaku/lives';
 import { MESSAGE_TYPES } from '@danmaku/model';
 import { createLogger } from '@danmaku/observability';
+import { createSendPipeline } from '@danmaku/send';
 import { createRedis, waitReady, type Redis } from '@danmaku/store';
 import { testConfig, uniqueRoom, waitFor } from '@danmaku/testkit';
 
@@ -20,11 +21,13 @@ const logger = createLogger('test', 'silent');
 const scope = `wm-${randomBytes(4).toString('hex')}/${config.topic}`;
 let redis: Redis;
 let stack: ReplayStack;
+let states: LiveStates;
 
 before(async () => {
   redis = createRedis(config.redisUrl);
   await waitReady(redis);
-  stack = openReplay(config, redis, logger, 'test', { progressScope: scope });
+  states = new LiveStates({ redis, logger });
+  stack = openReplay(config, { redis, states, logger, name: 'test', progressScope: scope });
   await stack.archive.ready();
 });
 after(async () => {
@@ -42,9 +45,9 @@ test('a segment the archiver has not finished is never cached; once it has, it i
   const room = uniqueRoom('wm');
   const principal = { id: 'wm-user', name: 'wm', role: 'viewer' as const, rooms: [] };
   const live = await stack.lives.start(room, { id: 'wm-streamer', name: 's', role: 'streamer', rooms: [room] });
-  const ingest = createIngest({ bus, topic: config.topic, checks: [stack.lives.stampCheck] });
+  const send = createSendPipeline({ bus, topic: config.topic, checks: [states.stamp], systemChecks: [] });
   const total = 30;
-  for (let i = 0; i < total; i++) await ingest.accept(room, { type: 'comment', content: `wm ${i}` }, principal);
+  for (let i = 0; i < total; i++) await send.accept(room, { type: 'comment', content: `wm ${i}` }, principal);
   await stack.lives.end(room, live.liveId);
   const types = new Set(MESSAGE_TYPES);
 

@@ -1,3 +1,6 @@
-export { startConnector, type Connector, type ConnectorOptions } from './connector.js';
+export { startConnector, biliWsUrl, type Connector, type ConnectorOptions } from './connector.js';
+export { ConnectorCore } from './core.js';
+export { BilibiliTransport, BILI_WS_PATH } from './bilibili.js';
+export type { Transport, Session, RoomEvent } from './transport.js';
 export { RoomHub, groupKey } from './rooms.js';
 export { connectorRole, type ConnectorSettings } from './role.js';

@@ -1,4 +1,3 @@
-import type { Server } from 'socket.io';
 import type { Logger } from '@danmaku/observability';
 import { HEARTBEAT_MS, SUBSCRIBERS_TTL_S, pushKeys, registerConnector, unregisterConnector } from '@danmaku/push';
 import type { Redis } from '@danmaku/store';
@@ -9,8 +8,11 @@ export interface RegistryOptions {
   cluster: string;
   nodeId: string;
   url: string;
+  /** The Bilibili-protocol endpoints (WebSocket URL, TCP host:port or null). */
+  bilibili?: { ws: string; tcp: string | null };
   hub: RoomHub;
-  io: Server;
+  /** Open connections on every transport (the router orders nodes by it). */
+  sessions: () => number;
   logger: Logger;
 }
 
@@ -37,7 +39,7 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
   let stopped = false;
 
   const beat = async (): Promise<void> => {
-    await registerConnector(redis, cluster, { id: nodeId, url: options.url, sockets: options.io.engine.clientsCount, rooms: hub.rooms.size, ts: Date.now() });
+    await registerConnector(redis, cluster, { id: nodeId, url: options.url, sockets: options.sessions(), rooms: hub.rooms.size, ts: Date.now(), ...(options.bilibili ? { bilibili: options.bilibili } : {}) });
   };
 
   const write = async (counts: Map<string, number>): Promise<void> => {

@@ -18,12 +18,14 @@ const KEYS = [
   'socketPingMs',
   'socketPingTimeoutMs',
   'socketMaxBufferBytes',
+  'roomInfoMs',
+  'biliTcpPort',
 ] as const;
 export type ConnectorSettings = Pick<Config, (typeof KEYS)[number]>;
 
 /**
  * The connection layer. Beside a front (standalone) socket.io shares the front's port; alone it
- * has a port of its own. Sends over the socket take the write path HTTP sends take, checks and
+ * has a port of its own. Sends over the socket take the send pipeline HTTP sends take, checks and
  * all, so they need a bus; a connector without one only delivers, and `send` answers 503.
  */
 export const connectorRole: Role<ConnectorSettings> = {
@@ -31,8 +33,8 @@ export const connectorRole: Role<ConnectorSettings> = {
   settings: (config) => pick(config, KEYS),
   async start({ settings, logger, shared }) {
     const store = await shared.store();
-    const writePath = shared.hasBus ? await shared.writePath() : null;
-    if (!writePath) logger.warn('no KAFKA_BROKERS: socket sends are refused (clients send over HTTP)');
+    const sendPath = shared.hasBus ? await shared.send() : null;
+    if (!sendPath) logger.warn('no KAFKA_BROKERS: socket sends are refused (clients send over HTTP)');
     const bus = shared.hasBus ? await shared.bus() : null;
     let own: OwnPort | null = null;
     let server: HttpServer;
@@ -57,7 +59,7 @@ export const connectorRole: Role<ConnectorSettings> = {
       logger,
       store,
       auth: shared.auth,
-      ingest: writePath?.ingest ?? null,
+      ingest: sendPath?.pipeline ?? null,
       server,
       publicUrl,
       subscriber: await shared.subscriber('connector-sub'),

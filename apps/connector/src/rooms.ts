@@ -1,9 +1,8 @@
-import type { Server } from 'socket.io';
 import { encodeCursor, type Cursor, type MessageType } from '@danmaku/model';
 import { counter, histogram, type Logger } from '@danmaku/observability';
 import type { StoredMessage } from '@danmaku/push';
 import type { ReadResult, RedisStore } from '@danmaku/store';
-import { emitToRoom } from './fanout.js';
+import type { RoomEvent } from './transport.js';
 
 const packets = counter({ name: 'danmaku_connector_packets_total', help: '`messages` packets emitted to a room group (each encoded once)' });
 const deliveries = counter({ name: 'danmaku_connector_deliveries_total', help: 'Messages delivered, counted once per socket that received them' });
@@ -48,7 +47,8 @@ interface Room {
 }
 
 export interface RoomHubOptions {
-  io: Server;
+  /** Hands one event to every transport's sessions in a group; returns how many it reached. */
+  deliver: (group: string, event: RoomEvent) => number;
   store: RedisStore;
   logger: Logger;
   mergeMs: number;
@@ -77,8 +77,8 @@ function parseStored(json: readonly string[]): StoredMessage[] {
 }
 
 /**
- * The rooms of one connector: which sockets sit in which room (through socket.io rooms, one per
- * (room, set of types)), what was sent to each room, and the pull / merge / emit cycle. It knows
+ * The rooms of one connector: which sockets sit in which room (one group per (room, set of
+ * types), whatever transport its sockets use), what was sent to each room, and the pull / merge / emit cycle. It knows
  * nothing of a room's business: the join check happens before.
  */
 export class RoomHub {
@@ -226,7 +226,7 @@ export class RoomHub {
     const gone = new Set(ids);
     room.pending = room.pending.filter((m) => !gone.has(m.id));
     for (const group of room.groups.values()) {
-      if (group.typeSet.has(type)) this.options.io.to(group.name).emit('deleted', { roomId, ids });
+      if (group.typeSet.has(type)) this.options.deliver(group.name, { kind: 'deleted', roomId, type, ids });
     }
   }
 
@@ -298,8 +298,8 @@ export class RoomHub {
       if (out.length === 0) continue;
       const cursor: Cursor = {};
       for (const type of group.types) cursor[type] = room.emitted.get(type) ?? 0;
-      // One encoding per group, one write per socket.
-      const reached = emitToRoom(this.options.io, group.name, 'messages', { roomId: room.id, messages: out, cursor: encodeCursor(cursor) });
+      // One encoding per group and transport, one write per socket.
+      const reached = this.options.deliver(group.name, { kind: 'messages', roomId: room.id, messages: out, cursor: encodeCursor(cursor) });
       packets.inc();
       deliveries.inc(out.length * reached);
     }

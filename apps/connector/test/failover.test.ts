@@ -133,7 +133,12 @@ describe('client failover', () => {
     assert.equal(put.status, 200, await put.text());
     const route = async (q: string) => (await (await fetch(`${sys.url}/v1/route?${q}`)).json()) as { mode: string; reason: string; endpoints: string[] };
     await waitFor('the new config served', async () => (await route('uid=bad-uid')).mode === 'short');
-    assert.deepEqual(await route('uid=bad-uid'), { mode: 'short', endpoints: [], pollIntervalMs: 2000, reason: 'blacklist' });
+    const { bilibili, ...answer } = (await route('uid=bad-uid')) as { bilibili?: { ws: string[]; tcp: string[] } };
+    assert.deepEqual(answer, { mode: 'short', endpoints: [], pollIntervalMs: 2000, reason: 'blacklist' });
+    // The Bilibili protocol's endpoints are listed whatever the mode: its tools do not follow the gray.
+    assert.equal(bilibili?.ws.length, 1);
+    assert.match(bilibili?.ws[0] ?? '', /^ws:\/\/127\.0\.0\.1:\d+\/sub$/);
+    assert.deepEqual(bilibili?.tcp, [], 'TCP is off in tests');
     assert.equal((await route('uid=ok&version=1.0.7')).reason, 'blacklist');
     assert.equal((await route('uid=ok&version=1.1.0')).mode, 'long');
 

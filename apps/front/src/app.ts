@@ -1,6 +1,6 @@
-import { createHttpServer, readinessRoute, type FastifyInstance } from '@danmaku/http';
+import { authPlugin, createHttpServer, readinessRoute, type FastifyInstance } from '@danmaku/http';
 import type { Logger } from '@danmaku/observability';
-import type { FrontDeps } from './context.js';
+import type { FrontContext, FrontDeps } from './context.js';
 import { messageRoutes } from './routes/messages.js';
 import { roomRoutes } from './routes/rooms.js';
 import { liveRoutes } from './routes/lives.js';
@@ -10,24 +10,33 @@ import { createHot } from './cache/hot.js';
 import { likeRoutes } from './routes/likes.js';
 import { switchRoutes } from './routes/switches.js';
 import { clientMetricsRoutes } from './routes/client-metrics.js';
-import { pageRoutes } from './routes/pages.js';
+import { aliasRoutes } from './routes/alias.js';
+import { devTokenRoutes } from './routes/dev-token.js';
+import { pagesPlugin } from '@danmaku/pages';
 
-/** The front's HTTP API (API.md) on a server of its own, ready to listen. */
+/**
+ * The front's HTTP API (API.md) on a server of its own, ready to listen. Each route file is a
+ * plugin; the ones with streamer or admin routes keep them in a child context whose hook checks
+ * the caller (`restricted` in @danmaku/http).
+ */
 export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
   const app = createHttpServer({ logger, app: 'front', trustProxy: deps.config.trustProxy });
-  // Hot rooms: local cache, likes, enter messages, switches; timers that must stop with the app.
+  // Hot rooms: local cache, likes, enter messages; stopped with the app.
   const hot = createHot(deps, logger);
-  deps = { ...deps, switches: hot.switches };
   app.addHook('onClose', () => hot.stop());
+  const ctx: FrontContext = { ...deps, hot };
   readinessRoute(app, { redis: () => deps.store.ping(), bus: () => deps.bus.healthy() });
-  messageRoutes(app, deps, hot);
-  roomRoutes(app, deps, hot);
-  liveRoutes(app, deps);
-  replayRoutes(app, deps);
-  moderationRoutes(app, deps);
-  likeRoutes(app, deps, hot);
-  switchRoutes(app, deps, hot);
-  clientMetricsRoutes(app);
-  pageRoutes(app, deps);
+  void app.register(authPlugin, { auth: deps.auth });
+  void app.register(messageRoutes, ctx);
+  void app.register(roomRoutes, ctx);
+  void app.register(liveRoutes, ctx);
+  void app.register(replayRoutes, ctx);
+  void app.register(moderationRoutes, ctx);
+  void app.register(likeRoutes, ctx);
+  void app.register(switchRoutes, ctx);
+  void app.register(clientMetricsRoutes);
+  void app.register(aliasRoutes, ctx);
+  devTokenRoutes(app, deps);
+  void app.register(pagesPlugin, { frameAncestors: deps.config.frameAncestors });
   return app;
 }

@@ -1,3 +1,3 @@
 export { buildFront } from './app.js';
-export type { FrontDeps } from './context.js';
+export type { FrontContext, FrontDeps } from './context.js';
 export { frontRole, FRONT_SETTINGS, type FrontSettings } from './role.js';

@@ -22,6 +22,7 @@ export const FRONT_SETTINGS = [
   'pressureLagMs',
   'pollRetryMs',
   'likesFlushMs',
+  'frameAncestors',
 ] as const;
 export type FrontSettings = Pick<Config, (typeof FRONT_SETTINGS)[number]>;
 
@@ -34,10 +35,10 @@ export const frontRole: Role<FrontSettings> = {
   name: 'front',
   settings: (config) => pick(config, FRONT_SETTINGS),
   async start({ settings, logger, shared }) {
-    const [store, bus, writePath] = await Promise.all([shared.store(), shared.bus(), shared.writePath()]);
-    const { ingest, switches, replay, moderation } = writePath;
-    const app = buildFront({ config: settings, store, bus, auth: shared.auth, ingest, switches, replay, moderation }, logger);
-    routerRoutes(app, {
+    const [store, bus, sendPath, replay] = await Promise.all([shared.store(), shared.bus(), shared.send(), shared.replay()]);
+    const { pipeline: send, switches, moderation } = sendPath;
+    const app = buildFront({ config: settings, store, bus, auth: shared.auth, send, switches, replay, moderation }, logger);
+    void app.register(routerRoutes, {
       redis: store.write,
       cluster: settings.cluster,
       auth: shared.auth,

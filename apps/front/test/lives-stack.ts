@@ -5,16 +5,16 @@ import { createAuth } from '@danmaku/auth';
 import { MemoryBus, type Consumer } from '@danmaku/bus';
 import type { Config } from '@danmaku/config';
 import { buildFront } from '@danmaku/front';
-import { createIngest } from '@danmaku/ingest';
-import { createModeration, type Moderation } from '@danmaku/moderation';
+import type { Moderation } from '@danmaku/moderation';
 import { createLogger } from '@danmaku/observability';
 import { startProcessor } from '@danmaku/processor';
+import { openSend } from '@danmaku/send';
 import { openStore, type RedisStore } from '@danmaku/store';
 import type { FastifyInstance } from '@danmaku/http';
 
 /**
- * The front with everything issue 5 adds (processor and archiver over a memory bus, lives,
- * replay, moderation), wired the way standalone wires it but with its parts in reach of a test
+ * The front with processor and archiver over a memory bus, lives, replay and moderation, wired
+ * the way standalone wires it but with its parts in reach of a test
  * (e.g. to empty the local replay cache and see the next tier answer).
  */
 export interface LivesStack {
@@ -35,12 +35,12 @@ export async function startLivesStack(config: Config): Promise<LivesStack> {
   const { store, close: closeStore } = await openStore(config, 'test');
   const bus = new MemoryBus({ partitions: config.partitions, logger });
   const processor = await startProcessor({ bus, store, topic: config.topic, logger, batchSize: config.processorBatch });
+  const sendPath = await openSend(config, { store, bus, logger, name: 'test' });
+  const { pipeline: send, switches, moderation } = sendPath;
   const progressScope = `test-${randomBytes(5).toString('hex')}/${config.topic}`;
-  const replay = openReplay(config, store.write, logger, 'test', { progressScope });
+  const replay = openReplay(config, { redis: store.write, states: sendPath.lives, logger, name: 'test', progressScope });
   const archiver = await startArchiver({ bus, archive: replay.archive, topic: config.topic, logger, batchSize: config.archiverBatch, progressScope, progressEveryMs: 200 });
-  const moderation = createModeration({ ...config, store, logger, wordsRefreshMs: 0 });
-  const ingest = createIngest({ bus, topic: config.topic, checks: [...moderation.checks, replay.lives.stampCheck] });
-  const app = buildFront({ config, store, bus, auth: createAuth(config.jwtSecret), ingest, replay, moderation }, logger);
+  const app = buildFront({ config, store, bus, auth: createAuth(config.jwtSecret), send, switches, replay, moderation }, logger);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
@@ -63,9 +63,9 @@ export async function startLivesStack(config: Config): Promise<LivesStack> {
     async stop() {
       await app.close();
       await drained(5000).catch(() => undefined);
-      moderation.stop();
       await bus.close();
       await replay.close();
+      await sendPath.close();
       await closeStore();
     },
   };

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Archive, Lives } from '@danmaku/archive';
+import { Archive } from '@danmaku/archive';
+import { Lives } from '@danmaku/lives';
 import { ApiError } from '@danmaku/model';
 import { createRedis, waitReady, type Redis } from '@danmaku/store';
 import { testConfig, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
@@ -94,11 +95,42 @@ describe('lives', () => {
     assert.equal((list.body.lives as { endedAt: number | null }[])[0]?.endedAt, null);
   });
 
+  test('video links: playbackUrl at start, set and cleared later, recordingUrl after the end; seen on every front', async () => {
+    const room = uniqueRoom('livevideo');
+    const streamer = tokenFor('s-video', 'streamer', [room]);
+    const bad = await call(a.url, 'POST', `/v1/rooms/${room}/lives`, { token: streamer, body: { playbackUrl: 'javascript:alert(1)' } });
+    assert.equal(bad.status, 400, 'only http(s) links');
+    const started = await call(a.url, 'POST', `/v1/rooms/${room}/lives`, { token: streamer, body: { playbackUrl: 'https://cdn.example/live/index.m3u8' } });
+    assert.equal(started.status, 201);
+    assert.equal(started.body.playbackUrl, 'https://cdn.example/live/index.m3u8');
+    const liveId = started.body.liveId as string;
+    const path = `/v1/rooms/${room}/lives/${liveId}`;
+    assert.equal((await call(b.url, 'GET', `/v1/lives/${liveId}`)).body.playbackUrl, 'https://cdn.example/live/index.m3u8');
+
+    assert.equal((await call(a.url, 'PATCH', path, { token: tokenFor('v-video'), body: { playbackUrl: null } })).status, 403, 'viewers cannot');
+    assert.equal((await call(a.url, 'PATCH', path, { token: streamer, body: {} })).status, 400, 'nothing to change');
+    assert.equal((await call(a.url, 'PATCH', path, { token: streamer, body: { other: 1 } })).status, 400);
+    assert.equal((await call(a.url, 'PATCH', `/v1/rooms/${room}/lives/lvnope`, { token: streamer, body: { playbackUrl: null } })).status, 404);
+
+    const moved = await call(a.url, 'PATCH', path, { token: streamer, body: { playbackUrl: 'https://cdn.example/live/v2.webm' } });
+    assert.equal(moved.status, 200);
+    assert.equal(moved.body.playbackUrl, 'https://cdn.example/live/v2.webm');
+    await call(a.url, 'POST', `${path}/end`, { token: streamer });
+    const recorded = await call(b.url, 'PATCH', path, { token: streamer, body: { recordingUrl: 'https://cdn.example/vod/rec.mp4', playbackUrl: null } });
+    assert.equal(recorded.status, 200);
+    // The other front cached the live: the change is announced, so it reads the new links.
+    await waitFor('front a sees the recording', async () => (await call(a.url, 'GET', `/v1/lives/${liveId}`)).body.recordingUrl === 'https://cdn.example/vod/rec.mp4', 5000);
+    const record = await call(a.url, 'GET', `/v1/lives/${liveId}`);
+    assert.equal(record.body.playbackUrl, null);
+    const list = await call(a.url, 'GET', `/v1/rooms/${room}/lives`);
+    assert.equal((list.body.lives as { recordingUrl: string | null }[])[0]?.recordingUrl, 'https://cdn.example/vod/rec.mp4');
+  });
+
   test('MySQL down: starting a live answers 503 fast and leaves the room not live', async () => {
     const redis: Redis = createRedis(testConfig().redisUrl);
     await waitReady(redis);
     const archive = new Archive('mysql://danmaku:danmaku@127.0.0.1:1/nothing');
-    const lives = new Lives({ redis, archive });
+    const lives = new Lives({ redis, records: archive });
     const room = uniqueRoom('live503');
     const started = Date.now();
     await assert.rejects(lives.start(room, { id: 's', name: 's', role: 'streamer', rooms: [room] }), (err: unknown) => err instanceof ApiError && err.status === 503);

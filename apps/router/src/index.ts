@@ -3,6 +3,7 @@ export {
   decideRoute,
   grayBucket,
   versionMatches,
+  bilibiliEndpoints,
   DEFAULT_ROUTE_CONFIG,
   type RouteConfig,
   type RouteLists,

@@ -24,7 +24,7 @@ export const routerRole: Role<RouterSettings> = {
       port: settings.routerPort,
       checks: { redis: async () => (await redis.ping()) === 'PONG' },
       routes: (app) =>
-        routerRoutes(app, {
+        void app.register(routerRoutes, {
           redis,
           cluster: settings.cluster,
           auth: shared.auth,

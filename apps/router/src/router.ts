@@ -1,6 +1,6 @@
 import type { Auth } from '@danmaku/auth';
-import type { FastifyInstance, FastifyRequest } from '@danmaku/http';
-import { ApiError, NO_CONTROL_CHARS, hash32 } from '@danmaku/model';
+import { authPlugin, restricted, type FastifyInstance } from '@danmaku/http';
+import { NO_CONTROL_CHARS, hash32 } from '@danmaku/model';
 import { counter } from '@danmaku/observability';
 import { liveConnectors, pushKeys, type ConnectorInfo } from '@danmaku/push';
 import { guard, type Redis } from '@danmaku/store';
@@ -79,6 +79,23 @@ export interface RouteAnswer {
   pollIntervalMs: number;
   /** Why (for people and dashboards): blacklist, whitelist, gray, outside_gray, disabled, forced_polling, no_connectors. */
   reason: string;
+  /**
+   * The Bilibili live protocol's endpoints of the same connectors (WebSocket URLs at /sub, TCP
+   * host:port). Listed whatever the mode: gray release and the lists steer this project's SDK,
+   * while the protocol's tools are pointed at a server by their operators.
+   */
+  bilibili?: { ws: string[]; tcp: string[] };
+}
+
+/** The Bilibili endpoints of live connectors, least loaded first like `endpoints`. */
+export function bilibiliEndpoints(connectors: readonly ConnectorInfo[]): { ws: string[]; tcp: string[] } {
+  const ws: string[] = [];
+  const tcp: string[] = [];
+  for (const c of connectors) {
+    if (c.bilibili?.ws) ws.push(c.bilibili.ws);
+    if (c.bilibili?.tcp) tcp.push(c.bilibili.tcp);
+  }
+  return { ws, tcp };
 }
 
 const routes = counter<'mode' | 'reason'>({ name: 'danmaku_router_routes_total', help: 'Route answers, by mode and reason', labelNames: ['mode', 'reason'] });
@@ -158,7 +175,7 @@ export interface RouterDeps {
   redis: Redis;
   cluster: string;
   auth: Auth;
-  /** The degrade switch "force polling" (packages/switches), when the process has a switchboard. */
+  /** The degrade switch "force polling", when the process has a switchboard. */
   forcePolling?: () => boolean;
   /** A floor for pollIntervalMs from the degrade switches (0 = none). */
   minPollIntervalMs?: () => number;
@@ -166,18 +183,12 @@ export interface RouterDeps {
   cacheMs?: number;
 }
 
-function requireAdmin(auth: Auth, request: FastifyRequest): void {
-  const principal = auth.fromHeader(request.headers.authorization);
-  if (!principal) throw new ApiError(401, 'missing_token', 'This needs an admin token: send "Authorization: Bearer TOKEN".');
-  if (principal.role !== 'admin') throw new ApiError(403, 'forbidden', 'Only admins may change the routing config.');
-}
-
 /**
- * The routing service: `GET /v1/route` and the operators' `GET|PUT /v1/admin/route-config`.
- * Config and the connector list come from Redis, cached for about a second, so a route answer
- * costs no Redis call on the hot path.
+ * The routing service as a plugin: `GET /v1/route` and the operators' `GET|PUT /v1/admin/route-config`
+ * (admin token). Config and the connector list come from Redis, cached for about a second, so a
+ * route answer costs no Redis call on the hot path.
  */
-export function routerRoutes(app: FastifyInstance, deps: RouterDeps): void {
+export async function routerRoutes(app: FastifyInstance, deps: RouterDeps): Promise<void> {
   const cacheMs = deps.cacheMs ?? 1000;
   const key = pushKeys.routeConfig(deps.cluster);
   let cached: { config: RouteConfig; connectors: ConnectorInfo[]; at: number } | null = null;
@@ -207,29 +218,36 @@ export function routerRoutes(app: FastifyInstance, deps: RouterDeps): void {
     const { config, connectors } = await load();
     const answer = decideRoute(config, request.query, connectors.map((c) => c.url), deps.forcePolling?.() ?? false);
     answer.pollIntervalMs = Math.max(answer.pollIntervalMs, deps.minPollIntervalMs?.() ?? 0);
+    answer.bilibili = bilibiliEndpoints(connectors);
     routes.inc({ mode: answer.mode, reason: answer.reason });
     return answer;
   });
 
-  app.get('/v1/admin/route-config', async (request) => {
-    requireAdmin(deps.auth, request);
-    const text = await guard(() => deps.redis.get(key));
-    const connectors = await guard(() => liveConnectors(deps.redis, deps.cluster));
-    return { config: parseConfig(text), connectors };
-  });
+  await app.register(authPlugin, { auth: deps.auth });
+  await app.register(
+    restricted(
+      { role: 'admin', missing: 'This needs an admin token: send "Authorization: Bearer TOKEN".', denied: 'Only admins may change the routing config.' },
+      (admin) => {
+        admin.get('/v1/admin/route-config', async () => {
+          const text = await guard(() => deps.redis.get(key));
+          const connectors = await guard(() => liveConnectors(deps.redis, deps.cluster));
+          return { config: parseConfig(text), connectors };
+        });
 
-  app.put<{ Body: Partial<RouteConfig> }>('/v1/admin/route-config', { schema: { body: routeConfigPatchSchema } }, async (request) => {
-    requireAdmin(deps.auth, request);
-    const current = parseConfig(await guard(() => deps.redis.get(key)));
-    const patch = request.body;
-    const next: RouteConfig = {
-      ...current,
-      ...patch,
-      blacklist: { ...current.blacklist, ...patch.blacklist },
-      whitelist: { ...current.whitelist, ...patch.whitelist },
-    };
-    await guard(() => deps.redis.set(key, JSON.stringify(next)));
-    cached = null;
-    return { config: next };
-  });
+        admin.put<{ Body: Partial<RouteConfig> }>('/v1/admin/route-config', { schema: { body: routeConfigPatchSchema } }, async (request) => {
+          const current = parseConfig(await guard(() => deps.redis.get(key)));
+          const patch = request.body;
+          const next: RouteConfig = {
+            ...current,
+            ...patch,
+            blacklist: { ...current.blacklist, ...patch.blacklist },
+            whitelist: { ...current.whitelist, ...patch.whitelist },
+          };
+          await guard(() => deps.redis.set(key, JSON.stringify(next)));
+          cached = null;
+          return { config: next };
+        });
+      },
+    ),
+  );
 }

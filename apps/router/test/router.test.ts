@@ -13,6 +13,13 @@ import { startRedis, testConfig, tokenFor, uniqueRoom } from '@danmaku/testkit';
 import { Switchboard } from '@danmaku/switches';
 import { DEFAULT_ROUTE_CONFIG, decideRoute, grayBucket, routerRoutes, versionMatches, type RouteConfig } from '../src/index.js';
 
+/** The answer without its Bilibili endpoints (asserted on their own). */
+function withoutBilibili(answer: unknown): unknown {
+  const copy = { ...(answer as Record<string, unknown>) };
+  delete copy.bilibili;
+  return copy;
+}
+
 describe('decideRoute', () => {
   const config = (patch: Partial<RouteConfig>): RouteConfig => ({ ...structuredClone(DEFAULT_ROUTE_CONFIG), ...patch });
   const eps = ['http://c1'];
@@ -70,7 +77,7 @@ describe('GET /v1/route and the admin endpoint', () => {
     redis = createRedis(config.redisUrl);
     await waitReady(redis);
     app = createHttpServer({ logger: createLogger('test', 'silent'), app: 'router' });
-    routerRoutes(app, { redis, cluster, auth: createAuth(config.jwtSecret), cacheMs: 50 });
+    await app.register(routerRoutes, { redis, cluster, auth: createAuth(config.jwtSecret), cacheMs: 50 });
     await app.ready();
   });
   after(async () => {
@@ -89,12 +96,19 @@ describe('GET /v1/route and the admin endpoint', () => {
   it('hands out live connectors least loaded first; dead ones drop out', async () => {
     assert.equal((await route('uid=a')).body.reason, 'no_connectors');
     const now = Date.now();
-    await registerConnector(redis, cluster, { id: 'busy', url: 'http://busy', sockets: 900, rooms: 1, ts: now });
-    await registerConnector(redis, cluster, { id: 'idle', url: 'http://idle', sockets: 10, rooms: 1, ts: now });
+    await registerConnector(redis, cluster, { id: 'busy', url: 'http://busy', sockets: 900, rooms: 1, ts: now, bilibili: { ws: 'ws://busy/sub', tcp: 'busy:2243' } });
+    await registerConnector(redis, cluster, { id: 'idle', url: 'http://idle', sockets: 10, rooms: 1, ts: now, bilibili: { ws: 'ws://idle/sub', tcp: null } });
     await registerConnector(redis, cluster, { id: 'dead', url: 'http://dead', sockets: 0, rooms: 0, ts: now - NODE_TTL_MS - 1 });
     await sleep(60);
     const { body } = await route('uid=a&deviceId=d&version=1.0.0');
-    assert.deepEqual(body, { mode: 'long', endpoints: ['http://idle', 'http://busy'], pollIntervalMs: 2000, reason: 'gray' });
+    assert.deepEqual(body, {
+      mode: 'long',
+      endpoints: ['http://idle', 'http://busy'],
+      pollIntervalMs: 2000,
+      reason: 'gray',
+      // Both transports of the same connectors, in the same order; a node with TCP off lists none.
+      bilibili: { ws: ['ws://idle/sub', 'ws://busy/sub'], tcp: ['busy:2243'] },
+    });
   });
 
   it('changes config at run time with an admin token, and validates it', async () => {
@@ -107,7 +121,7 @@ describe('GET /v1/route and the admin endpoint', () => {
 
     assert.equal((await put({ percent: 0, pollIntervalMs: 3000, whitelist: { uids: ['vip'] } })).statusCode, 200);
     await sleep(60);
-    assert.deepEqual((await route('uid=someone')).body, { mode: 'short', endpoints: [], pollIntervalMs: 3000, reason: 'outside_gray' });
+    assert.deepEqual(withoutBilibili((await route('uid=someone')).body), { mode: 'short', endpoints: [], pollIntervalMs: 3000, reason: 'outside_gray' });
     assert.equal((await route('uid=vip')).body.reason, 'whitelist');
     assert.equal((await put({ enabled: false })).statusCode, 200);
     await sleep(60);
@@ -131,7 +145,7 @@ describe('the degrade switch "force polling"', () => {
     const switches = await new Switchboard({ redis: client, refreshMs: 50 }).start();
     const cluster = uniqueRoom('cluster');
     const app = createHttpServer({ logger: createLogger('test', 'silent'), app: 'router' });
-    routerRoutes(app, {
+    await app.register(routerRoutes, {
       redis: client,
       cluster,
       auth: createAuth(testConfig().jwtSecret),
@@ -146,7 +160,7 @@ describe('the degrade switch "force polling"', () => {
       assert.equal((await route('uid=a')).mode, 'long');
       await switches.set({ forcePolling: true, pollIntervalMs: 5000 });
       await new Promise((r) => setTimeout(r, 30));
-      assert.deepEqual(await route('uid=a'), { mode: 'short', endpoints: [], pollIntervalMs: 5000, reason: 'forced_polling' });
+      assert.deepEqual(withoutBilibili(await route('uid=a')), { mode: 'short', endpoints: [], pollIntervalMs: 5000, reason: 'forced_polling' });
       assert.equal((await route('uid=vip')).mode, 'long');
     } finally {
       switches.stop();

@@ -1,6 +1,9 @@
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { counter } from '@danmaku/observability';
 import { isMessageType, type MessageType, type UnsequencedMessage } from '@danmaku/model';
+import type { LiveRecord, LiveRecords } from '@danmaku/lives';
+
+export type { LiveRecord };
 import { migrate } from './migrations.js';
 import { createMysql, ensureDatabase, guardMysql } from './mysql.js';
 
@@ -26,11 +29,24 @@ export interface ReplayRow {
   body: string;
 }
 
-export interface LiveRecord {
-  liveId: string;
-  roomId: string;
-  startedAt: number;
-  endedAt: number | null;
+/** The video links of a live that a streamer may set; an absent field is left as it is. */
+export interface LiveUrls {
+  playbackUrl?: string | null;
+  recordingUrl?: string | null;
+}
+
+const LIVE_COLUMNS = 'live_id, room_id, started_at, ended_at, playback_url, recording_url';
+
+function toLiveRecord(r: RowDataPacket): LiveRecord {
+  return {
+    liveId: String(r.live_id),
+    roomId: String(r.room_id),
+    startedAt: Number(r.started_at),
+    endedAt: r.ended_at === null ? null : Number(r.ended_at),
+    // Only when set: a live without video reads as it did before lives had links.
+    ...(r.playback_url === null ? {} : { playbackUrl: String(r.playback_url) }),
+    ...(r.recording_url === null ? {} : { recordingUrl: String(r.recording_url) }),
+  };
 }
 
 /** Parses a bus record into a row; null when it is not a message (the caller skips it). */
@@ -70,7 +86,7 @@ export interface ArchiveOptions {
  * brought up to date lazily before the first statement, so a role starts even while MySQL is
  * still coming up; until then, writes are retried by the bus and reads answer 503.
  */
-export class Archive {
+export class Archive implements LiveRecords {
   readonly pool: Pool;
   private schema: Promise<void> | null = null;
   private readonly queryTimeoutMs: number;
@@ -175,8 +191,30 @@ export class Archive {
 
   async recordLiveStart(live: LiveRecord, startedBy: string): Promise<void> {
     await this.read(() =>
-      this.pool.query('INSERT INTO lives (live_id, room_id, started_at, ended_at, started_by) VALUES (?, ?, ?, NULL, ?)', [live.liveId, live.roomId, live.startedAt, startedBy]),
+      this.pool.query('INSERT INTO lives (live_id, room_id, started_at, ended_at, started_by, playback_url) VALUES (?, ?, ?, NULL, ?, ?)', [
+        live.liveId,
+        live.roomId,
+        live.startedAt,
+        startedBy,
+        live.playbackUrl ?? null,
+      ]),
     );
+  }
+
+  /** Sets the fields given; returns the record as stored, null when unknown. */
+  async setLiveUrls(liveId: string, urls: LiveUrls): Promise<LiveRecord | null> {
+    const sets: string[] = [];
+    const values: (string | null)[] = [];
+    if (urls.playbackUrl !== undefined) {
+      sets.push('playback_url = ?');
+      values.push(urls.playbackUrl);
+    }
+    if (urls.recordingUrl !== undefined) {
+      sets.push('recording_url = ?');
+      values.push(urls.recordingUrl);
+    }
+    if (sets.length > 0) await this.read(() => this.pool.query(`UPDATE lives SET ${sets.join(', ')} WHERE live_id = ?`, [...values, liveId]));
+    return this.live(liveId);
   }
 
   /** Sets ended_at unless it is set already; returns the record as stored, null when unknown. */
@@ -193,12 +231,11 @@ export class Archive {
   async live(liveId: string): Promise<LiveRecord | null> {
     return this.read(async () => {
       const [rows] = await this.pool.query<RowDataPacket[]>(
-        { sql: 'SELECT live_id, room_id, started_at, ended_at FROM lives WHERE live_id = ?', timeout: this.queryTimeoutMs },
+        { sql: `SELECT ${LIVE_COLUMNS} FROM lives WHERE live_id = ?`, timeout: this.queryTimeoutMs },
         [liveId],
       );
       const r = rows[0];
-      if (!r) return null;
-      return { liveId: String(r.live_id), roomId: String(r.room_id), startedAt: Number(r.started_at), endedAt: r.ended_at === null ? null : Number(r.ended_at) };
+      return r ? toLiveRecord(r) : null;
     });
   }
 
@@ -206,10 +243,10 @@ export class Archive {
   async livesOf(roomId: string, limit: number): Promise<LiveRecord[]> {
     return this.read(async () => {
       const [rows] = await this.pool.query<RowDataPacket[]>(
-        { sql: 'SELECT live_id, room_id, started_at, ended_at FROM lives WHERE room_id = ? ORDER BY started_at DESC LIMIT ?', timeout: this.queryTimeoutMs },
+        { sql: `SELECT ${LIVE_COLUMNS} FROM lives WHERE room_id = ? ORDER BY started_at DESC LIMIT ?`, timeout: this.queryTimeoutMs },
         [roomId, limit],
       );
-      return rows.map((r) => ({ liveId: String(r.live_id), roomId: String(r.room_id), startedAt: Number(r.started_at), endedAt: r.ended_at === null ? null : Number(r.ended_at) }));
+      return rows.map(toLiveRecord);
     });
   }
 

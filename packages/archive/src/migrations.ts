@@ -55,6 +55,16 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
+    version: 2,
+    name: 'lives: playback and recording urls',
+    statements: [
+      // Where viewers watch the live (HLS, MP4 or WebM) and, once it ended, its recording; the
+      // pages play them under the danmaku. NULL: no video, the pages show danmaku alone.
+      'ALTER TABLE lives ADD COLUMN IF NOT EXISTS playback_url VARCHAR(2048) NULL',
+      'ALTER TABLE lives ADD COLUMN IF NOT EXISTS recording_url VARCHAR(2048) NULL',
+    ],
+  },
+  {
     // Numbered apart from its neighbours: several branches add migrations at the same time, and a
     // shared database that recorded one branch's version would skip another's under the same number.
     version: 5,

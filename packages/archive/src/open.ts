@@ -1,12 +1,13 @@
 import type { Config } from '@danmaku/config';
+import { Lives, type LiveStates } from '@danmaku/lives';
 import type { Logger } from '@danmaku/observability';
 import { createRedis, type Redis } from '@danmaku/store';
 import { Archive } from './archive.js';
-import { LIVE_CHANNEL, Lives } from './lives.js';
 import { REPLAY_CHANNEL, ReplayReader } from './replay.js';
 
 export interface ReplayStack {
   archive: Archive;
+  /** Start and end of lives, recorded in the archive. */
   lives: Lives;
   replay: ReplayReader;
   /** The replay Redis client (REPLAY_REDIS_URL, else REDIS_URL). */
@@ -14,11 +15,18 @@ export interface ReplayStack {
   close(): Promise<void>;
 }
 
-/**
- * What a front needs for lives and replay: the MySQL archive, the room live state (on the live
- * store's primary, `redis`), the replay reader over its own Redis connection, and a subscriber
- * that keeps the per-process caches honest across fronts.
- */
+export interface ReplayStackDeps {
+  /** The live store's primary: the rooms' live state sits there, and replay events go over it. */
+  redis: Redis;
+  /** The process's live states (the send pipeline's), so starting a live here drops their cache. */
+  states: LiveStates;
+  logger: Logger;
+  /** Names this process's connections (CLIENT LIST). */
+  name: string;
+  /** Where to read the archived-up-to watermark (default: the deployment's, archiveScope). */
+  progressScope?: string;
+}
+
 /**
  * Where archivers record their archived-up-to watermark and replay readers look for it: one
  * deployment (DANMAKU_CLUSTER) and topic. A process with its own in-memory bus (standalone)
@@ -31,11 +39,17 @@ export function archiveScope(config: Config): string {
 /** How long an archiver's watermark counts after it was written (it writes about every second). */
 export const WATERMARK_FRESH_MS = 15_000;
 
-export function openReplay(config: Config, redis: Redis, logger: Logger, name = 'front', options: { progressScope?: string } = {}): ReplayStack {
-  const scope = options.progressScope ?? archiveScope(config);
+/**
+ * What a front needs for lives and replay: the MySQL archive, lives recorded in it, the replay
+ * reader over its own Redis connection, and a subscriber that keeps the per-process replay cache
+ * honest across fronts.
+ */
+export function openReplay(config: Config, deps: ReplayStackDeps): ReplayStack {
+  const { redis, states, logger, name } = deps;
+  const scope = deps.progressScope ?? archiveScope(config);
   const archive = new Archive(config.mysqlUrl, { queryTimeoutMs: Math.max(1000, config.redisTimeoutMs * 3) });
   const replayRedis = createRedis(config.replayRedisUrl ?? config.redisUrl, { name: `${name}-replay`, commandTimeoutMs: config.redisTimeoutMs });
-  const lives = new Lives({ redis, archive, logger });
+  const lives = new Lives({ redis, records: archive, logger, states });
   const replay = new ReplayReader({
     archive,
     redis: replayRedis,
@@ -56,11 +70,10 @@ export function openReplay(config: Config, redis: Redis, logger: Logger, name = 
     // Events published while we were away are lost: start from clean caches.
     if (connectedBefore) replay.clearLocal();
     connectedBefore = true;
-    sub.subscribe(LIVE_CHANNEL, REPLAY_CHANNEL).catch((err: unknown) => logger.warn({ err }, 'replay/live subscription failed'));
+    sub.subscribe(REPLAY_CHANNEL).catch((err: unknown) => logger.warn({ err }, 'replay subscription failed'));
   });
   sub.on('message', (channel: string, text: string) => {
-    if (channel === LIVE_CHANNEL) lives.forget(text);
-    else if (channel === REPLAY_CHANNEL) replay.dropLocal(text);
+    if (channel === REPLAY_CHANNEL) replay.dropLocal(text);
   });
 
   return {

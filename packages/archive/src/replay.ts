@@ -160,6 +160,12 @@ export class ReplayReader {
     await this.options.announce?.(liveId).catch((err: unknown) => this.options.logger?.warn({ err }, 'replay invalidation not announced'));
   }
 
+  /** A live's record changed (its video links): this front and the others read it again. */
+  async liveChanged(liveId: string): Promise<void> {
+    this.lives.delete(liveId);
+    await this.options.announce?.(liveId).catch((err: unknown) => this.options.logger?.warn({ err }, 'live change not announced'));
+  }
+
   /** Drops this process's segments of a live (a REPLAY_CHANNEL event). */
   dropLocal(liveId: string): void {
     const prefix = `${liveId}:`;

@@ -1,13 +1,11 @@
 import { createSigner, createVerifier, TokenError } from 'fast-jwt';
-import { ApiError, stripControlChars } from '@danmaku/model';
+import { ApiError, stripControlChars, type Sender } from '@danmaku/model';
 
 export const ROLES = ['viewer', 'streamer', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Who is calling, from a verified token. */
-export interface Principal {
-  id: string;
-  name: string;
+export interface Principal extends Sender {
   role: Role;
   /** Rooms a streamer owns. */
   rooms: string[];
@@ -76,6 +74,6 @@ export function createAuth(secret: string): Auth {
 }
 
 /** Streamers may act on the rooms they own; admins on every room. */
-export function canModerate(principal: Principal, roomId: string): boolean {
+export function canModerate(principal: Pick<Sender, 'role' | 'rooms'>, roomId: string): boolean {
   return principal.role === 'admin' || (principal.role === 'streamer' && principal.rooms.includes(roomId));
 }

@@ -57,6 +57,11 @@ function optional(text: string): string | null {
   return text || null;
 }
 
+/** CSP sources: separated by spaces or commas. */
+function sources(text: string): string[] {
+  return text.split(/[\s,]+/).filter(Boolean);
+}
+
 /** Fastify's trustProxy: a boolean, or the proxies' addresses. */
 function trustProxy(text: string): boolean | string {
   if (text === 'false' || text === '0') return false;
@@ -120,6 +125,8 @@ export const SETTINGS = {
   routerPort: { env: 'ROUTER_PORT', default: '8090', doc: 'Port of the router (GET /v1/route) when it runs on its own.', parse: port },
   connectorPort: { env: 'CONNECTOR_PORT', default: '8091', doc: 'Port of a connector (socket.io, /metrics) when it runs on its own.', parse: port },
   pusherPort: { env: 'PUSHER_PORT', default: '9103', doc: 'Port of the pusher\'s /metrics, /healthz and /readyz.', parse: port },
+  roomInfoMs: { env: 'DANMAKU_ROOM_INFO_MS', default: '5000', doc: 'How often a connector sends each room its online count and likes (socket.io `room`, Bilibili ONLINE_RANK_COUNT / WATCHED_CHANGE / LIKE_INFO_V3_UPDATE).', parse: positiveInt },
+  biliTcpPort: { env: 'DANMAKU_BILI_TCP_PORT', default: '2243', doc: 'Raw TCP port of the Bilibili live protocol on a connector (the WebSocket form is at /sub on the connector port); 0 = off.', parse: port },
   connectorUrl: { env: 'CONNECTOR_PUBLIC_URL', default: '', doc: 'URL clients use to reach this connector (what the router hands out); empty = http://HOST:PORT it listens on.', parse: optional },
   cluster: { env: 'DANMAKU_CLUSTER', default: 'main', doc: 'Name of the connector registry and routing config in Redis: routers, pushers and connectors of one deployment share it.' },
   anonViewers: { env: 'DANMAKU_ANON_VIEWERS', default: 'true', doc: 'Whether sockets without a token may connect (read-only: join, no send).', parse: boolean },
@@ -132,6 +139,8 @@ export const SETTINGS = {
   socketPingMs: { env: 'DANMAKU_SOCKET_PING_MS', default: '25000', doc: 'socket.io heartbeat interval: keeps mobile NAT mappings open and finds dead links.', parse: positiveInt },
   socketPingTimeoutMs: { env: 'DANMAKU_SOCKET_PING_TIMEOUT_MS', default: '20000', doc: 'A socket that does not answer a heartbeat within this is closed.', parse: positiveInt },
   socketMaxBufferBytes: { env: 'DANMAKU_SOCKET_MAX_BUFFER', default: '1048576', doc: 'A socket whose unsent bytes pass this (a slow consumer) is disconnected.', parse: positiveInt },
+  // Pages
+  frameAncestors: { env: 'DANMAKU_FRAME_ANCESTORS', default: "'self'", doc: 'Space- or comma-separated CSP frame-ancestors sources allowed to frame the viewer, replay and overlay pages (e.g. "\'self\' https://blog.example"); studio and admin are never framed.', parse: sources },
   logLevel: { env: 'LOG_LEVEL', default: 'info', doc: 'pino log level (fatal, error, warn, info, debug, trace, silent).' },
 } as const satisfies Record<string, Setting>;
 

@@ -303,3 +303,4 @@ export function readinessRoute(app: FastifyInstance, checks: Record<string, () =
 }
 
 export type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+export { authPlugin, restricted, type Access } from './access.js';

@@ -1,6 +1,5 @@
 import { canModerate } from '@danmaku/auth';
-import type { SendCheck } from '@danmaku/ingest';
-import { ApiError, LIMITS } from '@danmaku/model';
+import { ApiError, LIMITS, type SendCheck } from '@danmaku/model';
 import { counter, type Logger } from '@danmaku/observability';
 import { defineScripts, guard, keys as storeKeys, type RedisStore, type Redis } from '@danmaku/store';
 import { WordFilter, type FilterMode } from './words.js';

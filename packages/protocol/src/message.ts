@@ -18,6 +18,12 @@ export interface UserRef {
   name: string;
 }
 
+/** How a comment is drawn: scrolling across, or held at the top or bottom. */
+export const COMMENT_MODES = ['scroll', 'top', 'bottom'] as const;
+export type CommentMode = (typeof COMMENT_MODES)[number];
+/** A comment's colour: `#RRGGBB`. */
+export const COLOR_PATTERN = '^#[0-9a-fA-F]{6}$';
+
 export interface Gift {
   giftId: string;
   count: number;
@@ -33,6 +39,9 @@ export interface Message {
   user: UserRef;
   content?: string;
   gift?: Gift;
+  /** Comments only, when the sender chose them: `#RRGGBB`, and the drawing mode. */
+  color?: string;
+  mode?: CommentMode;
   liveId?: string;
   offsetMs?: number;
 }

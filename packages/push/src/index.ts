@@ -85,6 +85,8 @@ export interface ConnectorInfo {
   sockets: number;
   rooms: number;
   ts: number;
+  /** The Bilibili live protocol on this node: WebSocket URL (path /sub), and raw TCP host:port when on. */
+  bilibili?: { ws: string; tcp: string | null };
 }
 
 /** A node that has not beaten for this long is dead: routers stop handing it out, pushers skip it. */

@@ -4,7 +4,8 @@ import type { Config } from '@danmaku/config';
 import type { FastifyInstance } from '@danmaku/http';
 import type { Logger } from '@danmaku/observability';
 import type { Redis, RedisStore } from '@danmaku/store';
-import type { WritePath } from '@danmaku/write-path';
+import type { ReplayStack } from '@danmaku/archive';
+import type { SendPath } from '@danmaku/send';
 
 /**
  * A role (front, processor, archiver, router, connector, pusher) as a unit a process can run
@@ -46,7 +47,7 @@ export interface FrontServer {
 /**
  * What the roles of one process share, opened on first use and closed by the runner after every
  * role stopped. A process running one role owns them alone; standalone's roles share one store,
- * one in-memory bus, one write path and the front's port.
+ * one in-memory bus, one send path and the front's port.
  */
 export interface Shared {
   /** True when several roles run in this process (the front's port serves them all). */
@@ -61,8 +62,10 @@ export interface Shared {
   readonly progressScope: string;
   store(): Promise<RedisStore>;
   bus(): Promise<Bus>;
-  /** Switches, moderation, lives and the ingest checks every surface that accepts sends shares. */
-  writePath(): Promise<WritePath>;
+  /** The send pipeline with its switches, moderation and live stamp: every surface that accepts sends shares it. */
+  send(): Promise<SendPath>;
+  /** Lives, the MySQL archive and the replay reader (a front's; opens a MySQL pool on first use). */
+  replay(): Promise<ReplayStack>;
   /** A Redis connection of its own (pub/sub needs one), closed with the rest. */
   subscriber(name: string): Promise<Redis>;
   /** Set by the front role when it runs in this process. */

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { archiveScope } from '@danmaku/archive';
 import { createAuth, type Auth } from '@danmaku/auth';
 import { MemoryBus, openBus, type Bus } from '@danmaku/bus';
 import { ConfigError, isDefaultSecret, unsafeStartReason, type Config } from '@danmaku/config';
 import type { Logger } from '@danmaku/observability';
 import { createRedis, openStore, waitReady, type Redis, type RedisStore } from '@danmaku/store';
-import { openWritePath, type WritePath } from '@danmaku/write-path';
+import { archiveScope, openReplay, type ReplayStack } from '@danmaku/archive';
+import { openSend, type SendPath } from '@danmaku/send';
 import type { FrontServer, Shared } from './role.js';
 
 export interface SharedOptions {
@@ -23,7 +23,8 @@ export class ProcessShared implements Shared {
   front: FrontServer | null = null;
   private storeOpened: Promise<{ store: RedisStore; close(): Promise<void> }> | null = null;
   private busOpened: Promise<Bus> | null = null;
-  private writePathOpened: Promise<WritePath> | null = null;
+  private sendOpened: Promise<SendPath> | null = null;
+  private replayOpened: Promise<ReplayStack> | null = null;
   private readonly subscribers: Redis[] = [];
   private tokens: Auth | null = null;
 
@@ -63,12 +64,20 @@ export class ProcessShared implements Shared {
     return this.busOpened;
   }
 
-  writePath(): Promise<WritePath> {
-    this.writePathOpened ??= (async () => {
+  send(): Promise<SendPath> {
+    this.sendOpened ??= (async () => {
       const [store, bus] = await Promise.all([this.store(), this.bus()]);
-      return openWritePath(this.config, { store, bus, logger: this.logger, name: this.options.name, progressScope: this.progressScope });
+      return openSend(this.config, { store, bus, logger: this.logger, name: this.options.name });
     })();
-    return this.writePathOpened;
+    return this.sendOpened;
+  }
+
+  replay(): Promise<ReplayStack> {
+    this.replayOpened ??= (async () => {
+      const [store, send] = await Promise.all([this.store(), this.send()]);
+      return openReplay(this.config, { redis: store.write, states: send.lives, logger: this.logger, name: this.options.name, progressScope: this.progressScope });
+    })();
+    return this.replayOpened;
   }
 
   async subscriber(name: string): Promise<Redis> {
@@ -78,12 +87,13 @@ export class ProcessShared implements Shared {
     return redis;
   }
 
-  /** After every role stopped: the bus, then what the write path opened, then Redis. */
+  /** After every role stopped: the bus, then what the replay stack and the send path opened, then Redis. */
   async close(): Promise<void> {
     for (const redis of this.subscribers.splice(0)) redis.disconnect();
     const settle = async <T>(opened: Promise<T> | null): Promise<T | null> => (opened ? opened.catch(() => null) : null);
     await (await settle(this.busOpened))?.close();
-    await (await settle(this.writePathOpened))?.close();
+    await (await settle(this.replayOpened))?.close();
+    await (await settle(this.sendOpened))?.close();
     await (await settle(this.storeOpened))?.close();
   }
 }

@@ -4,8 +4,7 @@
  * refreshed about once a second, so the hot paths (send, poll) never pay a Redis call for them.
  */
 import type { Redis } from 'ioredis';
-import type { SendCheck } from '@danmaku/ingest';
-import { ApiError, partitionFor, streamKey, type MessageType } from '@danmaku/model';
+import { ApiError, partitionFor, streamKey, type MessageType, type SendCheck } from '@danmaku/model';
 import { counter } from '@danmaku/observability';
 import { defineScripts } from '@danmaku/store';
 
@@ -160,14 +159,20 @@ export class Switchboard {
       if (name in DEFAULT_SWITCHES && value !== undefined) fields.push(name, JSON.stringify(value));
     }
     if (fields.length > 0) await this.redis.hset(SWITCHES_KEY, ...fields);
-    await this.refresh();
+    await this.refreshAfterWrite();
     return this.switches;
+  }
+
+  /** A refresh that started before our write would answer with the old values: wait it out, then read. */
+  private async refreshAfterWrite(): Promise<void> {
+    if (this.refreshing) await this.refreshing.catch(() => undefined);
+    await this.refresh();
   }
 
   /** Back to the defaults (tests, and operators undoing a degrade). */
   async reset(): Promise<Switches> {
     await this.redis.del(SWITCHES_KEY);
-    await this.refresh();
+    await this.refreshAfterWrite();
     return this.switches;
   }
 

@@ -23,7 +23,8 @@ export function uniqueRoom(prefix = 'room'): string {
 
 /** Config for a test: the test Redis/MySQL from the environment, any free port, quiet logs. */
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  return loadConfig({ ...process.env, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', PORT: '0' }, overrides);
+  // No Bilibili TCP listener unless a test asks: the default port would clash between parallel tests.
+  return loadConfig({ DANMAKU_BILI_TCP_PORT: '0', ...process.env, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', PORT: '0' }, overrides);
 }
 
 export function tokenFor(sub: string, role: Role = 'viewer', rooms?: string[], config: Config = testConfig()): string {
@@ -81,7 +82,7 @@ export function spawnTs(entry: string, env: NodeJS.ProcessEnv = {}, args: string
   // Flags such as --cpu-prof are not allowed in NODE_OPTIONS, so they go on the command line.
   const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', join(REPO_ROOT, entry), ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
+    env: { DANMAKU_BILI_TCP_PORT: '0', ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   children.add(child);

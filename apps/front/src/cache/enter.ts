@@ -1,7 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Principal } from '@danmaku/auth';
-import type { Ingest } from '@danmaku/ingest';
-import { newMessageId } from '@danmaku/model';
+import type { SendPipeline } from '@danmaku/send';
 import { counter, type Logger } from '@danmaku/observability';
 import type { Switchboard } from '@danmaku/switches';
 import type { RoomCache } from './room-cache.js';
@@ -17,7 +16,7 @@ export class EnterAnnouncer {
   private readonly recent: LRUCache<string, true>;
 
   constructor(
-    private readonly ingest: Ingest,
+    private readonly send: SendPipeline,
     private readonly switches: Switchboard,
     private readonly cache: RoomCache,
     private readonly bigOnline: number,
@@ -43,8 +42,7 @@ export class EnterAnnouncer {
       return;
     }
     this.recent.set(key, true);
-    const now = Date.now();
-    this.ingest.publish({ id: newMessageId(now), roomId, type: 'enter', ts: now, user: { id: principal.id, name: principal.name } }).then(
+    this.send.enter(roomId, principal).then(
       () => enters.inc({ result: 'published' }),
       (err: unknown) => {
         this.recent.delete(key);

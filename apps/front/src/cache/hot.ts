@@ -1,14 +1,12 @@
 import type { Logger } from '@danmaku/observability';
-import { Switchboard } from '@danmaku/switches';
 import type { FrontDeps } from '../context.js';
 import { LikeCounter } from '../likes.js';
 import { EnterAnnouncer } from './enter.js';
 import { RoomCache } from './room-cache.js';
 import { Pressure } from './shape.js';
 
-/** What keeps a big room cheap for the front: local cache, aggregated likes, switches, pressure. */
+/** What keeps a big room cheap for the front: local cache, aggregated likes, enter messages, pressure. */
 export interface FrontHot {
-  switches: Switchboard;
   cache: RoomCache;
   likes: LikeCounter;
   pressure: Pressure;
@@ -18,10 +16,7 @@ export interface FrontHot {
 
 /** Builds and starts it; timers are unref'd and `stop` (on app close) ends them. */
 export function createHot(deps: FrontDeps, logger: Logger): FrontHot {
-  const { config, store } = deps;
-  const ownSwitches = !deps.switches;
-  const switches = deps.switches ?? new Switchboard({ redis: store.write, refreshMs: config.switchesRefreshMs });
-  if (ownSwitches) void switches.start();
+  const { config, store, switches } = deps;
   const cache = new RoomCache({
     store,
     // Deletions are published on the primary; the subscriber needs a connection of its own.
@@ -38,9 +33,8 @@ export function createHot(deps: FrontDeps, logger: Logger): FrontHot {
   likes.start();
   const pressure = new Pressure(config.pressureLagMs);
   pressure.start();
-  const enters = new EnterAnnouncer(deps.ingest, switches, cache, config.bigRoomOnline, config.onlineTtlMs, logger);
+  const enters = new EnterAnnouncer(deps.send, switches, cache, config.bigRoomOnline, config.onlineTtlMs, logger);
   return {
-    switches,
     cache,
     likes,
     pressure,
@@ -48,7 +42,6 @@ export function createHot(deps: FrontDeps, logger: Logger): FrontHot {
     async stop() {
       cache.stop();
       pressure.stop();
-      if (ownSwitches) switches.stop();
       await likes.stop().catch(() => undefined);
     },
   };

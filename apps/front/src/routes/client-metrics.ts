@@ -50,7 +50,7 @@ const deliverySeconds = histogram<'mode'>({
 });
 
 /** `POST /v1/client-metrics`: end-to-end connection monitoring from the clients' side. No token needed. */
-export function clientMetricsRoutes(app: FastifyInstance): void {
+export async function clientMetricsRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: ClientMetricsBody }>('/v1/client-metrics', { schema: { body: clientMetricsBodySchema } }, async (request, reply) => {
     for (const sample of request.body.samples) {
       events.inc({ kind: sample.kind, mode: sample.mode });

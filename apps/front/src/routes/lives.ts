@@ -1,25 +1,42 @@
-import type { ReplayStack } from '@danmaku/archive';
-import { ApiError, ROOM_ID_PATTERN, roomParamsSchema } from '@danmaku/model';
-import type { FastifyInstance } from '@danmaku/http';
-import type { FrontDeps } from '../context.js';
-import { requireModerator } from './moderation.js';
+import type { LiveRecord, LiveUrls } from '@danmaku/archive';
+import { ApiError, CONTROL_CHAR_RANGES, ROOM_ID_PATTERN, roomParamsSchema } from '@danmaku/model';
+import { restricted, type FastifyInstance } from '@danmaku/http';
+import type { FrontContext } from '../context.js';
 
 export const LIVE_ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
 
-export function replayOf(deps: FrontDeps): ReplayStack {
-  if (!deps.replay) throw new ApiError(503, 'archive_unavailable', 'Lives and replay are not configured on this server.', 5);
-  return deps.replay;
+const liveParams = {
+  type: 'object',
+  required: ['roomId', 'liveId'],
+  properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN }, liveId: { type: 'string', pattern: LIVE_ID_PATTERN } },
+} as const;
+
+/**
+ * A live's video (HLS .m3u8, MP4 or WebM): an absolute http(s) URL the viewers' browsers fetch.
+ * No spaces and no control characters (the pages put it in a video element's src).
+ */
+const videoUrl = { type: 'string', minLength: 8, maxLength: 2048, pattern: `^https?://[^\\s${CONTROL_CHAR_RANGES}]+$` } as const;
+const nullableVideoUrl = { anyOf: [videoUrl, { type: 'null' }] } as const;
+
+function checkUrl(field: string, url: string | null | undefined): void {
+  if (typeof url !== 'string') return;
+  try {
+    new URL(url);
+  } catch {
+    throw new ApiError(400, 'invalid_request', `"${field}" is not a URL.`);
+  }
 }
 
-/** A streamer starts and ends the lives of a room (API.md); anyone lists them (replay players). */
-export function liveRoutes(app: FastifyInstance, deps: FrontDeps): void {
-  app.post<{ Params: { roomId: string } }>('/v1/rooms/:roomId/lives', { schema: { params: roomParamsSchema } }, async (request, reply) => {
-    const { roomId } = request.params;
-    const principal = requireModerator(deps, request, roomId);
-    const live = await replayOf(deps).lives.start(roomId, principal);
-    return reply.code(201).send(live);
-  });
+/** A live as the API shows it: links null when unset, and its length once it ended. */
+export const liveView = (l: LiveRecord) => ({
+  ...l,
+  playbackUrl: l.playbackUrl ?? null,
+  recordingUrl: l.recordingUrl ?? null,
+  durationMs: l.endedAt === null ? null : l.endedAt - l.startedAt,
+});
 
+/** A streamer starts and ends the lives of a room (API.md); anyone lists them (replay players). */
+export async function liveRoutes(app: FastifyInstance, { replay }: FrontContext): Promise<void> {
   app.get<{ Params: { roomId: string }; Querystring: { limit?: number } }>(
     '/v1/rooms/:roomId/lives',
     {
@@ -29,26 +46,56 @@ export function liveRoutes(app: FastifyInstance, deps: FrontDeps): void {
       },
     },
     async (request) => {
-      const lives = await replayOf(deps).archive.livesOf(request.params.roomId, request.query.limit ?? 20);
-      return { lives: lives.map((l) => ({ ...l, durationMs: l.endedAt === null ? null : l.endedAt - l.startedAt })) };
+      const lives = await replay.archive.livesOf(request.params.roomId, request.query.limit ?? 20);
+      return { lives: lives.map(liveView) };
     },
   );
 
-  app.post<{ Params: { roomId: string; liveId: string } }>(
-    '/v1/rooms/:roomId/lives/:liveId/end',
-    {
-      schema: {
-        params: {
-          type: 'object',
-          required: ['roomId', 'liveId'],
-          properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN }, liveId: { type: 'string', pattern: LIVE_ID_PATTERN } },
+  await app.register(
+    restricted({ role: 'moderator' }, (streamer) => {
+      streamer.post<{ Params: { roomId: string }; Body: { playbackUrl?: string } | undefined }>(
+        '/v1/rooms/:roomId/lives',
+        {
+          schema: { params: roomParamsSchema, body: { type: 'object', additionalProperties: false, properties: { playbackUrl: videoUrl } } },
+          // The body is optional (API.md: a start needs none): no body reads as an empty one.
+          preValidation: async (request) => {
+            request.body ??= {};
+          },
         },
-      },
-    },
-    async (request) => {
-      const { roomId, liveId } = request.params;
-      requireModerator(deps, request, roomId);
-      return replayOf(deps).lives.end(roomId, liveId);
-    },
+        async (request, reply) => {
+          const playbackUrl = request.body?.playbackUrl;
+          checkUrl('playbackUrl', playbackUrl);
+          const live = await replay.lives.start(request.params.roomId, request.user);
+          if (playbackUrl !== undefined) await replay.archive.setLiveUrls(live.liveId, { playbackUrl });
+          return reply.code(201).send({ ...live, playbackUrl: playbackUrl ?? null });
+        },
+      );
+
+      streamer.post<{ Params: { roomId: string; liveId: string } }>('/v1/rooms/:roomId/lives/:liveId/end', { schema: { params: liveParams } }, async (request) =>
+        replay.lives.end(request.params.roomId, request.params.liveId),
+      );
+
+      // The streamer sets or clears the live's video links while it is on or after it ended (the
+      // recording usually exists only then); replay pages and viewers read them from the live.
+      streamer.patch<{ Params: { roomId: string; liveId: string }; Body: LiveUrls }>(
+        '/v1/rooms/:roomId/lives/:liveId',
+        {
+          schema: {
+            params: liveParams,
+            body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { playbackUrl: nullableVideoUrl, recordingUrl: nullableVideoUrl } },
+          },
+        },
+        async (request) => {
+          const { roomId, liveId } = request.params;
+          checkUrl('playbackUrl', request.body.playbackUrl);
+          checkUrl('recordingUrl', request.body.recordingUrl);
+          const known = await replay.archive.live(liveId);
+          if (!known || known.roomId !== roomId) throw new ApiError(404, 'live_not_found', `Room ${roomId} has no live ${liveId}.`);
+          const updated = (await replay.archive.setLiveUrls(liveId, request.body)) ?? known;
+          await replay.replay.liveChanged(liveId);
+          return liveView(updated);
+        },
+      );
+    }),
   );
 }

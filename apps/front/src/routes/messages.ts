@@ -13,9 +13,8 @@ import {
   type SendMessageBody,
 } from '@danmaku/model';
 import { counter } from '@danmaku/observability';
-import type { FastifyInstance } from '@danmaku/http';
-import { requireUser, type FrontDeps } from '../context.js';
-import type { FrontHot } from '../cache/hot.js';
+import { restricted, type FastifyInstance } from '@danmaku/http';
+import type { FrontContext } from '../context.js';
 import { redisSeconds } from '@danmaku/store';
 import type { StreamWindow } from '../cache/room-cache.js';
 import { readWindow, type BigRoomRules } from '../cache/shape.js';
@@ -39,16 +38,18 @@ export function parseTypes(text: string | undefined): MessageType[] {
   return types as MessageType[];
 }
 
-export function messageRoutes(app: FastifyInstance, deps: FrontDeps, hot: FrontHot): void {
-  const { store, ingest, config } = deps;
+/** Send (any caller with a token) and poll (anyone). */
+export async function messageRoutes(app: FastifyInstance, ctx: FrontContext): Promise<void> {
+  const { store, send, config, hot } = ctx;
 
-  app.post<{ Params: { roomId: string }; Body: SendMessageBody }>(
-    '/v1/rooms/:roomId/messages',
-    { schema: { params: roomParamsSchema, body: sendMessageBodySchema } },
-    async (request, reply) => {
-      const principal = requireUser(deps, request);
-      return reply.code(202).send(await ingest.accept(request.params.roomId, request.body, principal, { ip: request.ip }));
-    },
+  await app.register(
+    restricted({ role: 'user' }, (viewer) => {
+      viewer.post<{ Params: { roomId: string }; Body: SendMessageBody }>(
+        '/v1/rooms/:roomId/messages',
+        { schema: { params: roomParamsSchema, body: sendMessageBodySchema } },
+        async (request, reply) => reply.code(202).send(await send.accept(request.params.roomId, request.body, request.user, { ip: request.ip })),
+      );
+    }),
   );
 
   app.get<{ Params: { roomId: string }; Querystring: PollQuery }>(
@@ -57,7 +58,7 @@ export function messageRoutes(app: FastifyInstance, deps: FrontDeps, hot: FrontH
     async (request, reply) => {
       const { roomId } = request.params;
       const big = hot.cache.notePoll(roomId);
-      const switches = hot.switches.get();
+      const switches = ctx.switches.get();
       let retryAfterMs = Math.max(config.pollRetryMs, switches.pollIntervalMs);
       if (hot.pressure.underPressure()) retryAfterMs *= 2;
       // A big room's answer to the same query is built once per refresh (only valid answers are kept).

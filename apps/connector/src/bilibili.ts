@@ -1,0 +1,389 @@
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { createServer, type AddressInfo, type Server as TcpServer, type Socket as TcpSocket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Auth, Principal } from '@danmaku/auth';
+import {
+  AUTH_OK,
+  AUTH_REFUSED,
+  MAX_CLIENT_PACKET,
+  Op,
+  PacketStream,
+  ProtocolError,
+  encodeMessages,
+  heartbeatReply,
+  liveStart,
+  likeInfo,
+  messageBody,
+  messagesDeleted,
+  onlineRankCount,
+  parseAuth,
+  preparing,
+  resolveRoomid,
+  splitPackets,
+  watchedChange,
+  type AliasRedis,
+  type Packet,
+} from '@danmaku/bilibili';
+import { DEFAULT_POLL_TYPES, isRoomId, type Message } from '@danmaku/model';
+import { counter, type Logger } from '@danmaku/observability';
+import { drops, type ConnectorCore } from './core.js';
+import type { RoomEvent, Session, Transport } from './transport.js';
+
+const auths = counter<'result'>({ name: 'danmaku_bili_auths_total', help: 'Bilibili-protocol auth packets, by result', labelNames: ['result'] });
+const packetsOut = counter<'protover'>({ name: 'danmaku_bili_packets_encoded_total', help: 'Merged message packets encoded, once per (group, protover)', labelNames: ['protover'] });
+
+/** The path of the WebSocket transport on the connector's HTTP server. */
+export const BILI_WS_PATH = '/sub';
+/** A connection must authenticate within this (the protocol's clients do it at once). */
+export const AUTH_TIMEOUT_MS = 5000;
+/** Clients beat every 30 s: a connection silent for this long is gone. */
+export const IDLE_TIMEOUT_MS = 75_000;
+
+export interface BilibiliOptions {
+  core: ConnectorCore;
+  auth: Auth;
+  logger: Logger;
+  /** Where numeric aliases of rooms are looked up. */
+  redis: AliasRedis;
+  /** The HTTP server that gets the WebSocket endpoint at /sub. */
+  server: HttpServer;
+  host: string;
+  /** Raw TCP port; 0 = no TCP. */
+  tcpPort: number;
+  authTimeoutMs?: number;
+}
+
+type Wire = { kind: 'ws'; ws: WebSocket } | { kind: 'tcp'; socket: TcpSocket };
+
+class BiliSession implements Session {
+  readonly transport = 'bilibili';
+  readonly rooms = new Map<string, string>();
+  principal: Principal | null = null;
+  /** null until auth was accepted; the protover picks the encoding of message packets. */
+  protover = 0;
+  roomid = 0;
+  roomId: string | null = null;
+  state: 'new' | 'authing' | 'open' | 'closed' = 'new';
+  lastSeen = Date.now();
+  authTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly wire: Wire,
+    readonly ip: string | undefined,
+    private readonly groups: GroupMembers,
+  ) {}
+
+  isOpen(): boolean {
+    return this.state !== 'closed';
+  }
+
+  write(packet: Buffer): void {
+    if (this.state === 'closed') return;
+    if (this.wire.kind === 'ws') {
+      if (this.wire.ws.readyState === 1) this.wire.ws.send(packet, { binary: true });
+    } else {
+      this.wire.socket.write(packet);
+    }
+  }
+
+  bufferedBytes(): number {
+    return this.wire.kind === 'ws' ? this.wire.ws.bufferedAmount : this.wire.socket.writableLength;
+  }
+
+  drop(): void {
+    this.state = 'closed';
+    if (this.authTimer) clearTimeout(this.authTimer);
+    if (this.wire.kind === 'ws') this.wire.ws.terminate();
+    else this.wire.socket.destroy();
+  }
+
+  /** Writes what is queued (an auth refusal), then closes. */
+  end(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (this.authTimer) clearTimeout(this.authTimer);
+    if (this.wire.kind === 'ws') this.wire.ws.close(1000);
+    else this.wire.socket.end();
+    // A peer that never closes its side does not keep the connection.
+    setTimeout(() => (this.wire.kind === 'ws' ? this.wire.ws.terminate() : this.wire.socket.destroy()), 1000).unref();
+  }
+
+  enterGroup(group: string): void {
+    this.groups.add(group, this);
+  }
+  leaveGroup(group: string): void {
+    this.groups.remove(group, this);
+  }
+  // Bilibili clients expect no history on connect: recorders would store it twice.
+  catchUp(): void {}
+}
+
+/** Which sessions of this transport sit in which group; a group's per-room state goes with it. */
+class GroupMembers {
+  readonly byGroup = new Map<string, Set<BiliSession>>();
+  /** Likes last sent to a group (LIKE_INFO_V3_UPDATE goes out on change). */
+  readonly lastLikes = new Map<string, number>();
+
+  add(group: string, session: BiliSession): void {
+    let members = this.byGroup.get(group);
+    if (!members) this.byGroup.set(group, (members = new Set()));
+    members.add(session);
+  }
+
+  remove(group: string, session: BiliSession): void {
+    const members = this.byGroup.get(group);
+    if (!members) return;
+    members.delete(session);
+    if (members.size === 0) {
+      this.byGroup.delete(group);
+      this.lastLikes.delete(group);
+    }
+  }
+}
+
+/**
+ * The Bilibili live danmaku protocol (16-byte header; ops 2/3/5/7/8; zlib or brotli merged
+ * packets), so existing overlay, recorder and bot tools read a room unchanged. WebSocket binary
+ * frames at /sub on the connector's HTTP server, and raw TCP. Read-only: these clients send over
+ * HTTP, as they do on Bilibili.
+ */
+export class BilibiliTransport implements Transport {
+  readonly name = 'bilibili';
+  private readonly groups = new GroupMembers();
+  private readonly all = new Set<BiliSession>();
+  /** The last online count per room, for heartbeat replies between room events. */
+  private readonly lastOnline = new Map<string, number>();
+  private readonly wss: WebSocketServer;
+  private tcp: TcpServer | null = null;
+  private readonly idleTimer: NodeJS.Timeout;
+  private readonly onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+  private constructor(private readonly options: BilibiliOptions) {
+    // Frames over the limit are refused by ws itself (close 1009) before they are buffered whole.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_PACKET, perMessageDeflate: false, clientTracking: false });
+    this.onUpgrade = (req, socket, head) => {
+      const path = (req.url ?? '').split('?')[0];
+      if (path !== BILI_WS_PATH) return; // socket.io's path is socket.io's
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.acceptWs(ws, req));
+    };
+    options.server.on('upgrade', this.onUpgrade);
+    this.idleTimer = setInterval(() => {
+      const before = Date.now() - IDLE_TIMEOUT_MS;
+      for (const session of this.all) if (session.lastSeen < before) this.finish(session, 'idle');
+    }, 5000);
+    this.idleTimer.unref();
+  }
+
+  static async start(options: BilibiliOptions): Promise<BilibiliTransport> {
+    const transport = new BilibiliTransport(options);
+    if (options.tcpPort > 0) await transport.listenTcp(options.host, options.tcpPort);
+    return transport;
+  }
+
+  /** The TCP port listened on, or null. */
+  get tcpPort(): number | null {
+    const address = this.tcp?.address() as AddressInfo | null | undefined;
+    return address ? address.port : null;
+  }
+
+  get sessionCount(): number {
+    return this.all.size;
+  }
+
+  private async listenTcp(host: string, port: number): Promise<void> {
+    const server = createServer({ noDelay: true }, (socket) => this.acceptTcp(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.options.logger.error({ err }, 'bilibili TCP server error'));
+    this.tcp = server;
+  }
+
+  private acceptWs(ws: WebSocket, req: IncomingMessage): void {
+    const session = this.open({ kind: 'ws', ws }, req.socket.remoteAddress);
+    ws.on('error', () => this.finish(session, 'bad_input'));
+    ws.on('close', () => this.finish(session, null));
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
+      const frame = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+      let packets: Packet[];
+      try {
+        packets = splitPackets(frame);
+      } catch (err) {
+        return this.bad(session, err);
+      }
+      for (const packet of packets) if (!this.handle(session, packet)) return;
+    });
+  }
+
+  private acceptTcp(socket: TcpSocket): void {
+    const session = this.open({ kind: 'tcp', socket }, socket.remoteAddress);
+    const stream = new PacketStream();
+    socket.on('error', () => this.finish(session, null));
+    socket.on('close', () => this.finish(session, null));
+    socket.on('data', (chunk: Buffer) => {
+      let packets: Packet[];
+      try {
+        packets = stream.push(chunk);
+      } catch (err) {
+        return this.bad(session, err);
+      }
+      for (const packet of packets) if (!this.handle(session, packet)) return;
+    });
+  }
+
+  private open(wire: Wire, ip: string | undefined): BiliSession {
+    const session = new BiliSession(wire, ip, this.groups);
+    this.all.add(session);
+    this.options.core.opened(session);
+    session.authTimer = setTimeout(() => {
+      session.authTimer = null;
+      if (session.state === 'new' || session.state === 'authing') this.finish(session, 'auth_timeout');
+    }, this.options.authTimeoutMs ?? AUTH_TIMEOUT_MS);
+    session.authTimer.unref();
+    return session;
+  }
+
+  private bad(session: BiliSession, err: unknown): void {
+    if (!(err instanceof ProtocolError)) this.options.logger.warn({ err }, 'unexpected error on a bilibili connection');
+    this.finish(session, 'bad_input');
+  }
+
+  /** A connection ends: it leaves its room, with a reason counted when the server ended it. */
+  private finish(session: BiliSession, reason: string | null): void {
+    if (!this.all.delete(session)) return;
+    if (reason) drops.inc({ reason, transport: this.name });
+    if (session.state !== 'closed') session.drop();
+    // The core takes it out of its rooms (leaveGroup included).
+    this.options.core.closed(session);
+    if (session.roomId && !this.options.core.hub.rooms.has(session.roomId)) this.lastOnline.delete(session.roomId);
+  }
+
+  /** One client packet; false when it closed the connection. */
+  private handle(session: BiliSession, packet: Packet): boolean {
+    session.lastSeen = Date.now();
+    if (packet.op === Op.AUTH && session.state === 'new') {
+      session.state = 'authing';
+      void this.authenticate(session, packet);
+      return true;
+    }
+    if (packet.op === Op.HEARTBEAT && session.state !== 'new') {
+      // In a frame of its own: some clients read only the first packet of a frame for it.
+      session.write(heartbeatReply(this.onlineOf(session)));
+      return true;
+    }
+    // Anything else (a message before auth, a second auth, ops clients never send) is not this protocol.
+    this.finish(session, 'bad_input');
+    return false;
+  }
+
+  private onlineOf(session: BiliSession): number {
+    if (!session.roomId) return 0;
+    const here = this.options.core.hub.rooms.get(session.roomId)?.sockets ?? 0;
+    return Math.max(here, this.lastOnline.get(session.roomId) ?? 0);
+  }
+
+  private async authenticate(session: BiliSession, packet: Packet): Promise<void> {
+    const body = parseAuth(packet.body);
+    if (!body) {
+      auths.inc({ result: 'malformed' });
+      return this.refuse(session);
+    }
+    if (body.key) {
+      // A key from elsewhere (Bilibili's own) is not an error: the connection is anonymous then.
+      try {
+        session.principal = this.options.auth.verify(body.key);
+      } catch {
+        session.principal = null;
+      }
+    }
+    try {
+      const roomId = await resolveRoomid(this.options.redis, body.roomid);
+      if (!isRoomId(roomId)) throw new Error('not a room id');
+      session.roomid = body.roomid;
+      session.protover = body.protover;
+      const joined = await this.options.core.join(session, roomId, [...DEFAULT_POLL_TYPES], null);
+      if (joined === null || session.state !== 'authing') return;
+      session.roomId = roomId;
+      session.state = 'open';
+      if (session.authTimer) clearTimeout(session.authTimer);
+      session.authTimer = null;
+      auths.inc({ result: session.principal ? 'user' : 'anonymous' });
+      session.write(AUTH_OK);
+    } catch {
+      // Banned, too many rooms, or Redis away: the protocol has one way to say no.
+      auths.inc({ result: 'refused' });
+      this.refuse(session);
+    }
+  }
+
+  private refuse(session: BiliSession): void {
+    if (session.state === 'closed') return;
+    session.write(AUTH_REFUSED);
+    session.end();
+    this.finish(session, 'auth_refused');
+  }
+
+  deliver(group: string, event: RoomEvent): number {
+    const members = this.groups.byGroup.get(group);
+    if (!members || members.size === 0) return 0;
+    const roomid = (members.values().next().value as BiliSession).roomid;
+    const bodies: string[] = [];
+    switch (event.kind) {
+      case 'messages':
+        for (const m of event.messages) {
+          // The store keeps the whole API message (seq first), as the front put it on the bus.
+          const body = messageBody(m as unknown as Message, roomid);
+          if (body) bodies.push(JSON.stringify(body));
+        }
+        break;
+      case 'deleted':
+        bodies.push(JSON.stringify(messagesDeleted(roomid, event.ids)));
+        break;
+      case 'room': {
+        const online = Math.max(event.online, this.options.core.hub.rooms.get(event.roomId)?.sockets ?? 0);
+        this.lastOnline.set(event.roomId, online);
+        bodies.push(JSON.stringify(onlineRankCount(online)), JSON.stringify(watchedChange(online)));
+        if (this.groups.lastLikes.get(group) !== event.likes) {
+          this.groups.lastLikes.set(group, event.likes);
+          bodies.push(JSON.stringify(likeInfo(event.likes)));
+        }
+        break;
+      }
+      case 'live':
+        bodies.push(JSON.stringify(event.live ? liveStart(roomid, event.live.startedAt) : preparing(roomid)));
+        break;
+    }
+    if (bodies.length === 0) return 0;
+    // One encoding per (group, protover), whatever the number of sockets.
+    const encoded: Array<Buffer | undefined> = [];
+    let reached = 0;
+    for (const session of members) {
+      if (session.state !== 'open') continue;
+      const protover = session.protover;
+      let packet = encoded[protover];
+      if (!packet) {
+        packet = encodeMessages(bodies, protover);
+        encoded[protover] = packet;
+        packetsOut.inc({ protover: String(protover) });
+      }
+      session.write(packet);
+      reached++;
+    }
+    if (event.kind !== 'messages') return 0;
+    return reached;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.idleTimer);
+    this.options.server.off('upgrade', this.onUpgrade);
+    for (const session of [...this.all]) this.finish(session, null);
+    const tcp = this.tcp;
+    this.tcp = null;
+    if (tcp) await new Promise<void>((resolve) => tcp.close(() => resolve()));
+  }
+}

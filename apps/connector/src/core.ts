@@ -1,0 +1,201 @@
+import { ApiError, type Cursor, type MessageType } from '@danmaku/model';
+import { MAX_ROOMS_PER_SOCKET } from '@danmaku/protocol';
+import { counter, gauge, type Logger } from '@danmaku/observability';
+import { guard, type RedisStore } from '@danmaku/store';
+import type { ConnectorSettings } from './role.js';
+import { RoomHub } from './rooms.js';
+import type { RoomEvent, Session, Transport } from './transport.js';
+
+const sessionsGauge = gauge<'transport'>({ name: 'danmaku_connector_sessions', help: 'Open connections, by transport', labelNames: ['transport'] });
+const roomsGauge = gauge({ name: 'danmaku_connector_rooms', help: 'Rooms with at least one socket on this node' });
+const joins = counter<'result'>({ name: 'danmaku_connector_joins_total', help: 'Room joins, by result', labelNames: ['result'] });
+export const drops = counter<'reason' | 'transport'>({
+  name: 'danmaku_connector_dropped_sockets_total',
+  help: 'Connections the server closed, by reason and transport',
+  labelNames: ['reason', 'transport'],
+});
+
+export interface CoreOptions {
+  config: ConnectorSettings;
+  logger: Logger;
+  store: RedisStore;
+  /** Rooms whose socket count changed (the registry tells the pusher). */
+  onMembership: (roomId: string, sockets: number) => void;
+  /** Likes of a room for the periodic room event; the likes counter lives elsewhere. */
+  roomLikes?: (roomId: string) => Promise<number>;
+  /** The live state of a room, read when a live starts or ends. */
+  roomLive?: (roomId: string) => Promise<{ liveId: string; startedAt: number } | null>;
+  roomInfoMs?: number;
+}
+
+/**
+ * What every connection shares, whatever its transport: room joins (the business check, catch-up
+ * then membership), leaves, presence, periodic room info, live start/end, and dropping slow
+ * consumers. Transports register their sessions here and receive merged events through deliver().
+ */
+export class ConnectorCore {
+  readonly hub: RoomHub;
+  readonly sessions = new Set<Session>();
+  private readonly transports: Transport[] = [];
+  private readonly timers: NodeJS.Timeout[] = [];
+  /** Rooms a session is joining (between the join's first await and its commit): they hold a slot already. */
+  private readonly joining = new WeakMap<Session, Set<string>>();
+
+  constructor(private readonly options: CoreOptions) {
+    const { config } = options;
+    this.hub = new RoomHub({
+      deliver: (group, event) => this.deliver(group, event),
+      store: options.store,
+      logger: options.logger,
+      mergeMs: config.pushMergeMs,
+      bigMergeMs: config.pushBigMergeMs,
+      bigRoomSockets: config.pushBigRoom,
+      notifyDelayMs: config.pushNotifyDelayMs,
+      sweepMs: config.pushSweepMs,
+      onMembership: options.onMembership,
+    });
+    this.every(1000, () => this.dropSlowConsumers());
+    this.every(options.roomInfoMs ?? config.roomInfoMs, () => this.roomInfo());
+    // Presence refresh, so long-connected viewers stay "online".
+    this.every(Math.max(1000, Math.floor(config.onlineTtlMs / 3)), () => {
+      for (const session of this.sessions) {
+        if (!session.principal) continue;
+        for (const roomId of session.rooms.keys()) void options.store.enter(roomId, session.principal).catch(() => undefined);
+      }
+    });
+  }
+
+  addTransport(transport: Transport): void {
+    this.transports.push(transport);
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  deliver(group: string, event: RoomEvent): number {
+    let reached = 0;
+    for (const transport of this.transports) reached += transport.deliver(group, event);
+    return reached;
+  }
+
+  opened(session: Session): void {
+    this.sessions.add(session);
+    sessionsGauge.inc({ transport: session.transport });
+  }
+
+  /** A session closed: it leaves every room. Safe to call twice. */
+  closed(session: Session): void {
+    if (!this.sessions.delete(session)) return;
+    sessionsGauge.dec({ transport: session.transport });
+    for (const [roomId, group] of session.rooms) {
+      session.leaveGroup(group);
+      this.hub.release(roomId, group);
+      if (session.principal) void this.options.store.leave(roomId, session.principal.id).catch(() => undefined);
+    }
+    session.rooms.clear();
+  }
+
+  /**
+   * Joins a room (the business module's room-entry check first). Returns the cursor, or throws
+   * an ApiError; returns null when the session closed meanwhile.
+   */
+  async join(session: Session, roomId: string, types: MessageType[], cursor: Cursor | null): Promise<string | null> {
+    const { store } = this.options;
+    // Counted and reserved before any await: joins sent without waiting for their acks would all
+    // pass a check that only looks at finished joins.
+    let joining = this.joining.get(session);
+    if (!joining) this.joining.set(session, (joining = new Set()));
+    const isNew = !session.rooms.has(roomId) && !joining.has(roomId);
+    if (isNew && session.rooms.size + joining.size >= MAX_ROOMS_PER_SOCKET) {
+      joins.inc({ result: 'refused' });
+      throw new ApiError(409, 'too_many_rooms', `One connection may sit in at most ${MAX_ROOMS_PER_SOCKET} rooms; leave one first.`);
+    }
+    if (isNew) joining.add(roomId);
+    try {
+      if (session.principal && (await store.isBanned(roomId, session.principal.id))) {
+        throw new ApiError(403, 'banned', 'You are banned from this room.');
+      }
+      const prepared = await this.hub.prepareJoin(roomId, types, cursor, store.retention);
+      if (!session.isOpen() || !this.sessions.has(session)) return null;
+      // Synchronous from here: catch-up, then membership, so nothing falls between them.
+      if (prepared.catchUp.length > 0) session.catchUp(roomId, prepared.catchUp, prepared.cursor, prepared.skipped);
+      prepared.commit();
+      // A join again (other types, or after a reconnect of the app): the old membership goes
+      // after the new one is in, so the room never empties (and forgets its stream) in between.
+      const previous = session.rooms.get(roomId);
+      if (previous && previous !== prepared.group) session.leaveGroup(previous);
+      if (previous) this.hub.release(roomId, previous);
+      session.enterGroup(prepared.group);
+      session.rooms.set(roomId, prepared.group);
+      joins.inc({ result: 'ok' });
+      if (session.principal) void store.enter(roomId, session.principal).catch(() => undefined);
+      return prepared.cursor;
+    } catch (err) {
+      joins.inc({ result: 'refused' });
+      throw err;
+    } finally {
+      if (isNew) joining.delete(roomId);
+    }
+  }
+
+  leave(session: Session, roomId: string): void {
+    const group = session.rooms.get(roomId);
+    if (!group) return;
+    session.leaveGroup(group);
+    this.hub.release(roomId, group);
+    session.rooms.delete(roomId);
+    if (session.principal) void this.options.store.leave(roomId, session.principal.id).catch(() => undefined);
+  }
+
+  /** A live started or ended in a room (pub/sub): every group of the room hears it. */
+  liveChanged(roomId: string): void {
+    const room = this.hub.rooms.get(roomId);
+    if (!room || !this.options.roomLive) return;
+    void this.options.roomLive(roomId).then(
+      (live) => {
+        for (const group of room.groups.values()) this.deliver(group.name, { kind: 'live', roomId, live });
+      },
+      (err: unknown) => this.options.logger.warn({ err, roomId }, 'could not read the live state'),
+    );
+  }
+
+  /** Online count and likes for every room here, to every group of it. */
+  private roomInfo(): void {
+    const { store } = this.options;
+    // The fronts aggregate likes into this counter (apps/front likes.ts likesKey).
+    const roomLikes = this.options.roomLikes ?? (async (roomId: string) => Number((await guard(() => store.read.get(`dm:{r:${roomId}}:likes`))) ?? 0));
+    for (const room of this.hub.rooms.values()) {
+      const roomId = room.id;
+      void Promise.all([store.online(roomId), roomLikes(roomId)])
+        .then(([online, likes]) => {
+          for (const group of room.groups.values()) this.deliver(group.name, { kind: 'room', roomId, online, likes });
+        })
+        .catch(() => undefined);
+    }
+  }
+
+  /** A connection that cannot keep up is dropped before its buffer hurts the process. */
+  private dropSlowConsumers(): void {
+    for (const session of this.sessions) {
+      if (session.bufferedBytes() > this.options.config.socketMaxBufferBytes) {
+        drops.inc({ reason: 'slow_consumer', transport: session.transport });
+        session.drop();
+        this.closed(session);
+      }
+    }
+    roomsGauge.set(this.hub.rooms.size);
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const timer = setInterval(fn, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    this.hub.stop();
+    for (const transport of this.transports) await transport.close();
+  }
+}

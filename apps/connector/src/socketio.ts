@@ -1,0 +1,229 @@
+import type { Server as HttpServer } from 'node:http';
+import { Server, type Socket } from 'socket.io';
+import type { Auth, Principal } from '@danmaku/auth';
+import { shapeSocketIoErrors, toApiError } from '@danmaku/http';
+import type { SendPipeline as Ingest } from '@danmaku/send';
+import { ApiError, DEFAULT_POLL_TYPES, decodeCursor, type Cursor } from '@danmaku/model';
+import { isAck, isClientEvent, type Ack, type ClientToServerWire, type Message, type Refusal, type ServerToClientEvents } from '@danmaku/protocol';
+import { describeErrors, validJoin, validLeave, validSend } from '@danmaku/protocol/validate';
+import { counter, gauge } from '@danmaku/observability';
+import type { StoredMessage } from '@danmaku/push';
+import { drops, type ConnectorCore } from './core.js';
+import { emitToRoom } from './fanout.js';
+import type { ConnectorSettings } from './role.js';
+import type { RoomEvent, Session, Transport } from './transport.js';
+
+const socketsGauge = gauge({ name: 'danmaku_connector_sockets', help: 'Open socket.io sockets' });
+const sends = counter<'result'>({ name: 'danmaku_connector_sends_total', help: 'Sends over the socket, by result', labelNames: ['result'] });
+const handshakes = counter<'result'>({ name: 'danmaku_connector_handshakes_total', help: 'Handshakes, by result', labelNames: ['result'] });
+
+interface SocketState {
+  session: SocketIoSession;
+}
+
+/** socket.io typed with the protocol: what clients may emit (unvalidated) and what we emit to them. */
+export type ConnectorServer = Server<ClientToServerWire, ServerToClientEvents, Record<string, never>, SocketState>;
+type ConnectorSocket = Socket<ClientToServerWire, ServerToClientEvents, Record<string, never>, SocketState>;
+
+function errorBody(err: unknown): Refusal {
+  const apiError = err instanceof ApiError ? err : toApiError(err as Error);
+  return { ok: false, ...apiError.toBody() };
+}
+
+export interface SocketIoOptions {
+  config: ConnectorSettings;
+  auth: Auth;
+  /** The same send pipeline as HTTP sends; null when this node has no bus (sends answer 503). */
+  ingest: Ingest | null;
+  server: HttpServer;
+  core: ConnectorCore;
+}
+
+/** A socket.io socket as the core sees it. */
+class SocketIoSession implements Session {
+  readonly transport = 'socket.io';
+  readonly rooms = new Map<string, string>();
+  constructor(
+    readonly socket: ConnectorSocket,
+    readonly principal: Principal | null,
+  ) {}
+  get ip(): string {
+    return this.socket.handshake.address;
+  }
+  isOpen(): boolean {
+    return this.socket.connected;
+  }
+  bufferedBytes(): number {
+    return bufferedBytes(this.socket);
+  }
+  drop(): void {
+    dropNow(this.socket);
+  }
+  enterGroup(group: string): void {
+    void this.socket.join(group);
+  }
+  leaveGroup(group: string): void {
+    void this.socket.leave(group);
+  }
+  catchUp(roomId: string, messages: StoredMessage[], cursor: string, skipped: boolean): void {
+    // The store keeps API messages whole; StoredMessage only types what the push path reads.
+    this.socket.emit('messages', { roomId, messages: messages as unknown as Message[], cursor, ...(skipped ? { skipped: true } : {}) });
+  }
+}
+
+/**
+ * socket.io, this project's own protocol (@danmaku/protocol): the token checked in the
+ * handshake; join, leave and send events; `messages`, `room` and `deleted` events out.
+ */
+export class SocketIoTransport implements Transport {
+  readonly name = 'socket.io';
+  readonly io: ConnectorServer;
+
+  constructor(private readonly options: SocketIoOptions) {
+    const { config, auth, core } = options;
+    const io: ConnectorServer = new Server(options.server, {
+      serveClient: false,
+      pingInterval: config.socketPingMs,
+      pingTimeout: config.socketPingTimeoutMs,
+      // Client packets are tiny (join, send); a big one is an error, and socket.io closes that socket.
+      maxHttpBufferSize: 16 * 1024,
+      perMessageDeflate: false,
+      httpCompression: false,
+      cors: { origin: true, credentials: false },
+      connectTimeout: 10_000,
+    });
+    this.io = io;
+    // Its own refusals (unknown transport or session, bad upgrade) in the API's error shape.
+    shapeSocketIoErrors(options.server);
+
+    io.use((socket, next) => {
+      const token: unknown = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
+      let principal: Principal | null = null;
+      try {
+        if (typeof token === 'string' && token.length > 0) principal = auth.verify(token);
+        else if (!config.anonViewers) throw new ApiError(401, 'missing_token', 'This server needs a token: connect with auth: { token }.');
+      } catch (err) {
+        handshakes.inc({ result: 'refused' });
+        const body = errorBody(err);
+        const refusal = new Error(body.error.message) as Error & { data?: unknown };
+        refusal.data = body.error;
+        next(refusal);
+        return;
+      }
+      handshakes.inc({ result: principal ? 'user' : 'anonymous' });
+      socket.data.session = new SocketIoSession(socket, principal);
+      next();
+    });
+
+    io.on('connection', (socket) => {
+      const session = socket.data.session;
+      core.opened(session);
+      socketsGauge.inc();
+      socket.on('join', (payload, ack) => void this.join(session, payload, ack));
+      socket.on('leave', (payload, ack) => {
+        if (!validLeave(payload)) return this.reject(session, ack, new ApiError(400, 'invalid_request', describeErrors(validLeave.errors)));
+        core.leave(session, payload.roomId);
+        if (isAck('leave', ack)) ack({ ok: true });
+      });
+      socket.on('send', (payload, ack) => void this.send(session, payload, ack));
+      // Anything else a client emits is not part of the protocol.
+      socket.onAny((event: string) => {
+        if (!isClientEvent(event)) this.reject(session, undefined, new ApiError(400, 'invalid_request', `Unknown event "${event}".`));
+      });
+      socket.on('disconnect', () => {
+        socketsGauge.dec();
+        core.closed(session);
+      });
+    });
+  }
+
+  get sessionCount(): number {
+    return this.io.engine.clientsCount;
+  }
+
+  /** Bad input drops the socket (never the process); the ack, when there is one, says why. */
+  private reject(session: SocketIoSession, ack: unknown, err: ApiError): void {
+    // Whatever the event, a refusal is one of its ack's answers.
+    if (typeof ack === 'function') (ack as Ack<Refusal>)(errorBody(err));
+    drops.inc({ reason: 'bad_input', transport: this.name });
+    session.socket.disconnect(true);
+  }
+
+  private async join(session: SocketIoSession, payload: unknown, ack: unknown): Promise<void> {
+    if (!isAck('join', ack)) return this.reject(session, ack, new ApiError(400, 'invalid_request', '`join` needs an acknowledgement callback.'));
+    if (!validJoin(payload)) return this.reject(session, ack, new ApiError(400, 'invalid_request', describeErrors(validJoin.errors)));
+    const types = payload.types ?? [...DEFAULT_POLL_TYPES];
+    let cursor: Cursor | null = null;
+    if (payload.cursor !== undefined) {
+      cursor = decodeCursor(payload.cursor);
+      if (!cursor) return ack(errorBody(new ApiError(400, 'invalid_cursor', 'The cursor is not one this server gave out; join without it to start again.')));
+    }
+    try {
+      const joined = await this.options.core.join(session, payload.roomId, types, cursor);
+      if (joined !== null) ack({ ok: true, cursor: joined });
+    } catch (err) {
+      ack(errorBody(err));
+    }
+  }
+
+  private async send(session: SocketIoSession, payload: unknown, ack: unknown): Promise<void> {
+    if (!isAck('send', ack)) return this.reject(session, ack, new ApiError(400, 'invalid_request', '`send` needs an acknowledgement callback.'));
+    if (!validSend(payload)) return this.reject(session, ack, new ApiError(400, 'invalid_request', describeErrors(validSend.errors)));
+    if (!session.principal) {
+      sends.inc({ result: 'refused' });
+      return ack(errorBody(new ApiError(401, 'missing_token', 'Sending needs a token: connect with auth: { token }.')));
+    }
+    const { roomId, ...body } = payload;
+    try {
+      if (!this.options.ingest) throw new ApiError(503, 'send_unavailable', 'This connection cannot take messages right now; send them over HTTP.', 1);
+      const accepted = await this.options.ingest.accept(roomId, body, session.principal, { ip: session.ip });
+      sends.inc({ result: 'ok' });
+      ack({ ok: true, ...accepted });
+    } catch (err) {
+      sends.inc({ result: 'refused' });
+      ack(errorBody(err));
+    }
+  }
+
+  deliver(group: string, event: RoomEvent): number {
+    switch (event.kind) {
+      case 'messages':
+        // One encoding per group, one write per socket.
+        return emitToRoom(this.io, group, 'messages', { roomId: event.roomId, messages: event.messages, cursor: event.cursor });
+      case 'deleted':
+        this.io.to(group).emit('deleted', { roomId: event.roomId, ids: event.ids });
+        return 0;
+      case 'room':
+        this.io.to(group).emit('room', { roomId: event.roomId, online: event.online, likes: event.likes });
+        return 0;
+      default:
+        // Live start/end reaches socket.io clients through the room's state (GET /v1/rooms/:roomId).
+        return 0;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.io.disconnectSockets(true);
+    // io.close() would also close the HTTP server, which belongs to whoever passed it in.
+    this.io.engine.close();
+  }
+}
+
+/**
+ * Closes a socket without flushing: a plain disconnect waits for the buffer to drain, which a
+ * consumer that does not read never lets happen. The TCP socket goes at once, and its buffers with it.
+ */
+function dropNow(socket: ConnectorSocket): void {
+  const tcp = (socket.conn as unknown as { transport?: { socket?: { _socket?: { destroy(): void } } } }).transport?.socket?._socket;
+  socket.conn.close(true);
+  tcp?.destroy();
+}
+
+/** Bytes queued for a socket: engine.io's write buffer plus the WebSocket's unsent bytes. */
+function bufferedBytes(socket: ConnectorSocket): number {
+  const conn = socket.conn as unknown as { writeBuffer?: unknown[]; transport?: { socket?: { bufferedAmount?: number; _socket?: { writableLength?: number } } } };
+  const ws = conn.transport?.socket;
+  const wsBytes = ws?._socket?.writableLength ?? ws?.bufferedAmount ?? 0;
+  // Packets still in engine.io's buffer (polling, or a paused transport): count ~1 KB each.
+  return wsBytes + (conn.writeBuffer?.length ?? 0) * 1024;
+}

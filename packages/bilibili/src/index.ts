@@ -1,0 +1,4 @@
+export * from './packet.js';
+export * from './bodies.js';
+export { parseAuth, type AuthBody } from './auth.js';
+export { setAlias, aliasOf, resolveRoomid, aliasKeys, MAX_ALIAS, type AliasRedis, type SetAliasResult } from './alias.js';

@@ -1,0 +1,1 @@
+export { pagesPlugin, pageDirectives, type PagesOptions } from './plugin.js';

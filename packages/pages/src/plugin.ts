@@ -1,0 +1,122 @@
+/**
+ * The web pages of DESIGN.md section 6 as one Fastify plugin: viewer (`/`, `/rooms/:roomId`),
+ * replay (`/replay/:liveId`), the OBS overlay (`/overlay/:roomId`), the streamer studio
+ * (`/studio/:roomId`) and the operators' dashboard (`/admin`). The front mounts it with
+ * `app.register(pagesPlugin, options)`; the pages talk to the API only over HTTP and socket.io.
+ *
+ * HTML and CSS are static files in packages/pages/public. The page scripts (src/browser/*.ts,
+ * with the client SDK and hls.js) are bundled by esbuild in memory on the first request and
+ * kept: nothing built is committed or written to disk, so a fresh clone serves pages with no
+ * build step.
+ *
+ * Security headers (helmet) apply to this plugin's routes only, not to the JSON API: a
+ * Content-Security-Policy with no inline script or style, nosniff, and a framing policy per page.
+ */
+import { fileURLToPath } from 'node:url';
+import fastifyHelmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
+import { build } from 'esbuild';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+
+const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url));
+const BROWSER_DIR = fileURLToPath(new URL('./browser/', import.meta.url));
+const SCRIPTS = ['viewer', 'replay', 'studio', 'admin', 'overlay'] as const;
+
+export interface PagesOptions {
+  /**
+   * Who may put the viewer, replay and overlay pages in a frame (CSP `frame-ancestors` sources,
+   * e.g. `'self'` or `https://blog.example`). Studio and admin are never framed.
+   */
+  frameAncestors?: string[];
+}
+
+/** One esbuild run for every page script; a failed build is forgotten so the next request retries. */
+function bundler(): () => Promise<Map<string, string>> {
+  let pending: Promise<Map<string, string>> | null = null;
+  return () => {
+    pending ??= build({
+      entryPoints: SCRIPTS.map((name) => `${BROWSER_DIR}${name}.ts`),
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      target: 'es2022',
+      outdir: '/pages',
+      write: false,
+      minify: true,
+      // Class names stay readable in stack traces from viewers' browsers.
+      keepNames: true,
+      logLevel: 'silent',
+    })
+      .then((result) => new Map(result.outputFiles.map((file) => [file.path.slice('/pages/'.length), file.text])))
+      .catch((err: unknown) => {
+        pending = null;
+        throw err;
+      });
+    return pending;
+  };
+}
+
+/**
+ * The policy of every page. Scripts and styles come only from this origin (no inline code, no
+ * eval), so a comment that slipped into the DOM as markup could not run. Media and connections
+ * may go elsewhere: a streamer's video sits on any CDN (hls.js fetches its segments), and the
+ * router hands out socket.io endpoints on other ports and hosts.
+ */
+export function pageDirectives(frameAncestors: string[]): Record<string, string[]> {
+  return {
+    'default-src': ["'self'"],
+    'script-src': ["'self'"],
+    'script-src-attr': ["'none'"],
+    'style-src': ["'self'"],
+    'img-src': ["'self'", 'data:'],
+    'font-src': ["'self'"],
+    'media-src': ["'self'", 'blob:', 'http:', 'https:'],
+    'connect-src': ["'self'", 'http:', 'https:', 'ws:', 'wss:'],
+    'worker-src': ["'self'", 'blob:'],
+    'object-src': ["'none'"],
+    'base-uri': ["'self'"],
+    'form-action': ["'self'"],
+    'frame-ancestors': frameAncestors,
+  };
+}
+
+export async function pagesPlugin(app: FastifyInstance, options: PagesOptions): Promise<void> {
+  const frameAncestors = options.frameAncestors?.length ? options.frameAncestors : ["'self'"];
+  const scripts = bundler();
+
+  // Scoped by encapsulation: @fastify/helmet hooks this plugin's context, never the JSON API's.
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: { useDefaults: false, directives: pageDirectives(frameAncestors) },
+    // X-Frame-Options cannot name several origins; frame-ancestors above is the framing policy.
+    frameguard: false,
+    // TLS is the terminating proxy's business; a plain-HTTP development host must not be pinned.
+    strictTransportSecurity: false,
+    // The overlay is loaded by OBS and the viewer may be framed: no cross-origin isolation.
+    crossOriginEmbedderPolicy: false,
+  });
+  const unframed = {
+    contentSecurityPolicy: { useDefaults: false, directives: pageDirectives(["'none'"]) },
+    frameguard: { action: 'deny' as const },
+  };
+
+  await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/assets/', index: false });
+
+  const page = (file: string) => async (_request: unknown, reply: FastifyReply) => reply.header('cache-control', 'no-cache').sendFile(file);
+  app.get('/', page('viewer.html'));
+  app.get('/rooms/:roomId', page('viewer.html'));
+  app.get('/replay', page('replay.html'));
+  app.get('/replay/:liveId', page('replay.html'));
+  app.get('/overlay', page('overlay.html'));
+  app.get('/overlay/:roomId', page('overlay.html'));
+  app.get('/studio', { helmet: unframed }, page('studio.html'));
+  app.get('/studio/:roomId', { helmet: unframed }, page('studio.html'));
+  app.get('/admin', { helmet: unframed }, page('admin.html'));
+
+  app.get<{ Params: { file: string } }>('/js/:file', async (request, reply) => {
+    const text = (await scripts()).get(request.params.file);
+    if (text === undefined) {
+      return reply.code(404).send({ error: { code: 'not_found', message: `No script ${request.params.file}.` } });
+    }
+    return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(text);
+  });
+}

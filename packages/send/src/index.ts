@@ -1,0 +1,3 @@
+export { buildMessage, createSendPipeline, type SendPipeline, type SendPipelineOptions } from './pipeline.js';
+export { openSend, type SendPath } from './open.js';
+export type { SendCheck, SendContext } from '@danmaku/model';
