@@ -12,6 +12,8 @@ bash scripts/ensure-deps.sh
 ensure_pkgs /usr/bin/chromium chromium /usr/bin/ffmpeg ffmpeg \
   /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc fonts-noto-cjk \
   /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf fonts-noto-color-emoji
+# promtool checks every role's /metrics (packages/observability/test/promtool.test.ts).
+ensure_pkgs promtool prometheus
 
 export DANMAKU_REDIS_PERSIST=0
 # Stop at the end only what this run started: a developer's running services stay up.

@@ -20,6 +20,7 @@ const KEYS = [
   'socketMaxBufferBytes',
   'roomInfoMs',
   'biliTcpPort',
+  'corsOrigins',
 ] as const;
 export type ConnectorSettings = Pick<Config, (typeof KEYS)[number]>;
 
@@ -48,6 +49,7 @@ export const connectorRole: Role<ConnectorSettings> = {
         logger,
         host: settings.host,
         port: settings.connectorPort,
+        corsOrigins: settings.corsOrigins,
         checks: { redis: () => store.ping(), ...(bus ? { bus: () => bus.healthy() } : {}) },
       });
       server = own.app.server;

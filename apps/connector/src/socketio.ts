@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Socket } from 'socket.io';
 import type { Auth, Principal } from '@danmaku/auth';
-import { shapeSocketIoErrors, toApiError } from '@danmaku/http';
+import { shapeSocketIoErrors, socketCors, toApiError } from '@danmaku/http';
 import type { SendPipeline as Ingest } from '@danmaku/send';
 import { ApiError, DEFAULT_POLL_TYPES, decodeCursor, type Cursor } from '@danmaku/model';
 import { isAck, isClientEvent, type Ack, type ClientToServerWire, type Message, type Refusal, type ServerToClientEvents } from '@danmaku/protocol';
@@ -89,7 +89,7 @@ export class SocketIoTransport implements Transport {
       maxHttpBufferSize: 16 * 1024,
       perMessageDeflate: false,
       httpCompression: false,
-      cors: { origin: true, credentials: false },
+      cors: socketCors(config.corsOrigins),
       connectTimeout: 10_000,
     });
     this.io = io;

@@ -13,6 +13,8 @@ import { clientMetricsRoutes } from './routes/client-metrics.js';
 import { aliasRoutes } from './routes/alias.js';
 import { devTokenRoutes } from './routes/dev-token.js';
 import { pagesPlugin } from '@danmaku/pages';
+import { playerRoutes } from './routes/players.js';
+import { registerDocs } from './docs.js';
 
 /**
  * The front's HTTP API (API.md) on a server of its own, ready to listen. Each route file is a
@@ -20,7 +22,7 @@ import { pagesPlugin } from '@danmaku/pages';
  * the caller (`restricted` in @danmaku/http).
  */
 export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
-  const app = createHttpServer({ logger, app: 'front', trustProxy: deps.config.trustProxy });
+  const app = createHttpServer({ logger, app: 'front', trustProxy: deps.config.trustProxy, corsOrigins: deps.config.corsOrigins, beforeRoutes: registerDocs });
   // Hot rooms: local cache, likes, enter messages; stopped with the app.
   const hot = createHot(deps, logger);
   app.addHook('onClose', () => hot.stop());
@@ -38,5 +40,6 @@ export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
   void app.register(aliasRoutes, ctx);
   devTokenRoutes(app, deps);
   void app.register(pagesPlugin, { frameAncestors: deps.config.frameAncestors });
+  void app.register(playerRoutes, ctx);
   return app;
 }

@@ -23,6 +23,7 @@ export const FRONT_SETTINGS = [
   'pollRetryMs',
   'likesFlushMs',
   'frameAncestors',
+  'corsOrigins',
 ] as const;
 export type FrontSettings = Pick<Config, (typeof FRONT_SETTINGS)[number]>;
 

@@ -3,7 +3,7 @@ import { listenOwnPort, type Role } from '@danmaku/role';
 import { Switchboard } from '@danmaku/switches';
 import { routerRoutes } from './router.js';
 
-const KEYS = ['host', 'routerPort', 'cluster', 'switchesRefreshMs'] as const;
+const KEYS = ['host', 'routerPort', 'cluster', 'switchesRefreshMs', 'corsOrigins'] as const;
 export type RouterSettings = Pick<Config, (typeof KEYS)[number]>;
 
 /**
@@ -22,6 +22,7 @@ export const routerRole: Role<RouterSettings> = {
       logger,
       host: settings.host,
       port: settings.routerPort,
+      corsOrigins: settings.corsOrigins,
       checks: { redis: async () => (await redis.ping()) === 'PONG' },
       routes: (app) =>
         void app.register(routerRoutes, {

@@ -63,6 +63,15 @@ function sources(text: string): string[] {
 }
 
 /** Fastify's trustProxy: a boolean, or the proxies' addresses. */
+/** `*` or origins as browsers send them (scheme://host[:port], no path, no trailing slash). */
+function origins(text: string, env: string): string[] {
+  const listed = list(text);
+  for (const origin of listed) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) throw new ConfigError(`${env} must list origins like https://player.example or *, got "${origin}"`);
+  }
+  return listed;
+}
+
 function trustProxy(text: string): boolean | string {
   if (text === 'false' || text === '0') return false;
   if (text === 'true') return true;
@@ -142,6 +151,7 @@ export const SETTINGS = {
   // Pages
   frameAncestors: { env: 'DANMAKU_FRAME_ANCESTORS', default: "'self'", doc: 'Space- or comma-separated CSP frame-ancestors sources allowed to frame the viewer, replay and overlay pages (e.g. "\'self\' https://blog.example"); studio and admin are never framed.', parse: sources },
   logLevel: { env: 'LOG_LEVEL', default: 'info', doc: 'pino log level (fatal, error, warn, info, debug, trace, silent).' },
+  corsOrigins: { env: 'DANMAKU_CORS_ORIGINS', default: '', doc: 'Comma-separated origins (https://player.example) that browsers may call the HTTP API and the socket.io endpoint from; `*` = any. Empty: the player routes (/v1/dplayer/, danmaku.xml) answer any origin, the rest of the API none, and socket.io only pages from the same host. Never with credentials.', parse: origins },
 } as const satisfies Record<string, Setting>;
 
 type Settings = typeof SETTINGS;

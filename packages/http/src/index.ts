@@ -1,3 +1,4 @@
+import cors from '@fastify/cors';
 import { STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
@@ -5,6 +6,9 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ApiError, LIMITS, NO_CONTROL_CHARS } from '@danmaku/model';
 import { BusUnavailableError } from '@danmaku/bus';
 import { counter, metricsText, type Logger } from '@danmaku/observability';
+import { CORS_HEADERS, CORS_METHODS, corsOrigin } from './cors.js';
+
+export { corsOrigin, isPlayerRoute, socketCors } from './cors.js';
 
 export interface HttpServerOptions {
   logger: Logger;
@@ -16,6 +20,10 @@ export interface HttpServerOptions {
    * otherwise pick its own address and dodge per-IP limits.
    */
   trustProxy?: boolean | string;
+  /** DANMAKU_CORS_ORIGINS: origins browsers may call from (`*` = any); none = only the player routes, from anywhere. */
+  corsOrigins?: readonly string[];
+  /** Runs before the server declares its own routes: what must see every route (an API document). */
+  beforeRoutes?: (app: FastifyInstance) => void;
 }
 
 const httpErrors = counter<'app' | 'status' | 'code'>({
@@ -222,6 +230,14 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, new ApiError(404, 'not_found', `No route ${request.method} ${request.url.split('?')[0]}.`)),
   );
+
+  options.beforeRoutes?.(app);
+  const origins = options.corsOrigins ?? [];
+  void app.register(cors, {
+    delegator: (request, callback) => {
+      callback(null, { origin: corsOrigin(origins, request.url ?? '/'), credentials: false, methods: CORS_METHODS, allowedHeaders: CORS_HEADERS, exposedHeaders: ['Retry-After'], maxAge: 600 });
+    },
+  });
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/metrics', async (_request, reply) => {

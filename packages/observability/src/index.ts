@@ -13,6 +13,9 @@ export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'inf
  */
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
+// prom-client names these gauges `_total`, a suffix Prometheus keeps for counters (promtool check
+// metrics refuses them); each equals sum() over its by-type twin (nodejs_active_handles{type}).
+for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
 
 type Labels<T extends string> = { name: string; help: string; labelNames?: readonly T[] };
 

@@ -17,10 +17,12 @@ export async function listenOwnPort(options: {
   logger: Logger;
   host: string;
   port: number;
+  /** DANMAKU_CORS_ORIGINS, for a role whose port serves an API to browsers. */
+  corsOrigins?: readonly string[];
   checks: Record<string, () => Promise<boolean> | boolean>;
   routes?: (app: FastifyInstance) => void;
 }): Promise<OwnPort> {
-  const app = createHttpServer({ logger: options.logger, app: options.name });
+  const app = createHttpServer({ logger: options.logger, app: options.name, corsOrigins: options.corsOrigins });
   readinessRoute(app, options.checks);
   options.routes?.(app);
   await app.listen({ host: options.host, port: options.port });
