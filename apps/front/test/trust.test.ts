@@ -5,6 +5,7 @@
  * rooms-per-socket limit under joins sent without waiting for acks.
  */
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { io as ioClient, type Socket } from 'socket.io-client';
@@ -194,6 +195,40 @@ describe("the parser's and the framework's errors are in the error shape", () =>
       assertShape(answer.status, answer.body, label);
     });
   }
+  test('bytes after a request (a body sent without a length) never add a second answer to the connection', async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1');
+      let got = '';
+      const timer = setTimeout(() => socket.destroy(new Error(`the connection stayed open: ${JSON.stringify(got.slice(0, 200))}`)), 10_000);
+      socket.on('data', (chunk: Buffer) => (got += chunk.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(got);
+      });
+      // The server reads the body as the next request and its parser fails on it, while the
+      // answer to the DELETE is being written.
+      socket.write('DELETE /v1/rooms/body-no-length/bans/u1 HTTP/1.1\r\nHost: x\r\n\r\n{"junk": true}');
+    });
+    // One answer, whichever is first: the DELETE's, or the parser's 400 in its place.
+    assert.equal(text.match(/HTTP\/1\.1 \d{3}/g)?.length, 1, text.slice(0, 400));
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]);
+    assertShape(status, text.slice(text.indexOf('\r\n\r\n') + 4), 'body without a length');
+  });
+
+  test('a HEAD request with huge headers gets the head alone (no stray body after Connection: close)', async () => {
+    const answer = await new Promise<{ status: number; error: string | null }>((resolve) => {
+      const url = new URL(system.url);
+      const req = httpRequest({ host: url.hostname, port: url.port, method: 'HEAD', path: `/v1/route?${'x'.repeat(20_000)}`, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => setImmediate(() => resolve({ status: res.statusCode ?? 0, error: null })));
+      });
+      // Node's parser reports a body sent after a HEAD answer as data after Connection: close.
+      req.on('error', (err: Error & { code?: string }) => resolve({ status: 0, error: err.code ?? err.message }));
+      req.end();
+    });
+    assert.deepEqual(answer, { status: 431, error: null });
+  });
 });
 
 describe('rooms per socket', () => {

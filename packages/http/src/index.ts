@@ -137,11 +137,15 @@ const PARSER_ERRORS: Record<string, [number, string, string]> = {
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout', 'The request took too long to arrive.'],
 };
 
-/** An error answer written straight to a socket: for errors raised before any request object exists. */
-function rawErrorResponse(status: number, code: string, message: string): string {
+/**
+ * An error answer written straight to a socket: for errors raised before any request object
+ * exists. A HEAD request gets the head alone: a client reads no body after it, so one would
+ * arrive as stray bytes after `Connection: close`.
+ */
+function rawErrorResponse(status: number, code: string, message: string, head = false): string {
   const body = JSON.stringify(new ApiError(status, code, message).toBody());
   const reason = STATUS_CODES[status] ?? 'Error';
-  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`;
 }
 
 /**
@@ -149,12 +153,27 @@ function rawErrorResponse(status: number, code: string, message: string): string
  * chunking, Content-Length with Transfer-Encoding, huge headers) never reach a route: this
  * writes them in the API's error shape, then closes the connection, which is not reusable.
  */
-export function clientErrorHandler(app: string): (err: Error & { code?: string }, socket: Duplex) => void {
+export function clientErrorHandler(app: string): (err: Error & { code?: string; rawPacket?: unknown }, socket: Duplex) => void {
   return (err, socket) => {
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
     const [status, code, message] = (err.code && PARSER_ERRORS[err.code]) || [400, 'bad_request', 'The request is not valid HTTP.'];
     httpErrors.inc({ app, status: String(status), code });
-    if (socket.writable) socket.write(rawErrorResponse(status, code, message));
+    // The bad bytes came after a request whose answer is already being written (a body sent
+    // without a length, read as the next request): another answer after it would be taken by a
+    // kept-alive client as the answer to its next request. Let that one finish, then close.
+    const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (inFlight?.headersSent) {
+      const close = (): void => {
+        socket.end();
+        setTimeout(() => socket.destroy(), 5000).unref();
+      };
+      if (inFlight.writableFinished) close();
+      else inFlight.once('finish', close).once('close', close);
+      return;
+    }
+    // The bytes the parser choked on; a request line that starts them names the method.
+    const head = Buffer.isBuffer(err.rawPacket) && err.rawPacket.subarray(0, 5).toString('latin1') === 'HEAD ';
+    if (socket.writable) socket.write(rawErrorResponse(status, code, message, head));
     socket.destroy();
   };
 }
