@@ -2,8 +2,8 @@
 # Local infrastructure for development and tests: Redis, MariaDB and a mock
 # Kafka broker, all listening on 127.0.0.1 only, all state under <repo>/.run/.
 #
-#   infra.sh up     [redis] [mysql] [kafka]   start (default: redis mysql)
-#   infra.sh down   [redis] [mysql] [kafka]   stop  (default: all three)
+#   infra.sh up     [redis] [mysql] [kafka] [redis-cluster]   start (default: redis mysql)
+#   infra.sh down   [redis] [mysql] [kafka] [redis-cluster]   stop  (default: all four)
 #   infra.sh status                           one line per service
 #   infra.sh env                              export lines for running services
 #                                             usage: eval "$(bash scripts/infra.sh env)"
@@ -17,6 +17,8 @@
 #   DANMAKU_REDIS_PERSIST  (1)  0 = no RDB/AOF at all (tests: faster, nothing on disk)
 #   DANMAKU_MYSQL_PORT     (13306)
 #   DANMAKU_KAFKA_TOPICS   ("danmaku.messages:8")  space-separated topic:partitions
+#   DANMAKU_REDIS_CLUSTER_PORT (17000)  first of the six ports of redis-cluster
+#                          (3 primaries + 3 replicas; cluster bus = port + 10000)
 #
 # Missing packages (redis-server, mariadb-server, gcc, librdkafka-dev) are
 # installed with apt-get (as root, or via sudo).
@@ -29,6 +31,7 @@ REDIS_PORT="${DANMAKU_REDIS_PORT:-16379}"
 REDIS_PERSIST="${DANMAKU_REDIS_PERSIST:-1}"
 MYSQL_PORT="${DANMAKU_MYSQL_PORT:-13306}"
 KAFKA_TOPICS="${DANMAKU_KAFKA_TOPICS:-danmaku.messages:8}"
+CLUSTER_PORT="${DANMAKU_REDIS_CLUSTER_PORT:-17000}"
 
 # Application credentials; the URLs printed by `env` use them.
 DB_NAME=danmaku
@@ -440,6 +443,85 @@ kafka_status() {
   fi
 }
 
+# ------------------------------------------------------------- redis-cluster
+# Six redis-server processes on loopback (3 primaries + 3 replicas), made a
+# cluster with redis-cli --cluster create. State in .run/redis-cluster/PORT/.
+
+CLUSTER_DIR="$RUN/redis-cluster"
+
+cluster_ports() {
+  local i
+  for ((i = 0; i < 6; i++)); do echo $((CLUSTER_PORT + i)); done
+}
+
+cluster_ok() {
+  redis-cli -h 127.0.0.1 -p "$CLUSTER_PORT" cluster info 2>/dev/null | grep -q '^cluster_state:ok'
+}
+
+redis-cluster_up() {
+  ensure_pkgs redis-server redis-server redis-cli redis-tools 9>&-
+  local port persist=() fresh=0
+  if [ "$REDIS_PERSIST" = 0 ]; then persist=(--save '' --appendonly no); else persist=(--appendonly yes --appendfsync everysec); fi
+  for port in $(cluster_ports); do
+    if pid_of "$CLUSTER_DIR/$port/redis.pid" redis-server >/dev/null; then continue; fi
+    port_open "$port" && die "port $port is taken; set DANMAKU_REDIS_CLUSTER_PORT"
+    port_open $((port + 10000)) && die "cluster bus port $((port + 10000)) is taken; set DANMAKU_REDIS_CLUSTER_PORT"
+    mkdir -p "$CLUSTER_DIR/$port"
+    [ -s "$CLUSTER_DIR/$port/nodes.conf" ] || fresh=1
+    redis-server --bind 127.0.0.1 --port "$port" --protected-mode yes \
+      --daemonize yes --pidfile "$CLUSTER_DIR/$port/redis.pid" \
+      --dir "$CLUSTER_DIR/$port" --logfile "$CLUSTER_DIR/$port/redis.log" \
+      --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+      --repl-diskless-sync-delay 0 "${persist[@]}" 9>&-
+  done
+  local i
+  for port in $(cluster_ports); do
+    for ((i = 0; i < 100; i++)); do redis_ping "$port" && break; sleep 0.1; done
+    redis_ping "$port" || die "cluster node $port did not answer PING (log: $CLUSTER_DIR/$port/redis.log)"
+  done
+  if ! cluster_ok; then
+    if [ "$fresh" = 1 ] || ! redis-cli -p "$CLUSTER_PORT" cluster info | grep -q 'cluster_known_nodes:6'; then
+      local nodes=()
+      for port in $(cluster_ports); do nodes+=("127.0.0.1:$port"); done
+      redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$RUN/redis-cluster.create.log" 2>&1 ||
+        { tail -n 20 "$RUN/redis-cluster.create.log" >&2; die "redis-cli --cluster create failed"; }
+    fi
+    for ((i = 0; i < 200; i++)); do cluster_ok && break; sleep 0.1; done
+    cluster_ok || die "redis cluster did not reach cluster_state:ok within 20s"
+  fi
+  log "redis-cluster up on 127.0.0.1:$CLUSTER_PORT-$((CLUSTER_PORT + 5)) (3 primaries + 3 replicas)"
+}
+
+redis-cluster_down() {
+  local port pid any=0
+  for port in $(cluster_ports); do
+    if pid="$(pid_of "$CLUSTER_DIR/$port/redis.pid" redis-server)"; then
+      stop_pid "$pid" redis-server 20
+      any=1
+    fi
+    rm -f "$CLUSTER_DIR/$port/redis.pid"
+  done
+  if [ "$REDIS_PERSIST" = 0 ]; then rm -rf "$CLUSTER_DIR"; fi
+  [ "$any" = 1 ] && log "redis-cluster stopped" || log "redis-cluster: not started by infra.sh (nothing to stop)"
+}
+
+redis-cluster_seeds() {
+  local port seeds=""
+  pid_of "$CLUSTER_DIR/$CLUSTER_PORT/redis.pid" redis-server >/dev/null || return 1
+  cluster_ok || return 1
+  for port in $(cluster_ports); do seeds="$seeds${seeds:+,}127.0.0.1:$port"; done
+  echo "$seeds"
+}
+
+redis-cluster_status() {
+  local seeds
+  if seeds="$(redis-cluster_seeds)"; then
+    echo "redis-cluster  up    $seeds"
+  else
+    echo "redis-cluster  down  127.0.0.1:$CLUSTER_PORT-$((CLUSTER_PORT + 5))"
+  fi
+}
+
 # ---------------------------------------------------------------------- main
 
 print_env() {
@@ -449,11 +531,13 @@ print_env() {
   if pid_of "$KAFKA_PID" mock-broker >/dev/null && [ -s "$KAFKA_BOOT" ]; then
     echo "export KAFKA_BROKERS=$(cat "$KAFKA_BOOT")"
   fi
+  local seeds
+  seeds="$(redis-cluster_seeds)" && echo "export REDIS_CLUSTER_NODES=$seeds"
   return 0
 }
 
 usage() {
-  sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -461,7 +545,7 @@ usage() {
 check_names() {
   local n
   for n in "$@"; do
-    case "$n" in redis | mysql | kafka) ;; *) die "unknown service '$n' (want redis, mysql or kafka)" ;; esac
+    case "$n" in redis | mysql | kafka | redis-cluster) ;; *) die "unknown service '$n' (want redis, mysql, kafka or redis-cluster)" ;; esac
   done
 }
 
@@ -470,7 +554,7 @@ cmd="${1:-}"
 case "$cmd" in
   up | down)
     if [ $# -eq 0 ]; then
-      if [ "$cmd" = up ]; then set -- redis mysql; else set -- redis mysql kafka; fi
+      if [ "$cmd" = up ]; then set -- redis mysql; else set -- redis mysql kafka redis-cluster; fi
     fi
     check_names "$@"
     mkdir -p "$RUN"
@@ -486,6 +570,7 @@ case "$cmd" in
     redis_status
     mysql_status
     kafka_status
+    redis-cluster_status
     ;;
   env) print_env ;;
   *) usage ;;

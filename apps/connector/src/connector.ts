@@ -5,7 +5,7 @@ import { LIVE_CHANNEL, liveKey } from '@danmaku/lives';
 import type { Logger } from '@danmaku/observability';
 import type { SendPipeline as Ingest } from '@danmaku/send';
 import { nodeChannel, parseNodeEvent, type StoredMessage } from '@danmaku/push';
-import { DELETED_CHANNEL, guard, waitReady, type MessagesDeleted, type Redis, type RedisStore } from '@danmaku/store';
+import { DELETED_CHANNEL, guard, type MessagesDeleted, type Redis, type RedisStore } from '@danmaku/store';
 import { BILI_WS_PATH, BilibiliTransport } from './bilibili.js';
 import { ConnectorCore } from './core.js';
 import { startRegistry, type Registry } from './registry.js';
@@ -26,8 +26,7 @@ export interface ConnectorOptions {
   server: HttpServer;
   /** What the router hands to clients for this node. */
   publicUrl: string;
-  /** A subscriber connection (pub/sub needs one of its own) and a command connection for the registry. */
-  subscriber: Redis;
+  /** The command connection for the registry (room signals use the store's). */
   redis: Redis;
   /** Likes of a room for the periodic `room` event; the likes counter lives elsewhere. */
   roomLikes?: (roomId: string) => Promise<number>;
@@ -95,11 +94,9 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
     logger,
   });
 
-  // Pusher -> this node; deletions and live start/end for every node.
-  options.subscriber.on('error', () => undefined);
-  await waitReady(options.subscriber);
-  await options.subscriber.subscribe(nodeChannel(nodeId), DELETED_CHANNEL, LIVE_CHANNEL);
-  options.subscriber.on('message', (channel: string, text: string) => {
+  // Pusher -> this node; deletions and live start/end for every node. After a lost connection or
+  // a Redis failover the subscription comes back by itself, and every room pulls to catch up.
+  const onSignal = (channel: string, text: string): void => {
     if (channel === LIVE_CHANNEL) {
       core.liveChanged(text);
       return;
@@ -121,6 +118,10 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
     } else {
       hub.broadcast(event.roomId, event.type, event.messages as StoredMessage[]);
     }
+  };
+  const subscription = await store.signals.subscribe([nodeChannel(nodeId), DELETED_CHANNEL, LIVE_CHANNEL], onSignal, () => {
+    logger.info('signals resubscribed; pulling every room');
+    for (const roomId of hub.rooms.keys()) hub.notify(roomId);
   });
 
   logger.info({ nodeId, url: options.publicUrl, bilibili: biliEndpoints }, 'connector ready');
@@ -131,7 +132,7 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
     bilibili: biliEndpoints,
     async stop() {
       await registry?.stop();
-      await options.subscriber.unsubscribe().catch(() => undefined);
+      await subscription.close();
       await core.stop();
     },
   };

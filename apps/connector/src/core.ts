@@ -1,7 +1,7 @@
 import { ApiError, type Cursor, type MessageType } from '@danmaku/model';
 import { MAX_ROOMS_PER_SOCKET } from '@danmaku/protocol';
 import { counter, gauge, type Logger } from '@danmaku/observability';
-import { guard, type RedisStore } from '@danmaku/store';
+import { guard, roomKeys, type RedisStore } from '@danmaku/store';
 import type { ConnectorSettings } from './role.js';
 import { RoomHub } from './rooms.js';
 import type { RoomEvent, Session, Transport } from './transport.js';
@@ -163,8 +163,8 @@ export class ConnectorCore {
   /** Online count and likes for every room here, to every group of it. */
   private roomInfo(): void {
     const { store } = this.options;
-    // The fronts aggregate likes into this counter (apps/front likes.ts likesKey).
-    const roomLikes = this.options.roomLikes ?? (async (roomId: string) => Number((await guard(() => store.read.get(`dm:{r:${roomId}}:likes`))) ?? 0));
+    // The fronts aggregate likes into this counter (the store's roomKeys.likes).
+    const roomLikes = this.options.roomLikes ?? (async (roomId: string) => Number((await guard(() => store.read.get(roomKeys.likes(roomId)))) ?? 0));
     for (const room of this.hub.rooms.values()) {
       const roomId = room.id;
       void Promise.all([store.online(roomId), roomLikes(roomId)])

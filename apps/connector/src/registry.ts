@@ -1,6 +1,6 @@
 import type { Logger } from '@danmaku/observability';
 import { HEARTBEAT_MS, SUBSCRIBERS_TTL_S, pushKeys, registerConnector, unregisterConnector } from '@danmaku/push';
-import type { Redis } from '@danmaku/store';
+import { execSpread, type Command, type Redis } from '@danmaku/store';
 import type { RoomHub } from './rooms.js';
 
 export interface RegistryOptions {
@@ -44,13 +44,16 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
 
   const write = async (counts: Map<string, number>): Promise<void> => {
     if (counts.size === 0) return;
-    const pipeline = redis.pipeline();
+    // One slot per room: one pipeline, or one per node on a cluster.
+    const commands: Command[] = [];
     for (const [roomId, sockets] of counts) {
       const key = pushKeys.subscribers(cluster, roomId);
-      if (sockets > 0) pipeline.hset(key, nodeId, sockets).expire(key, SUBSCRIBERS_TTL_S);
-      else pipeline.hdel(key, nodeId);
+      if (sockets > 0) commands.push(['hset', key, nodeId, sockets], ['expire', key, SUBSCRIBERS_TTL_S]);
+      else commands.push(['hdel', key, nodeId]);
     }
-    await pipeline.exec();
+    const replies = await execSpread(redis, commands);
+    const failed = replies.find(([err]) => err);
+    if (failed) throw failed[0];
   };
 
   const flush = (): void => {

@@ -64,7 +64,6 @@ export const connectorRole: Role<ConnectorSettings> = {
       ingest: sendPath?.pipeline ?? null,
       server,
       publicUrl,
-      subscriber: await shared.subscriber('connector-sub'),
       redis: store.write,
     });
     // Tests and scripts wait for this line.

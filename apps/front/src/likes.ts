@@ -1,8 +1,8 @@
 import { counter } from '@danmaku/observability';
-import type { Redis } from '@danmaku/store';
+import { execSpread, roomKeys, type Command, type Redis } from '@danmaku/store';
 
 /** Total likes of a room; same hash tag as the room's other keys. */
-export const likesKey = (roomId: string): string => `dm:{r:${roomId}}:likes`;
+export const likesKey = roomKeys.likes;
 
 const likesAccepted = counter({ name: 'danmaku_likes_total', help: 'Likes accepted by this front (before aggregation)' });
 const likeFlushes = counter<'result'>({ name: 'danmaku_likes_flushes_total', help: 'Flushes of aggregated likes to Redis', labelNames: ['result'] });
@@ -61,9 +61,8 @@ export class LikeCounter {
       const batch = this.pending;
       this.pending = new Map();
       try {
-        const pipeline = this.write.pipeline();
-        for (const [roomId, n] of batch) pipeline.incrby(likesKey(roomId), n);
-        const results = (await pipeline.exec()) ?? [];
+        // One slot per room: one pipeline, or one per node on a cluster.
+        const results = await execSpread(this.write, [...batch].map(([roomId, n]): Command => ['incrby', likesKey(roomId), n]));
         // Put back only what did not land: an INCRBY that succeeded must not be counted twice.
         let failed = results.length === 0;
         [...batch].forEach(([roomId, n], i) => {

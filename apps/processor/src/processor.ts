@@ -1,5 +1,6 @@
 import type { Batch, Bus, Consumer } from '@danmaku/bus';
-import { ADVANCED_CHANNEL, type RoomAdvanced } from '@danmaku/push';
+import type { RoomAdvanced } from '@danmaku/push';
+import { bucketOf, channels, type Signals } from '@danmaku/store';
 import { parseStreamKey, partitionFor, type MessageType, type UnsequencedMessage } from '@danmaku/model';
 import { counter, gauge, histogram, type Logger } from '@danmaku/observability';
 import { redisSeconds, type AppendEntry, type RedisStore } from '@danmaku/store';
@@ -171,9 +172,17 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
   };
 }
 
-/** Announces over Redis pub/sub: one PUBLISH per batch, whatever the number of streams. */
-export function redisAnnouncer(redis: { publish(channel: string, message: string): Promise<number> }) {
+/** Announces over room signals: one publish per spread bucket of the batch, whatever the number of streams. */
+export function redisAnnouncer(signals: Pick<Signals, 'publishMany'>) {
   return async (events: RoomAdvanced[]): Promise<void> => {
-    await redis.publish(ADVANCED_CHANNEL, JSON.stringify(events));
+    // One channel per spread bucket (rooms keep their order; buckets spread over the shards).
+    const byBucket = new Map<number, RoomAdvanced[]>();
+    for (const e of events) {
+      const bucket = bucketOf(e.roomId);
+      const list = byBucket.get(bucket);
+      if (list) list.push(e);
+      else byBucket.set(bucket, [e]);
+    }
+    await signals.publishMany([...byBucket].map(([bucket, list]) => [channels.advanced(bucket), JSON.stringify(list)] as const));
   };
 }

@@ -17,7 +17,7 @@ export const processorRole: Role<ProcessorSettings> = {
       bus,
       store,
       logger,
-      announce: redisAnnouncer(store.write),
+      announce: redisAnnouncer(store.signals),
       topic: settings.topic,
       batchSize: settings.processorBatch,
       lingerMs: settings.processorLingerMs,

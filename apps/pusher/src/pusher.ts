@@ -1,7 +1,7 @@
 import type { MessageType } from '@danmaku/model';
 import { counter, gauge, type Logger } from '@danmaku/observability';
+import { randomBytes } from 'node:crypto';
 import {
-  ADVANCED_CHANNEL,
   NODE_TTL_MS,
   broadcastPayload,
   nodeChannel,
@@ -10,7 +10,7 @@ import {
   pushKeys,
   type RoomAdvanced,
 } from '@danmaku/push';
-import { waitReady, type Redis, type RedisStore } from '@danmaku/store';
+import { channels, deploymentKeys, execSpread, fnv1a, guard, type Command, type Redis, type RedisStore, type Signals } from '@danmaku/store';
 
 export type PushMode = 'notify' | 'broadcast';
 
@@ -19,6 +19,34 @@ const published = counter<'kind'>({ name: 'danmaku_pusher_published_total', help
 const switches = counter<'to'>({ name: 'danmaku_pusher_mode_switches_total', help: 'Rooms switching push mode', labelNames: ['to'] });
 const roomsByMode = gauge<'mode'>({ name: 'danmaku_pusher_rooms', help: 'Rooms seen in the last minutes, by push mode', labelNames: ['mode'] });
 const errors = counter({ name: 'danmaku_pusher_errors_total', help: 'Pushes that failed (connectors catch up on their timer)' });
+const ownedRooms = gauge<'pusher'>({
+  name: 'danmaku_pusher_owned_rooms',
+  help: 'Rooms this pusher pushed in the last minute (rendezvous hashing gives each room to exactly one live pusher)',
+  labelNames: ['pusher'],
+});
+const othersRooms = counter({ name: 'danmaku_pusher_foreign_advances_total', help: 'Advances ignored because another live pusher owns the room' });
+const livePushers = gauge({ name: 'danmaku_pusher_live_pushers', help: 'Live pushers this pusher sees (itself included)' });
+
+/** A pusher that has not beaten for this long is dead: its rooms go to the survivors. */
+export const PUSHER_TTL_MS = 2500;
+export const PUSHER_HEARTBEAT_MS = 500;
+
+/**
+ * Rendezvous (highest random weight) hashing: each room goes to the live pusher with the highest
+ * hash of (pusher, room). When a pusher joins or dies only its own share of rooms moves.
+ */
+export function ownerOf(roomId: string, pushers: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestWeight = -1;
+  for (const id of pushers) {
+    const weight = fnv1a(`${id}|${roomId}`);
+    if (weight > bestWeight || (weight === bestWeight && best !== null && id < best)) {
+      best = id;
+      bestWeight = weight;
+    }
+  }
+  return best;
+}
 
 /** How far back the first broadcast of a stream reads (connectors that are further behind pull). */
 const FIRST_BROADCAST_WINDOW = 200;
@@ -29,10 +57,12 @@ const ROOM_IDLE_MS = 5 * 60_000;
 const SUBSCRIBERS_CACHE_MS = 200;
 
 export interface PusherOptions {
-  /** Commands (HGETALL, PUBLISH). */
+  /** Commands (HGETALL, the pusher registry). */
   redis: Redis;
-  /** A connection of its own for SUBSCRIBE. */
-  subscriber: Redis;
+  /** Room signals; default: the store's. */
+  signals?: Signals;
+  /** This pusher's id in the registry (default: random). */
+  id?: string;
   store: RedisStore;
   cluster: string;
   /** Subscribers at which a room switches to broadcast... */
@@ -59,7 +89,12 @@ interface StreamState {
 }
 
 export interface Pusher {
+  id: string;
   modeOf(roomId: string): PushMode;
+  /** Rooms this pusher pushed since it started (or since the last reset). */
+  pushedRooms(): Set<string>;
+  /** The live pushers as this one sees them. */
+  livePushers(): string[];
   stop(): Promise<void>;
 }
 
@@ -70,7 +105,26 @@ export interface Pusher {
  */
 export async function startPusher(options: PusherOptions): Promise<Pusher> {
   const { redis, store, cluster, logger } = options;
+  const signals = options.signals ?? store.signals;
+  const id = options.id ?? `p-${randomBytes(4).toString('hex')}`;
   const readDelayMs = options.readDelayMs ?? 5;
+  const pushed = new Map<string, number>();
+
+  // The pusher registry: a heartbeat per pusher; each sees the same live set and so the same owners.
+  let live: string[] = [id];
+  const beat = async (): Promise<void> => {
+    const now = Date.now();
+    await guard(() => redis.zadd(deploymentKeys.pushers(cluster), now, id));
+    const ids = await guard(() => redis.zrangebyscore(deploymentKeys.pushers(cluster), now - PUSHER_TTL_MS, '+inf'));
+    if (!ids.includes(id)) ids.push(id);
+    ids.sort();
+    if (ids.join() !== live.join()) logger.info({ pushers: ids }, 'live pushers changed; rooms rebalanced');
+    live = ids;
+    livePushers.set(ids.length);
+  };
+  await beat();
+  const beatTimer = setInterval(() => void beat().catch((err: unknown) => logger.warn({ err }, 'pusher heartbeat failed')), PUSHER_HEARTBEAT_MS);
+  beatTimer.unref();
   const rooms = new Map<string, RoomState>();
   const streams = new Map<string, StreamState>();
   /** Last heartbeat of every registered node. */
@@ -110,6 +164,12 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
     }
     for (const [roomId, cached] of countsCache) if (now - cached.at > 10_000) countsCache.delete(roomId);
     for (const key of streams.keys()) if (!rooms.has(key.slice(0, key.lastIndexOf(':')))) streams.delete(key);
+    let owned = 0;
+    for (const [roomId, at] of pushed) {
+      if (now - at > 60_000) pushed.delete(roomId);
+      else owned++;
+    }
+    ownedRooms.set({ pusher: id }, owned);
     roomsByMode.set({ mode: 'notify' }, counts.notify);
     roomsByMode.set({ mode: 'broadcast' }, counts.broadcast);
   }, 1000);
@@ -130,11 +190,9 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
       else roomIds.push(roomId);
     }
     if (roomIds.length === 0) return out;
-    const pipeline = redis.pipeline();
-    for (const roomId of roomIds) pipeline.hgetall(pushKeys.subscribers(cluster, roomId));
-    const replies = (await pipeline.exec()) ?? [];
-    const prune = redis.pipeline();
-    let pruning = 0;
+    // One slot per room: per node on a cluster.
+    const replies = await execSpread(redis, roomIds.map((roomId): Command => ['hgetall', pushKeys.subscribers(cluster, roomId)]));
+    const prune: Command[] = [];
     roomIds.forEach((roomId, i) => {
       const [err, value] = replies[i] ?? [null, {}];
       if (err) throw err;
@@ -142,14 +200,13 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
       for (const [nodeId, count] of Object.entries(value as Record<string, string>)) {
         if (!isDead(nodeId, now)) nodes.set(nodeId, Number(count));
         else {
-          prune.hdel(pushKeys.subscribers(cluster, roomId), nodeId);
-          pruning++;
+          prune.push(['hdel', pushKeys.subscribers(cluster, roomId), nodeId]);
         }
       }
       out.set(roomId, nodes);
       countsCache.set(roomId, { at: now, nodes });
     });
-    if (pruning > 0) void prune.exec().catch(() => undefined);
+    if (prune.length > 0) void execSpread(redis, prune).catch(() => undefined);
     return out;
   };
 
@@ -197,9 +254,7 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
         const result = await store.readSince(roomId, type, from, BROADCAST_READ_LIMIT);
         if (result.messages.length > 0) {
           const payload = broadcastPayload(roomId, type, result.messages);
-          const pipeline = redis.pipeline();
-          for (const nodeId of state.nodes) pipeline.publish(nodeChannel(nodeId), payload);
-          await pipeline.exec();
+          await signals.publishMany(state.nodes.map((nodeId) => [nodeChannel(nodeId), payload] as const));
           published.inc({ kind: 'broadcast' }, state.nodes.length);
         }
         state.lastSeq = result.cursorSeq;
@@ -212,8 +267,17 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
 
   const onAdvanced = async (events: RoomAdvanced[]): Promise<void> => {
     const byRoom = new Map<string, RoomAdvanced[]>();
+    const now = Date.now();
     for (const e of events) {
       if (typeof e?.roomId !== 'string' || typeof e.seq !== 'number') continue;
+      if (ownerOf(e.roomId, live) !== id) {
+        othersRooms.inc();
+        continue;
+      }
+      if (!pushed.has(e.roomId)) {
+        pushed.set(e.roomId, now);
+        ownedRooms.set({ pusher: id }, pushed.size);
+      } else pushed.set(e.roomId, now);
       const list = byRoom.get(e.roomId);
       if (list) list.push(e);
       else byRoom.set(e.roomId, [e]);
@@ -240,19 +304,13 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
       }
     }
     if (notifies.size > 0) {
-      const pipeline = redis.pipeline();
-      for (const [nodeId, roomIds] of notifies) pipeline.publish(nodeChannel(nodeId), notifyPayload(roomIds));
-      work.push(pipeline.exec().then(() => undefined));
+      work.push(signals.publishMany([...notifies].map(([nodeId, roomIds]) => [nodeChannel(nodeId), notifyPayload(roomIds)] as const)));
       published.inc({ kind: 'notify' }, notifies.size);
     }
     await Promise.all(work);
   };
 
-  options.subscriber.on('error', () => undefined);
-  await waitReady(options.subscriber);
-  await options.subscriber.subscribe(ADVANCED_CHANNEL);
-  options.subscriber.on('message', (channel: string, text: string) => {
-    if (channel !== ADVANCED_CHANNEL) return;
+  const subscription = await signals.subscribe(channels.allAdvanced(), (_channel: string, text: string) => {
     let events: RoomAdvanced[];
     try {
       events = JSON.parse(text) as RoomAdvanced[];
@@ -266,15 +324,21 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
       logger.warn({ err }, 'push failed; connectors catch up on their timer');
     });
   });
-  logger.info({ cluster, bigRoom: options.bigRoom, smallRoom: options.smallRoom }, 'pusher ready');
+  logger.info({ cluster, id, pushers: live, bigRoom: options.bigRoom, smallRoom: options.smallRoom }, 'pusher ready');
 
   return {
+    id,
     modeOf: (roomId) => rooms.get(roomId)?.mode ?? 'notify',
+    pushedRooms: () => new Set(pushed.keys()),
+    livePushers: () => [...live],
     async stop() {
       clearInterval(aliveTimer);
       clearInterval(pruneTimer);
       clearInterval(housekeeping);
-      await options.subscriber.unsubscribe(ADVANCED_CHANNEL).catch(() => undefined);
+      clearInterval(beatTimer);
+      await subscription.close();
+      // Leave the registry at once, so the others take this pusher's rooms without waiting for the TTL.
+      await redis.zrem(deploymentKeys.pushers(cluster), id).catch(() => undefined);
     },
   };
 }

@@ -12,7 +12,6 @@ export const pusherRole: Role<PusherSettings> = {
     const store = await shared.store();
     const pusher = await startPusher({
       redis: store.write,
-      subscriber: await shared.subscriber('pusher-sub'),
       store,
       logger,
       cluster: settings.cluster,
@@ -25,6 +24,8 @@ export const pusherRole: Role<PusherSettings> = {
       : await listenOwnPort({ name: 'pusher', logger, host: settings.host, port: settings.pusherPort, checks: { redis: () => store.ping() } });
     // Tests and scripts wait for this line.
     if (own) process.stdout.write(`pusher listening on ${own.url}\n`);
+    // Tests and the supervisor read which pusher this is (rooms are shared by id).
+    if (own) process.stdout.write(`pusher id ${pusher.id}\n`);
     return {
       ready: Promise.resolve(),
       async stop() {

@@ -1,7 +1,7 @@
 import type { Config } from '@danmaku/config';
 import { Lives, type LiveStates } from '@danmaku/lives';
 import type { Logger } from '@danmaku/observability';
-import { createRedis, type Redis } from '@danmaku/store';
+import { createRedis, RedisSignals, type Redis } from '@danmaku/store';
 import { Archive } from './archive.js';
 import { REPLAY_CHANNEL, ReplayReader } from './replay.js';
 
@@ -48,7 +48,12 @@ export function openReplay(config: Config, deps: ReplayStackDeps): ReplayStack {
   const { redis, states, logger, name } = deps;
   const scope = deps.progressScope ?? archiveScope(config);
   const archive = new Archive(config.mysqlUrl, { queryTimeoutMs: Math.max(1000, config.redisTimeoutMs * 3) });
-  const replayRedis = createRedis(config.replayRedisUrl ?? config.redisUrl, { name: `${name}-replay`, commandTimeoutMs: config.redisTimeoutMs });
+  // Without a replay Redis of its own, replay shares the live store (on a cluster: the cluster).
+  const ownReplayRedis = config.replayRedisUrl !== null || !config.redisClusterNodes;
+  const replayRedis = ownReplayRedis
+    ? createRedis(config.replayRedisUrl ?? config.redisUrl, { name: `${name}-replay`, commandTimeoutMs: config.redisTimeoutMs })
+    : redis;
+  const signals = new RedisSignals(redis, `${name}-replay`);
   const lives = new Lives({ redis, records: archive, logger, states });
   const replay = new ReplayReader({
     archive,
@@ -59,22 +64,24 @@ export function openReplay(config: Config, deps: ReplayStackDeps): ReplayStack {
     settleMs: config.replaySettleMs,
     archivedThrough: () => archive.archivedThrough(scope, WATERMARK_FRESH_MS),
     announce: async (liveId) => {
-      await redis.publish(REPLAY_CHANNEL, liveId);
+      await signals.publish(REPLAY_CHANNEL, liveId);
     },
     logger,
   });
 
-  const sub = createRedis(config.redisUrl, { name: `${name}-replay-sub`, commandTimeoutMs: config.redisTimeoutMs });
-  let connectedBefore = false;
-  sub.on('ready', () => {
-    // Events published while we were away are lost: start from clean caches.
-    if (connectedBefore) replay.clearLocal();
-    connectedBefore = true;
-    sub.subscribe(REPLAY_CHANNEL).catch((err: unknown) => logger.warn({ err }, 'replay subscription failed'));
-  });
-  sub.on('message', (channel: string, text: string) => {
-    if (channel === REPLAY_CHANNEL) replay.dropLocal(text);
-  });
+  const subscribing = signals
+    .subscribe(
+      [REPLAY_CHANNEL],
+      (channel, text) => {
+        if (channel === REPLAY_CHANNEL) replay.dropLocal(text);
+      },
+      // Events published while we were away are lost: start from clean caches.
+      () => replay.clearLocal(),
+    )
+    .catch((err: unknown) => {
+      logger.warn({ err }, 'replay subscription failed');
+      return null;
+    });
 
   return {
     archive,
@@ -82,9 +89,9 @@ export function openReplay(config: Config, deps: ReplayStackDeps): ReplayStack {
     replay,
     replayRedis,
     async close() {
-      sub.disconnect();
+      await (await subscribing)?.close();
       // quit() cannot reach a Redis that is down, and the client would keep reconnecting.
-      await replayRedis.quit().catch(() => replayRedis.disconnect());
+      if (ownReplayRedis) await replayRedis.quit().catch(() => replayRedis.disconnect());
       await archive.close();
     },
   };

@@ -1,17 +1,14 @@
 import { LRUCache } from 'lru-cache';
 import { ApiError, type MessageType } from '@danmaku/model';
 import { counter, type Logger } from '@danmaku/observability';
-import type { Redis } from '@danmaku/store';
+import { channels, replayKeys, type Redis } from '@danmaku/store';
 import type { Archive, LiveRecord, ReplayRow } from './archive.js';
 
 /** Pub/sub channel: a live's replay caches are stale (a message was deleted); fronts drop them. */
-export const REPLAY_CHANNEL = 'dm:replay:invalidate';
+export const REPLAY_CHANNEL = channels.replay;
 
 /** Replay Redis keys share the live's hash tag, so a live's segments sit on one slot. */
-export const replayKeys = {
-  segment: (liveId: string, seg: number) => `dm:replay:{l:${liveId}}:s:${seg}`,
-  segments: (liveId: string) => `dm:replay:{l:${liveId}}:segs`,
-};
+export { replayKeys };
 
 const unfinished = counter({ name: 'danmaku_replay_unfinished_segments_total', help: 'Segment loads not cached because the archivers had not passed their end (archived-up-to watermark)' });
 const watermarkUnknown = counter({ name: 'danmaku_replay_watermark_errors_total', help: 'Segment loads not cached because the archived-up-to watermark could not be read' });

@@ -1,3 +1,4 @@
+import { aliasKeys } from '@danmaku/store';
 /**
  * Numeric aliases: Bilibili clients pick a room by a number, so a room whose id is not a number
  * gets one from its streamer. Two keys: alias -> room (what a client's roomid resolves through)
@@ -11,10 +12,7 @@ export interface AliasRedis {
   del(...keys: string[]): Promise<number>;
 }
 
-export const aliasKeys = {
-  room: (alias: number): string => `dm:alias:${alias}`,
-  alias: (roomId: string): string => `dm:{r:${roomId}}:alias`,
-};
+export { aliasKeys };
 
 export const MAX_ALIAS = 2 ** 31 - 1;
 

@@ -1,12 +1,12 @@
 import { type SendCheck } from '@danmaku/model';
 import { counter, type Logger } from '@danmaku/observability';
-import { guard, type Redis } from '@danmaku/store';
+import { channels, guard, RedisSignals, roomKeys, type Redis, type Subscription } from '@danmaku/store';
 
 /** Pub/sub channel: a room's live started or ended; per-process live caches drop that room. */
-export const LIVE_CHANNEL = 'dm:live';
+export const LIVE_CHANNEL = channels.live;
 
 /** The live of a room, in the room's hash slot (`{r:ROOM}`), like the room's other keys. */
-export const liveKey = (roomId: string): string => `dm:{r:${roomId}}:live`;
+export const liveKey = roomKeys.live;
 
 export interface LiveState {
   liveId: string;
@@ -38,23 +38,27 @@ export interface LiveStatesOptions {
 export class LiveStates {
   private readonly cache = new Map<string, { state: LiveState | null; until: number }>();
   private readonly cacheMs: number;
-  private readonly subscriber: Redis | null = null;
+  private readonly signals: RedisSignals;
+  private subscription: Promise<Subscription | null> | null = null;
 
   constructor(private readonly options: LiveStatesOptions) {
     this.cacheMs = options.cacheMs ?? 1000;
+    // Room signals over the store's client: sharded pub/sub on a cluster, a connection of its own.
+    this.signals = new RedisSignals(options.redis, `${options.name ?? 'lives'}-live`);
     if (options.subscribe) {
-      const sub = options.redis.duplicate({ connectionName: `${options.name ?? 'lives'}-live-sub` });
-      let connectedBefore = false;
-      sub.on('ready', () => {
-        // Events published while we were away are lost: start from a clean cache.
-        if (connectedBefore) this.cache.clear();
-        connectedBefore = true;
-        sub.subscribe(LIVE_CHANNEL).catch((err: unknown) => options.logger?.warn({ err }, 'live subscription failed'));
-      });
-      sub.on('message', (channel: string, roomId: string) => {
-        if (channel === LIVE_CHANNEL) this.forget(roomId);
-      });
-      this.subscriber = sub;
+      this.subscription = this.signals
+        .subscribe(
+          [LIVE_CHANNEL],
+          (channel, roomId) => {
+            if (channel === LIVE_CHANNEL) this.forget(roomId);
+          },
+          // Events published while we were away are lost: start from a clean cache.
+          () => this.cache.clear(),
+        )
+        .catch((err: unknown) => {
+          options.logger?.warn({ err }, 'live subscription failed');
+          return null;
+        });
     }
   }
 
@@ -91,7 +95,7 @@ export class LiveStates {
   /** Tells every process (this one at once) that the room's live changed. */
   async announce(roomId: string): Promise<void> {
     this.forget(roomId);
-    await this.options.redis
+    await this.signals
       .publish(LIVE_CHANNEL, roomId)
       .catch((err: unknown) => this.options.logger?.warn({ err }, 'live event not published; caches catch up within a second'));
   }
@@ -114,6 +118,6 @@ export class LiveStates {
   };
 
   close(): void {
-    this.subscriber?.disconnect();
+    void this.subscription?.then((s) => s?.close());
   }
 }

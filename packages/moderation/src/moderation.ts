@@ -1,22 +1,18 @@
 import { canModerate } from '@danmaku/auth';
 import { ApiError, LIMITS, type SendCheck } from '@danmaku/model';
 import { counter, type Logger } from '@danmaku/observability';
-import { defineScripts, guard, keys as storeKeys, type RedisStore, type Redis } from '@danmaku/store';
+import { defineScripts, execSpread, globalKeys, guard, keys as storeKeys, roomKeys, type Command, type RedisStore, type Redis } from '@danmaku/store';
 import { WordFilter, type FilterMode } from './words.js';
 import { ModerationMirror } from './mirror.js';
 
 /** Room keys share the room's hash tag with its bans and presence (`{r:ROOM}`). */
 export const moderationKeys = {
-  /** Muted users: member = user id, score = muted until (ms). */
-  mutes: (roomId: string) => `dm:{r:${roomId}}:mutes`,
-  /** Room settings: slowSec, pinned (notice JSON). */
-  settings: (roomId: string) => `dm:{r:${roomId}}:mod`,
-  /** Present while a user must wait before the next message (slow mode). */
-  slow: (roomId: string, userId: string) => `dm:{r:${roomId}}:slow:${userId}`,
-  rateUser: (userId: string) => `dm:{rl:u:${userId}}`,
-  rateIp: (ip: string) => `dm:{rl:ip:${ip}}`,
-  /** Extra sensitive words, editable at run time (SADD dm:words ...). */
-  words: 'dm:words',
+  mutes: roomKeys.mutes,
+  settings: roomKeys.settings,
+  slow: roomKeys.slow,
+  rateUser: globalKeys.rateUser,
+  rateIp: globalKeys.rateIp,
+  words: globalKeys.words,
 };
 
 const refused = counter<'code'>({ name: 'danmaku_moderation_refused_total', help: 'Sends refused by a moderation or anti-abuse check', labelNames: ['code'] });
@@ -239,10 +235,10 @@ export class Moderation {
     let userWait: number;
     let ipWait = 0;
     try {
-      const pipeline = this.redis.pipeline() as unknown as ModerationRedis;
-      pipeline.dmRate(moderationKeys.rateUser(principal.id), rateUserMax, rateWindowMs);
-      if (context?.ip && !this.ipAllow.has(context.ip)) pipeline.dmRate(moderationKeys.rateIp(context.ip), rateIpMax, rateWindowMs);
-      const results = await guard(async () => (await (pipeline as unknown as ReturnType<Redis['pipeline']>).exec()) ?? []);
+      // The user's and the IP's counters sit in two slots: per node on a cluster.
+      const commands: Command[] = [['dmRate', moderationKeys.rateUser(principal.id), rateUserMax, rateWindowMs]];
+      if (context?.ip && !this.ipAllow.has(context.ip)) commands.push(['dmRate', moderationKeys.rateIp(context.ip), rateIpMax, rateWindowMs]);
+      const results = await guard(() => execSpread(this.redis, commands));
       const values = results.map(([err, value]) => {
         if (err) throw err;
         return Number(value);

@@ -3,11 +3,11 @@
  * the payloads they exchange over Redis pub/sub, and the connector registry. No role talks to
  * another over its own network protocol: everything goes through Redis.
  */
-import type { Redis } from 'ioredis';
 import type { MessageType } from '@danmaku/model';
+import { channels, deploymentKeys, type Redis } from '@danmaku/store';
 
-/** The processor's "(room, type) advanced to seq N" channel (apps/processor ADVANCED_CHANNEL). */
-export const ADVANCED_CHANNEL = 'dm:advanced';
+/** The processor's "(room, type) advanced to seq N" channels: one per spread bucket of rooms. */
+export const advancedChannel = channels.advanced;
 
 export interface RoomAdvanced {
   roomId: string;
@@ -16,7 +16,7 @@ export interface RoomAdvanced {
 }
 
 /** The channel a pusher uses to reach one connector node. */
-export const nodeChannel = (nodeId: string): string => `dm:node:${nodeId}`;
+export const nodeChannel = channels.node;
 
 /**
  * Pusher -> connector. `n` (notify): these rooms have news, pull them. `b` (broadcast): the
@@ -67,13 +67,13 @@ export function parseNodeEvent(text: string): NodeEvent | null {
 /** Keys of one deployment ("cluster"): several can share a Redis (tests, staging) without mixing. */
 export const pushKeys = {
   /** ZSET node id -> last heartbeat (ms). */
-  alive: (cluster: string) => `dm:c:${cluster}:connectors`,
+  alive: deploymentKeys.connectors,
   /** HASH node id -> ConnectorInfo JSON. */
-  info: (cluster: string) => `dm:c:${cluster}:connectors:info`,
+  info: deploymentKeys.connectorInfo,
   /** HASH node id -> subscribers of the room on that node; hash-tagged by room. */
-  subscribers: (cluster: string, roomId: string) => `dm:c:${cluster}:{p:${roomId}}:nodes`,
+  subscribers: deploymentKeys.subscribers,
   /** STRING: the routing config (JSON) the router serves from. */
-  routeConfig: (cluster: string) => `dm:c:${cluster}:route`,
+  routeConfig: deploymentKeys.routeConfig,
 };
 
 /** A connector node as it registers itself. */

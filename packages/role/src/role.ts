@@ -3,7 +3,7 @@ import type { Bus } from '@danmaku/bus';
 import type { Config } from '@danmaku/config';
 import type { FastifyInstance } from '@danmaku/http';
 import type { Logger } from '@danmaku/observability';
-import type { Redis, RedisStore } from '@danmaku/store';
+import type { RedisStore } from '@danmaku/store';
 import type { ReplayStack } from '@danmaku/archive';
 import type { SendPath } from '@danmaku/send';
 
@@ -66,8 +66,6 @@ export interface Shared {
   send(): Promise<SendPath>;
   /** Lives, the MySQL archive and the replay reader (a front's; opens a MySQL pool on first use). */
   replay(): Promise<ReplayStack>;
-  /** A Redis connection of its own (pub/sub needs one), closed with the rest. */
-  subscriber(name: string): Promise<Redis>;
   /** Set by the front role when it runs in this process. */
   front: FrontServer | null;
 }

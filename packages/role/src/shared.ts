@@ -3,7 +3,7 @@ import { createAuth, type Auth } from '@danmaku/auth';
 import { MemoryBus, openBus, type Bus } from '@danmaku/bus';
 import { ConfigError, isDefaultSecret, unsafeStartReason, type Config } from '@danmaku/config';
 import type { Logger } from '@danmaku/observability';
-import { createRedis, openStore, waitReady, type Redis, type RedisStore } from '@danmaku/store';
+import { openStore, type RedisStore } from '@danmaku/store';
 import { archiveScope, openReplay, type ReplayStack } from '@danmaku/archive';
 import { openSend, type SendPath } from '@danmaku/send';
 import type { FrontServer, Shared } from './role.js';
@@ -25,7 +25,6 @@ export class ProcessShared implements Shared {
   private busOpened: Promise<Bus> | null = null;
   private sendOpened: Promise<SendPath> | null = null;
   private replayOpened: Promise<ReplayStack> | null = null;
-  private readonly subscribers: Redis[] = [];
   private tokens: Auth | null = null;
 
   constructor(
@@ -80,16 +79,8 @@ export class ProcessShared implements Shared {
     return this.replayOpened;
   }
 
-  async subscriber(name: string): Promise<Redis> {
-    const redis = createRedis(this.config.redisUrl, { name: `${this.options.name}-${name}` });
-    this.subscribers.push(redis);
-    await waitReady(redis);
-    return redis;
-  }
-
   /** After every role stopped: the bus, then what the replay stack and the send path opened, then Redis. */
   async close(): Promise<void> {
-    for (const redis of this.subscribers.splice(0)) redis.disconnect();
     const settle = async <T>(opened: Promise<T> | null): Promise<T | null> => (opened ? opened.catch(() => null) : null);
     await (await settle(this.busOpened))?.close();
     await (await settle(this.replayOpened))?.close();

@@ -1,18 +1,17 @@
 import type { Redis } from 'ioredis';
-import type { MessageType, UserRef } from '@danmaku/model';
+import { unavailable, type MessageType, type UserRef } from '@danmaku/model';
+import { execSpread, isCluster, nodeOfKey, type Cluster, type Command } from './cluster.js';
+import { channels, roomKeys, streamKeys } from './keys.js';
 import { defineScripts, guard } from './redis.js';
 import { APPEND_LUA, DELETE_LUA, PRESENCE_LUA, READ_LUA } from './scripts.js';
+import { RedisSignals, type Signals } from './signals.js';
 
-/** Keys of one (room, type) share the hash tag `{r:ROOM:TYPE}`: one slot per stream. */
+/** Keys of one (room, type) share the hash tag `{r:ROOM:TYPE}`: one slot per stream (see keys.ts). */
 export const keys = {
-  messages: (roomId: string, type: MessageType) => `dm:{r:${roomId}:${type}}:z`,
-  seq: (roomId: string, type: MessageType) => `dm:{r:${roomId}:${type}}:seq`,
-  ids: (roomId: string, type: MessageType) => `dm:{r:${roomId}:${type}}:ids`,
-  floor: (roomId: string, type: MessageType) => `dm:{r:${roomId}:${type}}:floor`,
-  users: (roomId: string) => `dm:{r:${roomId}}:users`,
-  names: (roomId: string) => `dm:{r:${roomId}}:names`,
-  /** Banned users of a room: member = user id, score = banned until (ms; +inf = for good). */
-  bans: (roomId: string) => `dm:{r:${roomId}}:bans`,
+  ...streamKeys,
+  users: roomKeys.users,
+  names: roomKeys.names,
+  bans: roomKeys.bans,
 };
 
 type ScriptReply = (string | number)[];
@@ -34,7 +33,7 @@ function withScripts(redis: Redis): ScriptedRedis {
 }
 
 /** Pub/sub channel: messages were deleted; caches drop them, connectors emit `deleted`. */
-export const DELETED_CHANNEL = 'dm:deleted';
+export const DELETED_CHANNEL = channels.deleted;
 
 export interface MessagesDeleted {
   roomId: string;
@@ -71,33 +70,83 @@ export interface StoreOptions {
   retention: number;
   dedupWindow: number;
   onlineTtlMs: number;
+  /**
+   * After every append, WAIT for this many replicas (at most waitTimeoutMs) and fail the append
+   * when fewer acknowledged: the processor then does not commit, and the bus redelivers.
+   */
+  waitReplicas?: number;
+  waitTimeoutMs?: number;
+  /** Pub/sub; default: Redis pub/sub over `write` (sharded on a cluster). */
+  signals?: Signals;
+}
+
+/** The message log of the roles (Centrifuge's Broker history, in our shape). */
+export interface MessageLog {
+  append(roomId: string, type: MessageType, entries: readonly AppendEntry[]): Promise<AppendResult>;
+  readSince(roomId: string, type: MessageType, cursorSeq: number | null, limit: number): Promise<ReadResult>;
+  readMany(roomId: string, wants: readonly { type: MessageType; cursorSeq: number | null }[], limit: number): Promise<Map<MessageType, ReadResult>>;
+  newestSeq(roomId: string, type: MessageType): Promise<number>;
+  newestSeqs(roomId: string, types: readonly MessageType[]): Promise<number[]>;
+  deleteMessage(roomId: string, type: MessageType, id: string): Promise<boolean>;
+}
+
+/** Who is in a room (Centrifuge's PresenceManager). */
+export interface Presence {
+  enter(roomId: string, user: UserRef, now?: number): Promise<number>;
+  leave(roomId: string, userId: string, now?: number): Promise<number>;
+  online(roomId: string, now?: number): Promise<number>;
+  users(roomId: string, limit: number, now?: number): Promise<{ online: number; users: UserRef[] }>;
 }
 
 /** The live store: per-(room, type) sorted sets and room presence. */
-export class RedisStore {
+export class RedisStore implements MessageLog, Presence {
+  /**
+   * The primary (or, on a Redis Cluster, the cluster client typed as one: see asRedis). Roles
+   * should prefer the methods and `signals`; the raw client stays for the packages of the store's
+   * own family (moderation, switches, archive) until they have interfaces of their own.
+   */
   readonly write: ScriptedRedis;
   readonly read: ScriptedRedis;
+  readonly signals: Signals;
+  readonly clustered: boolean;
   readonly retention: number;
   private readonly dedupWindow: number;
   private readonly onlineTtlMs: number;
+  private readonly waitReplicas: number;
+  private readonly waitTimeoutMs: number;
 
   constructor(options: StoreOptions) {
     this.write = withScripts(options.write);
     this.read = withScripts(options.read ?? options.write);
+    this.clustered = isCluster(options.write);
+    this.signals = options.signals ?? new RedisSignals(options.write);
     this.retention = options.retention;
     this.dedupWindow = options.dedupWindow;
     this.onlineTtlMs = options.onlineTtlMs;
+    this.waitReplicas = options.waitReplicas ?? 0;
+    this.waitTimeoutMs = options.waitTimeoutMs ?? 100;
   }
 
   /** Numbers and stores a batch of one (room, type) in one atomic script call. */
   async append(roomId: string, type: MessageType, entries: readonly AppendEntry[]): Promise<AppendResult> {
     const args: string[] = [];
     for (const e of entries) args.push(e.id, e.json);
-    const reply = await guard(() =>
-      this.write.dmAppend(keys.messages(roomId, type), keys.seq(roomId, type), keys.ids(roomId, type), keys.floor(roomId, type), this.retention, this.dedupWindow, ...args),
-    );
+    const z = keys.messages(roomId, type);
+    const reply = await guard(() => this.write.dmAppend(z, keys.seq(roomId, type), keys.ids(roomId, type), keys.floor(roomId, type), this.retention, this.dedupWindow, ...args));
+    if (this.waitReplicas > 0) await this.waitForReplicas(z);
     const seqs = reply.slice(1).map((s) => (Number(s) > 0 ? Number(s) : null));
     return { newestSeq: Number(reply[0]), seqs };
+  }
+
+  /**
+   * WAIT on the connection that wrote `key` (on a cluster: the primary of its slot). Redis
+   * replication is asynchronous; this is what makes an acknowledged append survive its primary.
+   */
+  private async waitForReplicas(key: string): Promise<void> {
+    const client = this.clustered ? nodeOfKey(this.write as unknown as Cluster, key) : this.write;
+    if (!client) throw unavailable('redis');
+    const acked = await guard(() => client.wait(this.waitReplicas, this.waitTimeoutMs));
+    if (Number(acked) < this.waitReplicas) throw unavailable('redis');
   }
 
   /** Messages after `cursorSeq` (null: the newest window), at most `limit`. */
@@ -112,10 +161,10 @@ export class RedisStore {
     wants: readonly { type: MessageType; cursorSeq: number | null }[],
     limit: number,
   ): Promise<Map<MessageType, ReadResult>> {
+    // Each (room, type) is its own slot: one pipeline on a single Redis, per node on a cluster.
     const replies = await guard(async () => {
-      const pipeline = this.read.pipeline();
-      for (const w of wants) (pipeline as unknown as ScriptedRedis).dmRead(keys.messages(roomId, w.type), keys.seq(roomId, w.type), keys.floor(roomId, w.type), w.cursorSeq ?? -1, limit);
-      const results = (await pipeline.exec()) ?? [];
+      const commands: Command[] = wants.map((w) => ['dmRead', keys.messages(roomId, w.type), keys.seq(roomId, w.type), keys.floor(roomId, w.type), w.cursorSeq ?? -1, limit]);
+      const results = await execSpread(this.read, commands);
       return results.map(([err, value]) => {
         if (err) throw err;
         return value as ScriptReply;
@@ -134,13 +183,22 @@ export class RedisStore {
     const seq = await guard(() => this.write.dmDelete(keys.messages(roomId, type), keys.ids(roomId, type), id));
     if (seq === 0) return false;
     const event: MessagesDeleted = { roomId, type, ids: [id] };
-    await guard(() => this.write.publish(DELETED_CHANNEL, JSON.stringify(event)));
+    await this.signals.publish(DELETED_CHANNEL, JSON.stringify(event));
     return true;
   }
 
   async newestSeq(roomId: string, type: MessageType): Promise<number> {
     const value = await guard(() => this.read.get(keys.seq(roomId, type)));
     return value === null ? 0 : Number(value);
+  }
+
+  /** The newest seq of several streams of a room (their keys sit in different slots: no MGET). */
+  async newestSeqs(roomId: string, types: readonly MessageType[]): Promise<number[]> {
+    const replies = await guard(() => execSpread(this.read, types.map((t): Command => ['get', keys.seq(roomId, t)])));
+    return replies.map(([err, value]) => {
+      if (err) throw err;
+      return value === null ? 0 : Number(value);
+    });
   }
 
   async enter(roomId: string, user: UserRef, now = Date.now()): Promise<number> {

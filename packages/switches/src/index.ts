@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import { ApiError, partitionFor, streamKey, type MessageType, type SendCheck } from '@danmaku/model';
 import { counter } from '@danmaku/observability';
-import { defineScripts } from '@danmaku/store';
+import { defineScripts, execSpread, globalKeys } from '@danmaku/store';
 
 export interface Switches {
   /** false: no "X joined" messages in any room. */
@@ -50,8 +50,8 @@ export const switchesPatchSchema = {
 export type SwitchesPatch = Partial<Switches>;
 
 /** Redis keys: one hash of switches (field = name, value = JSON), one hash of gears (field = room:type). */
-export const SWITCHES_KEY = 'dm:switches';
-export const GEARS_KEY = 'dm:gears';
+export const SWITCHES_KEY = globalKeys.switches;
+export const GEARS_KEY = globalKeys.gears;
 
 /**
  * Gears of a (room, type) stream, so a hot room does not back up in one partition: 1 one
@@ -122,7 +122,8 @@ export class Switchboard {
   refresh(): Promise<void> {
     this.refreshing ??= (async () => {
       try {
-        const replies = await this.redis.pipeline().hgetall(SWITCHES_KEY).hgetall(GEARS_KEY).exec();
+        // Two keys in two slots: one pipeline, or one per node on a cluster.
+        const replies = await execSpread(this.redis, [['hgetall', SWITCHES_KEY], ['hgetall', GEARS_KEY]]);
         const [switchesReply, gearsReply] = replies ?? [];
         if (!switchesReply || !gearsReply || switchesReply[0] || gearsReply[0]) throw switchesReply?.[0] ?? gearsReply?.[0] ?? new Error('no reply');
         this.apply(parseSwitches(switchesReply[1] as Record<string, string>));

@@ -13,3 +13,4 @@ export {
   type Spawned,
   type TestRedis,
 } from './harness.js';
+export { startRedisCluster, type TestRedisCluster, type ClusterNode } from './redis-cluster.js';

@@ -19,8 +19,7 @@ export function createHot(deps: FrontDeps, logger: Logger): FrontHot {
   const { config, store, switches } = deps;
   const cache = new RoomCache({
     store,
-    // Deletions are published on the primary; the subscriber needs a connection of its own.
-    subscriber: store.write.duplicate({ connectionName: 'front-deleted' }),
+    signals: store.signals,
     window: config.retention,
     refreshMs: config.cacheRefreshMs,
     bigOnline: config.bigRoomOnline,

@@ -1,6 +1,6 @@
 import { MESSAGE_TYPES, type MessageType } from '@danmaku/model';
 import { counter, gauge, type Logger } from '@danmaku/observability';
-import { DELETED_CHANNEL, redisSeconds, waitReady, type MessagesDeleted, type Redis, type RedisStore } from '@danmaku/store';
+import { DELETED_CHANNEL, redisSeconds, type MessagesDeleted, type RedisStore, type Signals, type Subscription } from '@danmaku/store';
 
 /** One stored message as the cache keeps it: parsed once for seq, ts and id, served as its JSON. */
 export interface CachedMessage {
@@ -35,8 +35,8 @@ export class StreamWindow {
 
 export interface RoomCacheOptions {
   store: RedisStore;
-  /** A connection of its own for SUBSCRIBE (deleted messages); none: deletes show within a refresh of the whole room. */
-  subscriber?: Redis;
+  /** Room signals for deleted messages; none: deletes show within a refresh of the whole room. */
+  signals?: Signals;
   /** Messages kept per (room, type): the store's retention, so the cache answers what Redis would. */
   window: number;
   refreshMs: number;
@@ -81,18 +81,22 @@ export class RoomCache {
   /** Ids deleted lately (id -> forget after): a refresh in flight during a delete must not bring one back. */
   private readonly deleted = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
+  private subscription: Subscription | null = null;
   private lastTick = Date.now();
 
   constructor(private readonly options: RoomCacheOptions) {}
 
   async start(): Promise<void> {
-    const { subscriber } = this.options;
-    if (subscriber) {
-      await waitReady(subscriber).catch(() => undefined);
-      subscriber.on('message', (channel: string, text: string) => {
-        if (channel === DELETED_CHANNEL) this.onDeleted(text);
-      });
-      await subscriber.subscribe(DELETED_CHANNEL).catch((err: unknown) => this.options.logger.warn({ err }, 'cannot subscribe to deletions; cached rooms reload instead'));
+    const { signals } = this.options;
+    if (signals) {
+      this.subscription = await signals
+        .subscribe([DELETED_CHANNEL], (channel, text) => {
+          if (channel === DELETED_CHANNEL) this.onDeleted(text);
+        })
+        .catch((err: unknown) => {
+          this.options.logger.warn({ err }, 'cannot subscribe to deletions; cached rooms reload instead');
+          return null;
+        });
     }
     this.timer = setInterval(() => this.tick(), this.options.refreshMs);
     this.timer.unref();
@@ -101,7 +105,8 @@ export class RoomCache {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    this.options.subscriber?.disconnect();
+    void this.subscription?.close();
+    this.subscription = null;
   }
 
   private state(roomId: string): RoomState {

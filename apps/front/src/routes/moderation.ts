@@ -170,7 +170,7 @@ export async function moderationRoutes(app: FastifyInstance, ctx: FrontContext):
           store.online(roomId, now),
           guard(() => read.get(likesKey(roomId))),
           guard(() => read.hmget(GEARS_KEY, ...MESSAGE_TYPES.map((t) => `${roomId}:${t}`))),
-          guard(() => read.mget(...MESSAGE_TYPES.map((t) => keys.seq(roomId, t)))),
+          store.newestSeqs(roomId, MESSAGE_TYPES),
           Promise.all(MESSAGE_TYPES.map((t) => guard(() => read.zrange(keys.messages(roomId, t), -STATS_SAMPLE, -1)))),
           moderation.room(roomId, now),
           replay.lives.current(roomId),
