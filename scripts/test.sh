@@ -29,12 +29,18 @@ eval "$(bash scripts/infra.sh env)"
 unset KAFKA_BROKERS
 bash scripts/build-kafka-mock.sh >/dev/null
 
-echo "== type-check"
-npx tsc -p tsconfig.json --noEmit
-echo "== lint"
-npx eslint .
+# TEST_FILES="a.test.ts b.test.ts" runs only those (npm run test:fuzz, test:faults), without the
+# type-check and lint of the whole tree.
+if [ -n "${TEST_FILES:-}" ]; then
+  read -r -a files <<< "$TEST_FILES"
+else
+  echo "== type-check"
+  npx tsc -p tsconfig.json --noEmit
+  echo "== lint"
+  npx eslint .
+  mapfile -t files < <(find apps packages -path '*/node_modules' -prune -o -path '*/test/*' -name '*.test.ts' -print | sort)
+fi
 echo "== tests"
-mapfile -t files < <(find apps packages -path '*/node_modules' -prune -o -path '*/test/*' -name '*.test.ts' -print | sort)
 # --test-force-exit: a file whose tests have all finished ends even if a client socket or timer
 # was left open; testkit's exit hook then kills any child process it spawned. Without it one such
 # handle holds the run for the whole per-file timeout.

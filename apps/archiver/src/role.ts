@@ -27,7 +27,7 @@ export const archiverRole: Role<ArchiverSettings> = {
           checks: { mysql: () => archive.ping(), bus: () => bus.healthy(), consuming: () => consumer !== null },
         });
     const consume = async (): Promise<void> => {
-      consumer = await startArchiver({ bus, archive, topic: settings.topic, logger, batchSize: settings.archiverBatch, lingerMs: settings.archiverLingerMs });
+      consumer = await startArchiver({ bus, archive, topic: settings.topic, logger, batchSize: settings.archiverBatch, lingerMs: settings.archiverLingerMs, progressScope: shared.progressScope });
       logger.info({ address: own?.url, topic: settings.topic }, 'archiver consuming');
     };
     let ready: Promise<void>;

@@ -38,6 +38,8 @@ export class ConnectorCore {
   readonly sessions = new Set<Session>();
   private readonly transports: Transport[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Rooms a session is joining (between the join's first await and its commit): they hold a slot already. */
+  private readonly joining = new WeakMap<Session, Set<string>>();
 
   constructor(private readonly options: CoreOptions) {
     const { config } = options;
@@ -100,10 +102,17 @@ export class ConnectorCore {
    */
   async join(session: Session, roomId: string, types: MessageType[], cursor: Cursor | null): Promise<string | null> {
     const { store } = this.options;
+    // Counted and reserved before any await: joins sent without waiting for their acks would all
+    // pass a check that only looks at finished joins.
+    let joining = this.joining.get(session);
+    if (!joining) this.joining.set(session, (joining = new Set()));
+    const isNew = !session.rooms.has(roomId) && !joining.has(roomId);
+    if (isNew && session.rooms.size + joining.size >= MAX_ROOMS_PER_SOCKET) {
+      joins.inc({ result: 'refused' });
+      throw new ApiError(409, 'too_many_rooms', `One connection may sit in at most ${MAX_ROOMS_PER_SOCKET} rooms; leave one first.`);
+    }
+    if (isNew) joining.add(roomId);
     try {
-      if (!session.rooms.has(roomId) && session.rooms.size >= MAX_ROOMS_PER_SOCKET) {
-        throw new ApiError(409, 'too_many_rooms', `One connection may sit in at most ${MAX_ROOMS_PER_SOCKET} rooms; leave one first.`);
-      }
       if (session.principal && (await store.isBanned(roomId, session.principal.id))) {
         throw new ApiError(403, 'banned', 'You are banned from this room.');
       }
@@ -125,6 +134,8 @@ export class ConnectorCore {
     } catch (err) {
       joins.inc({ result: 'refused' });
       throw err;
+    } finally {
+      if (isNew) joining.delete(roomId);
     }
   }
 

@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Socket } from 'socket.io';
 import type { Auth, Principal } from '@danmaku/auth';
-import { socketCors, toApiError } from '@danmaku/http';
+import { shapeSocketIoErrors, socketCors, toApiError } from '@danmaku/http';
 import type { SendPipeline as Ingest } from '@danmaku/send';
 import { ApiError, DEFAULT_POLL_TYPES, decodeCursor, type Cursor } from '@danmaku/model';
 import { isAck, isClientEvent, type Ack, type ClientToServerWire, type Message, type Refusal, type ServerToClientEvents } from '@danmaku/protocol';
@@ -93,6 +93,8 @@ export class SocketIoTransport implements Transport {
       connectTimeout: 10_000,
     });
     this.io = io;
+    // Its own refusals (unknown transport or session, bad upgrade) in the API's error shape.
+    shapeSocketIoErrors(options.server);
 
     io.use((socket, next) => {
       const token: unknown = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { openReplay, type ReplayStack } from '@danmaku/archive';
 import { startArchiver } from '@danmaku/archiver';
 import { createAuth } from '@danmaku/auth';
@@ -36,8 +37,9 @@ export async function startLivesStack(config: Config): Promise<LivesStack> {
   const processor = await startProcessor({ bus, store, topic: config.topic, logger, batchSize: config.processorBatch });
   const sendPath = await openSend(config, { store, bus, logger, name: 'test' });
   const { pipeline: send, switches, moderation } = sendPath;
-  const replay = openReplay(config, { redis: store.write, states: sendPath.lives, logger, name: 'test' });
-  const archiver = await startArchiver({ bus, archive: replay.archive, topic: config.topic, logger, batchSize: config.archiverBatch });
+  const progressScope = `test-${randomBytes(5).toString('hex')}/${config.topic}`;
+  const replay = openReplay(config, { redis: store.write, states: sendPath.lives, logger, name: 'test', progressScope });
+  const archiver = await startArchiver({ bus, archive: replay.archive, topic: config.topic, logger, batchSize: config.archiverBatch, progressScope, progressEveryMs: 200 });
   const app = buildFront({ config, store, bus, auth: createAuth(config.jwtSecret), send, switches, replay, moderation }, logger);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();

@@ -117,7 +117,8 @@ describe('replay of a live (local cache -> replay Redis -> MySQL)', () => {
     assert.equal((await call(url, 'POST', `/v1/rooms/${room}/lives/${liveId}/end`, { token: streamer })).status, 409, 'ended already');
     assert.equal((await call(url, 'POST', `/v1/rooms/${room}/lives/lvnope/end`, { token: streamer })).status, 404);
     assert.equal((await call(url, 'GET', `/v1/rooms/${room}`)).body.live, null);
-    await new Promise((r) => setTimeout(r, 350)); // past the settle time: segments become cacheable
+    // Past the settle time and the archivers' watermark past the end: segments become cacheable.
+    await new Promise((r) => setTimeout(r, 1000));
 
     const tiers = async () => ({
       local: await metric(url, 'danmaku_replay_segment_reads_total', { tier: 'local' }),

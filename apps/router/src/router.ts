@@ -1,6 +1,6 @@
 import type { Auth } from '@danmaku/auth';
 import { authPlugin, restricted, type FastifyInstance } from '@danmaku/http';
-import { hash32 } from '@danmaku/model';
+import { NO_CONTROL_CHARS, hash32 } from '@danmaku/model';
 import { counter } from '@danmaku/observability';
 import { liveConnectors, pushKeys, type ConnectorInfo } from '@danmaku/push';
 import { guard, type Redis } from '@danmaku/store';
@@ -37,8 +37,8 @@ const listSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    uids: { type: 'array', maxItems: 10_000, items: { type: 'string', minLength: 1, maxLength: 64 } },
-    deviceIds: { type: 'array', maxItems: 10_000, items: { type: 'string', minLength: 1, maxLength: 128 } },
+    uids: { type: 'array', maxItems: 10_000, items: { type: 'string', minLength: 1, maxLength: 64, pattern: NO_CONTROL_CHARS } },
+    deviceIds: { type: 'array', maxItems: 10_000, items: { type: 'string', minLength: 1, maxLength: 128, pattern: NO_CONTROL_CHARS } },
     versions: { type: 'array', maxItems: 1000, items: { type: 'string', pattern: '^(<=?|>=?)?[0-9A-Za-z._-]{1,32}\\*?$' } },
   },
 } as const;
@@ -61,9 +61,9 @@ export const routeQuerySchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    uid: { type: 'string', maxLength: 64 },
-    deviceId: { type: 'string', maxLength: 128 },
-    version: { type: 'string', maxLength: 32 },
+    uid: { type: 'string', maxLength: 64, pattern: NO_CONTROL_CHARS },
+    deviceId: { type: 'string', maxLength: 128, pattern: NO_CONTROL_CHARS },
+    version: { type: 'string', maxLength: 32, pattern: NO_CONTROL_CHARS },
   },
 } as const;
 

@@ -1,10 +1,10 @@
-import { isDefaultSecret, loadConfig } from '@danmaku/config';
+import { loadConfig, refuseUnsafeStart } from '@danmaku/config';
 import { createLogger, stopOnSignals } from '@danmaku/observability';
 import { startStandalone } from './standalone.js';
 
 const config = loadConfig();
 const logger = createLogger('standalone', config.logLevel);
-if (isDefaultSecret(config)) logger.warn('DANMAKU_JWT_SECRET is the development default; set your own outside development');
+refuseUnsafeStart(config, (text) => logger.warn(text));
 const system = await startStandalone(config, logger);
 const room = 'demo';
 process.stdout.write(`

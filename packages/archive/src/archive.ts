@@ -151,6 +151,37 @@ export class Archive implements LiveRecords {
     });
   }
 
+  /**
+   * The archiver `archiver` of `scope` (cluster/topic) has stored every message stamped at or
+   * before `throughTs`. Written about once a second by each archiver.
+   */
+  async recordProgress(scope: string, archiver: string, throughTs: number, now = Date.now()): Promise<void> {
+    await this.ready();
+    await this.pool.query(
+      { sql: 'INSERT INTO archive_progress (scope, archiver, through_ts, updated_at) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE through_ts = VALUES(through_ts), updated_at = VALUES(updated_at)', timeout: this.queryTimeoutMs },
+      [scope, archiver, throughTs, now],
+    );
+  }
+
+  /** An archiver leaving cleanly takes its watermark with it (a killed one's goes stale instead). */
+  async forgetProgress(scope: string, archiver: string): Promise<void> {
+    await this.pool.query({ sql: 'DELETE FROM archive_progress WHERE scope = ? AND archiver = ?', timeout: this.queryTimeoutMs }, [scope, archiver]);
+  }
+
+  /**
+   * Archived up to: the lowest watermark of the archivers of `scope` that reported within
+   * `freshMs`; null when none did (nothing may be taken as finished).
+   */
+  async archivedThrough(scope: string, freshMs: number, now = Date.now()): Promise<number | null> {
+    return this.read(async () => {
+      const [rows] = await this.pool.query<RowDataPacket[]>(
+        { sql: 'SELECT MIN(through_ts) AS w, COUNT(*) AS n FROM archive_progress WHERE scope = ? AND updated_at > ?', timeout: this.queryTimeoutMs },
+        [scope, now - freshMs],
+      );
+      return Number(rows[0]?.n ?? 0) > 0 ? Number(rows[0]?.w) : null;
+    });
+  }
+
   async countLive(liveId: string): Promise<number> {
     return this.read(async () => {
       const [rows] = await this.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM messages WHERE live_id = ?', [liveId]);

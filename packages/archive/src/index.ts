@@ -2,4 +2,4 @@ export { Archive, toArchiveRow, type ArchiveRow, type ArchiveOptions, type LiveR
 export { MIGRATIONS, migrate, schemaVersion, type Migration } from './migrations.js';
 export { createMysql, ensureDatabase, guardMysql, type Pool } from './mysql.js';
 export { ReplayReader, REPLAY_CHANNEL, MAX_SEGMENTS_PER_READ, replayKeys, type ReplayOptions, type ReplayPage, type ReplayQuery } from './replay.js';
-export { openReplay, type ReplayStack, type ReplayStackDeps } from './open.js';
+export { archiveScope, openReplay, WATERMARK_FRESH_MS, type ReplayStack, type ReplayStackDeps } from './open.js';

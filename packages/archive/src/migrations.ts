@@ -64,6 +64,21 @@ export const MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE lives ADD COLUMN IF NOT EXISTS recording_url VARCHAR(2048) NULL',
     ],
   },
+  {
+    // Numbered apart from its neighbours: several branches add migrations at the same time, and a
+    // shared database that recorded one branch's version would skip another's under the same number.
+    version: 5,
+    name: 'archive_progress (the archived-up-to watermark of replay)',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS archive_progress (
+        scope VARCHAR(200) NOT NULL,
+        archiver VARCHAR(64) NOT NULL,
+        through_ts BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (scope, archiver)
+      ) ${TABLE_OPTIONS}`,
+    ],
+  },
 ];
 
 /**

@@ -23,7 +23,21 @@ export interface ReplayStackDeps {
   logger: Logger;
   /** Names this process's connections (CLIENT LIST). */
   name: string;
+  /** Where to read the archived-up-to watermark (default: the deployment's, archiveScope). */
+  progressScope?: string;
 }
+
+/**
+ * Where archivers record their archived-up-to watermark and replay readers look for it: one
+ * deployment (DANMAKU_CLUSTER) and topic. A process with its own in-memory bus (standalone)
+ * passes a scope of its own, since its archiver is the only one that writes what it reads.
+ */
+export function archiveScope(config: Config): string {
+  return `${config.cluster}/${config.topic}`;
+}
+
+/** How long an archiver's watermark counts after it was written (it writes about every second). */
+export const WATERMARK_FRESH_MS = 15_000;
 
 /**
  * What a front needs for lives and replay: the MySQL archive, lives recorded in it, the replay
@@ -32,6 +46,7 @@ export interface ReplayStackDeps {
  */
 export function openReplay(config: Config, deps: ReplayStackDeps): ReplayStack {
   const { redis, states, logger, name } = deps;
+  const scope = deps.progressScope ?? archiveScope(config);
   const archive = new Archive(config.mysqlUrl, { queryTimeoutMs: Math.max(1000, config.redisTimeoutMs * 3) });
   // Without a replay Redis of its own, replay shares the live store (on a cluster: the cluster).
   const ownReplayRedis = config.replayRedisUrl !== null || !config.redisClusterNodes;
@@ -47,6 +62,7 @@ export function openReplay(config: Config, deps: ReplayStackDeps): ReplayStack {
     redisTtlS: config.replayRedisTtlS,
     cacheBytes: config.replayCacheMb * 1024 * 1024,
     settleMs: config.replaySettleMs,
+    archivedThrough: () => archive.archivedThrough(scope, WATERMARK_FRESH_MS),
     announce: async (liveId) => {
       await signals.publish(REPLAY_CHANNEL, liveId);
     },

@@ -10,6 +10,8 @@ export const REPLAY_CHANNEL = channels.replay;
 /** Replay Redis keys share the live's hash tag, so a live's segments sit on one slot. */
 export { replayKeys };
 
+const unfinished = counter({ name: 'danmaku_replay_unfinished_segments_total', help: 'Segment loads not cached because the archivers had not passed their end (archived-up-to watermark)' });
+const watermarkUnknown = counter({ name: 'danmaku_replay_watermark_errors_total', help: 'Segment loads not cached because the archived-up-to watermark could not be read' });
 const segmentReads = counter<'tier'>({
   name: 'danmaku_replay_segment_reads_total',
   help: 'Replay segments served, by the tier that had them (local, inflight = joined a load in progress, redis, mysql)',
@@ -47,6 +49,12 @@ export interface ReplayOptions {
   cacheBytes: number;
   /** A segment this recent may still be receiving archived messages: not cached (briefly locally). */
   settleMs: number;
+  /**
+   * Archived up to (ms, the archivers' committed watermark; null = unknown). A segment is cached
+   * only when it ends at or below it, so a stalled or lagging archiver never gets a partial
+   * segment cached. Absent: the settle window alone decides.
+   */
+  archivedThrough?: () => Promise<number | null>;
   /** Tells the other fronts to drop a live's local segments (REPLAY_CHANNEL). */
   announce?: (liveId: string) => Promise<void>;
   logger?: Logger;
@@ -182,6 +190,27 @@ export class ReplayReader {
     return segment ?? this.load(`${live.liveId}:${seg}`, live, {});
   }
 
+  private watermark: { value: number | null; at: number } | null = null;
+
+  /** Whether the archivers have stored everything stamped up to `ts` (watermark read at most every 500 ms). */
+  private async archivedPast(ts: number): Promise<boolean> {
+    const read = this.options.archivedThrough;
+    if (!read) return true;
+    const now = Date.now();
+    const behind = (this.watermark?.value ?? 0) < ts;
+    if (!this.watermark || now - this.watermark.at > (behind ? 100 : 500)) {
+      try {
+        this.watermark = { value: await read(), at: now };
+      } catch {
+        watermarkUnknown.inc();
+        return false;
+      }
+    }
+    const finished = this.watermark.value !== null && this.watermark.value >= ts;
+    if (!finished) unfinished.inc();
+    return finished;
+  }
+
   private usableRedis(): Redis | null {
     const redis = this.options.redis;
     // Not connected: straight to MySQL, no waiting on a client that cannot answer.
@@ -193,7 +222,11 @@ export class ReplayReader {
     const { segmentMs, settleMs } = this.options;
     const from = seg * segmentMs;
     const now = Date.now();
-    const settled = live.endedAt !== null ? now - live.endedAt >= settleMs : live.startedAt + from + segmentMs <= now - settleMs;
+    const settledByTime = live.endedAt !== null ? now - live.endedAt >= settleMs : live.startedAt + from + segmentMs <= now - settleMs;
+    // The newest stamp the segment can hold: its end, or the live's end (sends stamped from a stale
+    // live state just after it are what the settle window is for).
+    const segmentEnd = live.startedAt + Math.min(from + segmentMs, live.endedAt !== null ? live.endedAt - live.startedAt : Number.POSITIVE_INFINITY);
+    const settled = settledByTime && (await this.archivedPast(segmentEnd));
     const redis = settled ? this.usableRedis() : null;
 
     if (redis) {

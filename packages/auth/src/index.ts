@@ -1,5 +1,5 @@
 import { createSigner, createVerifier, TokenError } from 'fast-jwt';
-import { ApiError, type Sender } from '@danmaku/model';
+import { ApiError, stripControlChars, type Sender } from '@danmaku/model';
 
 export const ROLES = ['viewer', 'streamer', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -28,14 +28,16 @@ export interface Auth {
 
 function toPrincipal(payload: Record<string, unknown>): Principal {
   const { sub, name, role, rooms } = payload;
-  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 64) {
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 64 || stripControlChars(sub) !== sub) {
     throw new ApiError(401, 'invalid_token', 'The token has no valid "sub" (user id) claim.');
   }
   if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) {
     throw new ApiError(401, 'invalid_token', `The token's "role" must be one of ${ROLES.join(', ')}.`);
   }
   const roomList = Array.isArray(rooms) ? rooms.filter((r): r is string => typeof r === 'string') : [];
-  const display = typeof name === 'string' && name.length > 0 ? name.slice(0, 32) : sub;
+  // The name is shown to everyone in the room; a token signed elsewhere may carry anything.
+  const clean = typeof name === 'string' ? stripControlChars(name).trim().slice(0, 32) : '';
+  const display = clean.length > 0 ? clean : sub;
   return { id: sub, name: display, role: role as Role, rooms: roomList };
 }
 

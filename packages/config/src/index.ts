@@ -99,6 +99,7 @@ export const SETTINGS = {
   archiverLingerMs: { env: 'DANMAKU_ARCHIVER_LINGER_MS', default: '200', doc: 'How long the archiver waits to fill a batch before inserting into MySQL.', parse: wholeNumber },
   processorBatch: { env: 'DANMAKU_PROCESSOR_BATCH', default: '500', doc: 'Most messages the processor writes to Redis in one Lua call.', parse: positiveInt },
   busTimeoutMs: { env: 'DANMAKU_BUS_TIMEOUT_MS', default: '2000', doc: 'A send that the bus has not accepted by then answers 503.', parse: positiveInt },
+  maxInFlight: { env: 'DANMAKU_MAX_IN_FLIGHT', default: '2000', doc: 'Sends one process may have waiting for the bus at once; past it sends answer 503 overloaded with Retry-After (0 = no cap).', parse: wholeNumber },
   redisTimeoutMs: { env: 'DANMAKU_REDIS_TIMEOUT_MS', default: '800', doc: 'A Redis command that has not answered by then fails (503 to clients).', parse: positiveInt },
   mysqlUrl: { env: 'MYSQL_URL', default: 'mysql://danmaku:danmaku@127.0.0.1:13306/danmaku', doc: 'MySQL/MariaDB of the archive and replay.' },
   // Replay, archive, moderation
@@ -187,6 +188,51 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
 
 export function isDefaultSecret(config: Pick<Config, 'jwtSecret'>): boolean {
   return config.jwtSecret === SETTINGS.jwtSecret.default;
+}
+
+/** NODE_ENV=production, as every Node tool reads it. */
+export function isProduction(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.NODE_ENV === 'production';
+}
+
+/** Loopback only: 127.0.0.0/8, ::1, localhost. Anything else (0.0.0.0, ::, a LAN address) is reachable. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
+}
+
+/**
+ * Whether development conveniences (the dev-token route) may exist: the public default secret,
+ * outside production. With a real secret or NODE_ENV=production they are gone.
+ */
+export function isDevelopment(config: Pick<Config, 'jwtSecret'>, env: NodeJS.ProcessEnv = process.env): boolean {
+  return isDefaultSecret(config) && !isProduction(env);
+}
+
+/**
+ * Why this process must not start, or null. The default secret is in the source, so anyone who
+ * reads it can sign admin tokens: acceptable on loopback during development, never in production
+ * or on an address others can reach.
+ */
+export function unsafeStartReason(config: Pick<Config, 'jwtSecret' | 'host'>, env: NodeJS.ProcessEnv = process.env): string | null {
+  if (!isDefaultSecret(config)) return null;
+  const why = isProduction(env) ? 'NODE_ENV is production' : !isLoopbackHost(config.host) ? `HOST is ${config.host}, not a loopback address` : null;
+  if (!why) return null;
+  return (
+    `Refusing to start: DANMAKU_JWT_SECRET is the public development default and ${why}. ` +
+    'Anyone could sign admin tokens with it. Set DANMAKU_JWT_SECRET to a long random secret ' +
+    '(e.g. `openssl rand -hex 32`), the same for every role of the deployment.'
+  );
+}
+
+/** For a role's main: prints the reason on stderr and exits 1 when the start is unsafe; else a warning on the default secret. */
+export function refuseUnsafeStart(config: Pick<Config, 'jwtSecret' | 'host'>, warn: (text: string) => void, env: NodeJS.ProcessEnv = process.env): void {
+  const reason = unsafeStartReason(config, env);
+  if (reason) {
+    process.stderr.write(`${reason}\n`);
+    process.exit(1);
+  }
+  if (isDefaultSecret(config)) warn('DANMAKU_JWT_SECRET is the development default (fine on loopback in development; set your own elsewhere)');
 }
 
 /** The settings table as Markdown, for `npm run config` and the README. */

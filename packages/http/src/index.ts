@@ -1,7 +1,9 @@
 import cors from '@fastify/cors';
+import { STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
-import { Ajv, type ErrorObject } from 'ajv';
-import { ApiError, LIMITS } from '@danmaku/model';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { ApiError, LIMITS, NO_CONTROL_CHARS } from '@danmaku/model';
 import { BusUnavailableError } from '@danmaku/bus';
 import { counter, metricsText, type Logger } from '@danmaku/observability';
 import { CORS_HEADERS, CORS_METHODS, corsOrigin } from './cors.js';
@@ -35,6 +37,26 @@ const httpErrors = counter<'app' | 'status' | 'code'>({
 const bodyAjv = new Ajv({ allErrors: false, removeAdditional: false, coerceTypes: false, useDefaults: false });
 const queryAjv = new Ajv({ allErrors: false, removeAdditional: false, coerceTypes: true, useDefaults: true });
 
+/**
+ * Coercion turns "1e309" into Infinity, which passes an integer check and reaches the route
+ * (and Redis, as "Infinity"); text parameters are refused unless every number is finite.
+ */
+function finiteOnly(validate: ValidateFunction): ValidateFunction {
+  const wrapped = ((data: unknown) => {
+    const ok = validate(data);
+    wrapped.errors = validate.errors;
+    if (!ok || typeof data !== 'object' || data === null) return ok;
+    for (const [key, value] of Object.entries(data)) {
+      if (typeof value === 'number' && !Number.isFinite(value)) {
+        wrapped.errors = [{ keyword: 'type', instancePath: `/${key}`, schemaPath: '#/type', params: { type: 'a finite number' }, message: 'must be a finite number' }];
+        return false;
+      }
+    }
+    return true;
+  }) as ValidateFunction;
+  return wrapped;
+}
+
 /** A sentence a person understands, from Ajv's first error. */
 export function describeValidation(errors: ErrorObject[], part: string): string {
   const first = errors[0];
@@ -54,6 +76,10 @@ export function describeValidation(errors: ErrorObject[], part: string): string 
       return `${capitalise(where)} is too long (at most ${String(first.params.limit)} characters).`;
     case 'minLength':
       return `${capitalise(where)} must not be empty.`;
+    case 'pattern':
+      return first.params.pattern === NO_CONTROL_CHARS
+        ? `${capitalise(where)} must not contain control characters (NUL, newlines, escapes, direction overrides).`
+        : `${capitalise(where)} has characters or a form that is not allowed.`;
     default:
       return `${capitalise(where)} ${first.message ?? 'is not valid'}.`;
   }
@@ -97,6 +123,79 @@ export function toApiError(err: FastifyError | Error): ApiError {
   return new ApiError(500, 'internal_error', 'Something went wrong on our side; it has been logged.');
 }
 
+/** What Node's HTTP parser (llhttp) reports, as the status and code a client gets. */
+const PARSER_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'headers_too_large', 'The request headers are too large.'],
+  HPE_INVALID_METHOD: [400, 'bad_request', 'The request method is not one HTTP knows.'],
+  HPE_INVALID_URL: [400, 'bad_request', 'The request target is not a valid URL.'],
+  HPE_INVALID_HEADER_TOKEN: [400, 'bad_request', 'A header name or value has characters HTTP does not allow.'],
+  HPE_INVALID_CHUNK_SIZE: [400, 'bad_request', 'The chunked body is malformed.'],
+  HPE_UNEXPECTED_CONTENT_LENGTH: [400, 'bad_request', 'Content-Length and Transfer-Encoding may not both be sent.'],
+  HPE_INVALID_TRANSFER_ENCODING: [400, 'bad_request', 'The Transfer-Encoding is not one this server accepts.'],
+  HPE_INVALID_CONTENT_LENGTH: [400, 'bad_request', 'The Content-Length is not valid.'],
+  HPE_INVALID_VERSION: [400, 'bad_request', 'The HTTP version is not valid.'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout', 'The request took too long to arrive.'],
+};
+
+/**
+ * An error answer written straight to a socket: for errors raised before any request object
+ * exists. A HEAD request gets the head alone: a client reads no body after it, so one would
+ * arrive as stray bytes after `Connection: close`.
+ */
+function rawErrorResponse(status: number, code: string, message: string, head = false): string {
+  const body = JSON.stringify(new ApiError(status, code, message).toBody());
+  const reason = STATUS_CODES[status] ?? 'Error';
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`;
+}
+
+/**
+ * Node's parser errors (bad method, control bytes in the request line or a header, broken
+ * chunking, Content-Length with Transfer-Encoding, huge headers) never reach a route: this
+ * writes them in the API's error shape, then closes the connection, which is not reusable.
+ */
+export function clientErrorHandler(app: string): (err: Error & { code?: string; rawPacket?: unknown }, socket: Duplex) => void {
+  return (err, socket) => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, code, message] = (err.code && PARSER_ERRORS[err.code]) || [400, 'bad_request', 'The request is not valid HTTP.'];
+    httpErrors.inc({ app, status: String(status), code });
+    // The bad bytes came after a request whose answer is already being written (a body sent
+    // without a length, read as the next request): another answer after it would be taken by a
+    // kept-alive client as the answer to its next request. Let that one finish, then close.
+    const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (inFlight?.headersSent) {
+      const close = (): void => {
+        socket.end();
+        setTimeout(() => socket.destroy(), 5000).unref();
+      };
+      if (inFlight.writableFinished) close();
+      else inFlight.once('finish', close).once('close', close);
+      return;
+    }
+    // The bytes the parser choked on; a request line that starts them names the method.
+    const head = Buffer.isBuffer(err.rawPacket) && err.rawPacket.subarray(0, 5).toString('latin1') === 'HEAD ';
+    if (socket.writable) socket.write(rawErrorResponse(status, code, message, head));
+    socket.destroy();
+  };
+}
+
+/**
+ * Errors Fastify raises before routing (a bad percent escape, a path parameter over
+ * maxParamLength): in the error shape, like everything else.
+ */
+function frameworkError(err: FastifyError): ApiError {
+  switch (err.code) {
+    case 'FST_ERR_BAD_URL':
+      return new ApiError(400, 'bad_request', 'The path has an invalid percent escape.');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ApiError(414, 'uri_too_long', `A path part is longer than ${MAX_PARAM_LENGTH} characters.`);
+    default:
+      return err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? new ApiError(err.statusCode, 'bad_request', err.message) : toApiError(err);
+  }
+}
+
+/** Fastify's default; ids in paths are far shorter, so anything longer is refused with 414. */
+const MAX_PARAM_LENGTH = 100;
+
 /**
  * A Fastify server with the project's conventions: strict validation, the error shape on every
  * error and unknown route, `/metrics`, `/healthz`. Each app adds its own routes and `/readyz`.
@@ -109,8 +208,37 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? LIMITS.bodyMaxBytes,
     trustProxy: options.trustProxy ?? false,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Node would answer a request without Host itself, with an empty 400; the hook below
+    // answers it in the error shape instead.
+    http: { requireHostHeader: false },
+    clientErrorHandler: clientErrorHandler(options.app),
+    frameworkErrors: (err, _request, reply) => {
+      const apiError = frameworkError(err);
+      httpErrors.inc({ app: options.app, status: String(apiError.status), code: apiError.code });
+      return sendError(reply, apiError);
+    },
   });
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema));
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersionMajor === 1 && request.raw.httpVersionMinor >= 1 && request.headers.host === undefined) {
+      throw new ApiError(400, 'bad_request', 'HTTP/1.1 requests need a Host header.');
+    }
+  });
+  // An empty JSON body is "no body" where the route requires no field (a like, enter, leave);
+  // where fields are required (a send) it stays the clear 400 malformed_json.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      const schema = request.routeOptions.schema?.body as { required?: unknown[] } | undefined;
+      if (!schema?.required?.length) {
+        done(null, undefined);
+        return;
+      }
+    }
+    parseJson(request, text, done);
+  });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv.compile(schema) : finiteOnly(queryAjv.compile(schema))));
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const apiError = toApiError(err);
@@ -136,6 +264,58 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     return reply.type(contentType).send(body);
   });
   return app;
+}
+
+const ENGINE_IO_CODES: Record<number, [string, string]> = {
+  0: ['transport_unknown', 'The socket.io transport is not one this server speaks (polling or websocket).'],
+  1: ['session_unknown', 'The socket.io session is unknown or has ended; connect again.'],
+  2: ['bad_handshake_method', 'A socket.io handshake must be a GET.'],
+  3: ['bad_request', 'The socket.io request is not valid.'],
+  4: ['forbidden', 'The socket.io request was refused.'],
+  5: ['unsupported_protocol_version', 'The Engine.IO protocol version is not supported (use EIO=4).'],
+};
+
+function engineIoBody(text: string): string | null {
+  try {
+    const parsed = JSON.parse(text) as { code?: unknown; message?: unknown };
+    if (typeof parsed.code !== 'number') return null;
+    const [code, message] = ENGINE_IO_CODES[parsed.code] ?? ['bad_request', typeof parsed.message === 'string' ? parsed.message : 'The socket.io request is not valid.'];
+    return JSON.stringify(new ApiError(400, code, message).toBody());
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * socket.io (engine.io) answers its own refusals before any route: `{ code: 0, message }` on
+ * HTTP and a text/html 400 on a refused WebSocket upgrade. Call after socket.io attached to
+ * `server`: those answers are rewritten into the API's error shape. Only each request's error
+ * answer is touched; a WebSocket's frames go through unwrapped once its handshake is written.
+ */
+export function shapeSocketIoErrors(server: HttpServer, path = '/socket.io/'): void {
+  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (!req.url?.startsWith(path)) return;
+    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+    res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+      // engine.io sets no Content-Length on these, so a body of another length is fine.
+      const shaped = res.statusCode >= 400 && typeof chunk === 'string' ? engineIoBody(chunk) : null;
+      if (shaped) return end(shaped, ...rest);
+      return end(chunk, ...rest);
+    }) as ServerResponse['end'];
+  });
+  server.prependListener('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    if (!req.url?.startsWith(path)) return;
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+    socket.write = ((data: unknown, ...rest: unknown[]) => {
+      // The first write is the handshake answer; after it the socket is left alone.
+      socket.write = write as Duplex['write'];
+      if (typeof data === 'string' && data.startsWith('HTTP/1.1 400')) {
+        const message = data.slice(data.indexOf('\r\n\r\n') + 4) || 'The WebSocket upgrade is not valid.';
+        return write(rawErrorResponse(400, 'bad_request', `WebSocket upgrade refused: ${message}.`), ...rest);
+      }
+      return write(data, ...rest);
+    }) as Duplex['write'];
+  });
 }
 
 /** `/readyz`: 200 when every check passes, else 503 naming the failing dependencies. */

@@ -3,6 +3,7 @@ import { ApiError, LIMITS, type SendCheck } from '@danmaku/model';
 import { counter, type Logger } from '@danmaku/observability';
 import { defineScripts, execSpread, globalKeys, guard, keys as storeKeys, roomKeys, type Command, type RedisStore, type Redis } from '@danmaku/store';
 import { WordFilter, type FilterMode } from './words.js';
+import { ModerationMirror } from './mirror.js';
 
 /** Room keys share the room's hash tag with its bans and presence (`{r:ROOM}`). */
 export const moderationKeys = {
@@ -18,7 +19,7 @@ const refused = counter<'code'>({ name: 'danmaku_moderation_refused_total', help
 const masked = counter({ name: 'danmaku_moderation_masked_total', help: 'Sends whose text the word filter masked' });
 const degraded = counter<'check'>({
   name: 'danmaku_moderation_degraded_total',
-  help: 'Sends let through unchecked because Redis did not answer (fail open: the bus buffers sends while Redis is away)',
+  help: 'Sends let through unchecked because Redis did not answer (the local copy of bans and mutes still refuses those users)',
   labelNames: ['check'],
 });
 
@@ -74,6 +75,8 @@ export interface ModerationOptions {
   logger?: Logger;
   /** How often the run-time word list (dm:words) is re-read; 0 = never. */
   wordsRefreshMs?: number;
+  /** How often the local copy of a room's bans and mutes is reloaded (pub/sub reloads it on every change too). */
+  mirrorRefreshMs?: number;
 }
 
 export interface PinnedNotice {
@@ -103,12 +106,15 @@ export class Moderation {
   private readonly configWords: readonly string[];
   private refreshTimer: NodeJS.Timeout | null = null;
   private readonly ipAllow: ReadonlySet<string>;
+  /** Bans and mutes of the rooms this process checks, for when Redis does not answer. */
+  readonly mirror: ModerationMirror;
 
   constructor(private readonly options: ModerationOptions) {
     this.redis = scripted(options.store.write);
     this.configWords = options.sensitiveWords;
     this.ipAllow = new Set(options.rateIpAllow ?? []);
     this.filter = new WordFilter(options.sensitiveWords, options.sensitiveMode);
+    this.mirror = new ModerationMirror({ redis: options.store.write, mutesKey: moderationKeys.mutes, refreshMs: options.mirrorRefreshMs, logger: options.logger });
     const every = options.wordsRefreshMs ?? 5000;
     if (every > 0) {
       this.refreshTimer = setInterval(() => void this.refreshWords(), every);
@@ -130,27 +136,37 @@ export class Moderation {
   stop(): void {
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     this.refreshTimer = null;
+    this.mirror.stop();
   }
 
   async mute(roomId: string, userId: string, durationSec: number, now = Date.now()): Promise<number> {
     const until = now + durationSec * 1000;
     await guard(() => this.redis.zadd(moderationKeys.mutes(roomId), until, userId));
+    await this.changed(roomId, 'mute', userId, until);
     return until;
   }
 
   async unmute(roomId: string, userId: string): Promise<void> {
     await guard(() => this.redis.zrem(moderationKeys.mutes(roomId), userId));
+    await this.changed(roomId, 'mute', userId, null);
   }
 
   /** Bans from the room (send, enter, join); no duration = for good. Returns until (ms) or null. */
   async ban(roomId: string, userId: string, durationSec?: number, now = Date.now()): Promise<number | null> {
     const until = durationSec === undefined ? Number.POSITIVE_INFINITY : now + durationSec * 1000;
     await this.options.store.ban(roomId, userId, until);
+    await this.changed(roomId, 'ban', userId, until);
     return Number.isFinite(until) ? until : null;
   }
 
   async unban(roomId: string, userId: string): Promise<void> {
     await this.options.store.unban(roomId, userId);
+    await this.changed(roomId, 'ban', userId, null);
+  }
+
+  private async changed(roomId: string, kind: 'ban' | 'mute', userId: string, until: number | null): Promise<void> {
+    this.mirror.apply(roomId, kind, userId, until);
+    await this.mirror.announce(roomId);
   }
 
   /** 0 turns slow mode off. */
@@ -246,22 +262,24 @@ export class Moderation {
   readonly roomCheck: SendCheck = async (message, principal) => {
     if (canModerate(principal, message.roomId)) return;
     const room = message.roomId;
+    this.mirror.touch(room);
     let verdict: [number, string | number];
     try {
       verdict = await guard(() =>
         this.redis.dmRoomGate(storeKeys.bans(room), moderationKeys.mutes(room), moderationKeys.settings(room), moderationKeys.slow(room, principal.id), message.ts, principal.id),
       );
     } catch (err) {
+      // Redis did not answer: the local copy still refuses whom it knows to be banned or muted.
+      const known = this.mirror.verdict(room, principal.id);
+      if (known?.code === 'banned') throw refuse(bannedError(room, known.until));
+      if (known?.code === 'muted') throw refuse(mutedError(known.until));
       degraded.inc({ check: 'room' });
-      this.options.logger?.debug({ err }, 'room moderation not checked');
+      this.options.logger?.debug({ err }, 'room moderation checked against the local copy only');
       return;
     }
     const [code, value] = verdict;
     if (code === 1) throw refuse(bannedError(room, value));
-    if (code === 2) {
-      const until = Number(value);
-      throw refuse(new ApiError(403, 'muted', `You are muted in this room until ${new Date(until).toISOString()}.`, seconds(until - Date.now())));
-    }
+    if (code === 2) throw refuse(mutedError(Number(value)));
     if (code === 3) {
       throw refuse(new ApiError(429, 'slow_mode', `Slow mode is on in this room: wait ${seconds(Number(value))} s before your next message.`, seconds(Number(value))));
     }
@@ -276,6 +294,10 @@ export class Moderation {
 function bannedError(roomId: string, until: string | number): ApiError {
   const forGood = until === 'inf' || !Number.isFinite(Number(until));
   return new ApiError(403, 'banned', forGood ? `You are banned from room ${roomId}.` : `You are banned from room ${roomId} until ${new Date(Number(until)).toISOString()}.`);
+}
+
+function mutedError(until: number): ApiError {
+  return new ApiError(403, 'muted', `You are muted in this room until ${new Date(until).toISOString()}.`, seconds(until - Date.now()));
 }
 
 function refuse(err: ApiError): ApiError {

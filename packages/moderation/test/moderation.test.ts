@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Principal } from '@danmaku/auth';
 import { ApiError, type UnsequencedMessage } from '@danmaku/model';
-import { createModeration, moderationKeys, WordFilter, type Moderation } from '@danmaku/moderation';
+import { createModeration, moderationKeys, ModerationMirror, WordFilter, type Moderation } from '@danmaku/moderation';
 import { createRedis, RedisStore, waitReady, type Redis } from '@danmaku/store';
 import { startRedis, testConfig, uniqueRoom, waitFor } from '@danmaku/testkit';
 
@@ -150,19 +150,51 @@ describe('room gate', () => {
     }, 4000, 200);
   });
 
-  test('Redis away: sends are let through (the bus buffers them) and counted, fast', async () => {
-    const own = await startRedis();
+  test('Redis away: banned and muted users stay refused (local copy), others pass and are counted, fast', async () => {
+    const own = await startRedis({ port: 17101 });
     const client = createRedis(own.url, { commandTimeoutMs: 300 });
-    await waitReady(client);
-    const m = moderation({}, client);
-    const room = uniqueRoom('down');
-    await m.mute(room, 'u1', 60);
-    await own.stop();
-    const started = Date.now();
-    assert.equal(await m.roomCheck(comment(room, 'x', 'u1'), viewer('u1'), {}), undefined);
-    assert.equal(await m.rateCheck(comment(room, 'x', 'u1'), viewer('u1'), { ip: '1.2.3.4' }), undefined);
-    assert.ok(Date.now() - started < 1000);
-    await assert.rejects(m.mute(room, 'u2', 60), refusedWith(503, 'redis_unavailable'));
-    client.disconnect();
+    const other = createRedis(own.url, { commandTimeoutMs: 300 });
+    try {
+      await Promise.all([waitReady(client), waitReady(other)]);
+      const m = moderation({ mirrorRefreshMs: 60_000 }, client);
+      const streamer = moderation({ mirrorRefreshMs: 60_000 }, other);
+      const room = uniqueRoom('down');
+      await m.mute(room, 'u1', 60);
+      // The room is checked once (its copy loads), then changed from another process: the copy
+      // follows through pub/sub, not through the (here very slow) periodic reload.
+      await m.roomCheck(comment(room, 'x', 'u2'), viewer('u2'), {});
+      await waitFor('the copy to load', () => m.mirror.verdict(room, 'u1')?.code === 'muted');
+      await streamer.ban(room, 'u3');
+      await streamer.ban(room, 'u5', 60);
+      await waitFor('the ban to reach the other copy', () => m.mirror.verdict(room, 'u3')?.code === 'banned' && m.mirror.verdict(room, 'u5')?.code === 'banned');
+      await streamer.mute(room, 'u4', 60);
+      await streamer.unmute(room, 'u4');
+      await waitFor('the unmute to reach the other copy', () => m.mirror.verdict(room, 'u4') === null);
+      await own.stop();
+      const started = Date.now();
+      await assert.rejects(async () => m.roomCheck(comment(room, 'x', 'u1'), viewer('u1'), {}), refusedWith(403, 'muted'));
+      await assert.rejects(async () => m.roomCheck(comment(room, 'x', 'u3'), viewer('u3'), {}), refusedWith(403, 'banned'));
+      await assert.rejects(async () => m.roomCheck(comment(room, 'x', 'u5'), viewer('u5'), {}), refusedWith(403, 'banned'));
+      assert.equal(await m.roomCheck(comment(room, 'x', 'u2'), viewer('u2'), {}), undefined);
+      assert.equal(await m.roomCheck(comment(room, 'x', 'u4'), viewer('u4'), {}), undefined);
+      assert.equal(await m.rateCheck(comment(room, 'x', 'u2'), viewer('u2'), { ip: '1.2.3.4' }), undefined);
+      assert.ok(Date.now() - started < 3000, `checks took ${Date.now() - started} ms`);
+      await assert.rejects(m.mute(room, 'u2', 60), refusedWith(503, 'redis_unavailable'));
+    } finally {
+      client.disconnect();
+      other.disconnect();
+      await own.stop();
+    }
+  });
+
+  test('the local copy is bounded: least recently used rooms are forgotten', () => {
+    const rooms = Array.from({ length: 5 }, (_, i) => uniqueRoom(`lru${i}`));
+    const mirror = new ModerationMirror({ redis, mutesKey: moderationKeys.mutes, maxRooms: 3 });
+    try {
+      for (const room of rooms) mirror.touch(room);
+      assert.equal(mirror.size, 3);
+    } finally {
+      mirror.stop();
+    }
   });
 });

@@ -187,6 +187,9 @@ describe('web pages in Chromium', () => {
   it('admin: a switch flipped on the page is what the server has', async () => {
     const admin = tokenFor('ops', 'admin');
     const page = await openPage('/admin');
+    // Dev tokens are never admin: the page offers none and says how to sign one.
+    assert.equal(await page.locator('#dev-token').count(), 0);
+    assert.match((await page.textContent('#admin-token-hint')) ?? '', /npm run -s token -- --sub a --name A --role admin/);
     await page.fill('#token', admin);
     await page.click('#use-token');
     await page.locator('#admin-status', { hasText: 'Loaded.' }).waitFor();

@@ -55,6 +55,11 @@ export interface Shared {
   /** False when no bus is configured for a role that can live without one (a connector without Kafka). */
   readonly hasBus: boolean;
   readonly auth: Auth;
+  /**
+   * Where this process's archivers record, and its replay readers look up, the archived-up-to
+   * watermark: the deployment and topic, or (embedded, behind a bus of its own) this process alone.
+   */
+  readonly progressScope: string;
   store(): Promise<RedisStore>;
   bus(): Promise<Bus>;
   /** The send pipeline with its switches, moderation and live stamp: every surface that accepts sends shares it. */

@@ -1,4 +1,4 @@
-import { loadConfig, type Config } from '@danmaku/config';
+import { ConfigError, loadConfig, unsafeStartReason, type Config } from '@danmaku/config';
 import { createLogger, stopOnSignals, type Logger } from '@danmaku/observability';
 import type { Role, RunningRole } from './role.js';
 import { ProcessShared } from './shared.js';
@@ -41,7 +41,21 @@ export async function runRoles(config: Config, logger: Logger, roles: readonly A
 export async function runMain(role: AnyRole): Promise<RunningRoles> {
   const config = loadConfig();
   const logger = createLogger(role.name, config.logLevel);
-  const running = await runRoles(config, logger, [role], { name: role.name, embedded: false });
+  // Before anything opens: with the public secret, no role of a production deployment starts.
+  const unsafe = unsafeStartReason(config);
+  if (unsafe) {
+    process.stderr.write(`${unsafe}\n`);
+    process.exit(1);
+  }
+  let running: RunningRoles;
+  try {
+    running = await runRoles(config, logger, [role], { name: role.name, embedded: false });
+  } catch (err) {
+    // A setting that makes the start unsafe or impossible: say so plainly, exit non-zero.
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
   stopOnSignals(logger, () => running.stop());
   await running.ready;
   return running;

@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { createAuth, type Auth } from '@danmaku/auth';
 import { MemoryBus, openBus, type Bus } from '@danmaku/bus';
-import { isDefaultSecret, type Config } from '@danmaku/config';
+import { ConfigError, isDefaultSecret, unsafeStartReason, type Config } from '@danmaku/config';
 import type { Logger } from '@danmaku/observability';
 import { openStore, type RedisStore } from '@danmaku/store';
-import { openReplay, type ReplayStack } from '@danmaku/archive';
+import { archiveScope, openReplay, type ReplayStack } from '@danmaku/archive';
 import { openSend, type SendPath } from '@danmaku/send';
 import type { FrontServer, Shared } from './role.js';
 
@@ -18,6 +19,7 @@ export interface SharedOptions {
 export class ProcessShared implements Shared {
   readonly embedded: boolean;
   readonly hasBus: boolean;
+  readonly progressScope: string;
   front: FrontServer | null = null;
   private storeOpened: Promise<{ store: RedisStore; close(): Promise<void> }> | null = null;
   private busOpened: Promise<Bus> | null = null;
@@ -33,11 +35,16 @@ export class ProcessShared implements Shared {
     this.embedded = options.embedded;
     // One process with several roles can carry records between them in memory; a role alone needs Kafka.
     this.hasBus = options.embedded || config.kafkaBrokers.length > 0;
+    // An in-memory bus is this process's alone, and so is the watermark of its archiver.
+    this.progressScope = options.embedded ? `${options.name}-${randomBytes(5).toString('hex')}/${config.topic}` : archiveScope(config);
   }
 
   /** Made for the first role that checks tokens, which is when the development secret matters. */
   get auth(): Auth {
     if (!this.tokens) {
+      // The public secret lets anyone sign admin tokens: never in production or off loopback.
+      const unsafe = unsafeStartReason(this.config);
+      if (unsafe) throw new ConfigError(unsafe);
       if (isDefaultSecret(this.config) && !this.embedded) this.logger.warn('DANMAKU_JWT_SECRET is the development default; set your own');
       this.tokens = createAuth(this.config.jwtSecret);
     }
@@ -67,7 +74,7 @@ export class ProcessShared implements Shared {
   replay(): Promise<ReplayStack> {
     this.replayOpened ??= (async () => {
       const [store, send] = await Promise.all([this.store(), this.send()]);
-      return openReplay(this.config, { redis: store.write, states: send.lives, logger: this.logger, name: this.options.name });
+      return openReplay(this.config, { redis: store.write, states: send.lives, logger: this.logger, name: this.options.name, progressScope: this.progressScope });
     })();
     return this.replayOpened;
   }

@@ -34,6 +34,7 @@ export async function openSend(config: Config, deps: { store: RedisStore; bus: B
   const pipeline = createSendPipeline({
     bus,
     topic: config.topic,
+    maxInFlight: config.maxInFlight,
     checks: [readOnlyCheck(switches), ...moderation.checks, lives.stamp],
     systemChecks: [moderation.contentCheck, lives.stamp],
     partition: gearPartitioner(switches, bus.partitions, config.gearSpread),

@@ -11,9 +11,11 @@ import {
   type SendMessageBody,
   type UnsequencedMessage,
 } from '@danmaku/model';
-import { counter } from '@danmaku/observability';
+import { counter, gauge } from '@danmaku/observability';
 
 const ingested = counter<'type'>({ name: 'danmaku_ingest_total', help: 'Messages accepted onto the bus', labelNames: ['type'] });
+const inFlightGauge = gauge({ name: 'danmaku_ingest_in_flight', help: 'Produces waiting for the bus to acknowledge them' });
+const shed = counter({ name: 'danmaku_ingest_shed_total', help: 'Sends refused with 503 overloaded because too many produces were in flight' });
 
 export interface SendPipelineOptions {
   bus: Bus;
@@ -25,6 +27,11 @@ export interface SendPipelineOptions {
    * its text and the live stamp, not the viewer's limits (rate, slow mode, read-only).
    */
   systemChecks: SendCheck[];
+  /**
+   * Most produces waiting for the bus at once; past it a send answers 503 `overloaded` with
+   * Retry-After at once, instead of queueing without bound while the bus is slow. 0 = no cap.
+   */
+  maxInFlight?: number;
   /** Picks the partition; the default keeps every (room, type) on one partition (gear 1). */
   partition?: (key: string, message: UnsequencedMessage) => number;
 }
@@ -59,11 +66,24 @@ async function pass(checks: readonly SendCheck[], message: UnsequencedMessage, p
  */
 export function createSendPipeline(options: SendPipelineOptions) {
   const pickPartition = options.partition ?? ((key: string) => partitionFor(key, options.bus.partitions));
+  const maxInFlight = options.maxInFlight ?? 0;
+  let inFlight = 0;
 
   /** Puts a finished message on the bus. Checks are the caller's business: see accept, system and enter. */
   async function publish(message: UnsequencedMessage): Promise<void> {
+    if (maxInFlight > 0 && inFlight >= maxInFlight) {
+      shed.inc();
+      throw new ApiError(503, 'overloaded', 'The server is taking in messages more slowly than they arrive; try again in a moment.', 1);
+    }
     const key = streamKey(message.roomId, message.type);
-    await options.bus.produce(options.topic, [{ key, value: JSON.stringify(message), partition: pickPartition(key, message) }]);
+    inFlight++;
+    inFlightGauge.inc();
+    try {
+      await options.bus.produce(options.topic, [{ key, value: JSON.stringify(message), partition: pickPartition(key, message) }]);
+    } finally {
+      inFlight--;
+      inFlightGauge.dec();
+    }
     ingested.inc({ type: message.type });
   }
 
@@ -89,7 +109,7 @@ export function createSendPipeline(options: SendPipelineOptions) {
     return message;
   }
 
-  return { accept, system, enter, publish };
+  return { accept, system, enter, publish, inFlight: () => inFlight };
 }
 
 export type SendPipeline = ReturnType<typeof createSendPipeline>;

@@ -1,3 +1,4 @@
+import { NO_CONTROL_CHARS } from '@danmaku/model';
 import { counter, histogram } from '@danmaku/observability';
 import type { FastifyInstance } from '@danmaku/http';
 
@@ -9,7 +10,7 @@ export const clientMetricsBodySchema = {
   required: ['samples'],
   additionalProperties: false,
   properties: {
-    sdk: { type: 'string', maxLength: 32 },
+    sdk: { type: 'string', maxLength: 32, pattern: NO_CONTROL_CHARS },
     samples: {
       type: 'array',
       minItems: 1,

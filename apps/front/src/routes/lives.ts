@@ -1,5 +1,5 @@
 import type { LiveRecord, LiveUrls } from '@danmaku/archive';
-import { ApiError, ROOM_ID_PATTERN, roomParamsSchema } from '@danmaku/model';
+import { ApiError, CONTROL_CHAR_RANGES, ROOM_ID_PATTERN, roomParamsSchema } from '@danmaku/model';
 import { restricted, type FastifyInstance } from '@danmaku/http';
 import type { FrontContext } from '../context.js';
 
@@ -11,8 +11,11 @@ const liveParams = {
   properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN }, liveId: { type: 'string', pattern: LIVE_ID_PATTERN } },
 } as const;
 
-/** A live's video (HLS .m3u8, MP4 or WebM): an absolute http(s) URL the viewers' browsers fetch. */
-const videoUrl = { type: 'string', minLength: 8, maxLength: 2048, pattern: '^https?://[^\\s]+$' } as const;
+/**
+ * A live's video (HLS .m3u8, MP4 or WebM): an absolute http(s) URL the viewers' browsers fetch.
+ * No spaces and no control characters (the pages put it in a video element's src).
+ */
+const videoUrl = { type: 'string', minLength: 8, maxLength: 2048, pattern: `^https?://[^\\s${CONTROL_CHAR_RANGES}]+$` } as const;
 const nullableVideoUrl = { anyOf: [videoUrl, { type: 'null' }] } as const;
 
 function checkUrl(field: string, url: string | null | undefined): void {

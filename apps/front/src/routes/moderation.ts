@@ -1,11 +1,11 @@
-import { MESSAGE_TYPES, ApiError, LIMITS, ROOM_ID_PATTERN, roomParamsSchema, type MessageType } from '@danmaku/model';
+import { MESSAGE_TYPES, ApiError, LIMITS, NO_CONTROL_CHARS, ROOM_ID_PATTERN, roomParamsSchema, type MessageType } from '@danmaku/model';
 import { restricted, type FastifyInstance, type FastifyRequest } from '@danmaku/http';
 import { guard, keys } from '@danmaku/store';
 import { GEARS_KEY } from '@danmaku/switches';
 import { likesKey } from '../likes.js';
 import type { FrontContext } from '../context.js';
 
-const USER_ID = { type: 'string', minLength: 1, maxLength: 64 } as const;
+const USER_ID = { type: 'string', minLength: 1, maxLength: 64, pattern: NO_CONTROL_CHARS } as const;
 const MAX_DURATION_SEC = 30 * 24 * 3600;
 const STATS_SAMPLE = 200;
 const STATS_WINDOW_MS = 10_000;
@@ -142,7 +142,7 @@ export async function moderationRoutes(app: FastifyInstance, ctx: FrontContext):
               type: 'object',
               required: ['content'],
               additionalProperties: false,
-              properties: { content: { type: 'string', minLength: 1, maxLength: LIMITS.commentMaxChars } },
+              properties: { content: { type: 'string', minLength: 1, maxLength: LIMITS.commentMaxChars, pattern: NO_CONTROL_CHARS } },
             },
           },
         },

@@ -195,13 +195,9 @@ const submit = (id: string, action: () => Promise<void>): void =>
 submit('switches', saveSwitches);
 submit('route', saveRoute);
 byId('use-token').addEventListener('click', () => void useToken(byId<HTMLTextAreaElement>('token').value.trim()));
-byId('dev-token').addEventListener('click', () => {
-  api<{ token: string }>('/v1/dev/token', { method: 'POST', body: { name: 'operator', role: 'admin' } })
-    .then((answer) => useToken(answer.token))
-    .catch((err: unknown) => say(`No dev token: ${describe(err)}. Paste an admin token instead.`, true));
-});
 
+// No dev-token button here: the dev-token route never mints admin tokens.
 if (token) void useToken(token);
-else say('Paste an admin token to see and change the switches.');
+else say('Paste an admin token to see and change the switches (npm run -s token -- --sub a --name A --role admin).');
 void refreshMetrics();
 setInterval(() => void refreshMetrics().catch(() => undefined), METRICS_EVERY_MS);
