@@ -14,3 +14,4 @@ export {
   type TestRedis,
 } from './harness.js';
 export { startRedisCluster, type TestRedisCluster, type ClusterNode } from './redis-cluster.js';
+export { browserBundle, importsNodeBuiltin } from './bundle.js';
