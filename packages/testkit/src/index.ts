@@ -1,6 +1,7 @@
 export { runRace, type RaceOptions, type RaceOutcome } from './race.js';
 export { startMockKafka, type MockKafka } from './mock-kafka.js';
 export {
+  LOAD_ENV,
   REPO_ROOT,
   freePort,
   sleep,
