@@ -111,6 +111,19 @@ managed_port() {
   if [ -s "$1" ]; then tr -dc '0-9' <"$1"; else echo "$2"; fi
 }
 
+# managed_pid NAME PIDFILE COMM PORTFILE PORT: sets the caller's `pid` to the
+# server infra.sh manages for NAME ("" when none runs). One managed instance at
+# a time (one pid file, one data dir): dies rather than silently start a second
+# one on another port and lose track of the first. It assigns instead of
+# printing because `die` inside $(...) would only end the subshell.
+managed_pid() {
+  local port
+  pid="$(pid_of "$2" "$3")" || { pid=""; return 0; }
+  port="$(managed_port "$4" "$5")"
+  [ "$port" = "$5" ] ||
+    die "infra.sh already runs $1 on port $port (pid $pid); 'infra.sh down $1' first to use port $5"
+}
+
 mariadbd_bin() {
   command -v mariadbd 2>/dev/null || { [ -x /usr/sbin/mariadbd ] && echo /usr/sbin/mariadbd; } || true
 }
@@ -124,14 +137,8 @@ redis_ping() {
 }
 
 redis_up() {
-  local pid port
-  # One managed instance at a time (one pid file, one data dir): refuse to
-  # silently start a second one on another port and lose track of the first.
-  if pid="$(pid_of "$REDIS_PID" redis-server)"; then
-    port="$(managed_port "$REDIS_PORT_FILE" "$REDIS_PORT")"
-    [ "$port" = "$REDIS_PORT" ] ||
-      die "infra.sh already runs redis on port $port (pid $pid); 'infra.sh down redis' first to use port $REDIS_PORT"
-  fi
+  local pid
+  managed_pid redis "$REDIS_PID" redis-server "$REDIS_PORT_FILE" "$REDIS_PORT"
   if redis_ping; then
     if [ -n "$pid" ]; then
       log "redis already up on 127.0.0.1:$REDIS_PORT"
@@ -249,12 +256,9 @@ SQL
 }
 
 mysql_up() {
-  local pid port
-  if pid="$(pid_of "$MYSQL_PID" mariadbd)"; then
-    # One datadir, one server: a second mariadbd on another port cannot share it.
-    port="$(managed_port "$MYSQL_PORT_FILE" "$MYSQL_PORT")"
-    [ "$port" = "$MYSQL_PORT" ] ||
-      die "infra.sh already runs mysql on port $port (pid $pid); 'infra.sh down mysql' first to use port $MYSQL_PORT"
+  local pid
+  managed_pid mysql "$MYSQL_PID" mariadbd "$MYSQL_PORT_FILE" "$MYSQL_PORT"
+  if [ -n "$pid" ]; then
     # Running but maybe still starting (crash recovery) or shutting down:
     # wait for it to answer or to go away.
     local i
