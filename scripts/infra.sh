@@ -99,6 +99,18 @@ stop_pid() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
+# stop_managed NAME PIDFILE COMM TIMEOUT: stops the server infra.sh started for
+# NAME, if one runs; a server it did not start is never touched.
+stop_managed() {
+  local pid
+  if pid="$(pid_of "$2" "$3")"; then
+    stop_pid "$pid" "$3" "$4"
+    log "$1 stopped"
+  else
+    log "$1: not started by infra.sh (nothing to stop)"
+  fi
+}
+
 # port_open <port>: something accepts TCP connections on 127.0.0.1:<port>.
 port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -187,14 +199,8 @@ redis_up() {
 }
 
 redis_down() {
-  local pid
-  if pid="$(pid_of "$REDIS_PID" redis-server)"; then
-    # SIGTERM = graceful SHUTDOWN (flushes the AOF / writes the RDB if enabled).
-    stop_pid "$pid" redis-server 20
-    log "redis stopped"
-  else
-    log "redis: not started by infra.sh (nothing to stop)"
-  fi
+  # SIGTERM = graceful SHUTDOWN (flushes the AOF / writes the RDB if enabled).
+  stop_managed redis "$REDIS_PID" redis-server 20
   rm -f "$REDIS_PID" "$REDIS_PORT_FILE"
 }
 
@@ -348,14 +354,8 @@ mysql_up() {
 }
 
 mysql_down() {
-  local pid
-  if pid="$(pid_of "$MYSQL_PID" mariadbd)"; then
-    # SIGTERM = clean shutdown (InnoDB flushes; next start needs no recovery).
-    stop_pid "$pid" mariadbd 60
-    log "mysql stopped"
-  else
-    log "mysql: not started by infra.sh (nothing to stop)"
-  fi
+  # SIGTERM = clean shutdown (InnoDB flushes; next start needs no recovery).
+  stop_managed mysql "$MYSQL_PID" mariadbd 60
   rm -f "$MYSQL_PID" "$MYSQL_PORT_FILE"
 }
 
@@ -428,13 +428,7 @@ kafka_up() {
 }
 
 kafka_down() {
-  local pid
-  if pid="$(pid_of "$KAFKA_PID" mock-broker)"; then
-    stop_pid "$pid" mock-broker 10
-    log "kafka (mock) stopped"
-  else
-    log "kafka: not started by infra.sh (nothing to stop)"
-  fi
+  stop_managed kafka "$KAFKA_PID" mock-broker 10
   rm -f "$KAFKA_PID" "$KAFKA_BOOT" "$RUN/kafka.topics" "$RUN/kafka.out"
 }
 
