@@ -99,6 +99,18 @@ stop_pid() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
+# stop_managed NAME PIDFILE COMM TIMEOUT: stops the server infra.sh started for
+# NAME, if one runs; a server it did not start is never touched.
+stop_managed() {
+  local pid
+  if pid="$(pid_of "$2" "$3")"; then
+    stop_pid "$pid" "$3" "$4"
+    log "$1 stopped"
+  else
+    log "$1: not started by infra.sh (nothing to stop)"
+  fi
+}
+
 # port_open <port>: something accepts TCP connections on 127.0.0.1:<port>.
 port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -109,6 +121,19 @@ port_open() {
 # port files existed.
 managed_port() {
   if [ -s "$1" ]; then tr -dc '0-9' <"$1"; else echo "$2"; fi
+}
+
+# managed_pid NAME PIDFILE COMM PORTFILE PORT: sets the caller's `pid` to the
+# server infra.sh manages for NAME ("" when none runs). One managed instance at
+# a time (one pid file, one data dir): dies rather than silently start a second
+# one on another port and lose track of the first. It assigns instead of
+# printing because `die` inside $(...) would only end the subshell.
+managed_pid() {
+  local port
+  pid="$(pid_of "$2" "$3")" || { pid=""; return 0; }
+  port="$(managed_port "$4" "$5")"
+  [ "$port" = "$5" ] ||
+    die "infra.sh already runs $1 on port $port (pid $pid); 'infra.sh down $1' first to use port $5"
 }
 
 mariadbd_bin() {
@@ -124,14 +149,8 @@ redis_ping() {
 }
 
 redis_up() {
-  local pid port
-  # One managed instance at a time (one pid file, one data dir): refuse to
-  # silently start a second one on another port and lose track of the first.
-  if pid="$(pid_of "$REDIS_PID" redis-server)"; then
-    port="$(managed_port "$REDIS_PORT_FILE" "$REDIS_PORT")"
-    [ "$port" = "$REDIS_PORT" ] ||
-      die "infra.sh already runs redis on port $port (pid $pid); 'infra.sh down redis' first to use port $REDIS_PORT"
-  fi
+  local pid
+  managed_pid redis "$REDIS_PID" redis-server "$REDIS_PORT_FILE" "$REDIS_PORT"
   if redis_ping; then
     if [ -n "$pid" ]; then
       log "redis already up on 127.0.0.1:$REDIS_PORT"
@@ -180,14 +199,8 @@ redis_up() {
 }
 
 redis_down() {
-  local pid
-  if pid="$(pid_of "$REDIS_PID" redis-server)"; then
-    # SIGTERM = graceful SHUTDOWN (flushes the AOF / writes the RDB if enabled).
-    stop_pid "$pid" redis-server 20
-    log "redis stopped"
-  else
-    log "redis: not started by infra.sh (nothing to stop)"
-  fi
+  # SIGTERM = graceful SHUTDOWN (flushes the AOF / writes the RDB if enabled).
+  stop_managed redis "$REDIS_PID" redis-server 20
   rm -f "$REDIS_PID" "$REDIS_PORT_FILE"
 }
 
@@ -249,12 +262,9 @@ SQL
 }
 
 mysql_up() {
-  local pid port
-  if pid="$(pid_of "$MYSQL_PID" mariadbd)"; then
-    # One datadir, one server: a second mariadbd on another port cannot share it.
-    port="$(managed_port "$MYSQL_PORT_FILE" "$MYSQL_PORT")"
-    [ "$port" = "$MYSQL_PORT" ] ||
-      die "infra.sh already runs mysql on port $port (pid $pid); 'infra.sh down mysql' first to use port $MYSQL_PORT"
+  local pid
+  managed_pid mysql "$MYSQL_PID" mariadbd "$MYSQL_PORT_FILE" "$MYSQL_PORT"
+  if [ -n "$pid" ]; then
     # Running but maybe still starting (crash recovery) or shutting down:
     # wait for it to answer or to go away.
     local i
@@ -344,14 +354,8 @@ mysql_up() {
 }
 
 mysql_down() {
-  local pid
-  if pid="$(pid_of "$MYSQL_PID" mariadbd)"; then
-    # SIGTERM = clean shutdown (InnoDB flushes; next start needs no recovery).
-    stop_pid "$pid" mariadbd 60
-    log "mysql stopped"
-  else
-    log "mysql: not started by infra.sh (nothing to stop)"
-  fi
+  # SIGTERM = clean shutdown (InnoDB flushes; next start needs no recovery).
+  stop_managed mysql "$MYSQL_PID" mariadbd 60
   rm -f "$MYSQL_PID" "$MYSQL_PORT_FILE"
 }
 
@@ -424,13 +428,7 @@ kafka_up() {
 }
 
 kafka_down() {
-  local pid
-  if pid="$(pid_of "$KAFKA_PID" mock-broker)"; then
-    stop_pid "$pid" mock-broker 10
-    log "kafka (mock) stopped"
-  else
-    log "kafka: not started by infra.sh (nothing to stop)"
-  fi
+  stop_managed kafka "$KAFKA_PID" mock-broker 10
   rm -f "$KAFKA_PID" "$KAFKA_BOOT" "$RUN/kafka.topics" "$RUN/kafka.out"
 }
 

@@ -1,6 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
-import { pick, type Config } from '@danmaku/config';
-import { listenOwnPort, type OwnPort, type Role } from '@danmaku/role';
+import type { Config } from '@danmaku/config';
+import { defineRole, listenOwnPort, type OwnPort, type Role } from '@danmaku/role';
 import { startConnector } from './connector.js';
 
 const KEYS = [
@@ -29,51 +29,47 @@ export type ConnectorSettings = Pick<Config, (typeof KEYS)[number]>;
  * has a port of its own. Sends over the socket take the send pipeline HTTP sends take, checks and
  * all, so they need a bus; a connector without one only delivers, and `send` answers 503.
  */
-export const connectorRole: Role<ConnectorSettings> = {
-  name: 'connector',
-  settings: (config) => pick(config, KEYS),
-  async start({ settings, logger, shared }) {
-    const store = await shared.store();
-    const sendPath = shared.hasBus ? await shared.send() : null;
-    if (!sendPath) logger.warn('no KAFKA_BROKERS: socket sends are refused (clients send over HTTP)');
-    const bus = shared.hasBus ? await shared.bus() : null;
-    let own: OwnPort | null = null;
-    let server: HttpServer;
-    let url: string;
-    if (shared.front) {
-      server = shared.front.app.server;
-      url = shared.front.url;
-    } else {
-      own = await listenOwnPort({
-        name: 'connector',
-        logger,
-        host: settings.host,
-        port: settings.connectorPort,
-        corsOrigins: settings.corsOrigins,
-        checks: { redis: () => store.ping(), ...(bus ? { bus: () => bus.healthy() } : {}) },
-      });
-      server = own.app.server;
-      url = own.url;
-    }
-    const publicUrl = settings.connectorUrl ?? url;
-    const connector = await startConnector({
-      config: settings,
+export const connectorRole: Role<ConnectorSettings> = defineRole('connector', KEYS, async ({ settings, logger, shared }) => {
+  const store = await shared.store();
+  const sendPath = shared.hasBus ? await shared.send() : null;
+  if (!sendPath) logger.warn('no KAFKA_BROKERS: socket sends are refused (clients send over HTTP)');
+  const bus = shared.hasBus ? await shared.bus() : null;
+  let own: OwnPort | null = null;
+  let server: HttpServer;
+  let url: string;
+  if (shared.front) {
+    server = shared.front.app.server;
+    url = shared.front.url;
+  } else {
+    own = await listenOwnPort({
+      name: 'connector',
       logger,
-      store,
-      auth: shared.auth,
-      ingest: sendPath?.pipeline ?? null,
-      server,
-      publicUrl,
-      redis: store.write,
+      host: settings.host,
+      port: settings.connectorPort,
+      corsOrigins: settings.corsOrigins,
+      checks: { redis: () => store.ping(), ...(bus ? { bus: () => bus.healthy() } : {}) },
     });
-    // Tests and scripts wait for this line.
-    if (own) process.stdout.write(`connector ${connector.nodeId} listening on ${publicUrl}\n`);
-    return {
-      ready: Promise.resolve(),
-      async stop() {
-        await connector.stop();
-        await own?.close();
-      },
-    };
-  },
-};
+    server = own.app.server;
+    url = own.url;
+  }
+  const publicUrl = settings.connectorUrl ?? url;
+  const connector = await startConnector({
+    config: settings,
+    logger,
+    store,
+    auth: shared.auth,
+    ingest: sendPath?.pipeline ?? null,
+    server,
+    publicUrl,
+    redis: store.write,
+  });
+  // Tests and scripts wait for this line.
+  if (own) process.stdout.write(`connector ${connector.nodeId} listening on ${publicUrl}\n`);
+  return {
+    ready: Promise.resolve(),
+    async stop() {
+      await connector.stop();
+      await own?.close();
+    },
+  };
+});

@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as tcpConnect, type Socket as TcpSocket } from 'node:net';
+import type { EventEmitter } from 'node:events';
 import { deflateSync } from 'node:zlib';
 import { randomInt } from 'node:crypto';
 import WebSocket from 'ws';
@@ -218,36 +219,34 @@ describe('Bilibili live protocol', () => {
       ['a room id that is not a number', [encodePacket(Op.AUTH, Ver.BINARY, '{"roomid":"abc"}')]],
     ];
 
-    /** Sends `chunks` over a raw TCP connection; resolves when the server closes it. */
-    const tcpCase = (chunks: Buffer[]): Promise<void> =>
+    /**
+     * Sends `chunks` once `connection` is open; resolves when the server closes it. Errors are
+     * expected (the server cuts the connection), so only a missing close fails.
+     */
+    const untilClosed = (connection: EventEmitter, openEvent: string, write: (chunk: Buffer) => void, chunks: Buffer[]): Promise<void> =>
       new Promise((resolve, reject) => {
-        const socket: TcpSocket = tcpConnect(tcpPort, '127.0.0.1');
         const timer = setTimeout(() => reject(new Error('not closed within 10 s')), 10_000);
-        socket.on('error', () => undefined);
-        // Read what comes (an auth refusal): unread data would hold back the 'end' and 'close'.
-        socket.on('data', () => undefined);
-        socket.on('close', () => {
+        connection.on('error', () => undefined);
+        connection.on('close', () => {
           clearTimeout(timer);
           resolve();
         });
-        socket.on('connect', () => {
-          for (const chunk of chunks) socket.write(chunk);
+        connection.on(openEvent, () => {
+          for (const chunk of chunks) write(chunk);
         });
       });
+    /** Over a raw TCP connection. */
+    const tcpCase = (chunks: Buffer[]): Promise<void> => {
+      const socket: TcpSocket = tcpConnect(tcpPort, '127.0.0.1');
+      // Read what comes (an auth refusal): unread data would hold back the 'end' and 'close'.
+      socket.on('data', () => undefined);
+      return untilClosed(socket, 'connect', (chunk) => socket.write(chunk), chunks);
+    };
     /** The same over WebSocket: each chunk a binary frame. */
-    const wsCase = (chunks: Buffer[]): Promise<void> =>
-      new Promise((resolve, reject) => {
-        const ws = new WebSocket(wsAddress);
-        const timer = setTimeout(() => reject(new Error('not closed within 10 s')), 10_000);
-        ws.on('error', () => undefined);
-        ws.on('close', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        ws.on('open', () => {
-          for (const chunk of chunks) ws.send(chunk);
-        });
-      });
+    const wsCase = (chunks: Buffer[]): Promise<void> => {
+      const ws = new WebSocket(wsAddress);
+      return untilClosed(ws, 'open', (chunk) => ws.send(chunk), chunks);
+    };
 
     for (const [what, chunks] of badInputs) {
       await tcpCase(chunks).catch((err: Error) => assert.fail(`TCP, ${what}: ${err.message}`));

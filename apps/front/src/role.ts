@@ -1,5 +1,5 @@
-import { pick, type Config } from '@danmaku/config';
-import type { Role } from '@danmaku/role';
+import type { Config } from '@danmaku/config';
+import { defineRole, type Role } from '@danmaku/role';
 import { routerRoutes } from '@danmaku/router';
 import { buildFront } from './app.js';
 
@@ -32,29 +32,25 @@ export type FrontSettings = Pick<Config, (typeof FRONT_SETTINGS)[number]>;
  * address it already has, whether the roles run split or in one process. In one process the
  * other roles share its port (socket.io attaches to its server).
  */
-export const frontRole: Role<FrontSettings> = {
-  name: 'front',
-  settings: (config) => pick(config, FRONT_SETTINGS),
-  async start({ settings, logger, shared }) {
-    const [store, bus, sendPath, replay] = await Promise.all([shared.store(), shared.bus(), shared.send(), shared.replay()]);
-    const { pipeline: send, switches, moderation } = sendPath;
-    const app = buildFront({ config: settings, store, bus, auth: shared.auth, send, switches, replay, moderation }, logger);
-    void app.register(routerRoutes, {
-      redis: store.write,
-      cluster: settings.cluster,
-      auth: shared.auth,
-      forcePolling: () => switches.forcePolling(),
-      minPollIntervalMs: () => switches.get().pollIntervalMs,
-    });
-    await app.listen({ host: settings.host, port: settings.port });
-    const address = app.server.address();
-    const url = `http://${settings.host}:${typeof address === 'object' && address ? address.port : settings.port}`;
-    if (shared.embedded) shared.front = { app, url };
-    // Tests and scripts wait for this line.
-    else process.stdout.write(`front listening on ${url}\n`);
-    return {
-      ready: Promise.resolve(),
-      stop: () => app.close(),
-    };
-  },
-};
+export const frontRole: Role<FrontSettings> = defineRole('front', FRONT_SETTINGS, async ({ settings, logger, shared }) => {
+  const [store, bus, sendPath, replay] = await Promise.all([shared.store(), shared.bus(), shared.send(), shared.replay()]);
+  const { pipeline: send, switches, moderation } = sendPath;
+  const app = buildFront({ config: settings, store, bus, auth: shared.auth, send, switches, replay, moderation }, logger);
+  void app.register(routerRoutes, {
+    redis: store.write,
+    cluster: settings.cluster,
+    auth: shared.auth,
+    forcePolling: () => switches.forcePolling(),
+    minPollIntervalMs: () => switches.get().pollIntervalMs,
+  });
+  await app.listen({ host: settings.host, port: settings.port });
+  const address = app.server.address();
+  const url = `http://${settings.host}:${typeof address === 'object' && address ? address.port : settings.port}`;
+  if (shared.embedded) shared.front = { app, url };
+  // Tests and scripts wait for this line.
+  else process.stdout.write(`front listening on ${url}\n`);
+  return {
+    ready: Promise.resolve(),
+    stop: () => app.close(),
+  };
+});

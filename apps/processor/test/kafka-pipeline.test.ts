@@ -1,21 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Message } from '@danmaku/model';
-import { freePort, runRace, spawnTs, startMockKafka, tokenFor, uniqueRoom, waitFor, type MockKafka, type Spawned } from '@danmaku/testkit';
+import { freePort, LOAD_ENV, runRace, spawnTs, startMockKafka, tokenFor, uniqueRoom, waitFor, type MockKafka, type Spawned } from '@danmaku/testkit';
 
 /**
  * The split roles as real processes over the Kafka protocol (the dev broker): front(s) produce,
- * the processor consumes with a consumer group. Limits that would throttle a load test are lifted.
+ * the processor consumes with a consumer group, under LOAD_ENV (no throttling limits).
  */
-const LOAD_ENV = {
-  LOG_LEVEL: 'info',
-  DANMAKU_RATE_USER_MAX: '100000000',
-  DANMAKU_RATE_IP_MAX: '100000000',
-  DANMAKU_BIG_ROOM_POLL_RATE: '100000000',
-  DANMAKU_BIG_ROOM_ONLINE: '100000000',
-  DANMAKU_RETENTION: '20000',
-};
-
 let kafka: MockKafka;
 let front: Spawned;
 let frontUrl: string;

@@ -1,37 +1,33 @@
-import { pick, type Config } from '@danmaku/config';
-import { listenOwnPort, type Role } from '@danmaku/role';
+import type { Config } from '@danmaku/config';
+import { defineRole, listenOwnPort, type Role } from '@danmaku/role';
 import { startPusher } from './pusher.js';
 
 const KEYS = ['host', 'pusherPort', 'cluster', 'pushBigRoom', 'pushSmallRoom', 'pushNotifyDelayMs'] as const;
 export type PusherSettings = Pick<Config, (typeof KEYS)[number]>;
 
-export const pusherRole: Role<PusherSettings> = {
-  name: 'pusher',
-  settings: (config) => pick(config, KEYS),
-  async start({ settings, logger, shared }) {
-    const store = await shared.store();
-    const pusher = await startPusher({
-      redis: store.write,
-      store,
-      logger,
-      cluster: settings.cluster,
-      bigRoom: settings.pushBigRoom,
-      smallRoom: settings.pushSmallRoom,
-      readDelayMs: settings.pushNotifyDelayMs,
-    });
-    const own = shared.embedded
-      ? null
-      : await listenOwnPort({ name: 'pusher', logger, host: settings.host, port: settings.pusherPort, checks: { redis: () => store.ping() } });
-    // Tests and scripts wait for this line.
-    if (own) process.stdout.write(`pusher listening on ${own.url}\n`);
-    // Tests and the supervisor read which pusher this is (rooms are shared by id).
-    if (own) process.stdout.write(`pusher id ${pusher.id}\n`);
-    return {
-      ready: Promise.resolve(),
-      async stop() {
-        await pusher.stop();
-        await own?.close();
-      },
-    };
-  },
-};
+export const pusherRole: Role<PusherSettings> = defineRole('pusher', KEYS, async ({ settings, logger, shared }) => {
+  const store = await shared.store();
+  const pusher = await startPusher({
+    redis: store.write,
+    store,
+    logger,
+    cluster: settings.cluster,
+    bigRoom: settings.pushBigRoom,
+    smallRoom: settings.pushSmallRoom,
+    readDelayMs: settings.pushNotifyDelayMs,
+  });
+  const own = shared.embedded
+    ? null
+    : await listenOwnPort({ name: 'pusher', logger, host: settings.host, port: settings.pusherPort, checks: { redis: () => store.ping() } });
+  // Tests and scripts wait for this line.
+  if (own) process.stdout.write(`pusher listening on ${own.url}\n`);
+  // Tests and the supervisor read which pusher this is (rooms are shared by id).
+  if (own) process.stdout.write(`pusher id ${pusher.id}\n`);
+  return {
+    ready: Promise.resolve(),
+    async stop() {
+      await pusher.stop();
+      await own?.close();
+    },
+  };
+});

@@ -10,6 +10,7 @@ import type { Message } from '@danmaku/model';
 import { keys, slotOf } from '@danmaku/store';
 import {
   freePort,
+  LOAD_ENV,
   runRace,
   sleep,
   spawnTs,
@@ -92,12 +93,7 @@ before(async () => {
     REDIS_URL: 'redis://127.0.0.1:1',
     KAFKA_BROKERS: kafka.brokers.join(','),
     DANMAKU_CLUSTER: uniqueRoom('deployment'),
-    LOG_LEVEL: 'info',
-    DANMAKU_RATE_USER_MAX: '100000000',
-    DANMAKU_RATE_IP_MAX: '100000000',
-    DANMAKU_BIG_ROOM_POLL_RATE: '100000000',
-    DANMAKU_BIG_ROOM_ONLINE: '100000000',
-    DANMAKU_RETENTION: '20000',
+    ...LOAD_ENV,
     DANMAKU_PUSH_BIG_ROOM: '4',
     DANMAKU_PUSH_SMALL_ROOM: '2',
     // Connectors pull on their own only once a minute: what arrives in time came from a pusher.

@@ -1,5 +1,5 @@
-import { pick, type Config } from '@danmaku/config';
-import { listenOwnPort, type Role } from '@danmaku/role';
+import type { Config } from '@danmaku/config';
+import { defineRole, listenOwnPort, type Role } from '@danmaku/role';
 import { Switchboard } from '@danmaku/switches';
 import { routerRoutes } from './router.js';
 
@@ -10,37 +10,33 @@ export type RouterSettings = Pick<Config, (typeof KEYS)[number]>;
  * The routing service on a port of its own, for deployments that keep it apart. Every front
  * serves the same routes on its own port as well (see the front role), so clients can ask either.
  */
-export const routerRole: Role<RouterSettings> = {
-  name: 'router',
-  settings: (config) => pick(config, KEYS),
-  async start({ settings, logger, shared }) {
-    const store = await shared.store();
-    const redis = store.write;
-    const switches = await new Switchboard({ redis, refreshMs: settings.switchesRefreshMs }).start();
-    const own = await listenOwnPort({
-      name: 'router',
-      logger,
-      host: settings.host,
-      port: settings.routerPort,
-      corsOrigins: settings.corsOrigins,
-      checks: { redis: async () => (await redis.ping()) === 'PONG' },
-      routes: (app) =>
-        void app.register(routerRoutes, {
-          redis,
-          cluster: settings.cluster,
-          auth: shared.auth,
-          forcePolling: () => switches.forcePolling(),
-          minPollIntervalMs: () => switches.get().pollIntervalMs,
-        }),
-    });
-    // Tests and scripts wait for this line.
-    process.stdout.write(`router listening on ${own.url}\n`);
-    return {
-      ready: Promise.resolve(),
-      async stop() {
-        switches.stop();
-        await own.close();
-      },
-    };
-  },
-};
+export const routerRole: Role<RouterSettings> = defineRole('router', KEYS, async ({ settings, logger, shared }) => {
+  const store = await shared.store();
+  const redis = store.write;
+  const switches = await new Switchboard({ redis, refreshMs: settings.switchesRefreshMs }).start();
+  const own = await listenOwnPort({
+    name: 'router',
+    logger,
+    host: settings.host,
+    port: settings.routerPort,
+    corsOrigins: settings.corsOrigins,
+    checks: { redis: async () => (await redis.ping()) === 'PONG' },
+    routes: (app) =>
+      void app.register(routerRoutes, {
+        redis,
+        cluster: settings.cluster,
+        auth: shared.auth,
+        forcePolling: () => switches.forcePolling(),
+        minPollIntervalMs: () => switches.get().pollIntervalMs,
+      }),
+  });
+  // Tests and scripts wait for this line.
+  process.stdout.write(`router listening on ${own.url}\n`);
+  return {
+    ready: Promise.resolve(),
+    async stop() {
+      switches.stop();
+      await own.close();
+    },
+  };
+});

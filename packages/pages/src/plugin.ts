@@ -4,7 +4,8 @@
  * (`/studio/:roomId`) and the operators' dashboard (`/admin`). The front mounts it with
  * `app.register(pagesPlugin, options)`; the pages talk to the API only over HTTP and socket.io.
  *
- * HTML and CSS are static files in packages/pages/public. The page scripts (src/browser/*.ts,
+ * Each page is one head template (below) around the page's body file in packages/pages/bodies,
+ * put together once at startup; CSS is static in packages/pages/public. The page scripts (src/browser/*.ts,
  * with the client SDK and hls.js) are bundled by esbuild in memory on the first request and
  * kept: nothing built is committed or written to disk, so a fresh clone serves pages with no
  * build step.
@@ -12,6 +13,7 @@
  * Security headers (helmet) apply to this plugin's routes only, not to the JSON API: a
  * Content-Security-Policy with no inline script or style, nosniff, and a framing policy per page.
  */
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
@@ -19,8 +21,38 @@ import { build } from 'esbuild';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
 const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url));
+const BODIES_DIR = fileURLToPath(new URL('../bodies/', import.meta.url));
 const BROWSER_DIR = fileURLToPath(new URL('./browser/', import.meta.url));
-const SCRIPTS = ['viewer', 'replay', 'studio', 'admin', 'overlay'] as const;
+
+/** What differs between the pages' heads; each page's script is /js/<name>.js and its body bodies/<name>.html. */
+const PAGES = {
+  viewer: { title: 'live room', stylesheet: 'pages.css', viewport: 'width=device-width, initial-scale=1' },
+  replay: { title: 'replay', stylesheet: 'pages.css', viewport: 'width=device-width, initial-scale=1' },
+  studio: { title: 'studio', stylesheet: 'pages.css', viewport: 'width=device-width, initial-scale=1' },
+  admin: { title: 'operators', stylesheet: 'pages.css', viewport: 'width=device-width, initial-scale=1' },
+  // OBS renders the overlay as a fixed 1080p browser source.
+  overlay: { title: 'overlay', stylesheet: 'overlay.css', viewport: 'width=1920, height=1080' },
+} as const;
+type PageName = keyof typeof PAGES;
+const SCRIPTS = Object.keys(PAGES) as PageName[];
+
+/** The whole document of one page: the shared head, then its body file as written. */
+function renderPage(name: PageName): string {
+  const { title, stylesheet, viewport } = PAGES[name];
+  const body = readFileSync(`${BODIES_DIR}${name}.html`, 'utf8');
+  return `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8" />
+  <meta name="viewport" content="${viewport}" />
+  <title>Danmaku · ${title}</title>
+  <link rel="icon" href="data:," />
+  <link rel="stylesheet" href="/assets/${stylesheet}" />
+  <script type="module" src="/js/${name}.js"></script>
+</head>
+${body}</html>
+`;
+}
 
 export interface PagesOptions {
   /**
@@ -101,16 +133,20 @@ export async function pagesPlugin(app: FastifyInstance, options: PagesOptions): 
 
   await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/assets/', index: false });
 
-  const page = (file: string) => async (_request: unknown, reply: FastifyReply) => reply.header('cache-control', 'no-cache').sendFile(file);
-  app.get('/', page('viewer.html'));
-  app.get('/rooms/:roomId', page('viewer.html'));
-  app.get('/replay', page('replay.html'));
-  app.get('/replay/:liveId', page('replay.html'));
-  app.get('/overlay', page('overlay.html'));
-  app.get('/overlay/:roomId', page('overlay.html'));
-  app.get('/studio', { helmet: unframed }, page('studio.html'));
-  app.get('/studio/:roomId', { helmet: unframed }, page('studio.html'));
-  app.get('/admin', { helmet: unframed }, page('admin.html'));
+  // Built once here, at registration; a missing body file fails startup, not a viewer's request.
+  const page = (name: PageName) => {
+    const html = renderPage(name);
+    return async (_request: unknown, reply: FastifyReply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(html);
+  };
+  app.get('/', page('viewer'));
+  app.get('/rooms/:roomId', page('viewer'));
+  app.get('/replay', page('replay'));
+  app.get('/replay/:liveId', page('replay'));
+  app.get('/overlay', page('overlay'));
+  app.get('/overlay/:roomId', page('overlay'));
+  app.get('/studio', { helmet: unframed }, page('studio'));
+  app.get('/studio/:roomId', { helmet: unframed }, page('studio'));
+  app.get('/admin', { helmet: unframed }, page('admin'));
 
   app.get<{ Params: { file: string } }>('/js/:file', async (request, reply) => {
     const text = (await scripts()).get(request.params.file);

@@ -8,13 +8,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
 import { REPO_ROOT, startRedis, testConfig, tokenFor, uniqueRoom, waitFor, type TestRedis } from '@danmaku/testkit';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+import { launchChromium, watchPage } from './browser.js';
 
 describe('web pages in Chromium', () => {
   let redis: TestRedis;
@@ -39,10 +37,7 @@ describe('web pages in Chromium', () => {
   };
   const openPage = async (path: string): Promise<Page> => {
     const page = await browser.newPage();
-    page.on('pageerror', (err) => pageErrors.push(`${path}: ${err.message}`));
-    page.on('console', (msg) => {
-      if (/Content Security Policy/i.test(msg.text())) cspViolations.push(`${path}: ${msg.text()}`);
-    });
+    watchPage(page, path, { pageErrors, cspViolations });
     await page.goto(`${system.url}${path}`);
     return page;
   };
@@ -55,12 +50,7 @@ describe('web pages in Chromium', () => {
       logger,
     );
     profile = mkdtempSync(join(tmpdir(), 'danmaku-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1280, height: 760 },
-    });
+    browser = await launchChromium(profile);
   });
 
   after(async () => {

@@ -12,24 +12,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { Archive, toArchiveRow } from '@danmaku/archive';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
 import { freePort, REPO_ROOT, testConfig, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
+import { launchChromium, watchPage } from './browser.js';
 import type { Config } from '@danmaku/config';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
+const EXTRA_ARGS = [
   // A page test plays video with no click; a browser source (OBS) does the same.
   '--autoplay-policy=no-user-gesture-required',
 ];
@@ -68,10 +60,7 @@ describe('video in sync and the OBS overlay in Chromium', () => {
   const openPage = async (path: string, viewport?: { width: number; height: number }): Promise<Page> => {
     const page = await browser.newPage();
     if (viewport) await page.setViewportSize(viewport);
-    page.on('pageerror', (err) => pageErrors.push(`${path}: ${err.message}`));
-    page.on('console', (msg) => {
-      if (/Content Security Policy/i.test(msg.text())) cspViolations.push(`${path}: ${msg.text()}`);
-    });
+    watchPage(page, path, { pageErrors, cspViolations });
     await page.goto(`${system.url}${path}`);
     return page;
   };
@@ -119,12 +108,7 @@ describe('video in sync and the OBS overlay in Chromium', () => {
       `<!doctype html><iframe id="viewer" src="http://127.0.0.1:${port}/rooms/embedded"></iframe><iframe id="studio" src="http://127.0.0.1:${port}/studio/embedded"></iframe>`,
     );
     system = await startStandalone(config, logger);
-    browser = await chromium.launchPersistentContext(join(dir, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1280, height: 760 },
-    });
+    browser = await launchChromium(join(dir, 'profile'), EXTRA_ARGS);
   });
 
   after(async () => {

@@ -2,3 +2,4 @@ export type { FrontServer, Role, RoleContext, RunningRole, SettingsOf, Shared } 
 export { ProcessShared, type SharedOptions } from './shared.js';
 export { runMain, runRoles, type AnyRole, type RunningRoles } from './run.js';
 export { listenOwnPort, type OwnPort } from './own-port.js';
+export { defineRole, stopConsumer } from './define.js';

@@ -149,3 +149,17 @@ export async function startRedis(options: { port?: number; replicaOf?: number } 
     },
   };
 }
+
+/**
+ * Environment for spawned roles under load: rate limits and big-room polling limits that would
+ * throttle a load test are lifted, and the retention holds what a run sends. Logs at info, since
+ * tests wait for the roles' log lines.
+ */
+export const LOAD_ENV: Readonly<Record<string, string>> = {
+  LOG_LEVEL: 'info',
+  DANMAKU_RATE_USER_MAX: '100000000',
+  DANMAKU_RATE_IP_MAX: '100000000',
+  DANMAKU_BIG_ROOM_POLL_RATE: '100000000',
+  DANMAKU_BIG_ROOM_ONLINE: '100000000',
+  DANMAKU_RETENTION: '20000',
+};

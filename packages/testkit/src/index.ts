@@ -1,6 +1,7 @@
 export { runRace, type RaceOptions, type RaceOutcome } from './race.js';
 export { startMockKafka, type MockKafka } from './mock-kafka.js';
 export {
+  LOAD_ENV,
   REPO_ROOT,
   freePort,
   sleep,
@@ -14,3 +15,4 @@ export {
   type TestRedis,
 } from './harness.js';
 export { startRedisCluster, type TestRedisCluster, type ClusterNode } from './redis-cluster.js';
+export { browserBundle, importsNodeBuiltin } from './bundle.js';
