@@ -68,7 +68,14 @@ export async function runRace(baseUrl: string, options: RaceOptions): Promise<Ra
   const poll = async (cursor: string | undefined) => {
     const query = new URLSearchParams({ types: 'comment,gift', limit: '200' });
     if (cursor) query.set('cursor', cursor);
-    const res = await fetch(`${baseUrl}/v1/rooms/${room}/messages?${query}`);
+    let res = await fetch(`${baseUrl}/v1/rooms/${room}/messages?${query}`);
+    // 503 means "try again" (Redis slower than its command timeout on a loaded machine), as
+    // API.md tells clients; anything else but 200 is a failure.
+    while (res.status === 503) {
+      await res.arrayBuffer();
+      await new Promise((r) => setTimeout(r, 50));
+      res = await fetch(`${baseUrl}/v1/rooms/${room}/messages?${query}`);
+    }
     assert.equal(res.status, 200, await res.clone().text());
     polls++;
     return (await res.json()) as { messages: Message[]; cursor: string; skipped: boolean };
