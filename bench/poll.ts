@@ -2,7 +2,7 @@
  * npm run bench -- poll: polls of a big room (served from the front's local cache) against polls
  * of a small room (each one a Redis read), beside a Fastify hello-world baseline, in one run.
  * Every server is a child process on 127.0.0.1; autocannon runs here, bounded in time.
- * Targets (issue 3): cached >= 3x uncached req/s, and >= 70 % of the hello-world baseline.
+ * Targets: cached >= 3x uncached req/s, and >= 70 % of the hello-world baseline.
  * Knobs: BENCH_DURATION_S (10 per run), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50), BENCH_POLL_MESSAGES (10 per answer).
  */
 import { createAuth } from '@danmaku/auth';

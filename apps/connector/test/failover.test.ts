@@ -1,5 +1,5 @@
 /**
- * Issue 4, must-show 2, with the client SDK in processes of its own:
+ * Failover, with the client SDK in processes of its own:
  * - its connector is killed (SIGKILL): it reconnects to the other one and, with its cursor, ends
  *   with every message exactly once, in order;
  * - its long connection fails three times: it degrades to polling, still gets everything, and

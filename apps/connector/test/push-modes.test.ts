@@ -1,5 +1,5 @@
 /**
- * Issue 4, must-show 1: messages sent over HTTP reach every joined socket.io client (separate
+ * Messages sent over HTTP reach every joined socket.io client (separate
  * processes, two connector processes) once and in seq order, in notify/pull mode and in broadcast
  * mode, and the pusher switches a room between them by its subscriber count, with hysteresis.
  * The connectors' slow sweep is set to a minute, so delivery here is the push path's doing.

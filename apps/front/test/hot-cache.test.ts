@@ -1,5 +1,5 @@
 /**
- * Issue 3, must-show 2: a big room's polls are answered from the front's local cache with no
+ * A big room's polls are answered from the front's local cache with no
  * Redis call per poll (counted by the Redis server itself, INFO commandstats on a private
  * Redis), a small room's polls each go to Redis; the cache sees new and deleted messages and
  * keeps invariant 1; a room that cools loses its cache.

@@ -1,5 +1,5 @@
 /**
- * Issue 3, must-show 4: every degrade switch is flipped at run time through the admin endpoint
+ * Every degrade switch is flipped at run time through the admin endpoint
  * and its effect is seen without a restart, on this front at once and on another process's
  * snapshot within a refresh. Runs on a private Redis: switches are global, and flipping them
  * on the shared Redis would disturb the tests running beside this one.

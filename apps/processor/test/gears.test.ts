@@ -1,5 +1,5 @@
 /**
- * Issue 3, must-show 1: a room driven hard (thresholds lowered by config) climbs through the
+ * A room driven hard (thresholds lowered by config) climbs through the
  * gears to 4 (spread over partitions AND several Lua calls in flight), the metrics show the
  * climb, and every poller still sees every message exactly once with seq strictly increasing
  * and gap-free. Why that holds in every gear: seq allocation and ZADD are one Lua call on one
