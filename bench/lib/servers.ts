@@ -10,10 +10,10 @@ export interface BenchServer {
  * Runs a TypeScript entry of the repo as its own process on 127.0.0.1 (so the load generator
  * never shares the server's event loop) and resolves once it answers `readyPath`.
  */
-async function startChild(entry: string, env: NodeJS.ProcessEnv, readyPath: string): Promise<BenchServer> {
+async function startChild(entry: string, env: NodeJS.ProcessEnv, readyPath: string, nodeFlags: string[] = []): Promise<BenchServer> {
   const port = await freePort();
   // stdin is a pipe and testkit kills its children on exit: a dead bench leaves no server behind.
-  const child = spawnTs(entry, { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env });
+  const child = spawnTs(entry, { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env }, [], nodeFlags);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     `${entry} to answer ${readyPath}`,
@@ -39,8 +39,8 @@ async function startChild(entry: string, env: NodeJS.ProcessEnv, readyPath: stri
 }
 
 /** The system under test: `npm start`'s standalone server (front + processor, in-memory bus). */
-export function startStandaloneServer(env: NodeJS.ProcessEnv = {}): Promise<BenchServer> {
-  return startChild('apps/standalone/src/main.ts', env, '/readyz');
+export function startStandaloneServer(env: NodeJS.ProcessEnv = {}, nodeFlags: string[] = []): Promise<BenchServer> {
+  return startChild('apps/standalone/src/main.ts', env, '/readyz', nodeFlags);
 }
 
 /** The Fastify hello-world baseline. */
