@@ -52,22 +52,40 @@ export async function messageRoutes(app: FastifyInstance, ctx: FrontContext): Pr
     }),
   );
 
+  /** The key of a big room's ready answers to this query (see RoomCache.answer). */
+  const pollKey = (url: string, big: boolean): { retryAfterMs: number; answerKey: string } => {
+    const switches = ctx.switches.get();
+    let retryAfterMs = Math.max(config.pollRetryMs, switches.pollIntervalMs);
+    if (hot.pressure.underPressure()) retryAfterMs *= 2;
+    return { retryAfterMs, answerKey: big ? `${retryAfterMs}|${switches.bigRoomSampleRatio}|${url.slice(url.indexOf('?') + 1 || url.length)}` : '' };
+  };
+
   app.get<{ Params: { roomId: string }; Querystring: PollQuery }>(
     '/v1/rooms/:roomId/messages',
-    { schema: { params: roomParamsSchema, querystring: pollQuerySchema } },
+    {
+      schema: { params: roomParamsSchema, querystring: pollQuerySchema },
+      // A big room's ready answer goes out before validation and the handler: answers are kept
+      // only for valid queries of valid rooms, under the query's exact text, so a hit is a query
+      // that would pass validation and get these very bytes from the handler. A miss (any small
+      // room) costs one map lookup here and takes the ordinary path.
+      onRequest: (request, reply, done) => {
+        const { roomId } = request.params;
+        const ready = hot.cache.isBig(roomId) ? hot.cache.answer(roomId, pollKey(request.url, true).answerKey) : undefined;
+        if (ready === undefined) {
+          done();
+          return;
+        }
+        hot.cache.notePoll(roomId);
+        cachePolls.inc();
+        void reply.type(JSON_TYPE).send(ready);
+      },
+    },
     async (request, reply) => {
       const { roomId } = request.params;
       const big = hot.cache.notePoll(roomId);
+      // A big room's answer to this query is built here once per refresh, then sent by the hook.
+      const { retryAfterMs, answerKey } = pollKey(request.url, big);
       const switches = ctx.switches.get();
-      let retryAfterMs = Math.max(config.pollRetryMs, switches.pollIntervalMs);
-      if (hot.pressure.underPressure()) retryAfterMs *= 2;
-      // A big room's answer to the same query is built once per refresh (only valid answers are kept).
-      const answerKey = big ? `${retryAfterMs}|${switches.bigRoomSampleRatio}|${request.url.slice(request.url.indexOf('?') + 1 || request.url.length)}` : '';
-      const ready = big ? hot.cache.answer(roomId, answerKey) : undefined;
-      if (ready !== undefined) {
-        cachePolls.inc();
-        return reply.type(JSON_TYPE).send(ready);
-      }
       const types = parseTypes(request.query.types);
       let cursor: Cursor | null = null;
       if (request.query.cursor !== undefined) {
