@@ -30,6 +30,7 @@ import { MAX_SERVER_PACKET, Op, PacketStream, Ver, decodeServerPackets, encodePa
 import { encodeCursor } from '@danmaku/model';
 import { REPO_ROOT, freePort, sleep, startMockKafka, testConfig, tokenFor, waitFor } from '@danmaku/testkit';
 import { Supervisor, type RoleSpec } from '../scripts/supervisor.js';
+import { cpuSeconds } from './lib/cannon.js';
 import { writeResult } from './lib/report.js';
 
 const { values: args } = parseArgs({
@@ -416,13 +417,24 @@ async function main(): Promise<void> {
   try {
     process.stdout.write(`soak: ${SECONDS} s (warm-up ${WARMUP_S} s), ${ROOMS} rooms, ${RATE} comments/s + ${LIKES} likes/s, ${POLLERS} pollers every ${POLL_MS} ms, ${SOCKETS} socket.io + ${BILI} Bilibili clients, churn ${CHURN}/s, ${ROUTES} route look-ups/s; role logs in ${logDir}\n`);
     await supervisor.start();
-    // The connector is in the registry before the router and the pushers are asked about it.
-    await waitFor('the router to list the connector', async () => {
-      const res = await fetch(`${router}/v1/route?uid=soak-probe`).catch(() => null);
-      const body = (await res?.json().catch(() => null)) as { endpoints?: unknown[] } | null;
-      return Array.isArray(body?.endpoints) && body.endpoints.length > 0;
-    }, 30_000);
     await openAll();
+    // Flowing end to end before the clock starts: a comment reaches clients of both transports
+    // (the pusher finds the connector through the registry, which takes a sweep or two).
+    const probeRoom = rooms[0] as string;
+    const probeToken = tokenFor('soak-probe');
+    await waitFor('a probe comment to reach both transports', async () => {
+      const res = await fetch(`${front}/v1/rooms/${probeRoom}/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${probeToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'comment', content: 'probe' }),
+      });
+      if (res.status !== 202) return false;
+      const { id } = (await res.json()) as { id: string };
+      await sleep(1000);
+      const reached = clients.filter((c) => c.room === probeRoom && c.ids.has(id));
+      return reached.some((c) => c.kind === 'socket.io') && reached.some((c) => c.kind !== 'socket.io');
+    }, 60_000, 500);
+    process.stdout.write(`  load on: ${clients.length} long connections open\n`);
     const startedAt = Date.now();
     const loops = [sendLoop(), likeLoop(), routeLoop(), churnLoop(), ...Array.from({ length: POLLERS }, (_, i) => pollLoop(i))];
     sampler = setInterval(() => {
@@ -432,6 +444,11 @@ async function main(): Promise<void> {
         });
       }
     }, SAMPLE_MS);
+    // CPU per role over the measured part (after the warm-up), from /proc.
+    const cpuAt = new Map<string, { t: number; cpu: number | null }>();
+    const cpuTimer = setTimeout(() => {
+      for (const role of roles) cpuAt.set(role.name, { t: Date.now(), cpu: cpuSeconds(supervisor.pid(role.name) ?? 0) });
+    }, WARMUP_S * 1000);
     let lastProgress = Date.now();
     while (Date.now() - startedAt < SECONDS * 1000) {
       await sleep(1000);
@@ -444,7 +461,14 @@ async function main(): Promise<void> {
       }
     }
     clearInterval(sampler);
+    clearTimeout(cpuTimer);
     sampler = null;
+    const cpuPercent = new Map<string, number | null>();
+    for (const role of roles) {
+      const at = cpuAt.get(role.name);
+      const now = cpuSeconds(supervisor.pid(role.name) ?? 0);
+      cpuPercent.set(role.name, at?.cpu != null && now !== null ? round(((now - at.cpu) / ((Date.now() - at.t) / 1000)) * 100, 0) : null);
+    }
     const endedAt = Date.now();
     running = false;
     await Promise.all(loops);
@@ -496,14 +520,14 @@ async function main(): Promise<void> {
       const heapOk = slope < FLAT.heapSlopeMbPerMin && end.heapMb <= start.heapMb + Math.max(FLAT.heapGrowthMb, start.heapMb * FLAT.heapGrowthRatio);
       const rssOk = end.rssMb <= start.rssMb + Math.max(FLAT.rssGrowthMb, start.rssMb * FLAT.rssGrowthRatio);
       const restarts = supervisor.restarts(role.name);
-      return { role: role.name, samples: all.length, start, end, heapSlopeMbPerMin: slope, restarts, verdict: heapOk && rssOk && restarts === 0 ? 'flat' : 'GROWS' };
+      return { role: role.name, samples: all.length, cpuPercent: cpuPercent.get(role.name) ?? null, start, end, heapSlopeMbPerMin: slope, restarts, verdict: heapOk && rssOk && restarts === 0 ? 'flat' : 'GROWS' };
     });
     const table = [
-      '| role | RSS MB start → end | heap used MB start → end | heap slope MB/min | loop delay p50/p99/max ms, start | end | verdict |',
-      '|---|---|---|---|---|---|---|',
+      '| role | CPU % | RSS MB start → end | heap used MB start → end | heap slope MB/min | loop delay p50/p99/max ms, start | end | verdict |',
+      '|---|---|---|---|---|---|---|---|',
       ...rows.map(
         (r) =>
-          `| ${r.role} | ${r.start.rssMb} → ${r.end.rssMb} | ${r.start.heapMb} → ${r.end.heapMb} | ${r.heapSlopeMbPerMin} | ${r.start.lagP50Ms} / ${r.start.lagP99Ms} / ${r.start.lagMaxMs} | ${r.end.lagP50Ms} / ${r.end.lagP99Ms} / ${r.end.lagMaxMs} | ${r.verdict}${r.restarts ? ` (${r.restarts} restarts)` : ''} |`,
+          `| ${r.role} | ${r.cpuPercent ?? '-'} | ${r.start.rssMb} → ${r.end.rssMb} | ${r.start.heapMb} → ${r.end.heapMb} | ${r.heapSlopeMbPerMin} | ${r.start.lagP50Ms} / ${r.start.lagP99Ms} / ${r.start.lagMaxMs} | ${r.end.lagP50Ms} / ${r.end.lagP99Ms} / ${r.end.lagMaxMs} | ${r.verdict}${r.restarts ? ` (${r.restarts} restarts)` : ''} |`,
       ),
     ].join('\n');
     const delivery = { clientsThatStayed: stayed, commentsMissedByThem: missed, missedBy };
