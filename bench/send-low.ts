@@ -6,7 +6,8 @@
  * broadcasts as for a big room. Posts LOW_N messages at LOW_RATE per second, waits until the last
  * is stored, and prints the server's CPU per message (from /proc), its idle CPU, Redis's CPU per
  * message and the Redis commands per message (INFO commandstats).
- * Knobs: LOW_N (1000), LOW_RATE (200), LOW_ENV (JSON of extra server environment).
+ * Knobs: LOW_N (1000), LOW_RATE (200), LOW_ENV (JSON of extra server environment), LOW_PROFILE (a
+ * directory for the server's CPU profile).
  */
 import { Redis } from 'ioredis';
 import { pushKeys } from '@danmaku/push';
@@ -31,7 +32,9 @@ const env = {
   PORT: '0',
   ...extraEnv,
 };
-const server = spawnTs('bench/fanout-server.ts', env);
+// LOW_PROFILE=DIR writes the server's CPU profile there (Node refuses --cpu-prof in NODE_OPTIONS).
+const profileDir = process.env.LOW_PROFILE;
+const server = spawnTs('bench/fanout-server.ts', env, [], profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 try {
   await server.waitForOutput(/server listening on \S+/, 60_000);
