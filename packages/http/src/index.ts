@@ -1,7 +1,7 @@
 import cors from '@fastify/cors';
 import { STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ApiError, LIMITS, NO_CONTROL_CHARS } from '@danmaku/model';
 import { BusUnavailableError } from '@danmaku/bus';
@@ -193,15 +193,6 @@ function frameworkError(err: FastifyError): ApiError {
   }
 }
 
-/** Routes that are never player routes (see cors.ts): a room's messages, likes, enter, moderation. */
-const NO_CORS_PREFIX = '/v1/rooms/';
-
-/** What the cors plugin adds to a response of a route that answers no other origin. */
-function varyOrigin(_request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-  void reply.header('Vary', 'Origin');
-  done();
-}
-
 /** Fastify's default; ids in paths are far shorter, so anything longer is refused with 414. */
 const MAX_PARAM_LENGTH = 100;
 
@@ -265,17 +256,6 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
 
   options.beforeRoutes?.(app);
   const origins = options.corsOrigins ?? [];
-  // Without an allow-list, routes no player uses answer no other origin: the cors plugin would
-  // only add `Vary: Origin` to them, after building and normalising its options on every
-  // request (most of a cached poll's own cost). Those routes skip it and add the header alone.
-  if (origins.length === 0) {
-    app.addHook('onRoute', (route) => {
-      if (!route.url.startsWith(NO_CORS_PREFIX) || route.method === 'OPTIONS') return;
-      route.config = { ...route.config, cors: false };
-      const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
-      route.onRequest = [varyOrigin, ...own];
-    });
-  }
   void app.register(cors, {
     delegator: (request, callback) => {
       callback(null, { origin: corsOrigin(origins, request.url ?? '/'), credentials: false, methods: CORS_METHODS, allowedHeaders: CORS_HEADERS, exposedHeaders: ['Retry-After'], maxAge: 600 });

@@ -4,8 +4,8 @@ import { createHttpServer, type FastifyInstance } from '@danmaku/http';
 import { createLogger } from '@danmaku/observability';
 
 /**
- * Room routes skip the cors plugin when no allow-list is set (they answer no other origin); their
- * answers must stay what the plugin gave: `Vary: Origin`, no Allow-Origin, preflights refused.
+ * Room routes (polls, sends) answer no other origin without an allow-list: `Vary: Origin`, no
+ * Allow-Origin, preflights refused; with one, the listed origins.
  */
 async function server(corsOrigins?: string[]): Promise<FastifyInstance> {
   const app = createHttpServer({ logger: createLogger('test', 'silent'), app: 'test', corsOrigins });
