@@ -39,14 +39,17 @@ const connections: Scenario = existsSync(join(REPO_ROOT, 'bench', 'connections.t
   : { name: 'connections', result: 'connections', args: ['bench/fanout.ts', '--mode', 'connections', '--clients', '10000'], env: {}, estimateS: 180 };
 const ALL: Scenario[] = [
   { name: 'send', result: 'send', args: ['bench/send.ts'], env: { BENCH_DURATION_S: secs(8) }, estimateS: 40 },
+  { name: 'send-low', result: 'send-low', args: ['bench/send-low.ts'], env: {}, estimateS: 40 },
   { name: 'poll', result: 'poll', args: ['bench/poll.ts'], env: { BENCH_DURATION_S: secs(5), BENCH_ROUNDS: '2' }, estimateS: 60 },
   { name: 'fanout', result: 'fanout', args: ['bench/fanout.ts', '--seconds', secs(10), '--drain', '20'], env: {}, estimateS: 200 },
   connections,
   { name: 'replay', result: 'replay', args: ['bench/replay.ts'], env: { BENCH_DURATION_S: secs(5) }, estimateS: 60 },
   { name: 'live-show', result: 'live-show', args: ['bench/live-show.ts', '--seconds', secs(60)], env: {}, estimateS: 150 },
+  // Measures nothing: the README's capacity model from the results above.
+  { name: 'capacity', result: 'capacity', args: ['bench/capacity.ts'], env: {}, estimateS: 5 },
 ];
 const only = (process.env.BENCH_SUITE_ONLY ?? '').split(',').filter(Boolean);
-const scenarios = only.length ? ALL.filter((s) => only.includes(s.name)) : ALL;
+const scenarios = (only.length ? ALL.filter((s) => only.includes(s.name)) : ALL).filter((s) => existsSync(join(REPO_ROOT, s.args[0] as string)));
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const logDir = join(REPO_ROOT, '.run', 'bench-suite', stamp);
