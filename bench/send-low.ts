@@ -10,12 +10,14 @@
  * directory for the server's CPU profile).
  */
 import { Redis } from 'ioredis';
+import { decodeCursor } from '@danmaku/model';
 import { pushKeys } from '@danmaku/push';
 import { spawnTs, startRedis, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
 import { cpuSeconds } from './lib/cannon.js';
 import { writeResult } from './lib/report.js';
 
 const N = Number(process.env.LOW_N ?? 1000);
+const WARM_UP = 20;
 const R = Number(process.env.LOW_RATE ?? 200);
 const extraEnv = process.env.LOW_ENV ? (JSON.parse(process.env.LOW_ENV) as Record<string, string>) : {};
 const redis = await startRedis();
@@ -53,7 +55,7 @@ try {
     await res.arrayBuffer();
     if (res.status !== 202) throw new Error(`send answered ${res.status}`);
   };
-  for (let i = 0; i < 20; i++) await post(-1);
+  for (let i = 0; i < WARM_UP; i++) await post(-1);
   await sleep(3000);
   const idle0 = cpuSeconds(pid) ?? 0;
   await sleep(3000);
@@ -69,11 +71,13 @@ try {
     pending.push(post(i));
   }
   await Promise.all(pending);
+  // Every message (the warm-up's included) stored; counted by the cursor, since under load the
+  // last one sent need not be the last one stored.
   await waitFor(
-    'the last message to be stored',
+    'every message to be stored',
     async () => {
-      const page = (await (await fetch(`${url}/v1/rooms/${room}/messages?types=comment&limit=1`)).json()) as { messages: { content: string }[] };
-      return page.messages[0]?.content.endsWith(` ${N - 1}`) ?? false;
+      const page = (await (await fetch(`${url}/v1/rooms/${room}/messages?types=comment&limit=1`)).json()) as { cursor: string };
+      return (decodeCursor(page.cursor)?.comment ?? 0) >= N + WARM_UP;
     },
     20_000,
     20,
