@@ -322,7 +322,9 @@ async function archivedIds(room: string): Promise<Set<string>> {
 async function metric(base: string, name: string, labels = ''): Promise<number> {
   const text = await (await fetch(`${base}/metrics`)).text();
   let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(name) && !line.startsWith('#') && line.includes(labels)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  for (const line of text.split('\n')) {
+    if ((line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && line.includes(labels)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
   return sum;
 }
 
@@ -335,6 +337,7 @@ function rssKb(pid: number | undefined): number {
 const numericRoom = (): string => String(randomInt(1_000_000_000, 2_000_000_000));
 
 async function runFault(name: string, inject: (checker: Checker) => Promise<string | void>): Promise<FaultRow> {
+  const begun = Date.now();
   const checker = new Checker(numericRoom());
   checker.start();
   const fail = (err: unknown): never => {
@@ -346,6 +349,7 @@ async function runFault(name: string, inject: (checker: Checker) => Promise<stri
     for (const [id, at] of checker.acked) if (now - at > 500 && checker.seenByAll(id)) return true;
     return false;
   }, 60_000, 100).catch(fail);
+  const phases: string[] = [`flowing ${((Date.now() - begun) / 1000).toFixed(0)} s`];
   await sleep(1000);
   const injectedAt = Date.now();
   const note = await inject(checker);
@@ -360,10 +364,12 @@ async function runFault(name: string, inject: (checker: Checker) => Promise<stri
     }
     return false;
   }, 180_000, 100).catch(fail);
+  phases.push(`recovered ${((recoveredAt - injectedAt) / 1000).toFixed(1)} s after the fault`);
   await sleep(1000);
   await checker.stopSending();
   // Every reader catches up with every acked message (or was told of its gap).
   await waitFor(`${name}: readers caught up`, () => checker.missing() === 0, 60_000, 200).catch(() => undefined);
+  phases.push(`readers done ${((Date.now() - begun) / 1000).toFixed(0)} s`);
   checker.stopReading();
   // Everything acked reaches Redis and the archive (the archiver retries while MySQL is away).
   const acked = [...checker.acked.keys()];
@@ -377,6 +383,8 @@ async function runFault(name: string, inject: (checker: Checker) => Promise<stri
     lost = acked.filter((id) => !inRedis.has(id) && !inArchive.has(id)).length;
     return notInRedis === 0 && notArchived === 0;
   }, 90_000, 500).catch(() => undefined);
+  phases.push(`stored ${((Date.now() - begun) / 1000).toFixed(0)} s`);
+  process.stdout.write(`# ${name}: ${phases.join(', ')}\n`);
   let duplicated = 0;
   let reordered = 0;
   for (const { seen, seqs } of checker.readers.values()) {
@@ -441,27 +449,34 @@ async function stallKafka(): Promise<string> {
 async function slowClient(checker: Checker): Promise<string> {
   const connector = 'connector-2';
   const base = url(connector);
-  const name = `slow@${connector}`;
-  const dropsBefore = await metric(base, 'danmaku_connector_dropped_sockets_total', 'slow_consumer');
-  const socket = checker.socketReader(name, connector, { paused: true });
-  await waitFor('the slow client to join', () => socket.connected && rawSocket(socket), 30_000);
+  const socketSessions = (): Promise<number> => metric(base, 'danmaku_connector_sessions', 'transport="socket.io"');
+  const slowDrops = (): Promise<number> => metric(base, 'danmaku_connector_dropped_sockets_total', 'reason="slow_consumer"');
+  const dropsBefore = await slowDrops();
+  const socket = checker.socketReader(`slow@${connector}`, connector, { paused: true });
+  await waitFor('the slow client to join', async () => socket.connected && rawSocket(socket) && (await socketSessions()) === 1, 30_000);
+  // A stalled client that does not notice (a frozen tab, a phone off the network): its own
+  // heartbeat timeout would otherwise close it from this side after 45 s.
+  const engine = socket.io.engine as unknown as { _pingTimeout: number; _resetPingTimeout(): void };
+  engine._pingTimeout = 600_000;
+  engine._resetPingTimeout();
   const rssBefore = rssKb(supervisor.pid(connector));
   let peak = rssBefore;
-  const burst = `${'弹'.repeat(40)}`;
-  let dropped = false;
+  // Full-length comments in waves while it does not read, until the connector lets it go (at its
+  // buffer bound, or at its heartbeat timeout: the kernel holds ~4 MB of a loopback socket first).
+  const content = '弹'.repeat(100);
   let sent = 0;
-  for (; !dropped && sent < 20_000; ) {
+  const deadline = Date.now() + 150_000;
+  while ((await socketSessions()) > 0) {
+    assert.ok(Date.now() < deadline, `the connector let the stalled client go within 150 s (${sent} burst messages)`);
     const wave: Promise<void>[] = [];
-    for (let i = 0; i < 20; i++) wave.push(checker.send(sent++ % 2 ? 'front-2' : 'front-1', `${burst} ${sent}`));
+    for (let i = 0; i < 40; i++) wave.push(checker.send(sent++ % 2 ? 'front-2' : 'front-1', content));
     await Promise.all(wave);
     peak = Math.max(peak, rssKb(supervisor.pid(connector)));
-    if (sent % 200 === 0) dropped = (await metric(base, 'danmaku_connector_dropped_sockets_total', 'slow_consumer')) > dropsBefore;
   }
-  assert.ok(dropped, `the connector dropped the slow client (after ${sent} burst messages)`);
-  const growthKb = peak - rssBefore;
-  // Reads again: what the kernel held arrives, then the close, then a resume from the cursor.
+  const how = (await slowDrops()) > dropsBefore ? 'at its buffer bound' : 'at its heartbeat timeout';
+  // Reads again: what the kernel held arrives, then the close, then a resume from its cursor.
   rawSocket(socket)?.resume();
-  return `slow client dropped after a burst of ${sent}; connector RSS ${Math.round(rssBefore / 1024)} -> peak ${Math.round(peak / 1024)} MiB (+${Math.round(growthKb / 1024)})`;
+  return `stalled client let go ${how} after a burst of ${sent}; connector RSS ${Math.round(rssBefore / 1024)} -> peak ${Math.round(peak / 1024)} MiB`;
 }
 
 const faults: [string, (checker: Checker) => Promise<string | void>][] = [
