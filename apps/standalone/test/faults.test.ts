@@ -258,15 +258,22 @@ class Checker {
     return this.followers.every((name) => this.readers.get(name)?.seen.includes(id));
   }
 
-  /** Readers that have not seen every acked message, though not told of a gap. */
-  missing(): number {
-    let missing = 0;
-    for (const reader of this.readers.values()) {
+  /** Acked messages a reader has not seen, though not told of a gap, by reader. */
+  missingBy(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, reader] of this.readers) {
       if (reader.gap) continue;
       const seen = new Set(reader.seen);
+      let missing = 0;
       for (const id of this.acked.keys()) if (!seen.has(id)) missing++;
+      if (missing) out[name] = missing;
+      if (missing) out[`${name} acked at`] = Math.min(...[...this.acked].filter(([id]) => !seen.has(id)).map(([, at]) => at));
     }
-    return missing;
+    return out;
+  }
+
+  missing(): number {
+    return Object.values(this.missingBy()).reduce((a, b) => a + b, 0);
   }
 
   describe(): string {
@@ -289,6 +296,7 @@ interface FaultRow {
   reordered: number;
   /** Acked messages a reader never saw without being told of a gap (summed over readers). */
   missing: number;
+  missingBy?: Record<string, number>;
   recoveryMs: number;
   /** Readers that were told of a gap (skipped, or a reconnect without resume). */
   gaps: string[];
@@ -368,7 +376,7 @@ async function runFault(name: string, inject: (checker: Checker) => Promise<stri
   await sleep(1000);
   await checker.stopSending();
   // Every reader catches up with every acked message (or was told of its gap).
-  await waitFor(`${name}: readers caught up`, () => checker.missing() === 0, 60_000, 200).catch(() => undefined);
+  await waitFor(`${name}: readers caught up`, () => checker.missing() === 0, 30_000, 200).catch(() => undefined);
   phases.push(`readers done ${((Date.now() - begun) / 1000).toFixed(0)} s`);
   checker.stopReading();
   // Everything acked reaches Redis and the archive (the archiver retries while MySQL is away).
@@ -399,6 +407,7 @@ async function runFault(name: string, inject: (checker: Checker) => Promise<stri
     duplicated,
     reordered,
     missing: checker.missing(),
+    ...(checker.missing() ? { missingBy: Object.fromEntries(Object.entries(checker.missingBy()).map(([k, v]) => [k, k.endsWith('acked at') ? v - injectedAt : v])) } : {}),
     recoveryMs: recoveredAt - injectedAt,
     gaps: [...checker.readers].filter(([, r]) => r.gap).map(([n]) => n),
     ...(notes ? { note: notes } : {}),
