@@ -1,5 +1,6 @@
 /**
- * The fault suite (`npm run test:faults`, also part of `npm test`): the cluster topology of
+ * The fault suite's harness (`npm run test:faults`, also part of `npm test`, in three files so each
+ * stays within the runner's per-file timeout: faults-roles, faults-infra, faults-client): the cluster topology of
  * `npm run start:cluster` (every role twice but the router, driven by scripts/supervisor.ts, which
  * restarts a role killed -9) on a private 6-node Redis Cluster, the Kafka dev broker and a private
  * MariaDB (the shared one must never be restarted). A checker sends comments at a steady rate
@@ -15,6 +16,7 @@ import { after, before, test } from 'node:test';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import WebSocket from 'ws';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { createPool } from 'mysql2/promise';
@@ -39,8 +41,8 @@ import {
 import { Supervisor, type RoleSpec } from '../../../scripts/supervisor.js';
 
 const RATE_PER_S = 40;
-/** The private MariaDB's port: 17140-17149 belong to this suite. */
-const MARIADB_PORT = Number(process.env.FAULTS_MARIADB_PORT ?? 17140);
+/** The private MariaDB's ports: 17140-17149 belong to this suite. */
+const MARIADB_PORTS = [17140, 17149];
 /** A low slow-consumer bound, so a stalled client is dropped after seconds rather than minutes. */
 const SOCKET_MAX_BUFFER = 65_536;
 const ONLY = (process.env.FAULTS_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -488,7 +490,7 @@ async function slowClient(checker: Checker): Promise<string> {
   return `stalled client let go ${how} after a burst of ${sent}; connector RSS ${Math.round(rssBefore / 1024)} -> peak ${Math.round(peak / 1024)} MiB`;
 }
 
-const faults: [string, (checker: Checker) => Promise<string | void>][] = [
+export const faults: [string, (checker: Checker) => Promise<string | void>][] = [
   ['kill -9 processor', () => killRole('processor-1')],
   ['kill -9 archiver', () => killRole('archiver-1')],
   ['kill -9 pusher', () => killRole('pusher-1')],
@@ -500,70 +502,89 @@ const faults: [string, (checker: Checker) => Promise<string | void>][] = [
   ['Kafka broker SIGSTOP 10 s', stallKafka],
   ['slow client buffer filled', slowClient],
 ];
-const selected = faults.filter(([name]) => ONLY.length === 0 || ONLY.some((o) => name.toLowerCase().includes(o.toLowerCase())));
-const rows: FaultRow[] = [];
-const startedAt = Date.now();
+async function freeMariaDbPort(): Promise<number> {
+  for (let port = MARIADB_PORTS[0] as number; port <= (MARIADB_PORTS[1] as number); port++) if (await portFree(port)) return port;
+  throw new Error('no free port in 17140-17149 for the private MariaDB');
+}
 
-before(async () => {
-  [kafka, redis, db] = await Promise.all([startMockKafka({ [config.topic]: config.partitions }), startRedisCluster(), startMariaDb({ port: MARIADB_PORT })]);
-  supervisor = new Supervisor({
-    roles: await topology(),
-    env: {
-      ...process.env,
-      ...LOAD_ENV,
-      KAFKA_BROKERS: kafka.brokers.join(','),
-      REDIS_CLUSTER_NODES: redis.seeds,
-      // Nothing may reach for a single Redis: this address answers nothing.
-      REDIS_URL: 'redis://127.0.0.1:1',
-      REDIS_READ_URL: '',
-      MYSQL_URL: db.url,
-      DANMAKU_CLUSTER: `faults-${Date.now().toString(36)}`,
-      DANMAKU_BILI_TCP_PORT: '0',
-      // A write counts once a replica has it: a failover then loses nothing acknowledged.
-      DANMAKU_REDIS_WAIT_REPLICAS: '1',
-      DANMAKU_REDIS_WAIT_TIMEOUT_MS: '1000',
-      // Many processes share 2 cores: a Redis answer may take longer than the default.
-      DANMAKU_REDIS_TIMEOUT_MS: '3000',
-      DANMAKU_PUSH_SWEEP_MS: '1000',
-      DANMAKU_ARCHIVER_LINGER_MS: '50',
-      DANMAKU_SOCKET_MAX_BUFFER: String(SOCKET_MAX_BUFFER),
-    },
-    logDir,
-    readyTimeoutMs: 180_000,
-    log: (line) => process.stdout.write(`# ${line}\n`),
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
-  await supervisor.start({ parallel: true });
-  process.stdout.write(`# topology up in ${((Date.now() - startedAt) / 1000).toFixed(0)} s: ${supervisor.names().join(', ')}\n`);
-});
+}
 
-after(async () => {
-  kafka?.resume();
-  await supervisor?.stop();
-  await kafka?.stop();
-  await redis?.stop();
-  await db?.stop();
-  if (rows.length === 0) return;
-  const table = [
-    '| fault | acknowledged | lost | duplicated | reordered | missing | recovery |',
-    '|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.fault} | ${r.acknowledged} | ${r.lost} | ${r.duplicated} | ${r.reordered} | ${r.missing} | ${(r.recoveryMs / 1000).toFixed(1)} s |`),
-  ].join('\n');
-  process.stdout.write(`${table}\n# total ${((Date.now() - startedAt) / 1000).toFixed(0)} s\n`);
-  mkdirSync(join(REPO_ROOT, 'bench', 'results'), { recursive: true });
-  const file = join(REPO_ROOT, 'bench', 'results', `faults-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ seconds: Math.round((Date.now() - startedAt) / 1000), rows }, null, 2));
-});
+/**
+ * One topology for the named faults (each a test, in turn, in a fresh room); the table of the
+ * run is printed and written to bench/results/faults-GROUP-*.json.
+ */
+export function faultSuite(group: string, names: string[]): void {
+  const selected = faults.filter(([name]) => names.includes(name) && (ONLY.length === 0 || ONLY.some((o) => name.toLowerCase().includes(o.toLowerCase()))));
+  const rows: FaultRow[] = [];
+  const startedAt = Date.now();
 
-for (const [name, inject] of selected) {
-  test(`fault: ${name}: nothing acknowledged lost, duplicated, reordered or missed`, { timeout: 290_000 }, async () => {
-    const row = await runFault(name, inject);
-    rows.push(row);
-    process.stdout.write(`# ${JSON.stringify(row)}\n`);
-    assert.ok(row.acknowledged > 0, 'something acknowledged');
-    assert.equal(row.lost, 0, 'lost');
-    assert.equal(row.duplicated, 0, 'duplicated');
-    assert.equal(row.reordered, 0, 'reordered');
-    assert.equal(row.missing, 0, `missed by a reader not told of a gap (${row.note ?? ''})`);
-    assert.ok(row.recoveryMs > 0 && row.recoveryMs < 180_000, 'recovered');
+  before(async () => {
+    [kafka, redis, db] = await Promise.all([startMockKafka({ [config.topic]: config.partitions }), startRedisCluster(), startMariaDb({ port: await freeMariaDbPort() })]);
+    supervisor = new Supervisor({
+      roles: await topology(),
+      env: {
+        ...process.env,
+        ...LOAD_ENV,
+        KAFKA_BROKERS: kafka.brokers.join(','),
+        REDIS_CLUSTER_NODES: redis.seeds,
+        // Nothing may reach for a single Redis: this address answers nothing.
+        REDIS_URL: 'redis://127.0.0.1:1',
+        REDIS_READ_URL: '',
+        MYSQL_URL: db.url,
+        DANMAKU_CLUSTER: `faults-${Date.now().toString(36)}`,
+        DANMAKU_BILI_TCP_PORT: '0',
+        // A write counts once a replica has it: a failover then loses nothing acknowledged.
+        DANMAKU_REDIS_WAIT_REPLICAS: '1',
+        DANMAKU_REDIS_WAIT_TIMEOUT_MS: '1000',
+        // Many processes share 2 cores: a Redis answer may take longer than the default.
+        DANMAKU_REDIS_TIMEOUT_MS: '3000',
+        DANMAKU_PUSH_SWEEP_MS: '1000',
+        DANMAKU_ARCHIVER_LINGER_MS: '50',
+        DANMAKU_SOCKET_MAX_BUFFER: String(SOCKET_MAX_BUFFER),
+      },
+      logDir,
+      readyTimeoutMs: 180_000,
+      log: (line) => process.stdout.write(`# ${line}\n`),
+    });
+    await supervisor.start({ parallel: true });
+    process.stdout.write(`# topology up in ${((Date.now() - startedAt) / 1000).toFixed(0)} s: ${supervisor.names().join(', ')}\n`);
   });
+
+  after(async () => {
+    kafka?.resume();
+    await supervisor?.stop();
+    await kafka?.stop();
+    await redis?.stop();
+    await db?.stop();
+    if (rows.length === 0) return;
+    const table = [
+      '| fault | acknowledged | lost | duplicated | reordered | missing | recovery |',
+      '|---|---|---|---|---|---|---|',
+      ...rows.map((r) => `| ${r.fault} | ${r.acknowledged} | ${r.lost} | ${r.duplicated} | ${r.reordered} | ${r.missing} | ${(r.recoveryMs / 1000).toFixed(1)} s |`),
+    ].join('\n');
+    process.stdout.write(`${table}\n# total ${((Date.now() - startedAt) / 1000).toFixed(0)} s\n`);
+    mkdirSync(join(REPO_ROOT, 'bench', 'results'), { recursive: true });
+    const file = join(REPO_ROOT, 'bench', 'results', `faults-${group}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, JSON.stringify({ seconds: Math.round((Date.now() - startedAt) / 1000), rows }, null, 2));
+  });
+
+  for (const [name, inject] of selected) {
+    test(`fault: ${name}: nothing acknowledged lost, duplicated, reordered or missed`, { timeout: 290_000 }, async () => {
+      const row = await runFault(name, inject);
+      rows.push(row);
+      process.stdout.write(`# ${JSON.stringify(row)}\n`);
+      assert.ok(row.acknowledged > 0, 'something acknowledged');
+      assert.equal(row.lost, 0, 'lost');
+      assert.equal(row.duplicated, 0, 'duplicated');
+      assert.equal(row.reordered, 0, 'reordered');
+      assert.equal(row.missing, 0, `missed by a reader not told of a gap (${row.note ?? ''})`);
+      assert.ok(row.recoveryMs > 0 && row.recoveryMs < 180_000, 'recovered');
+    });
+  }
 }
