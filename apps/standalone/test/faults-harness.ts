@@ -1,5 +1,5 @@
 /**
- * The fault suite's harness (`npm run test:faults`, also part of `npm test`, in three files so each
+ * The fault suite's harness (`npm run test:faults`; three files, faults-{roles,infra,client}.suite.ts, so each
  * stays within the runner's per-file timeout: faults-roles, faults-infra, faults-client): the cluster topology of
  * `npm run start:cluster` (every role twice but the router, driven by scripts/supervisor.ts, which
  * restarts a role killed -9) on a private 6-node Redis Cluster, the Kafka dev broker and a private
