@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # npm run bench -- NAME [args]: runs bench/NAME.ts after installing and starting what it needs.
 # Each bench prints a table and writes JSON under bench/results/.
+# npm run bench (no name): the whole suite (bench/all.ts), every scenario in one run, one table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-name=${1:-}
-if [ -z "$name" ] || [ ! -f "bench/$name.ts" ]; then
-  echo "usage: npm run bench -- NAME   (NAME one of: $(ls bench/*.ts 2>/dev/null | xargs -n1 basename 2>/dev/null | sed 's/\.ts$//' | grep -v '^lib' | tr '\n' ' '))" >&2
+name=${1:-all}
+if [ ! -f "bench/$name.ts" ] || [[ "$name" == lib* || "$name" == *-worker || "$name" == fanout-server || "$name" == fanout-baseline ]]; then
+  echo "usage: npm run bench [-- NAME]   (no NAME: the whole suite; NAME one of: $(ls bench/*.ts 2>/dev/null | xargs -n1 basename 2>/dev/null | sed 's/\.ts$//' | grep -Ev '^(lib|fanout-server|fanout-baseline)$|-worker$' | tr '\n' ' '))" >&2
   exit 2
 fi
-shift
+[ $# -gt 0 ] && shift
 bash scripts/ensure-deps.sh
 export DANMAKU_REDIS_PERSIST=0
 bash scripts/infra.sh up redis mysql >/dev/null
