@@ -557,6 +557,13 @@ export function faultSuite(group: string, names: string[]): void {
       readyTimeoutMs: 180_000,
       log: (line) => process.stdout.write(`# ${line}\n`),
     });
+    // A test process ended by the runner (its timeout) must not leave the roles running.
+    process.once('exit', () => {
+      for (const name of supervisor.names()) {
+        const pid = supervisor.pid(name);
+        if (pid) process.kill(pid, 'SIGKILL');
+      }
+    });
     await supervisor.start({ parallel: true });
     process.stdout.write(`# topology up in ${((Date.now() - startedAt) / 1000).toFixed(0)} s: ${supervisor.names().join(', ')}\n`);
   });
