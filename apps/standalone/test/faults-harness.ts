@@ -561,7 +561,11 @@ export function faultSuite(group: string, names: string[]): void {
     process.once('exit', () => {
       for (const name of supervisor.names()) {
         const pid = supervisor.pid(name);
-        if (pid) process.kill(pid, 'SIGKILL');
+        try {
+          if (pid) process.kill(pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
       }
     });
     await supervisor.start({ parallel: true });
