@@ -64,8 +64,16 @@ export class Supervisor extends EventEmitter {
     if (options.logDir) mkdirSync(options.logDir, { recursive: true });
   }
 
-  /** Starts every role in order, each once the previous one is ready. */
-  async start(): Promise<void> {
+  /**
+   * Starts every role in order, each once the previous one is ready; with `parallel`, launches
+   * them all at once and waits for all (a test topology starts in a fraction of the time).
+   */
+  async start(options: { parallel?: boolean } = {}): Promise<void> {
+    if (options.parallel) {
+      for (const role of this.roles.values()) this.launch(role);
+      await Promise.all([...this.roles.keys()].map((name) => this.waitReady(name)));
+      return;
+    }
     for (const role of this.roles.values()) {
       this.launch(role);
       await this.waitReady(role.spec.name);

@@ -16,3 +16,4 @@ export {
 } from './harness.js';
 export { startRedisCluster, type TestRedisCluster, type ClusterNode } from './redis-cluster.js';
 export { browserBundle, importsNodeBuiltin } from './bundle.js';
+export { startMariaDb, type TestMariaDb } from './mariadb.js';

@@ -27,3 +27,19 @@ test('the supervisor starts a role, restarts it after kill -9, and stops it', as
   }
   await assert.rejects(fetch(`http://127.0.0.1:${port}/readyz`));
 });
+
+test('the supervisor starts roles in parallel and waits for every one', async () => {
+  const ports = [await freePort(), await freePort()];
+  const supervisor = new Supervisor({
+    roles: ports.map((port, i) => ({ name: `router-${i}`, entry: 'apps/router/src/main.ts', port, env: { ROUTER_PORT: String(port), REDIS_URL: testConfig().redisUrl, LOG_LEVEL: 'warn' } })),
+    log: () => undefined,
+    readyTimeoutMs: 60_000,
+  });
+  try {
+    await supervisor.start({ parallel: true });
+    for (const port of ports) assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
+    assert.ok(supervisor.names().every((name) => supervisor.isReady(name)));
+  } finally {
+    await supervisor.stop();
+  }
+});
