@@ -77,6 +77,8 @@ interface RunResult {
   deliveriesPerSecond: number;
   serverCpuSeconds: number;
   cpuByProcess: Record<string, number>;
+  /** The kernel's part (stime) of each process's CPU above. */
+  sysByProcess: Record<string, number>;
   deliveriesPerServerCpuSecond: number;
   /** Deliveries per CPU-second of the fan-out process alone (connector for ours, the one process for the baseline). */
   deliveriesPerFanoutCpuSecond: number;
@@ -97,6 +99,16 @@ interface RunResult {
 }
 
 type System = 'ours' | 'bili' | 'baseline';
+
+/** Kernel-side CPU seconds of a process (stime): on loopback a write also pays for the receiver's TCP work. */
+function sysSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]) / 100;
+  } catch {
+    return 0;
+  }
+}
 
 /** Resident memory of a process, bytes (Linux). */
 function rssBytes(pid: number): number {
@@ -211,8 +223,9 @@ async function startSystem(system: System, into: Started): Promise<void> {
     await server.waitForOutput(/server listening on \S+/, 30_000);
     const serverUrl = /server listening on (\S+)/.exec(server.output())?.[1] as string;
     pids.server = server.child.pid as number;
-    const connectorEnv = { ...env, CONNECTOR_PORT: '0', KAFKA_BROKERS: '' };
-    const connectorFlags = [...(profileDir ? profileFlags(profileDir) : []), ...String(args.connectorFlags).split(' ').filter(Boolean)];
+    // The connector as scripts/role.sh runs it (malloc arenas, --expose-gc).
+    const connectorEnv = { ...env, CONNECTOR_PORT: '0', KAFKA_BROKERS: '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
+    const connectorFlags = ['--expose-gc', ...(profileDir ? profileFlags(profileDir) : []), ...String(args.connectorFlags).split(' ').filter(Boolean)];
     const connector = spawnTs('apps/connector/src/main.ts', connectorEnv, [], connectorFlags);
     procs.push(connector);
     await connector.waitForOutput(/connector \S+ listening on \S+/, 30_000);
@@ -362,6 +375,7 @@ async function run(system: System): Promise<RunResult> {
     await new Promise((r) => setTimeout(r, 1500));
 
     const cpu0 = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) ?? 0]));
+    const sys0 = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, sysSeconds(pid)]));
     const clientCpu0 = workers.reduce((n, w) => n + (cpuSeconds(w.child.pid as number) ?? 0), 0);
     const load0 = loadavg()[0] as number;
     const t0 = Date.now();
@@ -381,6 +395,7 @@ async function run(system: System): Promise<RunResult> {
     }
     const t1 = Date.now();
     const cpu1 = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) ?? 0]));
+    const sysByProcess = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, round(sysSeconds(pid) - (sys0[name] as number), 2)]));
     const emitDelay = connectorUrl ? await scrapeHistogram(`${connectorUrl}/metrics`, 'danmaku_connector_emit_delay_seconds') : null;
     const clientCpu = workers.reduce((n, w) => n + (cpuSeconds(w.child.pid as number) ?? 0), 0) - clientCpu0;
     const reports = await Promise.all(workers.map((w) => report(w, sent)));
@@ -405,6 +420,7 @@ async function run(system: System): Promise<RunResult> {
       deliveriesPerSecond: Math.round(deliveries / seconds),
       serverCpuSeconds: round(serverCpu, 2),
       cpuByProcess,
+      sysByProcess,
       deliveriesPerServerCpuSecond: Math.round(deliveries / Math.max(serverCpu, 0.01)),
       deliveriesPerFanoutCpuSecond: Math.round(deliveries / Math.max(fanoutCpu, 0.01)),
       packets,

@@ -7,7 +7,13 @@ cd "$(dirname "$0")/.."
 role="${1:-standalone}"
 [ "$#" -gt 0 ] && shift
 case "$role" in
-  front | processor | archiver | router | connector | pusher | standalone)
+  connector | standalone)
+    # Roles that hold long connections: two malloc arenas instead of one per thread keep freed
+    # connection buffers from being spread (and kept) over many arenas; --expose-gc lets the
+    # connector collect once after a crowd leaves (apps/connector/src/core.ts reclaim()).
+    export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
+    exec node --expose-gc --import tsx "apps/$role/src/main.ts" "$@" ;;
+  front | processor | archiver | router | pusher)
     exec node --import tsx "apps/$role/src/main.ts" "$@" ;;
   migrate)
     exec node --import tsx apps/archiver/src/migrate.ts "$@" ;;

@@ -140,6 +140,10 @@ export class SocketIoTransport implements Transport {
       // The handshake (address, headers, query) is built by now; the upgrade request itself, with
       // its parser leftovers, would otherwise live as long as the connection.
       (socket.conn as unknown as { request: unknown }).request = null;
+      // Nothing reads the upgrade's headers and query after the middleware; per socket they are a
+      // dozen strings.
+      socket.handshake.headers = {};
+      socket.handshake.query = {};
       const session = socket.data.session;
       core.opened(session);
       socketsGauge.inc();
