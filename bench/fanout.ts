@@ -223,9 +223,9 @@ async function startSystem(system: System, into: Started): Promise<void> {
     await server.waitForOutput(/server listening on \S+/, 30_000);
     const serverUrl = /server listening on (\S+)/.exec(server.output())?.[1] as string;
     pids.server = server.child.pid as number;
-    // The connector as scripts/role.sh runs it (malloc arenas, --expose-gc).
+    // The connector as scripts/role.sh runs it (malloc arenas, young generation, --expose-gc).
     const connectorEnv = { ...env, CONNECTOR_PORT: '0', KAFKA_BROKERS: '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
-    const connectorFlags = ['--expose-gc', ...(profileDir ? profileFlags(profileDir) : []), ...String(args.connectorFlags).split(' ').filter(Boolean)];
+    const connectorFlags = ['--expose-gc', '--max-semi-space-size=2', ...(profileDir ? profileFlags(profileDir) : []), ...String(args.connectorFlags).split(' ').filter(Boolean)];
     const connector = spawnTs('apps/connector/src/main.ts', connectorEnv, [], connectorFlags);
     procs.push(connector);
     await connector.waitForOutput(/connector \S+ listening on \S+/, 30_000);

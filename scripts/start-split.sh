@@ -26,7 +26,7 @@ for role in processor archiver pusher connector router front; do
   [ -f "apps/$role/src/main.ts" ] || continue
   if [ "$role" = connector ]; then
     # As scripts/role.sh runs it: see there.
-    MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" node --expose-gc --import tsx "apps/$role/src/main.ts" &
+    MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" node --expose-gc --max-semi-space-size=2 --import tsx "apps/$role/src/main.ts" &
   else
     node --import tsx "apps/$role/src/main.ts" &
   fi
