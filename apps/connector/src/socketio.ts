@@ -154,9 +154,11 @@ export class SocketIoTransport implements Transport {
         if (isAck('leave', ack)) ack({ ok: true });
       });
       socket.on('send', (payload, ack) => void this.send(session, payload, ack));
-      // Anything else a client emits is not part of the protocol.
-      socket.onAny((event: string) => {
-        if (!isClientEvent(event)) this.reject(session, undefined, new ApiError(400, 'invalid_request', `Unknown event "${event}".`));
+      // Anything else a client emits is not part of the protocol. A per-socket middleware goes in
+      // the array every socket has already; onAny would add one more per socket.
+      socket.use(([event], next) => {
+        if (isClientEvent(event)) next();
+        else this.reject(session, undefined, new ApiError(400, 'invalid_request', `Unknown event "${String(event)}".`));
       });
       socket.on('disconnect', () => {
         socketsGauge.dec();
