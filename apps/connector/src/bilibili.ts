@@ -224,7 +224,9 @@ export class BilibiliTransport implements Transport {
     const session = this.open({ kind: 'ws', ws }, req.socket.remoteAddress);
     ws.on('error', () => this.finish(session, 'bad_input'));
     ws.on('close', () => this.finish(session, null));
-    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+      // The protocol is binary frames; a text frame is some other client talking to the wrong endpoint.
+      if (!isBinary) return this.bad(session, new ProtocolError('a text frame'));
       const frame = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
       let packets: Packet[];
       try {

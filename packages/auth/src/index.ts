@@ -41,14 +41,32 @@ function toPrincipal(payload: Record<string, unknown>): Principal {
   return { id: sub, name: display, role: role as Role, rooms: roomList };
 }
 
+/** Verified tokens remembered per process; a client sends the same token with every request. */
+const VERIFIED_MAX = 10_000;
+
 export function createAuth(secret: string): Auth {
   const signer = createSigner({ key: secret, algorithm: 'HS256' });
-  // fast-jwt caches verified tokens, so a busy client's repeated token costs one HMAC.
+  // fast-jwt's own cache spares the HMAC, not a SHA-256 of the token and the claims check, on
+  // every request; `verified` below spares those too. Refusals are not remembered here.
   const verifier = createVerifier({ key: secret, algorithms: ['HS256'], cache: 10_000 });
+  /** token -> its principal (frozen: shared by every request bearing it) and when it expires (ms). */
+  const verified = new Map<string, { principal: Principal; expiresAt: number }>();
 
   const verify = (token: string): Principal => {
+    const known = verified.get(token);
+    if (known !== undefined) {
+      if (known.expiresAt > Date.now()) return known.principal;
+      verified.delete(token);
+    }
     try {
-      return toPrincipal(verifier(token) as Record<string, unknown>);
+      const payload = verifier(token) as Record<string, unknown>;
+      const principal = toPrincipal(payload);
+      Object.freeze(principal.rooms);
+      Object.freeze(principal);
+      // Oldest first out: a Map iterates in insertion order.
+      if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
+      verified.set(token, { principal, expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : Number.POSITIVE_INFINITY });
+      return principal;
     } catch (err) {
       if (err instanceof ApiError) throw err;
       if (err instanceof TokenError && err.code === TokenError.codes.expired) {

@@ -198,3 +198,91 @@ describe('room gate', () => {
     }
   });
 });
+
+describe('one trip: rate limits and room gate in one script call', () => {
+  test('a single Redis gets the one-call check; the split checks stay for a cluster', () => {
+    assert.deepEqual(moderation().checks.map((c) => c.name), ['contentCheck', 'wordCheck', 'gateCheck']);
+    assert.deepEqual(moderation({ oneTrip: false }).checks.map((c) => c.name), ['contentCheck', 'wordCheck', 'rateCheck', 'roomCheck']);
+  });
+
+  test('the same limits per user and per IP as the split checks, sharing their counters', async () => {
+    const m = moderation();
+    const user = `gr-${uniqueRoom()}`;
+    await m.rateCheck(comment(uniqueRoom(), 'x'), viewer(user), {});
+    for (let i = 0; i < 2; i++) await m.gateCheck(comment(uniqueRoom(), 'x'), viewer(user), {});
+    await assert.rejects(async () => m.gateCheck(comment(uniqueRoom(), 'x'), viewer(user), {}), (err: unknown) => {
+      assert.ok(err instanceof ApiError && err.status === 429 && err.code === 'rate_limited');
+      assert.match(err.message, /at most 3 per 60 s/);
+      assert.ok((err.retryAfter ?? 0) >= 1 && (err.retryAfter ?? 0) <= 60);
+      return true;
+    });
+
+    const ip = `gip-${uniqueRoom()}`;
+    for (let i = 0; i < 5; i++) await m.gateCheck(comment('r', 'x'), viewer(`${ip}-u${i}`), { ip });
+    await assert.rejects(async () => m.gateCheck(comment('r', 'x'), viewer(`${ip}-u9`), { ip }), (err: unknown) => {
+      assert.ok(err instanceof ApiError && err.status === 429 && err.code === 'rate_limited');
+      assert.match(err.message, /from your network/);
+      return true;
+    });
+    await m.gateCheck(comment('r', 'x'), viewer(`${ip}-u9`), { ip: `${ip}-other` });
+
+    const allowed = `gallow-${uniqueRoom()}`;
+    const open = moderation({ rateIpMax: 1, rateIpAllow: [allowed] });
+    for (let i = 0; i < 3; i++) await open.gateCheck(comment('r', 'x'), viewer(`${allowed}-u${i}`), { ip: allowed });
+  });
+
+  test('ban beats mute beats slow mode; moderators pass the room gate but not the rate limit; a refused send keeps the slow-mode slot free', async () => {
+    const m = moderation({ rateUserMax: 5 });
+    const room = uniqueRoom('ggate');
+    const both = `both-${room}`;
+    const check = (userId: string, principal = viewer(userId)) => m.gateCheck(comment(room, 'x', userId), principal, {});
+    await m.ban(room, both);
+    await m.mute(room, both, 60);
+    await assert.rejects(async () => check(both), refusedWith(403, 'banned'));
+    await m.unban(room, both);
+    await assert.rejects(async () => check(both), refusedWith(403, 'muted'));
+    await m.setSlowMode(room, 30);
+    await assert.rejects(async () => check(both), refusedWith(403, 'muted'));
+    await m.unmute(room, both);
+    await check(both);
+    await assert.rejects(async () => check(both), (err: unknown) => {
+      assert.ok(err instanceof ApiError && err.status === 429 && err.code === 'slow_mode');
+      assert.ok((err.retryAfter ?? 0) >= 29 && (err.retryAfter ?? 0) <= 30);
+      return true;
+    });
+
+    // Over the rate limit: refused as such, and the slow-mode slot stays unclaimed.
+    const busy = `gbusy-${uniqueRoom()}`;
+    for (let i = 0; i < 5; i++) await m.rateCheck(comment('elsewhere', 'x'), viewer(busy), {});
+    await assert.rejects(async () => check(busy), refusedWith(429, 'rate_limited'));
+    assert.equal(await redis.exists(moderationKeys.slow(room, busy)), 0);
+
+    const streamer: Principal = { id: `boss-${room}`, name: 'boss', role: 'streamer', rooms: [room] };
+    await m.ban(room, streamer.id);
+    for (let i = 0; i < 5; i++) await check(streamer.id, streamer);
+    await assert.rejects(async () => check(streamer.id, streamer), refusedWith(429, 'rate_limited'));
+  });
+
+  test('Redis away: banned and muted users stay refused (local copy), others pass, fast', async () => {
+    const own = await startRedis();
+    const client = createRedis(own.url, { commandTimeoutMs: 300 });
+    try {
+      await waitReady(client);
+      const m = moderation({ mirrorRefreshMs: 60_000 }, client);
+      const room = uniqueRoom('gdown');
+      await m.mute(room, 'u1', 60);
+      await m.ban(room, 'u3');
+      await m.gateCheck(comment(room, 'x', 'u2'), viewer('u2'), {});
+      await waitFor('the copy to load', () => m.mirror.verdict(room, 'u1')?.code === 'muted' && m.mirror.verdict(room, 'u3')?.code === 'banned');
+      await own.stop();
+      const started = Date.now();
+      await assert.rejects(async () => m.gateCheck(comment(room, 'x', 'u1'), viewer('u1'), { ip: '1.2.3.4' }), refusedWith(403, 'muted'));
+      await assert.rejects(async () => m.gateCheck(comment(room, 'x', 'u3'), viewer('u3'), {}), refusedWith(403, 'banned'));
+      assert.equal(await m.gateCheck(comment(room, 'x', 'u2'), viewer('u2'), { ip: '1.2.3.4' }), undefined);
+      assert.ok(Date.now() - started < 3000, `checks took ${Date.now() - started} ms`);
+    } finally {
+      client.disconnect();
+      await own.stop();
+    }
+  });
+});

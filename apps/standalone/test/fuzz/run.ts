@@ -10,6 +10,7 @@ import { WebSocket } from 'ws';
 import { io as ioClient } from 'socket.io-client';
 import { createAuth } from '@danmaku/auth';
 import { testConfig, tokenFor, type Spawned } from '@danmaku/testkit';
+import { bilibiliFuzz } from './bilibili.js';
 import { body, chance, enc, int, nastyString, pathSegment, pick, query, rng, type Rng } from './gen.js';
 
 export interface ClassCounts {
@@ -506,8 +507,10 @@ export interface FuzzOptions {
   seed: number;
   /** Scales every class; 1 = the default counts. */
   scale?: number;
+  /** Only these classes (by name); all when absent. */
+  only?: string[];
   /** The server to fuzz; restarted (and counted as a crash) if it dies. */
-  start: () => Promise<{ url: string; proc: Spawned }>;
+  start: () => Promise<{ url: string; proc: Spawned; biliTcpPort?: number }>;
 }
 
 export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
@@ -523,9 +526,11 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     ['engine.io http', 300, engineHttpFuzz],
     ['engine.io/socket.io ws packets', 250, wsFuzz],
     ['socket.io events', 200, socketIoFuzz],
+    ['bilibili-protocol packets', 400, (base, rr, n, counts) => bilibiliFuzz(base, rr, n, counts, server.biliTcpPort)],
   ];
   try {
     for (const [name, n, run] of plan) {
+      if (options.only && !options.only.includes(name)) continue;
       const counts = (classes[name] = empty());
       await run(new URL(server.url), r, Math.max(1, Math.round(n * scale)), counts);
       const alive = server.proc.child.exitCode === null && (await fetch(`${server.url}/healthz`).then((res) => res.ok).catch(() => false));

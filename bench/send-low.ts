@@ -1,0 +1,105 @@
+/**
+ * npm run bench -- send-low: what one message costs the server when messages arrive one at a
+ * time (the fan-out bench's 200 msg/s), without the fan-out: the standalone server of the fan-out
+ * bench (front, processor, pusher, archiver; no connector) on a Redis of its own, one room that a
+ * registered (silent) connector node holds with 2,000 subscribers, so the pusher reads and
+ * broadcasts as for a big room. Posts LOW_N messages at LOW_RATE per second, waits until the last
+ * is stored, and prints the server's CPU per message (from /proc), its idle CPU, Redis's CPU per
+ * message and the Redis commands per message (INFO commandstats).
+ * Knobs: LOW_N (1000), LOW_RATE (200), LOW_ENV (JSON of extra server environment).
+ */
+import { Redis } from 'ioredis';
+import { pushKeys } from '@danmaku/push';
+import { spawnTs, startRedis, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
+import { cpuSeconds } from './lib/cannon.js';
+import { writeResult } from './lib/report.js';
+
+const N = Number(process.env.LOW_N ?? 1000);
+const R = Number(process.env.LOW_RATE ?? 200);
+const extraEnv = process.env.LOW_ENV ? (JSON.parse(process.env.LOW_ENV) as Record<string, string>) : {};
+const redis = await startRedis();
+const probe = new Redis(redis.url);
+const redisPid = Number(/process_id:(\d+)/.exec(await probe.info('server'))?.[1]);
+const cluster = uniqueRoom('low-cluster');
+const env = {
+  REDIS_URL: redis.url,
+  LOG_LEVEL: 'warn',
+  DANMAKU_CLUSTER: cluster,
+  DANMAKU_RATE_USER_MAX: '100000000',
+  DANMAKU_RATE_IP_MAX: '100000000',
+  DANMAKU_RETENTION: '1000',
+  PORT: '0',
+  ...extraEnv,
+};
+const server = spawnTs('bench/fanout-server.ts', env);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+try {
+  await server.waitForOutput(/server listening on \S+/, 60_000);
+  const url = /server listening on (\S+)/.exec(server.output())?.[1] as string;
+  const pid = server.child.pid as number;
+  const room = uniqueRoom('low');
+  await probe.hset(pushKeys.subscribers(cluster, room), 'silent-node', 2000);
+  await probe.zadd(pushKeys.alive(cluster), Date.now() + 3_600_000, 'silent-node');
+  const token = tokenFor('low-sender');
+  const post = async (i: number): Promise<void> => {
+    const res = await fetch(`${url}/v1/rooms/${room}/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'comment', content: `b ${Date.now()} ${i}` }),
+    });
+    await res.arrayBuffer();
+    if (res.status !== 202) throw new Error(`send answered ${res.status}`);
+  };
+  for (let i = 0; i < 20; i++) await post(-1);
+  await sleep(3000);
+  const idle0 = cpuSeconds(pid) ?? 0;
+  await sleep(3000);
+  const idlePerS = ((cpuSeconds(pid) ?? 0) - idle0) / 3;
+  await probe.config('RESETSTAT');
+  const cpu0 = cpuSeconds(pid) ?? 0;
+  const redis0 = cpuSeconds(redisPid) ?? 0;
+  const t0 = Date.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < N; i++) {
+    const wait = t0 + (i * 1000) / R - Date.now();
+    if (wait > 0) await sleep(wait);
+    pending.push(post(i));
+  }
+  await Promise.all(pending);
+  await waitFor(
+    'the last message to be stored',
+    async () => {
+      const page = (await (await fetch(`${url}/v1/rooms/${room}/messages?types=comment&limit=1`)).json()) as { messages: { content: string }[] };
+      return page.messages[0]?.content.endsWith(` ${N - 1}`) ?? false;
+    },
+    20_000,
+    20,
+  );
+  await sleep(300);
+  const seconds = (Date.now() - t0) / 1000;
+  const cpu = (cpuSeconds(pid) ?? 0) - cpu0;
+  const redisCpu = (cpuSeconds(redisPid) ?? 0) - redis0;
+  const calls: Record<string, number> = {};
+  for (const m of (await probe.info('commandstats')).matchAll(/cmdstat_([\w|]+):calls=(\d+)/g)) calls[m[1] as string] = Number(m[2]);
+  const commands = Object.values(calls).reduce((a, b) => a + b, 0);
+  const summary = {
+    messages: N,
+    ratePerS: R,
+    serverUsPerMessage: Math.round((cpu * 1e6) / N),
+    serverIdleMsPerS: Math.round(idlePerS * 1000),
+    redisUsPerMessage: Math.round((redisCpu * 1e6) / N),
+    redisCommandsPerMessage: Math.round((commands / N) * 100) / 100,
+    commandsPerMessage: Object.fromEntries(Object.entries(calls).map(([k, v]) => [k, Math.round((v / N) * 100) / 100])),
+    seconds,
+  };
+  process.stdout.write(
+    `send-low: ${N} messages at ${R}/s: server ${summary.serverUsPerMessage} us CPU per message (idle ${summary.serverIdleMsPerS} ms/s), ` +
+      `Redis ${summary.redisUsPerMessage} us and ${summary.redisCommandsPerMessage} commands per message\n  ${JSON.stringify(summary.commandsPerMessage)}\n`,
+  );
+  process.stdout.write(`results: ${writeResult('send-low', { settings: { N, R, extraEnv }, summary })}\n`);
+} finally {
+  probe.disconnect();
+  await server.kill('SIGTERM');
+  await redis.stop();
+}
+process.exit(0);
