@@ -142,8 +142,9 @@ function connect(i: number): void {
 
 // Connect in small bursts: thousands of simultaneous handshakes would measure the accept queue.
 let next = 0;
+const BURST = Number(process.env.BURST ?? '50');
 const burst = setInterval(() => {
-  for (let k = 0; k < 50 && next < count; k++) connect(next++);
+  for (let k = 0; k < BURST && next < count; k++) connect(next++);
   if (next >= count) clearInterval(burst);
 }, 20);
 

@@ -43,6 +43,10 @@ const { values: args } = parseArgs({
     systems: { type: 'string', default: 'ours,bili,baseline' },
     protover: { type: 'string', default: '3' },
     mode: { type: 'string', default: 'fanout' },
+    /** Connections mode: seconds to wait after the clients closed before the last RSS reading. */
+    settle: { type: 'string', default: '30' },
+    /** Extra node flags for the connector process (experiments: `--max-semi-space-size=2`). */
+    connectorFlags: { type: 'string', default: '' },
   },
 });
 const K = Number(args.clients);
@@ -73,6 +77,8 @@ interface RunResult {
   deliveriesPerSecond: number;
   serverCpuSeconds: number;
   cpuByProcess: Record<string, number>;
+  /** The kernel's part (stime) of each process's CPU above. */
+  sysByProcess: Record<string, number>;
   deliveriesPerServerCpuSecond: number;
   /** Deliveries per CPU-second of the fan-out process alone (connector for ours, the one process for the baseline). */
   deliveriesPerFanoutCpuSecond: number;
@@ -93,6 +99,16 @@ interface RunResult {
 }
 
 type System = 'ours' | 'bili' | 'baseline';
+
+/** Kernel-side CPU seconds of a process (stime): on loopback a write also pays for the receiver's TCP work. */
+function sysSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]) / 100;
+  } catch {
+    return 0;
+  }
+}
 
 /** Resident memory of a process, bytes (Linux). */
 function rssBytes(pid: number): number {
@@ -207,10 +223,10 @@ async function startSystem(system: System, into: Started): Promise<void> {
     await server.waitForOutput(/server listening on \S+/, 30_000);
     const serverUrl = /server listening on (\S+)/.exec(server.output())?.[1] as string;
     pids.server = server.child.pid as number;
-    const connectorEnv = { ...env, CONNECTOR_PORT: '0', KAFKA_BROKERS: '' };
-    const connector = profileDir
-      ? spawnTs('apps/connector/src/main.ts', connectorEnv, [], profileFlags(profileDir))
-      : spawnTs('apps/connector/src/main.ts', connectorEnv);
+    // The connector as scripts/role.sh runs it (malloc arenas, young generation, --expose-gc).
+    const connectorEnv = { ...env, CONNECTOR_PORT: '0', KAFKA_BROKERS: '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
+    const connectorFlags = ['--expose-gc', '--max-semi-space-size=2', ...(profileDir ? profileFlags(profileDir) : []), ...String(args.connectorFlags).split(' ').filter(Boolean)];
+    const connector = spawnTs('apps/connector/src/main.ts', connectorEnv, [], connectorFlags);
     procs.push(connector);
     await connector.waitForOutput(/connector \S+ listening on \S+/, 30_000);
     pids.connector = connector.child.pid as number;
@@ -250,7 +266,7 @@ async function startSystem(system: System, into: Started): Promise<void> {
 }
 
 /** Spawns the client workers (worker 0 the probe at normal priority) and waits until all joined. */
-async function startWorkers(system: System, started: Started, maxSeq: number): Promise<{ workers: Spawned[]; joined: number }> {
+async function startWorkers(system: System, started: Started, maxSeq: number, burst = 50): Promise<{ workers: Spawned[]; joined: number }> {
   const workers: Spawned[] = [];
   // Worker 0 is the probe: PROBE clients at normal priority, whose latency is the e2e figure.
   // The rest stand in for thousands of phones elsewhere: on this one machine they must not take
@@ -258,7 +274,7 @@ async function startWorkers(system: System, started: Started, maxSeq: number): P
   // latency includes their own wait for CPU and is reported separately.
   const sizes = [PROBE, ...Array.from({ length: W }, (_, w) => Math.floor((K - PROBE) / W) + (w < (K - PROBE) % W ? 1 : 0))];
   for (const [w, count] of sizes.entries()) {
-    const worker = spawnTs('bench/fanout-worker.ts', { URL: started.clientUrl, ROOM: started.room, COUNT: String(count), KIND: system, MAX_SEQ: String(maxSeq), PROTOVER: String(args.protover) });
+    const worker = spawnTs('bench/fanout-worker.ts', { URL: started.clientUrl, ROOM: started.room, COUNT: String(count), KIND: system, MAX_SEQ: String(maxSeq), PROTOVER: String(args.protover), BURST: String(burst) });
     if (w > 0 && worker.child.pid) setPriority(worker.child.pid, Number(args.nice));
     workers.push(worker);
     started.procs.push(worker);
@@ -289,8 +305,13 @@ interface IdleResult {
   rssBeforeBytes: number;
   rssAfterBytes: number;
   bytesPerConnection: number;
+  /** Connections accepted and joined per second, from the first connect to the last join (clients connect as fast as they can, a few hundred in flight). */
+  connectionsPerSecond: number;
   /** Kernel socket buffers are not in RSS: the machine-wide figure moved by this much. */
   kernelSockMemDeltaBytes: number;
+  /** Connector RSS `settle` seconds after every client closed: memory that connections leave behind. */
+  rssAfterCloseBytes: number;
+  settleSeconds: number;
 }
 
 /** TCP memory the kernel holds (pages from /proc/net/sockstat), bytes. */
@@ -308,10 +329,22 @@ async function runIdle(system: 'ours' | 'bili'): Promise<IdleResult> {
     const pid = started.pids.connector as number;
     const rssBefore = rssBytes(pid);
     const kernelBefore = kernelSockBytes();
-    const { workers, joined } = await startWorkers(system, started, 10);
-    process.stdout.write(`  ${system}: ${joined}/${K} idle clients connected\n`);
+    const t0 = Date.now();
+    // Big bursts: the rate measured is the connector's, not the workers' pacing.
+    const { workers, joined } = await startWorkers(system, started, 10, 200);
+    const connectSeconds = (Date.now() - t0) / 1000;
+    process.stdout.write(`  ${system}: ${joined}/${K} idle clients connected in ${connectSeconds.toFixed(1)} s\n`);
     await new Promise((r) => setTimeout(r, 3000));
     const rssAfter = rssBytes(pid);
+    const settle = Number(args.settle);
+    for (const w of workers) w.child.stdin?.write('exit\n');
+    await Promise.all(workers.map((w) => Promise.race([w.kill('SIGTERM'), new Promise((r) => setTimeout(r, 5000))])));
+    await waitFor('the connector to see every connection close', async () => {
+      const text = await (await fetch(`${started.connectorUrl}/metrics`)).text();
+      return !/^danmaku_connector_sessions\{[^}]*\} [1-9]/m.test(text);
+    }, 60_000, 250).catch(() => undefined);
+    process.stdout.write(`  ${system}: clients closed; waiting ${settle} s for memory to come back\n`);
+    await new Promise((r) => setTimeout(r, settle * 1000));
     const result: IdleResult = {
       system,
       clients: K,
@@ -319,9 +352,11 @@ async function runIdle(system: 'ours' | 'bili'): Promise<IdleResult> {
       rssBeforeBytes: rssBefore,
       rssAfterBytes: rssAfter,
       bytesPerConnection: Math.round((rssAfter - rssBefore) / Math.max(joined, 1)),
+      connectionsPerSecond: Math.round(joined / Math.max(connectSeconds, 0.001)),
       kernelSockMemDeltaBytes: kernelSockBytes() - kernelBefore,
+      rssAfterCloseBytes: rssBytes(pid),
+      settleSeconds: settle,
     };
-    for (const w of workers) w.child.stdin?.write('exit\n');
     return result;
   } finally {
     await stopSystem(started);
@@ -340,6 +375,7 @@ async function run(system: System): Promise<RunResult> {
     await new Promise((r) => setTimeout(r, 1500));
 
     const cpu0 = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) ?? 0]));
+    const sys0 = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, sysSeconds(pid)]));
     const clientCpu0 = workers.reduce((n, w) => n + (cpuSeconds(w.child.pid as number) ?? 0), 0);
     const load0 = loadavg()[0] as number;
     const t0 = Date.now();
@@ -359,6 +395,7 @@ async function run(system: System): Promise<RunResult> {
     }
     const t1 = Date.now();
     const cpu1 = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) ?? 0]));
+    const sysByProcess = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, round(sysSeconds(pid) - (sys0[name] as number), 2)]));
     const emitDelay = connectorUrl ? await scrapeHistogram(`${connectorUrl}/metrics`, 'danmaku_connector_emit_delay_seconds') : null;
     const clientCpu = workers.reduce((n, w) => n + (cpuSeconds(w.child.pid as number) ?? 0), 0) - clientCpu0;
     const reports = await Promise.all(workers.map((w) => report(w, sent)));
@@ -383,6 +420,7 @@ async function run(system: System): Promise<RunResult> {
       deliveriesPerSecond: Math.round(deliveries / seconds),
       serverCpuSeconds: round(serverCpu, 2),
       cpuByProcess,
+      sysByProcess,
       deliveriesPerServerCpuSecond: Math.round(deliveries / Math.max(serverCpu, 0.01)),
       deliveriesPerFanoutCpuSecond: Math.round(deliveries / Math.max(fanoutCpu, 0.01)),
       packets,
@@ -472,12 +510,17 @@ if (args.mode === 'connections') {
   process.stdout.write(`connections: ${K} idle clients per transport over ${W} workers (+${PROBE} probe)\n`);
   const idle: IdleResult[] = [];
   for (const system of systems) if (system !== 'baseline') idle.push(await runIdle(system));
-  process.stdout.write('\n| transport | joined | connector RSS before | after | bytes / connection | kernel TCP mem delta |\n|---|---|---|---|---|---|\n');
+  process.stdout.write(
+    `\n| transport | joined | conn/s | connector RSS before | with clients | ${args.settle} s after close | KB / connection | kernel TCP mem delta |\n|---|---|---|---|---|---|---|---|\n`,
+  );
   for (const r of idle) {
     const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
-    process.stdout.write(`| ${r.system === 'bili' ? 'bilibili' : 'socket.io'} | ${r.joined} | ${mb(r.rssBeforeBytes)} | ${mb(r.rssAfterBytes)} | ${r.bytesPerConnection} | ${mb(r.kernelSockMemDeltaBytes)} |\n`);
+    process.stdout.write(
+      `| ${r.system === 'bili' ? 'bilibili' : 'socket.io'} | ${r.joined} | ${r.connectionsPerSecond} | ${mb(r.rssBeforeBytes)} | ${mb(r.rssAfterBytes)} | ${mb(r.rssAfterCloseBytes)} (${r.rssAfterCloseBytes >= r.rssBeforeBytes ? '+' : ''}${mb(r.rssAfterCloseBytes - r.rssBeforeBytes)}) | ${(r.bytesPerConnection / 1024).toFixed(1)} | ${mb(r.kernelSockMemDeltaBytes)} |\n`,
+    );
   }
-  process.stdout.write(`results: ${writeResult('connections', { at: new Date().toISOString(), clients: K, workers: W, results: idle })}\n`);
+  process.stdout.write(`targets: <= 8 KB per connection on socket.io, <= 4 KB on the Bilibili protocol; RSS back near its start after close\n`);
+  process.stdout.write(`results: ${writeResult('connections', { at: new Date().toISOString(), clients: K, workers: W, connectorFlags: args.connectorFlags, results: idle })}\n`);
   process.exit(0);
 }
 

@@ -24,7 +24,12 @@ trap stop_all INT TERM EXIT
 # Consumers first, the front (which takes traffic) last.
 for role in processor archiver pusher connector router front; do
   [ -f "apps/$role/src/main.ts" ] || continue
-  node --import tsx "apps/$role/src/main.ts" &
+  if [ "$role" = connector ]; then
+    # As scripts/role.sh runs it: see there.
+    MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" node --expose-gc --max-semi-space-size=2 --import tsx "apps/$role/src/main.ts" &
+  else
+    node --import tsx "apps/$role/src/main.ts" &
+  fi
   pids+=($!)
   echo "started $role (pid $!)"
 done

@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
 bash scripts/infra.sh up redis mysql
 eval "$(bash scripts/infra.sh env)"
-exec node --import tsx apps/standalone/src/main.ts
+# As scripts/role.sh runs the roles that hold long connections.
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
+exec node --expose-gc --import tsx apps/standalone/src/main.ts

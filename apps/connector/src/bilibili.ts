@@ -28,6 +28,7 @@ import {
 import { DEFAULT_POLL_TYPES, isRoomId, type Message } from '@danmaku/model';
 import { counter, type Logger } from '@danmaku/observability';
 import { drops, type ConnectorCore } from './core.js';
+import { wsFrame, wsSender, type WsSender } from './fanout.js';
 import type { RoomEvent, Session, Transport } from './transport.js';
 
 const auths = counter<'result'>({ name: 'danmaku_bili_auths_total', help: 'Bilibili-protocol auth packets, by result', labelNames: ['result'] });
@@ -85,6 +86,21 @@ class BiliSession implements Session {
     } else {
       this.wire.socket.write(packet);
     }
+  }
+
+  /**
+   * A fan-out packet: `framed` is the same packet already in a WebSocket binary frame, built once
+   * for the whole group, so a WebSocket costs one plain write (no per-socket frame header, no writev).
+   */
+  writeShared(packet: Buffer, framed: Buffer): void {
+    if (this.state === 'closed') return;
+    if (this.wire.kind === 'tcp') {
+      this.wire.socket.write(packet);
+      return;
+    }
+    const sender = wsSender(this.wire.ws as unknown as { readyState: number; _sender?: WsSender });
+    if (sender) sender.sendFrame([framed]);
+    else if (this.wire.ws.readyState === 1) this.wire.ws.send(packet, { binary: true });
   }
 
   bufferedBytes(): number {
@@ -363,6 +379,7 @@ export class BilibiliTransport implements Transport {
     if (bodies.length === 0) return 0;
     // One encoding per (group, protover), whatever the number of sockets.
     const encoded: Array<Buffer | undefined> = [];
+    const framed: Array<Buffer | undefined> = [];
     let reached = 0;
     for (const session of members) {
       if (session.state !== 'open') continue;
@@ -373,7 +390,7 @@ export class BilibiliTransport implements Transport {
         encoded[protover] = packet;
         packetsOut.inc({ protover: String(protover) });
       }
-      session.write(packet);
+      session.writeShared(packet, session.wire.kind === 'ws' ? (framed[protover] ??= wsFrame(0x2, packet)) : packet);
       reached++;
     }
     if (event.kind !== 'messages') return 0;

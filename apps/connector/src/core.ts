@@ -40,6 +40,8 @@ export class ConnectorCore {
   private readonly timers: NodeJS.Timeout[] = [];
   /** Rooms a session is joining (between the join's first await and its commit): they hold a slot already. */
   private readonly joining = new WeakMap<Session, Set<string>>();
+  /** Most sessions open at once since the last collection (see reclaim()). */
+  private peakSessions = 0;
 
   constructor(private readonly options: CoreOptions) {
     const { config } = options;
@@ -81,6 +83,7 @@ export class ConnectorCore {
 
   opened(session: Session): void {
     this.sessions.add(session);
+    if (this.sessions.size > this.peakSessions) this.peakSessions = this.sessions.size;
     sessionsGauge.inc({ transport: session.transport });
   }
 
@@ -185,6 +188,24 @@ export class ConnectorCore {
       }
     }
     roomsGauge.set(this.hub.rooms.size);
+    this.reclaim();
+  }
+
+  /**
+   * After a crowd leaves (a show ends), V8 collects the closed connections only when the process
+   * allocates again, and a connector with few viewers left hardly does: its RSS would stay where
+   * the peak left it. When at least half the sessions and 1,000 of them are gone since the peak,
+   * one full collection gives that memory back. Only when the process runs with --expose-gc
+   * (scripts/role.sh passes it to the connector); a full collection pauses for tens of ms.
+   */
+  private reclaim(): void {
+    const gone = this.peakSessions - this.sessions.size;
+    if (gone < 1000 || this.sessions.size > this.peakSessions / 2) return;
+    const gc = (globalThis as { gc?: () => void }).gc;
+    this.peakSessions = this.sessions.size;
+    if (typeof gc !== 'function') return;
+    gc();
+    this.options.logger.info({ closed: gone, open: this.sessions.size }, 'collected after many connections closed');
   }
 
   private every(ms: number, fn: () => void): void {

@@ -9,7 +9,7 @@ import { describeErrors, validJoin, validLeave, validSend } from '@danmaku/proto
 import { counter, gauge } from '@danmaku/observability';
 import type { StoredMessage } from '@danmaku/push';
 import { drops, type ConnectorCore } from './core.js';
-import { emitToRoom } from './fanout.js';
+import { eventFrame, writeEvent } from './fanout.js';
 import type { ConnectorSettings } from './role.js';
 import type { RoomEvent, Session, Transport } from './transport.js';
 
@@ -39,6 +39,25 @@ export interface SocketIoOptions {
   core: ConnectorCore;
 }
 
+/**
+ * Which sessions sit in which group. socket.io's own rooms would do, but they cost a Set per
+ * socket in the adapter beside the one per room, and delivery goes around socket.io anyway.
+ */
+class Groups {
+  readonly byGroup = new Map<string, Set<SocketIoSession>>();
+  add(group: string, session: SocketIoSession): void {
+    let members = this.byGroup.get(group);
+    if (!members) this.byGroup.set(group, (members = new Set()));
+    members.add(session);
+  }
+  remove(group: string, session: SocketIoSession): void {
+    const members = this.byGroup.get(group);
+    if (!members) return;
+    members.delete(session);
+    if (members.size === 0) this.byGroup.delete(group);
+  }
+}
+
 /** A socket.io socket as the core sees it. */
 class SocketIoSession implements Session {
   readonly transport = 'socket.io';
@@ -46,6 +65,7 @@ class SocketIoSession implements Session {
   constructor(
     readonly socket: ConnectorSocket,
     readonly principal: Principal | null,
+    private readonly groups: Groups,
   ) {}
   get ip(): string {
     return this.socket.handshake.address;
@@ -60,10 +80,10 @@ class SocketIoSession implements Session {
     dropNow(this.socket);
   }
   enterGroup(group: string): void {
-    void this.socket.join(group);
+    this.groups.add(group, this);
   }
   leaveGroup(group: string): void {
-    void this.socket.leave(group);
+    this.groups.remove(group, this);
   }
   catchUp(roomId: string, messages: StoredMessage[], cursor: string, skipped: boolean): void {
     // The store keeps API messages whole; StoredMessage only types what the push path reads.
@@ -78,6 +98,7 @@ class SocketIoSession implements Session {
 export class SocketIoTransport implements Transport {
   readonly name = 'socket.io';
   readonly io: ConnectorServer;
+  private readonly groups = new Groups();
 
   constructor(private readonly options: SocketIoOptions) {
     const { config, auth, core } = options;
@@ -111,11 +132,18 @@ export class SocketIoTransport implements Transport {
         return;
       }
       handshakes.inc({ result: principal ? 'user' : 'anonymous' });
-      socket.data.session = new SocketIoSession(socket, principal);
+      socket.data.session = new SocketIoSession(socket, principal, this.groups);
       next();
     });
 
     io.on('connection', (socket) => {
+      // The handshake (address, headers, query) is built by now; the upgrade request itself, with
+      // its parser leftovers, would otherwise live as long as the connection.
+      (socket.conn as unknown as { request: unknown }).request = null;
+      // Nothing reads the upgrade's headers and query after the middleware; per socket they are a
+      // dozen strings.
+      socket.handshake.headers = {};
+      socket.handshake.query = {};
       const session = socket.data.session;
       core.opened(session);
       socketsGauge.inc();
@@ -126,9 +154,11 @@ export class SocketIoTransport implements Transport {
         if (isAck('leave', ack)) ack({ ok: true });
       });
       socket.on('send', (payload, ack) => void this.send(session, payload, ack));
-      // Anything else a client emits is not part of the protocol.
-      socket.onAny((event: string) => {
-        if (!isClientEvent(event)) this.reject(session, undefined, new ApiError(400, 'invalid_request', `Unknown event "${event}".`));
+      // Anything else a client emits is not part of the protocol. A per-socket middleware goes in
+      // the array every socket has already; onAny would add one more per socket.
+      socket.use(([event], next) => {
+        if (isClientEvent(event)) next();
+        else this.reject(session, undefined, new ApiError(400, 'invalid_request', `Unknown event "${String(event)}".`));
       });
       socket.on('disconnect', () => {
         socketsGauge.dec();
@@ -186,20 +216,36 @@ export class SocketIoTransport implements Transport {
   }
 
   deliver(group: string, event: RoomEvent): number {
+    const members = this.groups.byGroup.get(group);
+    if (!members || members.size === 0) return 0;
+    let name: 'messages' | 'deleted' | 'room';
+    let payload: unknown;
     switch (event.kind) {
       case 'messages':
-        // One encoding per group, one write per socket.
-        return emitToRoom(this.io, group, 'messages', { roomId: event.roomId, messages: event.messages, cursor: event.cursor });
+        name = 'messages';
+        payload = { roomId: event.roomId, messages: event.messages, cursor: event.cursor };
+        break;
       case 'deleted':
-        this.io.to(group).emit('deleted', { roomId: event.roomId, ids: event.ids });
-        return 0;
+        name = 'deleted';
+        payload = { roomId: event.roomId, ids: event.ids };
+        break;
       case 'room':
-        this.io.to(group).emit('room', { roomId: event.roomId, online: event.online, likes: event.likes });
-        return 0;
+        name = 'room';
+        payload = { roomId: event.roomId, online: event.online, likes: event.likes };
+        break;
       default:
         // Live start/end reaches socket.io clients through the room's state (GET /v1/rooms/:roomId).
         return 0;
     }
+    // One encoding per group, one write per socket.
+    const frame = eventFrame(name, payload);
+    let reached = 0;
+    for (const session of members) {
+      if (!session.socket.connected) continue;
+      writeEvent(session.socket, frame, name, payload);
+      reached++;
+    }
+    return event.kind === 'messages' ? reached : 0;
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,8 @@
-/** The hand-built WebSocket text frame must be what any WebSocket parser reads back, at every length class. */
+/** The hand-built WebSocket frames must be what any WebSocket parser reads back, at every length class. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ws from 'ws';
-import { textFrame } from '../src/fanout.js';
+import { eventFrame, textFrame, wsFrame } from '../src/fanout.js';
 
 // ws's own frame parser; @types/ws does not declare it, but the package exports it.
 interface FrameReceiver {
@@ -26,4 +26,27 @@ describe('textFrame', () => {
       assert.equal(await got, text);
     });
   }
+});
+
+describe('wsFrame', () => {
+  for (const length of [0, 125, 126, 65_536]) {
+    it(`round-trips a ${length}-byte binary frame (the Bilibili packets) byte for byte`, async () => {
+      const payload = Buffer.alloc(length);
+      for (let i = 0; i < length; i++) payload[i] = (i * 31) & 0xff;
+      const receiver = new Receiver({ isServer: false });
+      const got = new Promise<Buffer>((resolve, reject) => {
+        receiver.on('message', (data: Buffer, isBinary: boolean) => (isBinary ? resolve(data) : reject(new Error('text'))));
+        receiver.on('error', reject);
+      });
+      receiver.write(wsFrame(0x2, payload));
+      assert.deepEqual(await got, payload);
+    });
+  }
+
+  it('frames a socket.io event as engine.io MESSAGE + socket.io EVENT', async () => {
+    const receiver = new Receiver({ isServer: false });
+    const got = new Promise<string>((resolve) => receiver.on('message', (data: Buffer) => resolve(data.toString())));
+    receiver.write(eventFrame('messages', { roomId: 'r', messages: [{ content: 'é' }] }));
+    assert.equal(await got, '42["messages",{"roomId":"r","messages":[{"content":"é"}]}]');
+  });
 });
