@@ -132,7 +132,7 @@ function percentile(hist: Map<number, number>, total: number, p: number): number
 async function progress(worker: Spawned): Promise<number> {
   const before = worker.output().lastIndexOf('progress ');
   worker.child.stdin?.write('progress\n');
-  await waitFor('worker progress', () => worker.output().lastIndexOf('progress ') > before && worker.output().endsWith('\n'), 20_000, 10);
+  await waitFor('worker progress', () => worker.output().lastIndexOf('progress ') > before && worker.output().endsWith('\n'), 120_000, 10);
   const text = worker.output();
   const at = text.lastIndexOf('progress ');
   return Number(text.slice(at + 9, text.indexOf('\n', at)));
@@ -141,7 +141,7 @@ async function progress(worker: Spawned): Promise<number> {
 async function report(worker: Spawned, sent: number): Promise<WorkerReport> {
   const before = worker.output().lastIndexOf('report ');
   worker.child.stdin?.write(`report ${sent}\n`);
-  await waitFor('worker report', () => worker.output().lastIndexOf('report ') > before && worker.output().endsWith('\n'), 20_000, 20);
+  await waitFor('worker report', () => worker.output().lastIndexOf('report ') > before && worker.output().endsWith('\n'), 120_000, 20);
   const text = worker.output();
   const at = text.lastIndexOf('report ');
   return JSON.parse(text.slice(at + 7, text.indexOf('\n', at))) as WorkerReport;
