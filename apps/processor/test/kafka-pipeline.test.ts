@@ -1,7 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Message } from '@danmaku/model';
-import { freePort, LOAD_ENV, runRace, spawnTs, startMockKafka, tokenFor, uniqueRoom, waitFor, type MockKafka, type Spawned } from '@danmaku/testkit';
+import { freePort, LOAD_ENV, readRoom, runRace, spawnTs, startMockKafka, tokenFor, uniqueRoom, type MockKafka, type Spawned } from '@danmaku/testkit';
 
 /**
  * The split roles as real processes over the Kafka protocol (the dev broker): front(s) produce,
@@ -76,25 +75,14 @@ describe('over Kafka (kafkajs against the dev broker)', () => {
     assert.equal(accepted.length, total);
 
     // Read the room from the start until everything accepted is visible.
-    const ids: string[] = [];
-    const seqs: number[] = [];
-    let cursor = Buffer.from('comment.0').toString('base64url');
-    await waitFor(
-      'every accepted message to be stored',
-      async () => {
-        const res = await fetch(`${frontUrl}/v1/rooms/${room}/messages?types=comment&limit=200&cursor=${cursor}`);
-        const page = (await res.json()) as { messages: Message[]; cursor: string; skipped: boolean };
-        assert.equal(page.skipped, false);
-        for (const m of page.messages) {
-          ids.push(m.id);
-          seqs.push(m.seq);
-        }
-        cursor = page.cursor;
-        return ids.length >= total && page.messages.length === 0;
-      },
-      60_000,
-      20,
-    );
+    const stored = await readRoom(frontUrl, room, {
+      until: (read) => read.length >= total,
+      timeoutMs: 60_000,
+      intervalMs: 20,
+      onPage: (page) => assert.equal(page.skipped, false),
+    });
+    const ids = stored.map((m) => m.id);
+    const seqs = stored.map((m) => m.seq);
     assert.equal(new Set(ids).size, ids.length, 'a message was stored twice');
     assert.deepEqual(new Set(ids), new Set(accepted), 'stored set differs from the acknowledged set');
     assert.deepEqual(seqs, Array.from({ length: total }, (_, i) => i + 1), 'seq is not 1..n without gaps');

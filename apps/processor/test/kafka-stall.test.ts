@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Message } from '@danmaku/model';
-import { freePort, spawnTs, startMockKafka, tokenFor, uniqueRoom, waitFor, type MockKafka, type Spawned } from '@danmaku/testkit';
+import { freePort, readRoom, spawnTs, startMockKafka, tokenFor, uniqueRoom, waitFor, type MockKafka, type Spawned } from '@danmaku/testkit';
 
 /**
  * Front and processor as processes over the dev broker; the broker stalls (SIGSTOP) for 10 s and
@@ -68,24 +68,13 @@ test('a 10 s broker stall: fast 503s meanwhile, then every 202 stored once', { t
   await waitFor('a send accepted after the broker resumed', async () => (await send()) === 202, 30_000, 200);
   for (let n = 0; n < 20; n++) await waitFor('send after resume', async () => (await send()) === 202, 10_000, 100);
 
-  const ids: string[] = [];
-  let cursor = Buffer.from('comment.0').toString('base64url');
-  await waitFor(
-    'every accepted message stored',
-    async () => {
-      const res = await fetch(`${frontUrl}/v1/rooms/${room}/messages?types=comment&limit=200&cursor=${cursor}`);
-      const page = (await res.json()) as { messages: Message[]; cursor: string };
-      for (const m of page.messages) ids.push(m.id);
-      cursor = page.cursor;
-      return accepted.every((id) => ids.includes(id)) && page.messages.length === 0;
-    },
-    45_000,
-    100,
-  ).catch((err: unknown) => {
-    const missing = accepted.filter((id) => !ids.includes(id));
-    process.stdout.write(`# stored ${ids.length}, missing ${missing.length} of ${accepted.length}\n# processor:\n${processor.output().slice(-6000)}\n`);
+  const stored: Message[] = [];
+  await readRoom(frontUrl, room, { into: stored, until: (read) => accepted.every((id) => read.some((m) => m.id === id)), timeoutMs: 45_000 }).catch((err: unknown) => {
+    const missing = accepted.filter((id) => !stored.some((m) => m.id === id));
+    process.stdout.write(`# stored ${stored.length}, missing ${missing.length} of ${accepted.length}\n# processor:\n${processor.output().slice(-6000)}\n`);
     throw err;
   });
+  const ids = stored.map((m) => m.id);
   assert.equal(new Set(ids).size, ids.length, 'a message was stored twice');
   for (const id of accepted) assert.ok(ids.includes(id), `acknowledged ${id} not stored`);
   const rejoined = /joining the group again/.test(processor.output());

@@ -17,3 +17,4 @@ export {
 export { startRedisCluster, type TestRedisCluster, type ClusterNode } from './redis-cluster.js';
 export { browserBundle, importsNodeBuiltin } from './bundle.js';
 export { startMariaDb, type TestMariaDb } from './mariadb.js';
+export { readRoom, type ReadRoomOptions } from './read-room.js';
