@@ -17,7 +17,7 @@
  * Redis for ours). `--profile` runs the server and the connector under `node --cpu-prof` and
  * prints their top functions by self time (whole process lifetime, start-up included).
  */
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { REPO_ROOT, spawnTs, startRedis, tokenFor, uniqueRoom, waitFor, type Spawned } from '@danmaku/testkit';
 import { cpuSeconds } from './lib/cannon.js';
+import { printProfile } from './lib/profile.js';
 import { writeResult } from './lib/report.js';
 
 const { values: args } = parseArgs({
@@ -292,7 +293,7 @@ async function stopSystem(started: Started): Promise<void> {
   for (const p of started.procs.reverse()) await Promise.race([p.kill('SIGTERM'), new Promise((r) => setTimeout(r, 5000))]);
   for (const p of started.procs) await p.kill('SIGKILL');
   await started.redisStop?.();
-  if (started.profileDir) printProfile(started.profileDir, started.pids);
+  if (started.profileDir) printProfile(started.profileDir, started.pids, 20);
 }
 
 const emptyStarted = (): Started => ({ room: '', procs: [], pids: {}, clientUrl: '', connectorUrl: null, post: async () => false, redisStop: null, profileDir: null });
@@ -466,41 +467,6 @@ async function scrapeHistogram(url: string, name: string): Promise<Record<string
 function round(n: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
-}
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-
-/** Top functions by self time, from each profiled process's main thread. */
-function printProfile(dir: string, pids: Record<string, number>): void {
-  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main thread (1 is tsx's loader).
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && f.split('.')[4] === '0');
-  for (const file of files) {
-    const pid = Number(file.split('.')[3]);
-    const role = Object.entries(pids).find(([, p]) => p === pid)?.[0] ?? `pid ${pid}`;
-    const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
-    const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-    const self = new Map<string, number>();
-    let total = 0;
-    profile.samples.forEach((id, i) => {
-      const node = byId.get(id);
-      const dt = profile.timeDeltas[i] ?? 0;
-      if (!node) return;
-      const f = node.callFrame;
-      const where = f.url ? `${f.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/work\/main\//, '')}:${f.lineNumber + 1}` : '';
-      const key = `${f.functionName || '(anonymous)'} ${where}`;
-      self.set(key, (self.get(key) ?? 0) + dt);
-      total += dt;
-    });
-    const idle = (self.get('(idle) ') ?? 0) / total;
-    process.stdout.write(`\n  ${role} profile ${join(dir, file)} (idle ${(idle * 100).toFixed(0)} %), top self time of the busy part:\n`);
-    const busy = total - (self.get('(idle) ') ?? 0);
-    const top = [...self.entries()].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, 20);
-    for (const [name, us] of top) process.stdout.write(`    ${((us / busy) * 100).toFixed(1).padStart(5)} %  ${name}\n`);
-  }
 }
 
 const systems = (args.only ? [args.only] : String(args.systems).split(',')).filter((x): x is System => x === 'ours' || x === 'bili' || x === 'baseline');
