@@ -24,42 +24,27 @@ const degraded = counter<'check'>({
 });
 
 // One round trip and one slot for everything room-scoped: ban, mute, then the slow-mode claim
-// (only claimed when the user may send at all). Returns {0} ok, {1, until} banned,
-// {2, until} muted, {3, pttl} slow mode.
-const ROOM_GATE_LUA = `
+// (only claimed when the user may send at all). Its four keys start at KEYS[first]; ARGV[1] is now,
+// ARGV[2] the user. Returns {0} ok, {1, until} banned, {2, until} muted, {3, pttl} slow mode.
+const roomGateLua = (first: number): string => `
 local now = tonumber(ARGV[1])
 local user = ARGV[2]
-local ban = redis.call('ZSCORE', KEYS[1], user)
+local ban = redis.call('ZSCORE', KEYS[${first}], user)
 if ban and (ban == 'inf' or tonumber(ban) > now) then return {1, ban} end
-local mute = redis.call('ZSCORE', KEYS[2], user)
+local mute = redis.call('ZSCORE', KEYS[${first + 1}], user)
 if mute and tonumber(mute) > now then return {2, mute} end
-local slow = tonumber(redis.call('HGET', KEYS[3], 'slowSec') or '0')
+local slow = tonumber(redis.call('HGET', KEYS[${first + 2}], 'slowSec') or '0')
 if slow and slow > 0 then
-  if not redis.call('SET', KEYS[4], '1', 'PX', math.floor(slow * 1000), 'NX') then
-    return {3, redis.call('PTTL', KEYS[4])}
+  if not redis.call('SET', KEYS[${first + 3}], '1', 'PX', math.floor(slow * 1000), 'NX') then
+    return {3, redis.call('PTTL', KEYS[${first + 3}])}
   end
 end
 return {0, 0}
 `;
+const ROOM_GATE_LUA = roomGateLua(1);
 
 // A fixed window per key: count, and the ms left when over the limit (0 = allowed).
-const RATE_LUA = `
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if n > tonumber(ARGV[1]) then
-  local ttl = redis.call('PTTL', KEYS[1])
-  if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]); ttl = tonumber(ARGV[2]) end
-  return ttl
-end
-return 0
-`;
-
-// Rate limits and the room gate in one call, for a single Redis (where a script may touch keys of
-// several slots): one round trip per send instead of two in sequence, the same verdicts in the
-// same order. KEYS: rate user, rate ip (untouched unless ARGV[6] = '1'), then the room gate's four.
-// ARGV: now, user, user max, ip max, window ms, ip counted, room gate skipped ('1': a moderator).
-// Returns {4, pttl} user over the limit, {5, pttl} ip over the limit, else the room gate's reply.
-const SEND_GATE_LUA = `
+const RATE_FUNCTION_LUA = `
 local function rate(key, max, window)
   local n = redis.call('INCR', key)
   if n == 1 then redis.call('PEXPIRE', key, window) end
@@ -70,6 +55,18 @@ local function rate(key, max, window)
   end
   return 0
 end
+`;
+// KEYS: the counter. ARGV: max, window ms.
+const RATE_LUA = `${RATE_FUNCTION_LUA}
+return rate(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+`;
+
+// Rate limits and the room gate in one call, for a single Redis (where a script may touch keys of
+// several slots): one round trip per send instead of two in sequence, the same verdicts in the
+// same order. KEYS: rate user, rate ip (untouched unless ARGV[6] = '1'), then the room gate's four.
+// ARGV: now, user, user max, ip max, window ms, ip counted, room gate skipped ('1': a moderator).
+// Returns {4, pttl} user over the limit, {5, pttl} ip over the limit, else the room gate's reply.
+const SEND_GATE_LUA = `${RATE_FUNCTION_LUA}
 local window = tonumber(ARGV[5])
 local userWait = rate(KEYS[1], tonumber(ARGV[3]), window)
 local ipWait = 0
@@ -77,20 +74,7 @@ if ARGV[6] == '1' then ipWait = rate(KEYS[2], tonumber(ARGV[4]), window) end
 if userWait > 0 then return {4, userWait} end
 if ipWait > 0 then return {5, ipWait} end
 if ARGV[7] == '1' then return {0, 0} end
-local now = tonumber(ARGV[1])
-local user = ARGV[2]
-local ban = redis.call('ZSCORE', KEYS[3], user)
-if ban and (ban == 'inf' or tonumber(ban) > now) then return {1, ban} end
-local mute = redis.call('ZSCORE', KEYS[4], user)
-if mute and tonumber(mute) > now then return {2, mute} end
-local slow = tonumber(redis.call('HGET', KEYS[5], 'slowSec') or '0')
-if slow and slow > 0 then
-  if not redis.call('SET', KEYS[6], '1', 'PX', math.floor(slow * 1000), 'NX') then
-    return {3, redis.call('PTTL', KEYS[6])}
-  end
-end
-return {0, 0}
-`;
+${roomGateLua(3)}`;
 
 interface ModerationRedis extends Redis {
   dmRoomGate(bans: string, mutes: string, settings: string, slow: string, now: number, userId: string): Promise<[number, string | number]>;
