@@ -27,6 +27,7 @@ import { REPO_ROOT, spawnTs, startRedis, tokenFor, uniqueRoom, waitFor, type Spa
 import { cpuSeconds } from './lib/cannon.js';
 import { printProfile } from './lib/profile.js';
 import { writeResult } from './lib/report.js';
+import type { WorkerReport } from './lib/worker-report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -57,16 +58,6 @@ const SECONDS = Number(args.seconds);
 const DRAIN_S = Number(args.drain);
 const PROBE = Math.min(Number(args.probe), K);
 const MAX_SEQ = Math.ceil(R * SECONDS * 1.2) + 100;
-
-interface WorkerReport {
-  deliveries: number;
-  duplicates: number;
-  outOfRange: number;
-  packets: number;
-  lost: number;
-  connected: number;
-  hist: [number, number][];
-}
 
 interface RunResult {
   system: string;

@@ -30,6 +30,7 @@ import { decodeCursor } from '@danmaku/model';
 import { LOAD_ENV, freePort, spawnTs, startMockKafka, startRedis, tokenFor, waitFor, type MockKafka, type Spawned, type TestRedis } from '@danmaku/testkit';
 import { cpuSeconds } from './lib/cannon.js';
 import { writeResult } from './lib/report.js';
+import type { WorkerReport } from './lib/worker-report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -81,16 +82,6 @@ const rssBytes = (pid: number): number => {
 };
 const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
 const log = (line: string) => process.stdout.write(`${line}\n`);
-
-interface ViewerReport {
-  deliveries: number;
-  duplicates: number;
-  outOfRange: number;
-  packets: number;
-  lost: number;
-  connected: number;
-  hist: [number, number][];
-}
 
 /** Asks a viewer worker (bench/fanout-worker.ts) one stdin question and parses its one-line answer. */
 async function ask(worker: Spawned, question: string, answer: string): Promise<string> {
@@ -270,7 +261,7 @@ try {
   );
   const loadCpu = round(loadProcs.reduce((n, p) => n + (cpuSeconds(p.child.pid as number) ?? 0), 0));
 
-  const reports = await Promise.all(viewers.map(async (v) => ({ ...v, report: JSON.parse(await ask(v.proc, `report ${acceptedHuge}`, 'report')) as ViewerReport })));
+  const reports = await Promise.all(viewers.map(async (v) => ({ ...v, report: JSON.parse(await ask(v.proc, `report ${acceptedHuge}`, 'report')) as WorkerReport })));
   const latency = (filter: (r: (typeof reports)[number]) => boolean) => {
     const hist = new Map<number, number>();
     for (const r of reports.filter(filter)) for (const [ms, n] of r.report.hist) hist.set(ms, (hist.get(ms) ?? 0) + n);
