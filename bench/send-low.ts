@@ -13,7 +13,8 @@ import { Redis } from 'ioredis';
 import { decodeCursor } from '@danmaku/model';
 import { pushKeys } from '@danmaku/push';
 import { spawnTs, startRedis, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
-import { cpuSeconds } from './lib/cannon.js';
+import { cpuSeconds, threadCpuSeconds } from './lib/cannon.js';
+import { startHelloServer } from './lib/servers.js';
 import { writeResult } from './lib/report.js';
 
 const N = Number(process.env.LOW_N ?? 1000);
@@ -46,15 +47,35 @@ try {
   await probe.hset(pushKeys.subscribers(cluster, room), 'silent-node', 2000);
   await probe.zadd(pushKeys.alive(cluster), Date.now() + 3_600_000, 'silent-node');
   const token = tokenFor('low-sender');
-  const post = async (i: number): Promise<void> => {
-    const res = await fetch(`${url}/v1/rooms/${room}/messages`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ type: 'comment', content: `b ${Date.now()} ${i}` }),
-    });
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const postTo = async (target: string, i: number): Promise<void> => {
+    const res = await fetch(target, { method: 'POST', headers, body: JSON.stringify({ type: 'comment', content: `b ${Date.now()} ${i}` }) });
     await res.arrayBuffer();
-    if (res.status !== 202) throw new Error(`send answered ${res.status}`);
+    if (res.status !== 202) throw new Error(`${target} answered ${res.status}`);
   };
+  /** Posts N bodies at R per second; the CPU `cpuPid` used meanwhile, in us per post. */
+  const paced = async (target: string, cpuPid: number): Promise<number> => {
+    for (let i = 0; i < WARM_UP; i++) await postTo(target, -1);
+    await sleep(1000);
+    const before = cpuSeconds(cpuPid) ?? 0;
+    const start = Date.now();
+    const inFlight: Promise<void>[] = [];
+    for (let i = 0; i < N; i++) {
+      const wait = start + (i * 1000) / R - Date.now();
+      if (wait > 0) await sleep(wait);
+      inFlight.push(postTo(target, i));
+    }
+    await Promise.all(inFlight);
+    await sleep(300);
+    return Math.round((((cpuSeconds(cpuPid) ?? 0) - before) * 1e6) / N);
+  };
+  // The same posts at the same pace to Fastify baselines: what one request costs this machine at
+  // this rate (a request arriving alone wakes the process and pays its syscalls by itself).
+  const hello = await startHelloServer({ REDIS_URL: redis.url });
+  const echoUs = await paced(`${hello.url}/echo`, hello.pid);
+  const echoRedisUs = await paced(`${hello.url}/echo-redis`, hello.pid);
+  await hello.stop();
+  const post = (i: number): Promise<void> => postTo(`${url}/v1/rooms/${room}/messages`, i);
   for (let i = 0; i < WARM_UP; i++) await post(-1);
   await sleep(3000);
   const idle0 = cpuSeconds(pid) ?? 0;
@@ -62,6 +83,7 @@ try {
   const idlePerS = ((cpuSeconds(pid) ?? 0) - idle0) / 3;
   await probe.config('RESETSTAT');
   const cpu0 = cpuSeconds(pid) ?? 0;
+  const threads0 = threadCpuSeconds(pid);
   const redis0 = cpuSeconds(redisPid) ?? 0;
   const t0 = Date.now();
   const pending: Promise<void>[] = [];
@@ -85,6 +107,12 @@ try {
   await sleep(300);
   const seconds = (Date.now() - t0) / 1000;
   const cpu = (cpuSeconds(pid) ?? 0) - cpu0;
+  const threads1 = threadCpuSeconds(pid);
+  const threadUsPerMessage = Object.fromEntries(
+    Object.entries(threads1)
+      .map(([name, s]) => [name, Math.round(((s - (threads0[name] ?? 0)) * 1e6) / N)] as const)
+      .filter(([, us]) => us > 0),
+  );
   const redisCpu = (cpuSeconds(redisPid) ?? 0) - redis0;
   const calls: Record<string, number> = {};
   for (const m of (await probe.info('commandstats')).matchAll(/cmdstat_([\w|]+):calls=(\d+)/g)) calls[m[1] as string] = Number(m[2]);
@@ -94,6 +122,9 @@ try {
     ratePerS: R,
     serverUsPerMessage: Math.round((cpu * 1e6) / N),
     serverIdleMsPerS: Math.round(idlePerS * 1000),
+    threadUsPerMessage,
+    echoUsPerRequest: echoUs,
+    echoRedisUsPerRequest: echoRedisUs,
     redisUsPerMessage: Math.round((redisCpu * 1e6) / N),
     redisCommandsPerMessage: Math.round((commands / N) * 100) / 100,
     commandsPerMessage: Object.fromEntries(Object.entries(calls).map(([k, v]) => [k, Math.round((v / N) * 100) / 100])),
@@ -101,7 +132,9 @@ try {
   };
   process.stdout.write(
     `send-low: ${N} messages at ${R}/s: server ${summary.serverUsPerMessage} us CPU per message (idle ${summary.serverIdleMsPerS} ms/s), ` +
-      `Redis ${summary.redisUsPerMessage} us and ${summary.redisCommandsPerMessage} commands per message\n  ${JSON.stringify(summary.commandsPerMessage)}\n`,
+      `by thread ${JSON.stringify(threadUsPerMessage)}, ` +
+      `Redis ${summary.redisUsPerMessage} us and ${summary.redisCommandsPerMessage} commands per message\n  ${JSON.stringify(summary.commandsPerMessage)}\n` +
+      `  baselines at the same pace: Fastify JSON echo ${echoUs} us CPU per request, echo after one Redis round trip ${echoRedisUs} us\n`,
   );
   process.stdout.write(`results: ${writeResult('send-low', { settings: { N, R, extraEnv }, summary })}\n`);
 } finally {

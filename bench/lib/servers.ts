@@ -43,7 +43,7 @@ export function startStandaloneServer(env: NodeJS.ProcessEnv = {}, nodeFlags: st
   return startChild('apps/standalone/src/main.ts', env, '/readyz', nodeFlags);
 }
 
-/** The Fastify hello-world baseline. */
-export function startHelloServer(): Promise<BenchServer> {
-  return startChild('bench/lib/hello.ts', {}, '/');
+/** The Fastify hello-world baseline (with `REDIS_URL` in env, also POST /echo-redis). */
+export function startHelloServer(env: NodeJS.ProcessEnv = {}): Promise<BenchServer> {
+  return startChild('bench/lib/hello.ts', env, '/');
 }
