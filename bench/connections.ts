@@ -1,9 +1,9 @@
 export {};
 /**
- * `npm run bench -- connections [--clients 10000] [--workers 4] [--settle 30] [--systems ours,bili] [--connectorFlags "..."]`
+ * `npm run bench -- connections [--clients 10000] [--workers 4] [--settle 30] [--systems ours,bili,bili-tcp] [--connectorFlags "..."]`
  *
- * Idle connections on both transports of one connector (socket.io, and the Bilibili protocol on
- * WebSocket /sub), opened from worker processes as fast as the connector takes them: KB of
+ * Idle connections on each wire of one connector (socket.io, the Bilibili protocol on WebSocket
+ * /sub and on raw TCP), opened from worker processes as fast as the connector takes them: KB of
  * connector RSS per connection, connections per second, and RSS `--settle` seconds after they all
  * closed against the RSS before. The fan-out bench's machinery in its `connections` mode.
  */
@@ -11,5 +11,5 @@ const argv = process.argv.slice(2);
 const has = (flag: string): boolean => argv.some((a) => a === flag || a.startsWith(`${flag}=`));
 process.argv.push('--mode', 'connections');
 if (!has('--clients')) process.argv.push('--clients', '10000');
-if (!has('--systems') && !has('--only')) process.argv.push('--systems', 'ours,bili');
+if (!has('--systems') && !has('--only')) process.argv.push('--systems', 'ours,bili,bili-tcp');
 await import('./fanout.js');

@@ -7,16 +7,19 @@
  * KIND=baseline: the plain server's `join` and one `message` event per message.
  * KIND=bili: the Bilibili live protocol over WebSocket (URL is the /sub endpoint, ROOM the numeric
  * roomid, PROTOVER 3 brotli / 2 zlib / 0 plain); seq comes from the DANMU_MSG extra.
+ * KIND=bili-tcp: the same protocol on its raw TCP wire (URL is `host:port`): the auth packet, then
+ * heartbeats, as a Bilibili client does; server packets cut from the byte stream by their length.
  */
+import { connect as tcpConnect, type Socket as TcpSocket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
-import { Op, Ver, decodeServerPackets, encodePacket } from '@danmaku/bilibili';
+import { HEADER_LENGTH, Op, Ver, decodeServerPackets, encodePacket } from '@danmaku/bilibili';
 
 const url = process.env.URL as string;
 const room = process.env.ROOM as string;
 const count = Number(process.env.COUNT);
-const kind = process.env.KIND as 'ours' | 'baseline' | 'bili';
+const kind = process.env.KIND as 'ours' | 'baseline' | 'bili' | 'bili-tcp';
 const protover = Number(process.env.PROTOVER ?? '3');
 const maxSeq = Number(process.env.MAX_SEQ);
 const token = process.env.TOKEN;
@@ -49,6 +52,7 @@ let failed = 0;
 const seen: Uint8Array[] = [];
 const sockets: Socket[] = [];
 const bilis: WebSocket[] = [];
+const tcps: TcpSocket[] = [];
 
 function take(client: Uint8Array, m: Msg, now: number): void {
   if (m.seq < 1 || m.seq > maxSeq) {
@@ -69,19 +73,21 @@ function settled(): void {
   if (joined + failed === count) process.stdout.write(`joined ${joined} failed ${failed}\n`);
 }
 
-/** One Bilibili-protocol client: auth, then DANMU_MSG packets (merged, compressed per protover). */
-function connectBili(client: Uint8Array): void {
-  const ws = new WebSocket(url, { perMessageDeflate: false });
-  bilis.push(ws);
-  let welcomed = false;
-  ws.on('open', () => ws.send(encodePacket(Op.AUTH, Ver.BINARY, JSON.stringify({ uid: 0, roomid: Number(room), protover, platform: 'web', type: 2 }))));
-  ws.on('message', (data: Buffer) => {
+const HEARTBEAT = encodePacket(Op.HEARTBEAT, Ver.BINARY);
+const authPacket = (): Buffer => encodePacket(Op.AUTH, Ver.BINARY, JSON.stringify({ uid: 0, roomid: Number(room), protover, platform: 'web', type: 2 }));
+
+/** What one Bilibili-protocol client does with whole server packets (auth reply, DANMU_MSG, merged or not). */
+function biliReader(client: Uint8Array, welcome: () => void, beatOnce: () => void): (data: Buffer) => void {
+  return (data) => {
     const now = Date.now();
     for (const p of decodeServerPackets(data)) {
       if (p.op === Op.AUTH_REPLY) {
-        welcomed = true;
-        if ((p.json as { code?: number }).code === 0) joined++;
-        else failed++;
+        welcome();
+        if ((p.json as { code?: number }).code === 0) {
+          joined++;
+          // The protocol's clients beat once right after the reply, then every 30 s.
+          beatOnce();
+        } else failed++;
         settled();
       } else if (p.op === Op.MESSAGE) {
         const body = p.json as { cmd?: string; info?: unknown[] };
@@ -92,7 +98,16 @@ function connectBili(client: Uint8Array): void {
       }
     }
     packets++;
-  });
+  };
+}
+
+/** One Bilibili-protocol client: auth, then DANMU_MSG packets (merged, compressed per protover). */
+function connectBili(client: Uint8Array): void {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  bilis.push(ws);
+  let welcomed = false;
+  ws.on('open', () => ws.send(authPacket()));
+  ws.on('message', biliReader(client, () => (welcomed = true), () => ws.send(HEARTBEAT)));
   ws.on('error', () => undefined);
   ws.on('close', () => {
     if (!welcomed) {
@@ -103,9 +118,42 @@ function connectBili(client: Uint8Array): void {
   });
 }
 
+/** The same client on raw TCP: whole packets cut from the stream by the length in their header. */
+function connectBiliTcp(client: Uint8Array): void {
+  const at = url.lastIndexOf(':');
+  const socket = tcpConnect(Number(url.slice(at + 1)), url.slice(0, at));
+  socket.setNoDelay(true);
+  tcps.push(socket);
+  let welcomed = false;
+  let pending: Buffer = Buffer.alloc(0);
+  const read = biliReader(client, () => (welcomed = true), () => socket.write(HEARTBEAT));
+  socket.on('connect', () => socket.write(authPacket()));
+  socket.on('data', (chunk: Buffer) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    let end = 0;
+    while (pending.length - end >= HEADER_LENGTH) {
+      const length = pending.readUInt32BE(end);
+      if (pending.length - end < length) break;
+      end += length;
+    }
+    if (end === 0) return;
+    read(pending.subarray(0, end));
+    pending = end === pending.length ? Buffer.alloc(0) : Buffer.from(pending.subarray(end));
+  });
+  socket.on('error', () => undefined);
+  socket.on('close', () => {
+    if (!welcomed) {
+      welcomed = true;
+      failed++;
+      settled();
+    }
+  });
+}
+
 // Bilibili clients beat every 30 s, or the server closes them as idle.
 const beat = setInterval(() => {
-  for (const ws of bilis) if (ws.readyState === WebSocket.OPEN) ws.send(encodePacket(Op.HEARTBEAT, Ver.BINARY));
+  for (const ws of bilis) if (ws.readyState === WebSocket.OPEN) ws.send(HEARTBEAT);
+  for (const socket of tcps) if (!socket.destroyed && socket.writable) socket.write(HEARTBEAT);
 }, 30_000);
 beat.unref();
 
@@ -113,6 +161,7 @@ function connect(i: number): void {
   const client = new Uint8Array(maxSeq + 1);
   seen[i] = client;
   if (kind === 'bili') return connectBili(client);
+  if (kind === 'bili-tcp') return connectBiliTcp(client);
   const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: token ? { token } : {} });
   sockets.push(socket);
   if (kind === 'ours') {
@@ -164,12 +213,13 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     histogram.forEach((n, ms) => {
       if (n > 0) hist.push([ms, n]);
     });
-    const connected = sockets.filter((s) => s.connected).length + bilis.filter((ws) => ws.readyState === WebSocket.OPEN).length;
+    const connected = sockets.filter((s) => s.connected).length + bilis.filter((ws) => ws.readyState === WebSocket.OPEN).length + tcps.filter((t) => !t.destroyed).length;
     process.stdout.write(`report ${JSON.stringify({ deliveries, duplicates, outOfRange, packets, lost, connected, hist })}\n`);
   }
   if (cmd === 'exit') {
     for (const s of sockets) s.close();
     for (const ws of bilis) ws.terminate();
+    for (const socket of tcps) socket.destroy();
     process.exit(0);
   }
 });

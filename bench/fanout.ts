@@ -1,9 +1,9 @@
 /**
- * `npm run bench -- fanout [--clients 2000] [--workers 4] [--rate 200] [--seconds 10] [--merge 100] [--bigMerge 200] [--nice 10] [--probe 50] [--profile] [--only ours|bili|baseline] [--systems ours,bili,baseline] [--protover 3] [--mode fanout|connections]`
+ * `npm run bench -- fanout [--clients 2000] [--workers 4] [--rate 200] [--seconds 10] [--merge 100] [--bigMerge 200] [--nice 10] [--probe 50] [--profile] [--only ours|bili|bili-tcp|baseline] [--systems ours,bili,baseline] [--protover 3] [--mode fanout|connections]`
  *
  * `bili` is the same server as `ours` with the clients on the Bilibili live protocol (WebSocket
  * /sub, brotli for --protover 3, zlib for 2) instead of socket.io: the two transports of the
- * connector measured in the same run. `--mode connections` connects --clients idle clients on
+ * connector measured in the same run; `bili-tcp` the same protocol on its raw TCP wire. `--mode connections` connects --clients idle clients on
  * each transport (no messages) and reports the connector's resident memory per connection.
  *
  * One big room, K socket.io clients spread over worker processes, R messages/s sent over HTTP for
@@ -23,7 +23,7 @@ import { loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { REPO_ROOT, spawnTs, startRedis, tokenFor, uniqueRoom, waitFor, type Spawned } from '@danmaku/testkit';
+import { REPO_ROOT, freePort, spawnTs, startRedis, tokenFor, uniqueRoom, waitFor, type Spawned } from '@danmaku/testkit';
 import { cpuSeconds } from './lib/cannon.js';
 import { printProfile } from './lib/profile.js';
 import { writeResult } from './lib/report.js';
@@ -90,7 +90,7 @@ interface RunResult {
   duplicates: number;
 }
 
-type System = 'ours' | 'bili' | 'baseline';
+type System = 'ours' | 'bili' | 'bili-tcp' | 'baseline';
 
 /** Kernel-side CPU seconds of a process (stime): on loopback a write also pays for the receiver's TCP work. */
 function sysSeconds(pid: number): number {
@@ -182,7 +182,7 @@ interface Started {
 /** Starts one system's servers; `into` collects what to stop even when a step fails. */
 async function startSystem(system: System, into: Started): Promise<void> {
   // Bilibili clients pick rooms by number.
-  const room = system === 'bili' ? String(randomInt(100_000_000, 2_000_000_000)) : uniqueRoom('fanout');
+  const room = system === 'bili' || system === 'bili-tcp' ? String(randomInt(100_000_000, 2_000_000_000)) : uniqueRoom('fanout');
   into.room = room;
   const { procs, pids } = into;
   let clientUrl: string;
@@ -216,17 +216,18 @@ async function startSystem(system: System, into: Started): Promise<void> {
     const serverUrl = /server listening on (\S+)/.exec(server.output())?.[1] as string;
     pids.server = server.child.pid as number;
     // The connector as scripts/role.sh runs it (malloc arenas, young generation, --expose-gc).
-    const connectorEnv = { ...env, CONNECTOR_PORT: '0', KAFKA_BROKERS: '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
+    // The Bilibili TCP wire on a free port (its default, 2243, may be taken by another connector).
+    const connectorEnv = { ...env, CONNECTOR_PORT: '0', DANMAKU_BILI_TCP_PORT: String(await freePort()), KAFKA_BROKERS: '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
     const connectorFlags = ['--expose-gc', '--max-semi-space-size=2', ...(profileDir ? profileFlags(profileDir) : []), ...String(args.connectorFlags).split(' ').filter(Boolean)];
     const connector = spawnTs('apps/connector/src/main.ts', connectorEnv, [], connectorFlags);
     procs.push(connector);
     await connector.waitForOutput(/connector \S+ listening on \S+/, 30_000);
     pids.connector = connector.child.pid as number;
     // Clients ask the router, like the SDK does.
-    const route = (await (await fetch(`${serverUrl}/v1/route?uid=bench`)).json()) as { mode: string; endpoints: string[]; bilibili?: { ws: string[] } };
+    const route = (await (await fetch(`${serverUrl}/v1/route?uid=bench`)).json()) as { mode: string; endpoints: string[]; bilibili?: { ws: string[]; tcp: string[] } };
     if (route.mode !== 'long' || !route.endpoints[0]) throw new Error(`router said ${JSON.stringify(route)}`);
     connectorUrl = route.endpoints[0];
-    clientUrl = system === 'bili' ? (route.bilibili?.ws[0] ?? '') : connectorUrl;
+    clientUrl = system === 'bili' ? (route.bilibili?.ws[0] ?? '') : system === 'bili-tcp' ? (route.bilibili?.tcp[0] ?? '') : connectorUrl;
     if (!clientUrl) throw new Error(`router named no Bilibili endpoint: ${JSON.stringify(route)}`);
     const token = tokenFor('bench-sender');
     post = async (i) => {
@@ -313,7 +314,7 @@ function kernelSockBytes(): number {
 }
 
 /** Idle connections on one transport of our connector: resident memory per connection. */
-async function runIdle(system: 'ours' | 'bili'): Promise<IdleResult> {
+async function runIdle(system: Exclude<System, 'baseline'>): Promise<IdleResult> {
   const started = emptyStarted();
   try {
     await startSystem(system, started);
@@ -460,7 +461,7 @@ function round(n: number, digits: number): number {
   return Math.round(n * f) / f;
 }
 
-const systems = (args.only ? [args.only] : String(args.systems).split(',')).filter((x): x is System => x === 'ours' || x === 'bili' || x === 'baseline');
+const systems = (args.only ? [args.only] : String(args.systems).split(',')).filter((x): x is System => x === 'ours' || x === 'bili' || x === 'bili-tcp' || x === 'baseline');
 
 if (args.mode === 'connections') {
   // Idle memory per connection on each transport of the connector (the baseline has no part here).
@@ -473,7 +474,7 @@ if (args.mode === 'connections') {
   for (const r of idle) {
     const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
     process.stdout.write(
-      `| ${r.system === 'bili' ? 'bilibili' : 'socket.io'} | ${r.joined} | ${r.connectionsPerSecond} | ${mb(r.rssBeforeBytes)} | ${mb(r.rssAfterBytes)} | ${mb(r.rssAfterCloseBytes)} (${r.rssAfterCloseBytes >= r.rssBeforeBytes ? '+' : ''}${mb(r.rssAfterCloseBytes - r.rssBeforeBytes)}) | ${(r.bytesPerConnection / 1024).toFixed(1)} | ${mb(r.kernelSockMemDeltaBytes)} |\n`,
+      `| ${r.system === 'bili' ? 'bilibili ws' : r.system === 'bili-tcp' ? 'bilibili tcp' : 'socket.io'} | ${r.joined} | ${r.connectionsPerSecond} | ${mb(r.rssBeforeBytes)} | ${mb(r.rssAfterBytes)} | ${mb(r.rssAfterCloseBytes)} (${r.rssAfterCloseBytes >= r.rssBeforeBytes ? '+' : ''}${mb(r.rssAfterCloseBytes - r.rssBeforeBytes)}) | ${(r.bytesPerConnection / 1024).toFixed(1)} | ${mb(r.kernelSockMemDeltaBytes)} |\n`,
     );
   }
   process.stdout.write(`targets: <= 8 KB per connection on socket.io, <= 4 KB on the Bilibili protocol; RSS back near its start after close\n`);
