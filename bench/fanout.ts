@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- fanout [--clients 2000] [--workers 4] [--rate 200] [--seconds 10] [--merge 100] [--bigMerge 200] [--nice 10] [--probe 50] [--profile] [--only ours|bili|bili-tcp|baseline] [--systems ours,bili,baseline] [--protover 3] [--mode fanout|connections]`
+ * `npm run bench -- fanout [--clients 2000] [--workers 4] [--heap] [--rate 200] [--seconds 10] [--merge 100] [--bigMerge 200] [--nice 10] [--probe 50] [--profile] [--only ours|bili|bili-tcp|baseline] [--systems ours,bili,baseline] [--protover 3] [--mode fanout|connections]`
  *
  * `bili` is the same server as `ours` with the clients on the Bilibili live protocol (WebSocket
  * /sub, brotli for --protover 3, zlib for 2) instead of socket.io: the two transports of the
@@ -17,7 +17,7 @@
  * Redis for ours). `--profile` runs the server and the connector under `node --cpu-prof` and
  * prints their top functions by self time (whole process lifetime, start-up included).
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { REPO_ROOT, freePort, spawnTs, startRedis, tokenFor, uniqueRoom, waitFor, type Spawned } from '@danmaku/testkit';
 import { cpuSeconds } from './lib/cannon.js';
+import { diff, formatDiff, summarize, type HeapDiffRow } from './lib/heap-diff.js';
 import { printProfile } from './lib/profile.js';
 import { writeResult } from './lib/report.js';
 import type { WorkerReport } from './lib/worker-report.js';
@@ -47,6 +48,11 @@ const { values: args } = parseArgs({
     mode: { type: 'string', default: 'fanout' },
     /** Connections mode: seconds to wait after the clients closed before the last RSS reading. */
     settle: { type: 'string', default: '30' },
+    /**
+     * Connections mode: heap snapshots of the connector before the clients and with them (after
+     * the RSS readings), diffed by constructor: what one connection keeps, object by object.
+     */
+    heap: { type: 'boolean', default: false },
     /** Extra node flags for the connector process (experiments: `--max-semi-space-size=2`). */
     connectorFlags: { type: 'string', default: '' },
   },
@@ -177,6 +183,8 @@ interface Started {
   post: (i: number) => Promise<boolean>;
   redisStop: (() => Promise<void>) | null;
   profileDir: string | null;
+  /** Where the connector writes heap snapshots on SIGUSR2 (connections mode, --heap). */
+  heapDir: string | null;
 }
 
 /** Starts one system's servers; `into` collects what to stop even when a step fails. */
@@ -218,7 +226,12 @@ async function startSystem(system: System, into: Started): Promise<void> {
     // The connector as scripts/role.sh runs it (malloc arenas, young generation, --expose-gc).
     // The Bilibili TCP wire on a free port (its default, 2243, may be taken by another connector).
     const connectorEnv = { ...env, CONNECTOR_PORT: '0', DANMAKU_BILI_TCP_PORT: String(await freePort()), KAFKA_BROKERS: '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
-    const connectorFlags = ['--expose-gc', '--max-semi-space-size=2', ...(profileDir ? profileFlags(profileDir) : []), ...String(args.connectorFlags).split(' ').filter(Boolean)];
+    if (args.heap && args.mode === 'connections') {
+      into.heapDir = join(REPO_ROOT, '.run', `heap-${system}-${Date.now()}`);
+      mkdirSync(into.heapDir, { recursive: true });
+    }
+    const heapFlags = into.heapDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${into.heapDir}`] : [];
+    const connectorFlags = ['--expose-gc', '--max-semi-space-size=2', ...heapFlags, ...(profileDir ? profileFlags(profileDir) : []), ...String(args.connectorFlags).split(' ').filter(Boolean)];
     const connector = spawnTs('apps/connector/src/main.ts', connectorEnv, [], connectorFlags);
     procs.push(connector);
     await connector.waitForOutput(/connector \S+ listening on \S+/, 30_000);
@@ -288,7 +301,7 @@ async function stopSystem(started: Started): Promise<void> {
   if (started.profileDir) printProfile(started.profileDir, started.pids, 20);
 }
 
-const emptyStarted = (): Started => ({ room: '', procs: [], pids: {}, clientUrl: '', connectorUrl: null, post: async () => false, redisStop: null, profileDir: null });
+const emptyStarted = (): Started => ({ room: '', procs: [], pids: {}, clientUrl: '', connectorUrl: null, post: async () => false, redisStop: null, profileDir: null, heapDir: null });
 
 interface IdleResult {
   system: System;
@@ -305,6 +318,42 @@ interface IdleResult {
   /** Connector RSS `settle` seconds after every client closed: memory that connections leave behind. */
   rssAfterCloseBytes: number;
   settleSeconds: number;
+  /** The connector's own split of its memory (its /metrics), before the clients and with them (no collection forced). */
+  memory: { before: MemorySplit; withClients: MemorySplit };
+  /** --heap: the same split after the snapshot's full collection, and the snapshot diff per connection. */
+  heap?: { withClientsAfterGc: MemorySplit; liveBytesPerConnection: number; top: HeapDiffRow[] };
+}
+
+/** RSS as the connector sees it: V8's heap (used of total), memory outside it held by JS objects (Buffers), and the rest (code, malloc, stacks). */
+interface MemorySplit {
+  rssBytes: number;
+  heapTotalBytes: number;
+  heapUsedBytes: number;
+  externalBytes: number;
+  /** RSS minus the V8 heap's reserved size and external memory: native allocations, code, thread stacks. */
+  restBytes: number;
+}
+
+async function memorySplit(connectorUrl: string): Promise<MemorySplit> {
+  const text = await (await fetch(`${connectorUrl}/metrics`)).text();
+  const read = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0);
+  const rss = read('process_resident_memory_bytes');
+  const heapTotal = read('nodejs_heap_size_total_bytes');
+  const external = read('nodejs_external_memory_bytes');
+  return { rssBytes: rss, heapTotalBytes: heapTotal, heapUsedBytes: read('nodejs_heap_size_used_bytes'), externalBytes: external, restBytes: rss - heapTotal - external };
+}
+
+/** Has the connector write a heap snapshot (SIGUSR2), and returns its path once complete. */
+async function heapSnapshot(started: Started): Promise<string> {
+  const dir = started.heapDir as string;
+  const list = (): string[] => readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot'));
+  const before = new Set(list());
+  process.kill(started.pids.connector as number, 'SIGUSR2');
+  let file = '';
+  await waitFor('a heap snapshot', () => (file = list().find((f) => !before.has(f)) ?? '') !== '', 60_000, 100);
+  // The snapshot is written on the main thread: the connector answers again once it is whole.
+  await fetch(`${started.connectorUrl}/metrics`).then((r) => r.arrayBuffer());
+  return join(dir, file);
 }
 
 /** TCP memory the kernel holds (pages from /proc/net/sockstat), bytes. */
@@ -321,6 +370,9 @@ async function runIdle(system: Exclude<System, 'baseline'>): Promise<IdleResult>
     await new Promise((r) => setTimeout(r, 2000));
     const pid = started.pids.connector as number;
     const rssBefore = rssBytes(pid);
+    const memoryBefore = await memorySplit(started.connectorUrl as string);
+    // The first snapshot's full collection comes after the RSS reading, so it does not move it.
+    const beforeSnapshot = started.heapDir ? await heapSnapshot(started) : null;
     const kernelBefore = kernelSockBytes();
     const t0 = Date.now();
     // Big bursts: the rate measured is the connector's, not the workers' pacing.
@@ -329,6 +381,15 @@ async function runIdle(system: Exclude<System, 'baseline'>): Promise<IdleResult>
     process.stdout.write(`  ${system}: ${joined}/${K} idle clients connected in ${connectSeconds.toFixed(1)} s\n`);
     await new Promise((r) => setTimeout(r, 3000));
     const rssAfter = rssBytes(pid);
+    const withClients = await memorySplit(started.connectorUrl as string);
+    let heap: IdleResult['heap'];
+    if (started.heapDir && beforeSnapshot) {
+      const afterSnapshot = await heapSnapshot(started);
+      const withClientsAfterGc = await memorySplit(started.connectorUrl as string);
+      const result = diff(summarize(beforeSnapshot), summarize(afterSnapshot), Math.max(joined, 1));
+      process.stdout.write(`  ${system}: live heap per connection (snapshots before and with ${joined} clients, ${started.heapDir}):\n${formatDiff(result)}\n`);
+      heap = { withClientsAfterGc, liveBytesPerConnection: Math.round(result.totalBytesPerConnection), top: result.rows.slice(0, 30).map((r) => ({ ...r, countPerConnection: round(r.countPerConnection, 3), bytesPerConnection: round(r.bytesPerConnection, 1) })) };
+    }
     const settle = Number(args.settle);
     for (const w of workers) w.child.stdin?.write('exit\n');
     await Promise.all(workers.map((w) => Promise.race([w.kill('SIGTERM'), new Promise((r) => setTimeout(r, 5000))])));
@@ -349,7 +410,10 @@ async function runIdle(system: Exclude<System, 'baseline'>): Promise<IdleResult>
       kernelSockMemDeltaBytes: kernelSockBytes() - kernelBefore,
       rssAfterCloseBytes: rssBytes(pid),
       settleSeconds: settle,
+      memory: { before: memoryBefore, withClients },
+      ...(heap ? { heap } : {}),
     };
+    if (started.heapDir) rmSync(started.heapDir, { recursive: true, force: true });
     return result;
   } finally {
     await stopSystem(started);
@@ -475,6 +539,15 @@ if (args.mode === 'connections') {
     const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
     process.stdout.write(
       `| ${r.system === 'bili' ? 'bilibili ws' : r.system === 'bili-tcp' ? 'bilibili tcp' : 'socket.io'} | ${r.joined} | ${r.connectionsPerSecond} | ${mb(r.rssBeforeBytes)} | ${mb(r.rssAfterBytes)} | ${mb(r.rssAfterCloseBytes)} (${r.rssAfterCloseBytes >= r.rssBeforeBytes ? '+' : ''}${mb(r.rssAfterCloseBytes - r.rssBeforeBytes)}) | ${(r.bytesPerConnection / 1024).toFixed(1)} | ${mb(r.kernelSockMemDeltaBytes)} |\n`,
+    );
+  }
+  for (const r of idle) {
+    const per = (key: keyof MemorySplit, m: MemorySplit) => `${((m[key] - r.memory.before[key]) / Math.max(r.joined, 1) / 1024).toFixed(1)} KB`;
+    const w = r.memory.withClients;
+    process.stdout.write(
+      `  ${r.system}: per connection, RSS ${per('rssBytes', w)} = V8 heap reserved ${per('heapTotalBytes', w)} (used ${per('heapUsedBytes', w)}, garbage included) + external ${per('externalBytes', w)} + the rest ${per('restBytes', w)}` +
+        (r.heap ? `; after a full collection: heap used ${per('heapUsedBytes', r.heap.withClientsAfterGc)}, live objects ${(r.heap.liveBytesPerConnection / 1024).toFixed(1)} KB` : '') +
+        '\n',
     );
   }
   process.stdout.write(`targets: <= 8 KB per connection on socket.io, <= 4 KB on the Bilibili protocol; RSS back near its start after close\n`);

@@ -66,8 +66,10 @@ class BiliSession implements Session {
   roomid = 0;
   roomId: string | null = null;
   state: 'new' | 'authing' | 'open' | 'closed' = 'new';
+  /** When the connection opened, then when its client last sent a packet (the shared sweeps read it). */
   lastSeen = Date.now();
-  authTimer: NodeJS.Timeout | null = null;
+  /** TCP: the bytes of a packet whose rest has not arrived; none while idle. */
+  stream: PacketStream | null = null;
 
   constructor(
     readonly wire: Wire,
@@ -109,7 +111,6 @@ class BiliSession implements Session {
 
   drop(): void {
     this.state = 'closed';
-    if (this.authTimer) clearTimeout(this.authTimer);
     if (this.wire.kind === 'ws') this.wire.ws.terminate();
     else this.wire.socket.destroy();
   }
@@ -118,7 +119,6 @@ class BiliSession implements Session {
   end(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    if (this.authTimer) clearTimeout(this.authTimer);
     if (this.wire.kind === 'ws') this.wire.ws.close(1000);
     else this.wire.socket.end();
     // A peer that never closes its side does not keep the connection.
@@ -133,6 +133,51 @@ class BiliSession implements Session {
   }
   // Bilibili clients expect no history on connect: recorders would store it twice.
   catchUp(): void {}
+}
+
+function noop(): void {}
+
+/** The parts of the transport its shared listeners call. */
+interface WireOwner {
+  finish(session: BiliSession, reason: string | null): void;
+  onFrame(session: BiliSession, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void;
+  onChunk(session: BiliSession, chunk: Buffer): void;
+}
+
+/**
+ * One set of listeners for every WebSocket: `this` is the wire (EventEmitter semantics) and the
+ * session is looked up, where closures per connection would cost a context and three functions each.
+ */
+function wsListeners(sessionOf: WeakMap<object, BiliSession>, owner: WireOwner) {
+  return {
+    error(this: WebSocket): void {
+      const session = sessionOf.get(this);
+      if (session) owner.finish(session, 'bad_input');
+    },
+    close(this: WebSocket): void {
+      const session = sessionOf.get(this);
+      if (session) owner.finish(session, null);
+    },
+    message(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+      const session = sessionOf.get(this);
+      if (session) owner.onFrame(session, data, isBinary);
+    },
+  };
+}
+
+/** The same for TCP sockets. */
+function tcpListeners(sessionOf: WeakMap<object, BiliSession>, owner: WireOwner) {
+  return {
+    // 'close' follows 'error' on a net.Socket; it ends the session.
+    close(this: TcpSocket): void {
+      const session = sessionOf.get(this);
+      if (session) owner.finish(session, null);
+    },
+    data(this: TcpSocket, chunk: Buffer): void {
+      const session = sessionOf.get(this);
+      if (session) owner.onChunk(session, chunk);
+    },
+  };
 }
 
 /** Which sessions of this transport sit in which group; a group's per-room state goes with it. */
@@ -168,6 +213,13 @@ export class BilibiliTransport implements Transport {
   readonly name = 'bilibili';
   private readonly groups = new GroupMembers();
   private readonly all = new Set<BiliSession>();
+  /** Sessions that have not authenticated yet: the auth sweep looks at these only. */
+  private readonly unauthed = new Set<BiliSession>();
+  /** Which session a wire belongs to: one set of listeners for every connection instead of closures per connection. */
+  private readonly sessionOf = new WeakMap<object, BiliSession>();
+  private readonly authTimer: NodeJS.Timeout;
+  private readonly wsListeners: ReturnType<typeof wsListeners>;
+  private readonly tcpListeners: ReturnType<typeof tcpListeners>;
   /** The last online count per room, for heartbeat replies between room events. */
   private readonly lastOnline = new Map<string, number>();
   private readonly wss: WebSocketServer;
@@ -177,7 +229,8 @@ export class BilibiliTransport implements Transport {
 
   private constructor(private readonly options: BilibiliOptions) {
     // Frames over the limit are refused by ws itself (close 1009) before they are buffered whole.
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_PACKET, perMessageDeflate: false, clientTracking: false });
+    // Binary frames only (a text frame closes the connection), so ws need not check UTF-8.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_PACKET, perMessageDeflate: false, clientTracking: false, skipUTF8Validation: true });
     this.onUpgrade = (req, socket, head) => {
       const path = (req.url ?? '').split('?')[0];
       if (path !== BILI_WS_PATH) return; // socket.io's path is socket.io's
@@ -189,6 +242,16 @@ export class BilibiliTransport implements Transport {
       for (const session of this.all) if (session.lastSeen < before) this.finish(session, 'idle');
     }, 5000);
     this.idleTimer.unref();
+    // One sweep for every connection still to authenticate, instead of a timer each: a
+    // connection is closed between authTimeoutMs and 1.25 times that after it opened.
+    const authTimeoutMs = options.authTimeoutMs ?? AUTH_TIMEOUT_MS;
+    this.authTimer = setInterval(() => {
+      const before = Date.now() - authTimeoutMs;
+      for (const session of this.unauthed) if (session.lastSeen < before) this.finish(session, 'auth_timeout');
+    }, Math.max(10, Math.floor(authTimeoutMs / 4)));
+    this.authTimer.unref();
+    this.wsListeners = wsListeners(this.sessionOf, this);
+    this.tcpListeners = tcpListeners(this.sessionOf, this);
   }
 
   static async start(options: BilibiliOptions): Promise<BilibiliTransport> {
@@ -222,47 +285,54 @@ export class BilibiliTransport implements Transport {
 
   private acceptWs(ws: WebSocket, req: IncomingMessage): void {
     const session = this.open({ kind: 'ws', ws }, req.socket.remoteAddress);
-    ws.on('error', () => this.finish(session, 'bad_input'));
-    ws.on('close', () => this.finish(session, null));
-    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
-      // The protocol is binary frames; a text frame is some other client talking to the wrong endpoint.
-      if (!isBinary) return this.bad(session, new ProtocolError('a text frame'));
-      const frame = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-      let packets: Packet[];
-      try {
-        packets = splitPackets(frame);
-      } catch (err) {
-        return this.bad(session, err);
-      }
-      for (const packet of packets) if (!this.handle(session, packet)) return;
-    });
+    this.sessionOf.set(ws, session);
+    ws.on('error', this.wsListeners.error);
+    ws.on('close', this.wsListeners.close);
+    ws.on('message', this.wsListeners.message);
+  }
+
+  /** One frame from a WebSocket client. */
+  onFrame(session: BiliSession, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    // The protocol is binary frames; a text frame is some other client talking to the wrong endpoint.
+    if (!isBinary) return this.bad(session, new ProtocolError('a text frame'));
+    const frame = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    let packets: Packet[];
+    try {
+      packets = splitPackets(frame);
+    } catch (err) {
+      return this.bad(session, err);
+    }
+    for (const packet of packets) if (!this.handle(session, packet)) return;
   }
 
   private acceptTcp(socket: TcpSocket): void {
     const session = this.open({ kind: 'tcp', socket }, socket.remoteAddress);
-    const stream = new PacketStream();
-    socket.on('error', () => this.finish(session, null));
-    socket.on('close', () => this.finish(session, null));
-    socket.on('data', (chunk: Buffer) => {
-      let packets: Packet[];
-      try {
-        packets = stream.push(chunk);
-      } catch (err) {
-        return this.bad(session, err);
-      }
-      for (const packet of packets) if (!this.handle(session, packet)) return;
-    });
+    this.sessionOf.set(socket, session);
+    // Errors are followed by 'close', which ends the session; the listener keeps them from being thrown.
+    socket.on('error', noop);
+    socket.on('close', this.tcpListeners.close);
+    socket.on('data', this.tcpListeners.data);
+  }
+
+  /** Bytes from a TCP client. */
+  onChunk(session: BiliSession, chunk: Buffer): void {
+    // A packet split over chunks waits in a PacketStream; between packets (idle) none is kept.
+    const stream = session.stream ?? new PacketStream();
+    let packets: Packet[];
+    try {
+      packets = stream.push(chunk);
+    } catch (err) {
+      return this.bad(session, err);
+    }
+    session.stream = stream.buffered > 0 ? stream : null;
+    for (const packet of packets) if (!this.handle(session, packet)) return;
   }
 
   private open(wire: Wire, ip: string | undefined): BiliSession {
     const session = new BiliSession(wire, ip, this.groups);
     this.all.add(session);
+    this.unauthed.add(session);
     this.options.core.opened(session);
-    session.authTimer = setTimeout(() => {
-      session.authTimer = null;
-      if (session.state === 'new' || session.state === 'authing') this.finish(session, 'auth_timeout');
-    }, this.options.authTimeoutMs ?? AUTH_TIMEOUT_MS);
-    session.authTimer.unref();
     return session;
   }
 
@@ -272,8 +342,9 @@ export class BilibiliTransport implements Transport {
   }
 
   /** A connection ends: it leaves its room, with a reason counted when the server ended it. */
-  private finish(session: BiliSession, reason: string | null): void {
+  finish(session: BiliSession, reason: string | null): void {
     if (!this.all.delete(session)) return;
+    this.unauthed.delete(session);
     if (reason) drops.inc({ reason, transport: this.name });
     if (session.state !== 'closed') session.drop();
     // The core takes it out of its rooms (leaveGroup included).
@@ -283,7 +354,8 @@ export class BilibiliTransport implements Transport {
 
   /** One client packet; false when it closed the connection. */
   private handle(session: BiliSession, packet: Packet): boolean {
-    session.lastSeen = Date.now();
+    // Until the auth packet was read, lastSeen stays the time the connection opened: the auth sweep's clock.
+    if (session.state !== 'new') session.lastSeen = Date.now();
     if (packet.op === Op.AUTH && session.state === 'new') {
       session.state = 'authing';
       void this.authenticate(session, packet);
@@ -328,8 +400,7 @@ export class BilibiliTransport implements Transport {
       if (joined === null || session.state !== 'authing') return;
       session.roomId = roomId;
       session.state = 'open';
-      if (session.authTimer) clearTimeout(session.authTimer);
-      session.authTimer = null;
+      this.unauthed.delete(session);
       auths.inc({ result: session.principal ? 'user' : 'anonymous' });
       session.write(AUTH_OK);
     } catch {
@@ -399,6 +470,7 @@ export class BilibiliTransport implements Transport {
 
   async close(): Promise<void> {
     clearInterval(this.idleTimer);
+    clearInterval(this.authTimer);
     this.options.server.off('upgrade', this.onUpgrade);
     for (const session of [...this.all]) this.finish(session, null);
     const tcp = this.tcp;

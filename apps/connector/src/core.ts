@@ -139,6 +139,8 @@ export class ConnectorCore {
       throw err;
     } finally {
       if (isNew) joining.delete(roomId);
+      // Kept only while a join is in flight: an idle session holds no Set here.
+      if (joining.size === 0) this.joining.delete(session);
     }
   }
 

@@ -4,7 +4,7 @@ import type { Auth, Principal } from '@danmaku/auth';
 import { shapeSocketIoErrors, socketCors, toApiError } from '@danmaku/http';
 import type { SendPipeline as Ingest } from '@danmaku/send';
 import { ApiError, DEFAULT_POLL_TYPES, decodeCursor, type Cursor } from '@danmaku/model';
-import { isAck, isClientEvent, type Ack, type ClientToServerWire, type Message, type Refusal, type ServerToClientEvents } from '@danmaku/protocol';
+import { isAck, type Ack, type ClientToServerWire, type Message, type Refusal, type ServerToClientEvents } from '@danmaku/protocol';
 import { describeErrors, validJoin, validLeave, validSend } from '@danmaku/protocol/validate';
 import { counter, gauge } from '@danmaku/observability';
 import type { StoredMessage } from '@danmaku/push';
@@ -102,6 +102,11 @@ export class SocketIoTransport implements Transport {
 
   constructor(private readonly options: SocketIoOptions) {
     const { config, auth, core } = options;
+    // Shared by every socket (`this` is the socket): a closure per socket would cost a function and a context each.
+    function onDisconnect(this: ConnectorSocket): void {
+      socketsGauge.dec();
+      core.closed(this.data.session);
+    }
     const io: ConnectorServer = new Server(options.server, {
       serveClient: false,
       pingInterval: config.socketPingMs,
@@ -147,24 +152,33 @@ export class SocketIoTransport implements Transport {
       const session = socket.data.session;
       core.opened(session);
       socketsGauge.inc();
-      socket.on('join', (payload, ack) => void this.join(session, payload, ack));
-      socket.on('leave', (payload, ack) => {
-        if (!validLeave(payload)) return this.reject(session, ack, new ApiError(400, 'invalid_request', describeErrors(validLeave.errors)));
-        core.leave(session, payload.roomId);
-        if (isAck('leave', ack)) ack({ ok: true });
-      });
-      socket.on('send', (payload, ack) => void this.send(session, payload, ack));
-      // Anything else a client emits is not part of the protocol. A per-socket middleware goes in
-      // the array every socket has already; onAny would add one more per socket.
-      socket.use(([event], next) => {
-        if (isClientEvent(event)) next();
-        else this.reject(session, undefined, new ApiError(400, 'invalid_request', `Unknown event "${String(event)}".`));
-      });
-      socket.on('disconnect', () => {
-        socketsGauge.dec();
-        core.closed(session);
-      });
+      // Every event a client emits passes the socket's middleware array, which each socket has
+      // already: handling join, leave and send there (and refusing anything else) takes one
+      // function per socket where listeners would add four, and an events table, to each socket.
+      // The middleware never calls next(), so nothing is emitted on the socket.
+      socket.use((packet) => this.onEvent(session, packet));
+      socket.on('disconnect', onDisconnect);
     });
+  }
+
+  /** One event from a client: `[name, payload?, ack?]` as socket.io received it. */
+  private onEvent(session: SocketIoSession, packet: unknown[]): void {
+    const [event, payload, ack] = packet;
+    switch (event) {
+      case 'join':
+        void this.join(session, payload, ack);
+        return;
+      case 'leave':
+        if (!validLeave(payload)) return this.reject(session, ack, new ApiError(400, 'invalid_request', describeErrors(validLeave.errors)));
+        this.options.core.leave(session, payload.roomId);
+        if (isAck('leave', ack)) ack({ ok: true });
+        return;
+      case 'send':
+        void this.send(session, payload, ack);
+        return;
+      default:
+        this.reject(session, undefined, new ApiError(400, 'invalid_request', `Unknown event "${String(event)}".`));
+    }
   }
 
   get sessionCount(): number {
