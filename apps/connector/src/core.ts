@@ -42,6 +42,9 @@ export class ConnectorCore {
   private readonly joining = new WeakMap<Session, Set<string>>();
   /** Most sessions open at once since the last collection (see reclaim()). */
   private peakSessions = 0;
+  /** Sessions opened since the last collection, and whether any opened since the last tick (see reclaim()). */
+  private openedSinceGc = 0;
+  private openedThisTick = false;
 
   constructor(private readonly options: CoreOptions) {
     const { config } = options;
@@ -84,6 +87,8 @@ export class ConnectorCore {
   opened(session: Session): void {
     this.sessions.add(session);
     if (this.sessions.size > this.peakSessions) this.peakSessions = this.sessions.size;
+    this.openedSinceGc++;
+    this.openedThisTick = true;
     sessionsGauge.inc({ transport: session.transport });
   }
 
@@ -194,20 +199,30 @@ export class ConnectorCore {
   }
 
   /**
-   * After a crowd leaves (a show ends), V8 collects the closed connections only when the process
-   * allocates again, and a connector with few viewers left hardly does: its RSS would stay where
-   * the peak left it. When at least half the sessions and 1,000 of them are gone since the peak,
-   * one full collection gives that memory back. Only when the process runs with --expose-gc
-   * (scripts/role.sh passes it to the connector); a full collection pauses for tens of ms.
+   * One full collection when a crowd has come or gone, so an idle connector's RSS is what its
+   * connections keep and not what their arrival or departure left behind. V8 collects only when
+   * the process allocates, and a connector whose viewers sit idle hardly does, so without this:
+   * - after a crowd leaves (a show ends), the closed connections stay resident at the peak;
+   * - after a crowd arrives (a show starts), the garbage of its handshakes (HTTP parsers, upgrade
+   *   requests, their buffers), promoted to the old generation during the burst, stays too: about
+   *   as much again as the live connections (see README, Benches).
+   * Leaving: at least half the sessions and 1,000 of them gone since the peak. Arriving: 1,000
+   * sessions opened since the last collection, then a tick (1 s) with no new one. Only when the
+   * process runs with --expose-gc (scripts/role.sh passes it to the connector); a full collection
+   * pauses for tens of ms, once per crowd.
    */
   private reclaim(): void {
     const gone = this.peakSessions - this.sessions.size;
-    if (gone < 1000 || this.sessions.size > this.peakSessions / 2) return;
+    const left = gone >= 1000 && this.sessions.size <= this.peakSessions / 2;
+    const arrived = this.openedSinceGc >= 1000 && !this.openedThisTick;
+    this.openedThisTick = false;
+    if (!left && !arrived) return;
     const gc = (globalThis as { gc?: () => void }).gc;
     this.peakSessions = this.sessions.size;
+    this.openedSinceGc = 0;
     if (typeof gc !== 'function') return;
     gc();
-    this.options.logger.info({ closed: gone, open: this.sessions.size }, 'collected after many connections closed');
+    this.options.logger.info({ closed: left ? gone : 0, open: this.sessions.size }, left ? 'collected after many connections closed' : 'collected after many connections opened');
   }
 
   private every(ms: number, fn: () => void): void {
