@@ -53,6 +53,12 @@ const { values: args } = parseArgs({
      * the RSS readings), diffed by constructor: what one connection keeps, object by object.
      */
     heap: { type: 'boolean', default: false },
+    /**
+     * Connections mode: this many clients connect and leave before the "before" reading, so it is
+     * a connector that has seen a crowd (code compiled, start-up garbage collected), not a fresh one
+     * whose start-up garbage the crowd's collection would take and hide some connections' cost behind.
+     */
+    warmup: { type: 'string', default: '1000' },
     /** Extra node flags for the connector process (experiments: `--max-semi-space-size=2`). */
     connectorFlags: { type: 'string', default: '' },
   },
@@ -225,7 +231,8 @@ async function startSystem(system: System, into: Started): Promise<void> {
     pids.server = server.child.pid as number;
     // The connector as scripts/role.sh runs it (malloc arenas, young generation, --expose-gc).
     // The Bilibili TCP wire on a free port (its default, 2243, may be taken by another connector).
-    const connectorEnv = { ...env, CONNECTOR_PORT: '0', DANMAKU_BILI_TCP_PORT: String(await freePort()), KAFKA_BROKERS: '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
+    // Connections mode: info, for the connector's lines about its collections after a crowd (printed by the bench).
+    const connectorEnv = { ...env, ...(args.mode === 'connections' ? { LOG_LEVEL: 'info' } : {}), CONNECTOR_PORT: '0', DANMAKU_BILI_TCP_PORT: String(await freePort()), KAFKA_BROKERS: '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
     if (args.heap && args.mode === 'connections') {
       into.heapDir = join(REPO_ROOT, '.run', `heap-${system}-${Date.now()}`);
       mkdirSync(into.heapDir, { recursive: true });
@@ -367,7 +374,20 @@ async function runIdle(system: Exclude<System, 'baseline'>): Promise<IdleResult>
   const started = emptyStarted();
   try {
     await startSystem(system, started);
-    await new Promise((r) => setTimeout(r, 2000));
+    const warmup = Number(args.warmup);
+    if (warmup > 0) {
+      const worker = spawnTs('bench/fanout-worker.ts', { URL: started.clientUrl, ROOM: started.room, COUNT: String(warmup), KIND: system, MAX_SEQ: '10', PROTOVER: String(args.protover), BURST: '200' });
+      started.procs.push(worker);
+      await worker.waitForOutput(/joined \d+ failed \d+/, 120_000);
+      worker.child.stdin?.write('exit\n');
+      await Promise.race([worker.kill('SIGTERM'), new Promise((r) => setTimeout(r, 5000))]);
+      await waitFor('the warm-up connections to close', async () => {
+        const text = await (await fetch(`${started.connectorUrl}/metrics`)).text();
+        return !/^danmaku_connector_sessions\{[^}]*\} [1-9]/m.test(text);
+      }, 60_000, 250).catch(() => undefined);
+    }
+    // A few seconds with nothing happening: what the connector does after a crowd comes or goes is done.
+    await new Promise((r) => setTimeout(r, 3000));
     const pid = started.pids.connector as number;
     const rssBefore = rssBytes(pid);
     const memoryBefore = await memorySplit(started.connectorUrl as string);
@@ -399,6 +419,10 @@ async function runIdle(system: Exclude<System, 'baseline'>): Promise<IdleResult>
     }, 60_000, 250).catch(() => undefined);
     process.stdout.write(`  ${system}: clients closed; waiting ${settle} s for memory to come back\n`);
     await new Promise((r) => setTimeout(r, settle * 1000));
+    const connector = started.procs.find((p) => p.child.pid === pid);
+    for (const line of (connector?.output() ?? '').split('\n')) {
+      if (/"msg":"collected/.test(line)) process.stdout.write(`  ${system}: connector ${line.replace(/.*"msg":"([^"]+)".*"pauseMs":(\d+).*/, '$1, $2 ms pause').replace(/.*"pauseMs":(\d+).*"msg":"([^"]+)".*/, '$2, $1 ms pause')}\n`);
+    }
     const result: IdleResult = {
       system,
       clients: K,
