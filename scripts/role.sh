@@ -12,7 +12,7 @@ case "$role" in
     # freed connection buffers from being spread (and kept) over many arenas; a 2 MB young
     # generation instead of up to 16 MB stops V8 from keeping tens of MB of it resident after a
     # burst of connects (idle memory per connection: see README, Benches); --expose-gc lets it
-    # collect once after a crowd leaves (apps/connector/src/core.ts reclaim()).
+    # run one compacting collection after a crowd comes or goes (apps/connector/src/core.ts reclaim()).
     export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
     exec node --expose-gc --max-semi-space-size=2 --import tsx "apps/$role/src/main.ts" "$@" ;;
   standalone)
