@@ -17,6 +17,8 @@ const socketsGauge = gauge({ name: 'danmaku_connector_sockets', help: 'Open sock
 const sends = counter<'result'>({ name: 'danmaku_connector_sends_total', help: 'Sends over the socket, by result', labelNames: ['result'] });
 const handshakes = counter<'result'>({ name: 'danmaku_connector_handshakes_total', help: 'Handshakes, by result', labelNames: ['result'] });
 
+const EMPTY: Record<string, never> = Object.freeze({});
+
 interface SocketState {
   session: SocketIoSession;
 }
@@ -145,10 +147,15 @@ export class SocketIoTransport implements Transport {
       // The handshake (address, headers, query) is built by now; the upgrade request itself, with
       // its parser leftovers, would otherwise live as long as the connection.
       (socket.conn as unknown as { request: unknown }).request = null;
-      // Nothing reads the upgrade's headers and query after the middleware; per socket they are a
-      // dozen strings.
-      socket.handshake.headers = {};
-      socket.handshake.query = {};
+      // Nothing reads the upgrade's headers, query, URL, time or auth (the token: a few hundred
+      // bytes) after the middleware; per socket they are a dozen strings. One shared empty object
+      // stands for each.
+      const handshake = socket.handshake;
+      handshake.headers = EMPTY as typeof handshake.headers;
+      handshake.query = EMPTY as typeof handshake.query;
+      handshake.auth = EMPTY;
+      handshake.url = '';
+      handshake.time = '';
       const session = socket.data.session;
       core.opened(session);
       socketsGauge.inc();
