@@ -207,15 +207,18 @@ export class ConnectorCore {
    * - after a crowd arrives (a show starts), the garbage of its handshakes (HTTP parsers, upgrade
    *   requests, their buffers), promoted to the old generation during the burst, stays too: about
    *   as much again as the live connections (see README, Benches).
-   * Leaving: at least half the sessions and 1,000 of them gone since the peak. Arriving: 1,000
-   * sessions opened since the last collection, then a tick (1 s) with no new one. Only when the
+   * Leaving: at least half the sessions and 1,000 of them gone since the peak. Arriving: at least
+   * 1,000 sessions, and half of those open, opened since the last collection, then a tick (1 s)
+   * with no new one. Only when the
    * process runs with --expose-gc (scripts/role.sh passes it to the connector); a compacting full
    * collection pauses for tens of ms (about 100 ms with 10,000 connections), once per crowd.
    */
   private reclaim(): void {
     const gone = this.peakSessions - this.sessions.size;
     const left = gone >= 1000 && this.sessions.size <= this.peakSessions / 2;
-    const arrived = this.openedSinceGc >= 1000 && !this.openedThisTick;
+    // At least half the sessions new since the last collection: the pause grows with what is
+    // open, so a big connector with a steady trickle of arrivals does not pay it every 1,000.
+    const arrived = this.openedSinceGc >= Math.max(1000, this.sessions.size / 2) && !this.openedThisTick;
     this.openedThisTick = false;
     if (!left && !arrived) return;
     const gc = (globalThis as { gc?: () => void }).gc;
