@@ -12,7 +12,7 @@ import { deflateSync } from 'node:zlib';
 import { randomInt } from 'node:crypto';
 import WebSocket from 'ws';
 import { LiveTCP, LiveWS } from 'bilibili-live-ws';
-import { Op, Ver, encodePacket } from '@danmaku/bilibili';
+import { Op, Ver, decodeServerPackets, encodePacket } from '@danmaku/bilibili';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
 import { freePort, testConfig, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
@@ -266,6 +266,40 @@ describe('Bilibili live protocol', () => {
     assert.equal((await post(`/v1/rooms/${roomid}/messages`, { type: 'comment', content: 'still here' }, tokenFor('bad-packets'))).status, 202);
     await waitFor('the healthy client still receives', () => (seen.cmds.get('DANMU_MSG') ?? []).some((d) => (d as { info: unknown[] }).info[1] === 'still here'));
     assert.equal((await fetch(`${system.url}/healthz`)).status, 200);
+  });
+
+  it('reads TCP packets split anywhere over chunks, and packets sharing a chunk', async () => {
+    const roomid = randomRoomid();
+    const socket: TcpSocket = tcpConnect(tcpPort, '127.0.0.1');
+    let received: Buffer = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+    socket.on('error', () => undefined);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    /** The server's whole packets so far. */
+    const packets = () => {
+      let end = 0;
+      while (received.length - end >= 16 && received.readUInt32BE(end) <= received.length - end) end += received.readUInt32BE(end);
+      return decodeServerPackets(received.subarray(0, end));
+    };
+    try {
+      // The auth packet one byte at a time: the server keeps the partial packet between chunks.
+      const auth = encodePacket(Op.AUTH, Ver.BINARY, JSON.stringify({ uid: 0, roomid, protover: 3, type: 2 }));
+      for (const byte of auth) {
+        socket.write(Buffer.from([byte]));
+        await new Promise((r) => setImmediate(r));
+      }
+      await waitFor('the auth reply', () => packets().some((p) => p.op === Op.AUTH_REPLY));
+      assert.deepEqual(packets().find((p) => p.op === Op.AUTH_REPLY)?.json, { code: 0 });
+      // Two heartbeats and the head of a third in one chunk, its rest in the next.
+      const beat = encodePacket(Op.HEARTBEAT, Ver.BINARY);
+      socket.write(Buffer.concat([beat, beat, beat.subarray(0, 5)]));
+      await waitFor('two heartbeat replies', () => packets().filter((p) => p.op === Op.HEARTBEAT_REPLY).length === 2);
+      socket.write(beat.subarray(5));
+      await waitFor('the third heartbeat reply', () => packets().filter((p) => p.op === Op.HEARTBEAT_REPLY).length === 3);
+      assert.equal(socket.destroyed, false, 'still connected');
+    } finally {
+      socket.destroy();
+    }
   });
 
   it('validates comment colour and mode, and stores them (polls return them)', async () => {
