@@ -6,14 +6,15 @@
  * broadcasts as for a big room. Posts LOW_N messages at LOW_RATE per second, waits until the last
  * is stored, and prints the server's CPU per message (from /proc), its idle CPU, Redis's CPU per
  * message and the Redis commands per message (INFO commandstats).
- * Knobs: LOW_N (1000), LOW_RATE (200), LOW_ENV (JSON of extra server environment), LOW_PROFILE (a
- * directory for the server's CPU profile).
+ * Knobs: LOW_N (1000), LOW_RATE (200), LOW_ENV (JSON of extra server environment); `--profile`
+ * runs the server under `node --cpu-prof` and prints its top functions and areas at the end.
  */
 import { Redis } from 'ioredis';
 import { decodeCursor } from '@danmaku/model';
 import { pushKeys } from '@danmaku/push';
 import { spawnTs, startRedis, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
 import { cpuSeconds, threadCpuSeconds } from './lib/cannon.js';
+import { printProfile, profileDir } from './lib/profile.js';
 import { startHelloServer } from './lib/servers.js';
 import { writeResult } from './lib/report.js';
 
@@ -35,9 +36,10 @@ const env = {
   PORT: '0',
   ...extraEnv,
 };
-// LOW_PROFILE=DIR writes the server's CPU profile there (Node refuses --cpu-prof in NODE_OPTIONS).
-const profileDir = process.env.LOW_PROFILE;
-const server = spawnTs('bench/fanout-server.ts', env, [], profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+const profiling = process.argv.includes('--profile') ? profileDir('send-low') : null;
+const spawnedAt = Date.now();
+const server = spawnTs('bench/fanout-server.ts', env, [], profiling?.flags ?? []);
+let measuredFrom = spawnedAt;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 try {
   await server.waitForOutput(/server listening on \S+/, 60_000);
@@ -82,6 +84,7 @@ try {
   await sleep(3000);
   const idlePerS = ((cpuSeconds(pid) ?? 0) - idle0) / 3;
   await probe.config('RESETSTAT');
+  measuredFrom = Date.now();
   const cpu0 = cpuSeconds(pid) ?? 0;
   const threads0 = threadCpuSeconds(pid);
   const redis0 = cpuSeconds(redisPid) ?? 0;
@@ -142,4 +145,5 @@ try {
   await server.kill('SIGTERM');
   await redis.stop();
 }
+if (profiling) printProfile(profiling.dir, { server: server.child.pid ?? 0 }, 30, { skipFirstMs: measuredFrom - spawnedAt });
 process.exit(0);
