@@ -55,11 +55,8 @@ try {
     await res.arrayBuffer();
     if (res.status !== 202) throw new Error(`${target} answered ${res.status}`);
   };
-  /** Posts N bodies at R per second; the CPU `cpuPid` used meanwhile, in us per post. */
-  const paced = async (target: string, cpuPid: number): Promise<number> => {
-    for (let i = 0; i < WARM_UP; i++) await postTo(target, -1);
-    await sleep(1000);
-    const before = cpuSeconds(cpuPid) ?? 0;
+  /** Posts N bodies to `target` at R per second, each on its own schedule; resolves when all were answered. */
+  const postPaced = async (target: string): Promise<void> => {
     const start = Date.now();
     const inFlight: Promise<void>[] = [];
     for (let i = 0; i < N; i++) {
@@ -68,6 +65,13 @@ try {
       inFlight.push(postTo(target, i));
     }
     await Promise.all(inFlight);
+  };
+  /** The paced posts to a baseline; the CPU `cpuPid` used meanwhile, in us per post. */
+  const paced = async (target: string, cpuPid: number): Promise<number> => {
+    for (let i = 0; i < WARM_UP; i++) await postTo(target, -1);
+    await sleep(1000);
+    const before = cpuSeconds(cpuPid) ?? 0;
+    await postPaced(target);
     await sleep(300);
     return Math.round((((cpuSeconds(cpuPid) ?? 0) - before) * 1e6) / N);
   };
@@ -77,8 +81,8 @@ try {
   const echoUs = await paced(`${hello.url}/echo`, hello.pid);
   const echoRedisUs = await paced(`${hello.url}/echo-redis`, hello.pid);
   await hello.stop();
-  const post = (i: number): Promise<void> => postTo(`${url}/v1/rooms/${room}/messages`, i);
-  for (let i = 0; i < WARM_UP; i++) await post(-1);
+  const sendUrl = `${url}/v1/rooms/${room}/messages`;
+  for (let i = 0; i < WARM_UP; i++) await postTo(sendUrl, -1);
   await sleep(3000);
   const idle0 = cpuSeconds(pid) ?? 0;
   await sleep(3000);
@@ -89,13 +93,7 @@ try {
   const threads0 = threadCpuSeconds(pid);
   const redis0 = cpuSeconds(redisPid) ?? 0;
   const t0 = Date.now();
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < N; i++) {
-    const wait = t0 + (i * 1000) / R - Date.now();
-    if (wait > 0) await sleep(wait);
-    pending.push(post(i));
-  }
-  await Promise.all(pending);
+  await postPaced(sendUrl);
   // Every message (the warm-up's included) stored; counted by the cursor, since under load the
   // last one sent need not be the last one stored.
   await waitFor(
