@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 
 /**
  * Who may call from a browser on another site (DANMAKU_CORS_ORIGINS). No route reads cookies, so
@@ -21,6 +22,73 @@ export function corsOrigin(origins: readonly string[], url: string): '*' | strin
 
 export const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'];
 export const CORS_HEADERS = ['Content-Type', 'Authorization'];
+
+// Each header value is built once: the answer depends only on the origin mode and the request's
+// Origin, never on options read per request.
+const ALLOW_METHODS = CORS_METHODS.join(', ');
+const ALLOW_HEADERS = CORS_HEADERS.join(', ');
+const EXPOSE_HEADERS = 'Retry-After';
+const MAX_AGE = '600';
+
+/** Adds Origin to Vary, keeping what is there (an earlier hook's value, or `*`). */
+function varyOrigin(reply: FastifyReply): void {
+  const current = reply.getHeader('vary');
+  if (current === undefined || current === '') {
+    void reply.header('Vary', 'Origin');
+    return;
+  }
+  const text = Array.isArray(current) ? current.join(', ') : String(current);
+  const names = text.split(',').map((name) => name.trim().toLowerCase());
+  if (names.includes('*') || names.includes('origin')) return;
+  void reply.header('Vary', `${text}, Origin`);
+}
+
+/**
+ * CORS for every route of `app`, answering as @fastify/cors did with the options corsOrigin()
+ * gives per URL (credentials off, CORS_METHODS, CORS_HEADERS, Retry-After exposed, max-age 600,
+ * strict preflights answered 204 in the hook), without building and normalising those options
+ * on every request: `Vary: Origin` always; with '*' Allow-Origin `*`; with a list the request's
+ * Origin when listed; with false nothing more and no preflight (an OPTIONS request is a 404).
+ */
+export function corsHooks(app: FastifyInstance, origins: readonly string[]): void {
+  const list = new Set(origins);
+  const mode: 'any' | 'list' | 'player-only' = list.has('*') ? 'any' : list.size > 0 ? 'list' : 'player-only';
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    varyOrigin(reply);
+    let allowOrigin: string | undefined;
+    if (mode === 'list') {
+      const origin = request.headers.origin;
+      if (origin !== undefined && list.has(origin)) allowOrigin = origin;
+    } else if (mode === 'any' || isPlayerRoute(request.url)) {
+      allowOrigin = '*';
+    } else {
+      done();
+      return;
+    }
+    if (allowOrigin !== undefined) void reply.header('Access-Control-Allow-Origin', allowOrigin);
+    void reply.header('Access-Control-Expose-Headers', EXPOSE_HEADERS);
+    if (request.raw.method !== 'OPTIONS') {
+      done();
+      return;
+    }
+    if (!request.headers.origin || !request.headers['access-control-request-method']) {
+      void reply.status(400).type('text/plain').send('Invalid Preflight Request');
+      return;
+    }
+    void reply
+      .header('Access-Control-Allow-Methods', ALLOW_METHODS)
+      .header('Access-Control-Allow-Headers', ALLOW_HEADERS)
+      .header('Access-Control-Max-Age', MAX_AGE)
+      .code(204)
+      .header('Content-Length', '0')
+      .send();
+  });
+  // Lets OPTIONS reach the hook on every path; a preflight the hook did not answer (CORS off
+  // for that route) is a 404 like any unknown route.
+  app.options('*', { schema: { hide: true } }, (_request, reply) => {
+    reply.callNotFound();
+  });
+}
 
 interface SocketCorsOptions {
   origin: boolean | string | string[];
