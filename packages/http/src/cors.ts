@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, HookHandlerDoneFunction } from 'fastify';
 
 /**
  * Who may call from a browser on another site (DANMAKU_CORS_ORIGINS). No route reads cookies, so
@@ -85,7 +85,9 @@ export function corsHooks(app: FastifyInstance, origins: readonly string[]): voi
   });
   // Lets OPTIONS reach the hook on every path; a preflight the hook did not answer (CORS off
   // for that route) is a 404 like any unknown route.
-  app.options('*', { schema: { hide: true } }, (_request, reply) => {
+  // `hide` is @fastify/swagger's key (kept out of the API document); Fastify's schema type lacks it.
+  const hidden = { hide: true } as FastifySchema;
+  app.options('*', { schema: hidden }, (_request, reply) => {
     reply.callNotFound();
   });
 }

@@ -6,6 +6,7 @@ import { ApiError, LIMITS, NO_CONTROL_CHARS } from '@danmaku/model';
 import { BusUnavailableError } from '@danmaku/bus';
 import { counter, metricsText, type Logger } from '@danmaku/observability';
 import { corsHooks } from './cors.js';
+import { lazyRequestLogger } from './request-log.js';
 
 export { corsOrigin, isPlayerRoute, socketCors } from './cors.js';
 
@@ -205,6 +206,8 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     loggerInstance: options.logger as FastifyBaseLogger,
     // A log line per request costs more than the request on the hot paths; errors still log.
     logController: new LogController({ disableRequestLogging: true }),
+    // Each request's logger (with its reqId) is made on its first line, not for every request.
+    childLoggerFactory: lazyRequestLogger,
     bodyLimit: options.bodyLimit ?? LIMITS.bodyMaxBytes,
     trustProxy: options.trustProxy ?? false,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
