@@ -43,31 +43,43 @@ function varyOrigin(reply: FastifyReply): void {
   void reply.header('Vary', `${text}, Origin`);
 }
 
+type Headers = Readonly<Record<string, string>>;
+
 /**
- * CORS for every route of `app`, answering as @fastify/cors did with the options corsOrigin()
- * gives per URL (credentials off, CORS_METHODS, CORS_HEADERS, Retry-After exposed, max-age 600,
- * strict preflights answered 204 in the hook), without building and normalising those options
- * on every request: `Vary: Origin` always; with '*' Allow-Origin `*`; with a list the request's
- * Origin when listed; with false nothing more and no preflight (an OPTIONS request is a 404).
+ * The CORS headers of an answer that is not a preflight, by URL and the request's Origin, as
+ * @fastify/cors gave them with the options corsOrigin() picks (credentials off, Retry-After
+ * exposed): `Vary: Origin` always; with '*' Allow-Origin `*`; with a list the request's Origin
+ * when listed; with false nothing more. `preflight` says whether an OPTIONS request is answered
+ * as one. Every object is built here once; the caller must not change them.
+ */
+export function corsAnswer(origins: readonly string[]): (url: string, origin: string | undefined) => { headers: Headers; preflight: boolean } {
+  const off = { headers: Object.freeze({ vary: 'Origin' }), preflight: false };
+  const any = { headers: Object.freeze({ vary: 'Origin', 'access-control-allow-origin': '*', 'access-control-expose-headers': EXPOSE_HEADERS }), preflight: true };
+  if (origins.includes('*')) return () => any;
+  if (origins.length > 0) {
+    const unlisted = { headers: Object.freeze({ vary: 'Origin', 'access-control-expose-headers': EXPOSE_HEADERS }), preflight: true };
+    const listed = new Map(
+      origins.map((origin) => [origin, { headers: Object.freeze({ vary: 'Origin', 'access-control-allow-origin': origin, 'access-control-expose-headers': EXPOSE_HEADERS }), preflight: true }]),
+    );
+    return (_url, origin) => (origin === undefined ? unlisted : (listed.get(origin) ?? unlisted));
+  }
+  return (url) => (isPlayerRoute(url) ? any : off);
+}
+
+/**
+ * CORS for every route of `app` (see corsAnswer), without building and normalising options on
+ * every request as @fastify/cors did; preflights are strict (Origin and
+ * Access-Control-Request-Method required, else 400) and answered 204 in the hook.
  */
 export function corsHooks(app: FastifyInstance, origins: readonly string[]): void {
-  const list = new Set(origins);
-  const mode: 'any' | 'list' | 'player-only' = list.has('*') ? 'any' : list.size > 0 ? 'list' : 'player-only';
+  const answer = corsAnswer(origins);
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const { headers, preflight } = answer(request.url, request.headers.origin);
     varyOrigin(reply);
-    let allowOrigin: string | undefined;
-    if (mode === 'list') {
-      const origin = request.headers.origin;
-      if (origin !== undefined && list.has(origin)) allowOrigin = origin;
-    } else if (mode === 'any' || isPlayerRoute(request.url)) {
-      allowOrigin = '*';
-    } else {
-      done();
-      return;
+    for (const name in headers) {
+      if (name !== 'vary') void reply.header(name, headers[name]);
     }
-    if (allowOrigin !== undefined) void reply.header('Access-Control-Allow-Origin', allowOrigin);
-    void reply.header('Access-Control-Expose-Headers', EXPOSE_HEADERS);
-    if (request.raw.method !== 'OPTIONS') {
+    if (!preflight || request.raw.method !== 'OPTIONS') {
       done();
       return;
     }

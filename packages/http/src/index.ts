@@ -6,9 +6,11 @@ import { ApiError, LIMITS, NO_CONTROL_CHARS } from '@danmaku/model';
 import { BusUnavailableError } from '@danmaku/bus';
 import { counter, metricsText, type Logger } from '@danmaku/observability';
 import { corsHooks } from './cors.js';
+import { installEarlyAnswers } from './early.js';
 import { lazyRequestLogger } from './request-log.js';
 
 export { corsOrigin, isPlayerRoute, socketCors } from './cors.js';
+export { answerEarlyFor, type EarlyAnswer } from './early.js';
 
 export interface HttpServerOptions {
   logger: Logger;
@@ -258,6 +260,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
 
   options.beforeRoutes?.(app);
   corsHooks(app, options.corsOrigins ?? []);
+  installEarlyAnswers(app, options.corsOrigins ?? []);
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/metrics', async (_request, reply) => {
