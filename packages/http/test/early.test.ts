@@ -26,7 +26,10 @@ async function server(t: TestContext, corsOrigins?: string[]): Promise<{ app: Fa
 /** Status, headers (without the per-moment Date) and body of one request over a real socket. */
 async function get(url: string, init: RequestInit = {}): Promise<{ status: number; headers: Record<string, string>; body: string }> {
   const res = await fetch(url, init);
-  const headers = Object.fromEntries([...res.headers].filter(([name]) => name !== 'date'));
+  const headers: Record<string, string> = {};
+  res.headers.forEach((value, name) => {
+    if (name !== 'date') headers[name] = value;
+  });
   return { status: res.status, headers, body: await res.text() };
 }
 
