@@ -94,7 +94,7 @@ const server = await startStandaloneServer(serverEnv, profiling?.flags);
 // Started once the cached answer is known (it is handed over in the baseline's environment).
 let hello: Awaited<ReturnType<typeof startHelloServer>> | null = null;
 try {
-  process.stdout.write(`poll bench: ${roundsWanted} rounds of 3 runs, ${durationS} s per run, ${connections} connections, ${perAnswer} comments per answer\n`);
+  process.stdout.write(`poll bench: ${roundsWanted} rounds of 4 runs, ${durationS} s per run, ${connections} connections, ${perAnswer} comments per answer\n`);
   await seed(server.url);
   // A client's ordinary poll: the default types (comment, gift, enter, system) and a cursor
   // `perAnswer` comments behind the newest, up to date on the other types.

@@ -39,6 +39,17 @@ export function installEarlyAnswers(app: FastifyInstance, origins: readonly stri
   });
 }
 
+/** The CORS headers of one origin mode as pairs, listed once per mode (corsAnswer's objects are few and kept). */
+const pairs = new WeakMap<object, string[][]>();
+function pairsOf(headers: Readonly<Record<string, string>>): string[][] {
+  let list = pairs.get(headers);
+  if (!list) {
+    list = Object.entries(headers);
+    pairs.set(headers, list);
+  }
+  return list;
+}
+
 function answerEarly(state: EarlyState, req: IncomingMessage, res: ServerResponse): boolean {
   const url = req.url;
   if (url === undefined) return false;
@@ -47,12 +58,11 @@ function answerEarly(state: EarlyState, req: IncomingMessage, res: ServerRespons
   for (const answer of state.answers) {
     const ready = answer(url, req);
     if (ready === undefined) continue;
-    const { headers } = state.cors(url, req.headers.origin);
-    const out: Record<string, string | number> = {};
-    for (const name in headers) out[name] = headers[name] as string;
-    out['content-type'] = ready.contentType;
-    out['content-length'] = ready.body.length;
-    res.writeHead(200, out);
+    const head = pairsOf(state.cors(url, req.headers.origin).headers).slice();
+    head.push(['content-type', ready.contentType], ['content-length', String(ready.body.length)]);
+    // Name-value pairs, in the order Fastify's path writes them (a list, not an object: Node reads
+    // it without a keyed lookup per header).
+    res.writeHead(200, head);
     res.end(ready.body);
     return true;
   }
