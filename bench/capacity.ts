@@ -32,8 +32,9 @@ const { values: args } = parseArgs({
     connectorMemGB: { type: 'string', default: '32' },
     utilisation: { type: 'string', default: '0.6' },
     bigMergeMs: { type: 'string', default: '200' },
-    // What one viewer's screen can show of the huge room: polls already sample to
-    // DANMAKU_BIG_ROOM_POLL_LIMIT (50) per 2 s poll; long connections do not sample yet.
+    // What one viewer's screen can show of the huge room: polls sample to
+    // DANMAKU_BIG_ROOM_POLL_LIMIT (50) per 2 s poll; long connections keep the share the
+    // bigRoomSampleRatio switch says, here displayCap / hugeSendRate.
     displayCap: { type: 'string', default: '50' },
   },
 });
@@ -160,6 +161,14 @@ const memGB = (viewers * bytesPerConnSio) / 1024 ** 3;
 const connectorsByMemory = Math.ceil(memGB / Number(args.connectorMemGB));
 const connectorsByCpu = Math.ceil(connectorCoresByDelivery / usableCores);
 const pushRedisCores = (sends * redisUsPerMessage) / 1e6;
+// The huge room thinned by the sample switch to displayCap msgs/s per viewer: as many packets,
+// each smaller. One measured point (a packet of the fan-out bench's size) cannot split a packet's
+// cost into its fixed part and its per-message part, so the cost is a range: every microsecond
+// per message (the low end) or every microsecond per packet (the high end).
+const sampleRatio = Math.min(1, Number(args.displayCap) / hugeSendRate);
+const sampledHugeDeliveries = huge * Math.min(hugeSendRate, Number(args.displayCap));
+const sampledCoresLow = ((sampledHugeDeliveries + otherDeliveries) * deliveryUs) / 1e6;
+const sampledCoresHigh = Math.max(sampledCoresLow, ((hugePackets + otherDeliveries) * packetUs) / 1e6);
 const longConn: Line[] = [
   {
     component: 'connectors: deliveries',
@@ -167,6 +176,13 @@ const longConn: Line[] = [
     cost: `${round(deliveryUs, 3)} us/delivery (${measuredMessagesPerPacket ?? 'n/a'} msgs/packet measured); ${round(packetUs, 1)} us/packet`,
     cores: connectorCoresByDelivery,
     provision: `${connectorsByCpu} x ${coresPerMachine}-core by CPU (by packets alone: ${round(connectorCoresByPacket)} cores)`,
+  },
+  {
+    component: `connectors: deliveries, huge room sampled (bigRoomSampleRatio ${round(sampleRatio, 3)})`,
+    work: `${k(sampledHugeDeliveries + otherDeliveries)} deliveries/s (${round(Math.min(hugeSendRate, Number(args.displayCap)) * (bigMergeMs / 1000))} msgs per packet in the huge room)`,
+    cost: `${round(deliveryUs, 3)} us/delivery .. ${round(packetUs, 1)} us/packet`,
+    cores: sampledCoresHigh,
+    provision: `${Math.ceil(sampledCoresHigh / usableCores)} x ${coresPerMachine}-core (${round(sampledCoresLow)}-${round(sampledCoresHigh)} cores)`,
   },
   { component: 'connectors: memory', work: `${k(viewers)} idle connections`, cost: `${round(bytesPerConnSio / 1024, 1)} KB/conn (Bilibili ${bytesPerConnBili === null ? 'n/a' : round(bytesPerConnBili / 1024, 1)} KB)`, cores: 0, provision: `${round(memGB, 1)} GB: ${connectorsByMemory} x ${args.connectorMemGB} GB` },
   { component: 'send pipeline (front, processor, archiver, pusher)', work: `${k(sends)} msgs/s`, cost: `${round(pipelineUsPerMessage)} us/msg`, cores: pipelineCores, provision: machines(pipelineCores) },
@@ -205,9 +221,9 @@ const out = [
   `- one partition's processor (gear 1: one stream, serial): at least ${k(partitionCeiling)} msgs/s (the saturated pipeline's ${round(pipelineUsPerMessage)} us per message bounds it); gear 2 spreads a stream over DANMAKU_GEAR_SPREAD partitions. At low rates the live show's processor spent ${processorUsPerMessage === null ? 'n/a' : round(processorUsPerMessage)} us per message, mostly waking for each one`,
   `- Kafka partitions for ${k(sends)} msgs/s with 2x headroom: ${partitions} (at least 8, the default topic)`,
   `- long connections: ${k(hugeDeliveries)} deliveries/s in the huge room alone need ${round((hugeDeliveries * deliveryUs) / 1e6)} connector cores (${round((hugePackets * packetUs) / 1e6)} if a packet's cost did not grow with its messages); Bilibili transport ${deliveryUsBili === null ? 'n/a' : `${round((hugeDeliveries * deliveryUsBili) / 1e6)} cores`}`,
-  `- sampled to ${args.displayCap} msgs/s per viewer on long connections (not built; polls do it), the huge room would need ${round((huge * Math.min(hugeSendRate, Number(args.displayCap)) * deliveryUs) / 1e6)} connector cores`,
+  `- sampled to ${args.displayCap} msgs/s per viewer (the bigRoomSampleRatio switch at ${round(sampleRatio, 3)}: polls and long connections keep the same comments, gifts whole), the connectors need ${round(sampledCoresLow)}-${round(sampledCoresHigh)} cores in all`,
   '',
-  `Saturates first (busiest after provisioning): polling: ${firstPoll}; long connections: the connectors' deliveries in the huge room (${connectorsByCpu} machines by CPU vs ${connectorsByMemory} by memory).`,
+  `Saturates first (busiest after provisioning): polling: ${firstPoll}; long connections: the connectors' deliveries in the huge room (${connectorsByCpu} machines by CPU vs ${connectorsByMemory} by memory; sampled, ${Math.ceil(sampledCoresHigh / usableCores)} by CPU).`,
 ].join('\n');
 process.stdout.write(out + '\n');
 process.stdout.write(
@@ -217,6 +233,7 @@ process.stdout.write(
     polling,
     longConnections: longConn,
     ceilings: { hugeRoomRedisCeiling, partitionCeiling, partitions },
+    sampled: { sampleRatio, deliveriesPerS: sampledHugeDeliveries + otherDeliveries, connectorCoresLow: sampledCoresLow, connectorCoresHigh: sampledCoresHigh },
     text: out,
   })}\n`,
 );

@@ -6,14 +6,15 @@
  * broadcasts as for a big room. Posts LOW_N messages at LOW_RATE per second, waits until the last
  * is stored, and prints the server's CPU per message (from /proc), its idle CPU, Redis's CPU per
  * message and the Redis commands per message (INFO commandstats).
- * Knobs: LOW_N (1000), LOW_RATE (200), LOW_ENV (JSON of extra server environment), LOW_PROFILE (a
- * directory for the server's CPU profile).
+ * Knobs: LOW_N (1000), LOW_RATE (200), LOW_ENV (JSON of extra server environment); `--profile`
+ * runs the server under `node --cpu-prof` and prints its top functions and areas at the end.
  */
 import { Redis } from 'ioredis';
 import { decodeCursor } from '@danmaku/model';
 import { pushKeys } from '@danmaku/push';
 import { spawnTs, startRedis, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
 import { cpuSeconds, threadCpuSeconds } from './lib/cannon.js';
+import { printProfile, profileDir } from './lib/profile.js';
 import { startHelloServer } from './lib/servers.js';
 import { writeResult } from './lib/report.js';
 
@@ -35,9 +36,10 @@ const env = {
   PORT: '0',
   ...extraEnv,
 };
-// LOW_PROFILE=DIR writes the server's CPU profile there (Node refuses --cpu-prof in NODE_OPTIONS).
-const profileDir = process.env.LOW_PROFILE;
-const server = spawnTs('bench/fanout-server.ts', env, [], profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+const profiling = process.argv.includes('--profile') ? profileDir('send-low') : null;
+const spawnedAt = Date.now();
+const server = spawnTs('bench/fanout-server.ts', env, [], profiling?.flags ?? []);
+let measuredFrom = spawnedAt;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 try {
   await server.waitForOutput(/server listening on \S+/, 60_000);
@@ -53,11 +55,8 @@ try {
     await res.arrayBuffer();
     if (res.status !== 202) throw new Error(`${target} answered ${res.status}`);
   };
-  /** Posts N bodies at R per second; the CPU `cpuPid` used meanwhile, in us per post. */
-  const paced = async (target: string, cpuPid: number): Promise<number> => {
-    for (let i = 0; i < WARM_UP; i++) await postTo(target, -1);
-    await sleep(1000);
-    const before = cpuSeconds(cpuPid) ?? 0;
+  /** Posts N bodies to `target` at R per second, each on its own schedule; resolves when all were answered. */
+  const postPaced = async (target: string): Promise<void> => {
     const start = Date.now();
     const inFlight: Promise<void>[] = [];
     for (let i = 0; i < N; i++) {
@@ -66,6 +65,13 @@ try {
       inFlight.push(postTo(target, i));
     }
     await Promise.all(inFlight);
+  };
+  /** The paced posts to a baseline; the CPU `cpuPid` used meanwhile, in us per post. */
+  const paced = async (target: string, cpuPid: number): Promise<number> => {
+    for (let i = 0; i < WARM_UP; i++) await postTo(target, -1);
+    await sleep(1000);
+    const before = cpuSeconds(cpuPid) ?? 0;
+    await postPaced(target);
     await sleep(300);
     return Math.round((((cpuSeconds(cpuPid) ?? 0) - before) * 1e6) / N);
   };
@@ -75,24 +81,19 @@ try {
   const echoUs = await paced(`${hello.url}/echo`, hello.pid);
   const echoRedisUs = await paced(`${hello.url}/echo-redis`, hello.pid);
   await hello.stop();
-  const post = (i: number): Promise<void> => postTo(`${url}/v1/rooms/${room}/messages`, i);
-  for (let i = 0; i < WARM_UP; i++) await post(-1);
+  const sendUrl = `${url}/v1/rooms/${room}/messages`;
+  for (let i = 0; i < WARM_UP; i++) await postTo(sendUrl, -1);
   await sleep(3000);
   const idle0 = cpuSeconds(pid) ?? 0;
   await sleep(3000);
   const idlePerS = ((cpuSeconds(pid) ?? 0) - idle0) / 3;
   await probe.config('RESETSTAT');
+  measuredFrom = Date.now();
   const cpu0 = cpuSeconds(pid) ?? 0;
   const threads0 = threadCpuSeconds(pid);
   const redis0 = cpuSeconds(redisPid) ?? 0;
   const t0 = Date.now();
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < N; i++) {
-    const wait = t0 + (i * 1000) / R - Date.now();
-    if (wait > 0) await sleep(wait);
-    pending.push(post(i));
-  }
-  await Promise.all(pending);
+  await postPaced(sendUrl);
   // Every message (the warm-up's included) stored; counted by the cursor, since under load the
   // last one sent need not be the last one stored.
   await waitFor(
@@ -142,4 +143,5 @@ try {
   await server.kill('SIGTERM');
   await redis.stop();
 }
+if (profiling) printProfile(profiling.dir, { server: server.child.pid ?? 0 }, 30, { skipFirstMs: measuredFrom - spawnedAt });
 process.exit(0);

@@ -4,12 +4,14 @@
  * JSON echo baseline (POST, same body and headers), in one run. Every server is a child process
  * on 127.0.0.1; autocannon runs here, bounded in time. Afterwards it checks that every accepted
  * message was stored (the processor drained the bus into Redis): nothing accepted is lost.
- * Knobs: BENCH_DURATION_S (10), BENCH_CONNECTIONS (50).
+ * Knobs: BENCH_DURATION_S (10), BENCH_CONNECTIONS (50). `--profile` runs the server under
+ * `node --cpu-prof` and prints its top functions at the end.
  */
 import { createAuth } from '@danmaku/auth';
 import { loadConfig } from '@danmaku/config';
 import { decodeCursor } from '@danmaku/model';
 import { benchSettings, runLoad, type LoadResult } from './lib/cannon.js';
+import { printProfile, profileDir } from './lib/profile.js';
 import { printTable, ratio, writeResult } from './lib/report.js';
 import { startHelloServer, startStandaloneServer } from './lib/servers.js';
 
@@ -23,11 +25,15 @@ const headers = { authorization: `Bearer ${token}`, 'content-type': 'application
 const body = JSON.stringify({ type: 'comment', content: 'a bench comment of ordinary length' });
 
 const hello = await startHelloServer();
-const server = await startStandaloneServer(serverEnv);
+const profiling = process.argv.includes('--profile') ? profileDir('send') : null;
+const spawnedAt = Date.now();
+const server = await startStandaloneServer(serverEnv, profiling?.flags);
+let sendFrom = spawnedAt;
 try {
   process.stdout.write(`send bench: ${durationS} s per run, ${connections} connections, one room\n`);
   const results: LoadResult[] = [];
   results.push(await runLoad({ name: 'JSON echo (Fastify baseline)', url: `${hello.url}/echo`, method: 'POST', headers, body, connections, durationS, serverPid: hello.pid }));
+  sendFrom = Date.now();
   results.push(await runLoad({ name: 'send comment (202)', url: `${server.url}/v1/rooms/${room}/messages`, method: 'POST', headers, body, connections, durationS, serverPid: server.pid }));
   const [baseline, send] = results as [LoadResult, LoadResult];
   printTable('POST /v1/rooms/:roomId/messages', results, baseline);
@@ -56,4 +62,5 @@ try {
   await server.stop();
   await hello.stop();
 }
+if (profiling) printProfile(profiling.dir, { standalone: server.pid }, 40, { skipFirstMs: sendFrom - spawnedAt });
 process.exit(process.exitCode ?? 0);

@@ -82,14 +82,18 @@ export function buildRows(results: Record<string, Json | null>): { rows: Row[]; 
   });
 
   // the same cost without the fan-out, from the send-low bench (one message at a time).
+  // Its baseline: the same posts at the same pace to a Fastify echo (what one request that
+  // arrives alone costs this machine), and to an echo after one Redis round trip.
   const low = obj(results['send-low']?.summary);
   if (low) {
     const us = num(low.serverUsPerMessage);
+    const echoUs = num(low.echoUsPerRequest);
+    const echoRedisUs = num(low.echoRedisUsPerRequest);
     add({
       row: `send one at a time (send-low, ${fmt(num(low.ratePerS))} msg/s): server CPU per message`,
       ours: `${fmt(us)} us/msg (+ Redis ${fmt(num(low.redisUsPerMessage))} us, ${fmt(num(low.redisCommandsPerMessage), 1)} commands)`,
-      baseline: '-',
-      ratio: '-',
+      baseline: echoUs === null ? '-' : `Fastify echo at the same pace ${fmt(echoUs)} us/req (after one Redis trip ${fmt(echoRedisUs)} us)`,
+      ratio: echoUs === null ? '-' : times(div(us, echoUs)),
       target: '<= 300 us',
       met: us === null ? null : us <= 300,
       now: 'about 1.9 ms',
@@ -117,6 +121,21 @@ export function buildRows(results: Record<string, Json | null>): { rows: Row[]; 
     now: '65 % (55 vs 34 us)',
     values: { cachedUs: cost(cached), helloUs: cost(hello), ratio: cachedVsHello, byReqPerS: div(num(cached?.reqPerSec), num(hello?.reqPerSec)) },
   });
+  // The same bytes from a bare Fastify route: what is left once the answer's size is paid for.
+  const same = byName(pollRuns, /static|same bytes/i);
+  const staticUs = cost(same) ?? num(get(poll, 'summary', 'staticCpuUs'));
+  const cachedVsStatic = div(staticUs, cost(cached));
+  if (staticUs !== null) {
+    add({
+      row: 'cached poll / Fastify serving the same bytes (CPU per request)',
+      ours: pollDesc(cached),
+      baseline: same ? pollDesc(same) : `${fmt(num(get(poll, 'summary', 'staticPerS')))} req/s, ${fmt(staticUs)} us CPU/req`,
+      ratio: pct(cachedVsStatic),
+      target: '-',
+      now: '-',
+      values: { cachedUs: cost(cached), staticUs, ratio: cachedVsStatic },
+    });
+  }
   add({
     row: 'cached / uncached poll (CPU per request, Redis included)',
     ours: pollDesc(cached),
@@ -173,9 +192,11 @@ export function buildRows(results: Record<string, Json | null>): { rows: Row[]; 
   const connRuns = arr(conn?.results);
   for (const [label, pattern, target] of [
     ['socket.io', /^(ours|socket\.?io)$/i, 8],
-    ['Bilibili', /^(bili|bilibili)$/i, 4],
+    ['Bilibili over WebSocket', /^(bili|bilibili)$/i, 4],
+    ['Bilibili over TCP', /^bili-?tcp$/i, 4],
   ] as const) {
     const r = connRuns.find((x) => pattern.test(String(x.system ?? x.transport ?? ''))) ?? null;
+    if (!r && label.endsWith('TCP')) continue;
     const bytes = num(r?.bytesPerConnection) ?? (num(r?.kbPerConnection) === null ? null : (num(r?.kbPerConnection) as number) * 1024);
     const kb = bytes === null ? null : bytes / 1024;
     const before = num(r?.rssBeforeBytes);

@@ -33,6 +33,8 @@ export interface ConnectorOptions {
   nodeId?: string;
   /** How often each room gets a `room` {online, likes} event. */
   roomInfoMs?: number;
+  /** Share of comments a big room's packets keep (the bigRoomSampleRatio switch); default all. */
+  sampleRatio?: () => number;
 }
 
 export interface Connector {
@@ -75,6 +77,7 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
       return hash.liveId && hash.startedAt ? { liveId: hash.liveId, startedAt: Number(hash.startedAt) } : null;
     },
     ...(options.roomInfoMs ? { roomInfoMs: options.roomInfoMs } : {}),
+    ...(options.sampleRatio ? { sampleRatio: options.sampleRatio } : {}),
   });
   const hub = core.hub;
   const socketIo = new SocketIoTransport({ config, auth, ingest, server: options.server, core });

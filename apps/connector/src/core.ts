@@ -26,6 +26,8 @@ export interface CoreOptions {
   /** The live state of a room, read when a live starts or ends. */
   roomLive?: (roomId: string) => Promise<{ liveId: string; startedAt: number } | null>;
   roomInfoMs?: number;
+  /** Share of comments a big room's packets keep (the bigRoomSampleRatio switch); default all. */
+  sampleRatio?: () => number;
 }
 
 /**
@@ -55,6 +57,7 @@ export class ConnectorCore {
       notifyDelayMs: config.pushNotifyDelayMs,
       sweepMs: config.pushSweepMs,
       onMembership: options.onMembership,
+      ...(options.sampleRatio ? { sampleRatio: options.sampleRatio } : {}),
     });
     this.every(1000, () => this.dropSlowConsumers());
     this.every(options.roomInfoMs ?? config.roomInfoMs, () => this.roomInfo());

@@ -1,6 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Config } from '@danmaku/config';
 import { defineRole, listenOwnPort, type OwnPort, type Role } from '@danmaku/role';
+import { Switchboard } from '@danmaku/switches';
 import { startConnector } from './connector.js';
 
 const KEYS = [
@@ -21,6 +22,7 @@ const KEYS = [
   'roomInfoMs',
   'biliTcpPort',
   'corsOrigins',
+  'switchesRefreshMs',
 ] as const;
 export type ConnectorSettings = Pick<Config, (typeof KEYS)[number]>;
 
@@ -34,6 +36,9 @@ export const connectorRole: Role<ConnectorSettings> = defineRole('connector', KE
   const sendPath = shared.hasBus ? await shared.send() : null;
   if (!sendPath) logger.warn('no KAFKA_BROKERS: socket sends are refused (clients send over HTTP)');
   const bus = shared.hasBus ? await shared.bus() : null;
+  // The degrade switches (big-room sampling): the send path's snapshot, or one of our own.
+  const ownSwitches = sendPath ? null : await new Switchboard({ redis: store.write, refreshMs: settings.switchesRefreshMs }).start();
+  const switches = sendPath?.switches ?? (ownSwitches as Switchboard);
   let own: OwnPort | null = null;
   let server: HttpServer;
   let url: string;
@@ -62,6 +67,7 @@ export const connectorRole: Role<ConnectorSettings> = defineRole('connector', KE
     server,
     publicUrl,
     redis: store.write,
+    sampleRatio: () => switches.get().bigRoomSampleRatio,
   });
   // Tests and scripts wait for this line.
   if (own) process.stdout.write(`connector ${connector.nodeId} listening on ${publicUrl}\n`);
@@ -69,6 +75,7 @@ export const connectorRole: Role<ConnectorSettings> = defineRole('connector', KE
     ready: Promise.resolve(),
     async stop() {
       await connector.stop();
+      ownSwitches?.stop();
       await own?.close();
     },
   };

@@ -1,6 +1,7 @@
 import { encodeCursor, type Cursor, type MessageType } from '@danmaku/model';
 import { counter, histogram, type Logger } from '@danmaku/observability';
 import type { StoredMessage } from '@danmaku/push';
+import { SAMPLED_TYPES, keptBySample } from '@danmaku/switches';
 import type { ReadResult, RedisStore } from '@danmaku/store';
 import type { RoomEvent } from './transport.js';
 
@@ -13,6 +14,7 @@ const emitDelay = histogram({
   help: 'Message ts (front receive) -> emitted by this connector, for the oldest message of each packet',
   buckets: [0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5],
 });
+const sampledOut = counter({ name: 'danmaku_connector_sampled_out_total', help: 'Messages a big room\'s packets left out (the bigRoomSampleRatio switch), counted once per packet' });
 const broadcastsIn = counter<'result'>({ name: 'danmaku_connector_broadcasts_total', help: 'Broadcast payloads received from the pusher', labelNames: ['result'] });
 
 /** Most messages one pull takes per stream; a longer backlog is pulled again at once. */
@@ -59,6 +61,12 @@ export interface RoomHubOptions {
   sweepMs: number;
   /** Rooms whose socket count changed (the registry tells the pusher). */
   onMembership: (roomId: string, sockets: number) => void;
+  /**
+   * Share of comments (SAMPLED_TYPES) a big room's packets keep, read at every flush: the
+   * bigRoomSampleRatio switch, which thins a big room's polls the same way (by seq, so a viewer
+   * who polls and one who holds a connection see the same subset). Default: all.
+   */
+  sampleRatio?: () => number;
 }
 
 export interface JoinResult {
@@ -287,19 +295,28 @@ export class RoomHub {
     room.flushTimer = null;
     if (room.closed || room.pending.length === 0) return;
     room.lastFlushAt = Date.now();
-    const messages = room.pending;
+    let messages = room.pending;
     room.pending = [];
     let oldest = Infinity;
     for (const m of messages) if (m.ts < oldest) oldest = m.ts;
     emitDelay.observe(Math.max(0, room.lastFlushAt - oldest) / 1000);
+    // The cursors move past what was left out: a thinned packet is the whole window, said so.
     for (const [type, seq] of room.taken) room.emitted.set(type, seq);
+    let skipped = false;
+    const ratio = room.sockets >= this.options.bigRoomSockets && this.options.sampleRatio ? this.options.sampleRatio() : 1;
+    if (ratio < 1) {
+      const kept = messages.filter((m) => !SAMPLED_TYPES.has(m.type) || keptBySample(m.seq, ratio));
+      skipped = kept.length < messages.length;
+      sampledOut.inc(messages.length - kept.length);
+      messages = kept;
+    }
     for (const group of room.groups.values()) {
       const out = group.typeSet.size >= room.taken.size ? messages : messages.filter((m) => group.typeSet.has(m.type));
       if (out.length === 0) continue;
       const cursor: Cursor = {};
       for (const type of group.types) cursor[type] = room.emitted.get(type) ?? 0;
       // One encoding per group and transport, one write per socket.
-      const reached = this.options.deliver(group.name, { kind: 'messages', roomId: room.id, messages: out, cursor: encodeCursor(cursor) });
+      const reached = this.options.deliver(group.name, { kind: 'messages', roomId: room.id, messages: out, cursor: encodeCursor(cursor), ...(skipped ? { skipped } : {}) });
       packets.inc();
       deliveries.inc(out.length * reached);
     }

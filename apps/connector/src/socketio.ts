@@ -223,7 +223,7 @@ export class SocketIoTransport implements Transport {
     switch (event.kind) {
       case 'messages':
         name = 'messages';
-        payload = { roomId: event.roomId, messages: event.messages, cursor: event.cursor };
+        payload = { roomId: event.roomId, messages: event.messages, cursor: event.cursor, ...(event.skipped ? { skipped: true } : {}) };
         break;
       case 'deleted':
         name = 'deleted';

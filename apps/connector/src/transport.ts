@@ -9,7 +9,7 @@ import type { StoredMessage } from '@danmaku/push';
  * merged; the transport encodes each once for the whole group and writes it to its sessions.
  */
 export type RoomEvent =
-  | { kind: 'messages'; roomId: string; messages: StoredMessage[]; cursor: string }
+  | { kind: 'messages'; roomId: string; messages: StoredMessage[]; cursor: string; skipped?: boolean }
   | { kind: 'deleted'; roomId: string; type: MessageType; ids: string[] }
   | { kind: 'room'; roomId: string; online: number; likes: number }
   | { kind: 'live'; roomId: string; live: { liveId: string; startedAt: number } | null };

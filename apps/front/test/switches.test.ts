@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
 import { createRedis, waitReady, type Redis } from '@danmaku/store';
-import { Switchboard } from '@danmaku/switches';
+import { Switchboard, keptBySample } from '@danmaku/switches';
+import { io, type Socket } from 'socket.io-client';
 import { startRedis, testConfig, tokenFor, uniqueRoom, waitFor, type TestRedis } from '@danmaku/testkit';
 import { poll, post, send } from './hot-helpers.js';
 
@@ -44,6 +45,10 @@ describe('degrade switches', () => {
         rateIpMax: 1_000_000,
         // retryAfterMs is the subject here; a loaded test machine must not double it.
         pressureLagMs: 60_000,
+        // Two sockets of one room on the embedded connector make it a big room there.
+        pushBigRoom: 2,
+        pushMergeMs: 20,
+        pushBigMergeMs: 20,
       }),
       createLogger('test', 'silent'),
     );
@@ -174,5 +179,56 @@ describe('degrade switches', () => {
     assert.deepEqual([...new Set(none.messages.map((m) => m.type))], ['gift']);
     await flip({ bigRoomSampleRatio: 1 });
     assert.equal((await poll(system.url, big, { types: 'comment', limit: 200 })).messages.length, 100);
+  });
+
+  it('bigRoomSampleRatio: thins a big room on long connections too, by the same seqs as its polls, gifts whole', async () => {
+    const big = uniqueRoom('push-sample');
+    const small = uniqueRoom('push-whole');
+    const writer = tokenFor('writer');
+    type Packet = { roomId: string; messages: { type: string; seq: number }[]; skipped?: boolean };
+    const sockets: Socket[] = [];
+    const watch = async (roomId: string): Promise<Packet[]> => {
+      const socket = io(system.url, { transports: ['websocket'], reconnection: false, auth: { token: viewer } });
+      sockets.push(socket);
+      const packets: Packet[] = [];
+      socket.on('messages', (p: Packet) => {
+        if (p.roomId === roomId) packets.push(p);
+      });
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', () => resolve());
+        socket.once('connect_error', reject);
+      });
+      const ack = (await socket.timeout(5000).emitWithAck('join', { roomId, types: ['comment', 'gift'] })) as { ok: boolean };
+      assert.equal(ack.ok, true);
+      return packets;
+    };
+    try {
+      await flip({ bigRoomSampleRatio: 0.5 });
+      // Two viewers in the big room (the connector's big-room mark), one in the small room.
+      const [bigA, bigB, alone] = [await watch(big), await watch(big), await watch(small)];
+      for (const room of [big, small]) {
+        for (let i = 0; i < 60; i++) assert.equal((await send(system.url, writer, room, { type: 'comment', content: `c${i}` })).status, 202);
+        for (let i = 0; i < 10; i++) assert.equal((await send(system.url, writer, room, { type: 'gift', giftId: 'rose' })).status, 202);
+      }
+      const seqs = (packets: Packet[], type: string) => packets.flatMap((p) => p.messages.filter((m) => m.type === type).map((m) => m.seq));
+      await waitFor('the small room whole', () => seqs(alone, 'comment').length === 60 && seqs(alone, 'gift').length === 10);
+      const expected = Array.from({ length: 60 }, (_, i) => i + 1).filter((seq) => keptBySample(seq, 0.5));
+      assert.ok(expected.length > 10 && expected.length < 50);
+      await waitFor('every gift and the kept comments in the big room', () =>
+        [bigA, bigB].every((got) => seqs(got, 'gift').length === 10 && seqs(got, 'comment').length >= expected.length),
+      );
+      // Anything past the kept ones (a comment left in) would arrive with the same packets.
+      await new Promise((r) => setTimeout(r, 200));
+      for (const got of [bigA, bigB]) {
+        assert.deepEqual(seqs(got, 'comment'), expected, 'exactly the comments a poll keeps, in order');
+        assert.ok(got.some((p) => p.skipped === true), 'a thinned packet says so');
+      }
+      assert.equal(alone.some((p) => p.skipped === true), false, 'a small room is not thinned');
+      const metricsText = await (await fetch(`${system.url}/metrics`)).text();
+      assert.match(metricsText, /danmaku_connector_sampled_out_total \d*[1-9]/);
+    } finally {
+      for (const s of sockets) s.close();
+      await flip({ bigRoomSampleRatio: 1 });
+    }
   });
 });

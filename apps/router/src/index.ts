@@ -7,7 +7,7 @@ export {
   DEFAULT_ROUTE_CONFIG,
   type RouteConfig,
   type RouteLists,
-  type RouteAnswer,
   type RouterDeps,
 } from './router.js';
 export { routerRole, type RouterSettings } from './role.js';
+export type { RouteAnswer } from '@danmaku/protocol';

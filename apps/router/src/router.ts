@@ -2,6 +2,7 @@ import type { Auth } from '@danmaku/auth';
 import { authPlugin, restricted, type FastifyInstance } from '@danmaku/http';
 import { NO_CONTROL_CHARS, hash32 } from '@danmaku/model';
 import { counter } from '@danmaku/observability';
+import type { RouteAnswer } from '@danmaku/protocol';
 import { liveConnectors, pushKeys, type ConnectorInfo } from '@danmaku/push';
 import { guard, type Redis } from '@danmaku/store';
 
@@ -71,20 +72,6 @@ export interface RouteQuery {
   uid?: string;
   deviceId?: string;
   version?: string;
-}
-
-export interface RouteAnswer {
-  mode: 'long' | 'short';
-  endpoints: string[];
-  pollIntervalMs: number;
-  /** Why (for people and dashboards): blacklist, whitelist, gray, outside_gray, disabled, forced_polling, no_connectors. */
-  reason: string;
-  /**
-   * The Bilibili live protocol's endpoints of the same connectors (WebSocket URLs at /sub, TCP
-   * host:port). Listed whatever the mode: gray release and the lists steer this project's SDK,
-   * while the protocol's tools are pointed at a server by their operators.
-   */
-  bilibili?: { ws: string[]; tcp: string[] };
 }
 
 /** The Bilibili endpoints of live connectors, least loaded first like `endpoints`. */

@@ -1,8 +1,8 @@
 /** Connection performance, reported to `POST /v1/client-metrics`: the clients' side of end-to-end monitoring. */
-import type { Message } from '@danmaku/protocol';
+import type { ClientMetricKind, Message } from '@danmaku/protocol';
 import type { Mode } from './options.js';
 
-export type MetricKind = 'connect' | 'connect_failed' | 'disconnect' | 'degraded' | 'long_restored' | 'poll_failed' | 'delivery';
+export type MetricKind = ClientMetricKind;
 
 interface Sample {
   kind: MetricKind;

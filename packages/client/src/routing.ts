@@ -3,14 +3,10 @@
  * the connectors; failed connects move to the next connector, and three in a row (maxFailures)
  * degrade the client to polling until it asks the router again, later each time.
  */
-import { ClientError, type Mode, type ResolvedOptions } from './options.js';
+import type { RouteAnswer } from '@danmaku/protocol';
+import { ClientError, type ResolvedOptions } from './options.js';
 
-export interface RouteAnswer {
-  mode: Mode;
-  endpoints: string[];
-  pollIntervalMs: number;
-  reason?: string;
-}
+export type { RouteAnswer };
 
 /** A retry after a failed connect waits this long times the failures in a row. */
 const NEXT_CONNECTOR_STEP_MS = 200;

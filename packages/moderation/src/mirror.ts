@@ -67,17 +67,21 @@ export class ModerationMirror {
   touch(roomId: string, now = Date.now()): void {
     let copy = this.rooms.get(roomId);
     if (copy) {
-      // Map order is use order: the oldest entry is the least recently used.
-      this.rooms.delete(roomId);
+      // Map order is use order: the oldest entry is the least recently used. A busy room moves to
+      // the back at most once a second, not on every send: the order only has to be roughly right.
+      if (now - copy.usedAt >= 1000) {
+        this.rooms.delete(roomId);
+        this.rooms.set(roomId, copy);
+        copy.usedAt = now;
+      }
     } else {
       copy = { bans: new Map(), mutes: new Map(), loadedAt: 0, usedAt: now, loading: null };
       if (this.rooms.size >= this.maxRooms) {
         const oldest = this.rooms.keys().next().value;
         if (oldest !== undefined) this.rooms.delete(oldest);
       }
+      this.rooms.set(roomId, copy);
     }
-    copy.usedAt = now;
-    this.rooms.set(roomId, copy);
     if (now - copy.loadedAt >= this.refreshMs) void this.load(roomId, copy, copy.loadedAt === 0 ? 'first' : 'stale');
   }
 

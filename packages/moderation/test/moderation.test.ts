@@ -197,6 +197,28 @@ describe('room gate', () => {
       mirror.stop();
     }
   });
+
+  test('a room used again (a second or more later) outlives rooms used before it', async () => {
+    const [a, b, c, d] = Array.from({ length: 4 }, (_, i) => uniqueRoom(`lru-again${i}`)) as [string, string, string, string];
+    const mirror = new ModerationMirror({ redis, mutesKey: moderationKeys.mutes, maxRooms: 3 });
+    try {
+      const t0 = Date.now();
+      mirror.touch(a, t0);
+      mirror.touch(b, t0);
+      mirror.touch(c, t0);
+      mirror.touch(a, t0 + 1500);
+      mirror.touch(d, t0 + 1500);
+      // The first loads (empty rooms) settle before the copies are marked.
+      await new Promise((r) => setTimeout(r, 300));
+      for (const room of [a, b, c, d]) mirror.apply(room, 'ban', 'u1', Number.POSITIVE_INFINITY);
+      assert.deepEqual(
+        [a, b, c, d].map((room) => mirror.verdict(room, 'u1')?.code ?? null),
+        ['banned', null, 'banned', 'banned'],
+      );
+    } finally {
+      mirror.stop();
+    }
+  });
 });
 
 describe('one trip: rate limits and room gate in one script call', () => {

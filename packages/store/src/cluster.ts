@@ -1,5 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import { slotOf } from './keys.js';
+import { coalesceWrites } from './redis.js';
 
 export { Cluster } from 'ioredis';
 
@@ -53,6 +54,7 @@ export function createCluster(seeds: string, options: ClusterOptions = {}): Clus
     },
   });
   cluster.on('error', () => undefined);
+  cluster.on('+node', (node: Redis) => coalesceWrites(node));
   return cluster;
 }
 

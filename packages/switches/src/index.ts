@@ -19,8 +19,24 @@ export interface Switches {
   pollIntervalMs: number;
   /** Rooms whose sends are refused (403 `room_read_only`); `"*"` means every room. */
   readOnlyRooms: string[];
-  /** Share of comments a big room's poll keeps, 0..1; gifts are never dropped. */
+  /**
+   * Share of comments a big room keeps, 0..1, on its polls and on its long connections (a
+   * connector holding at least DANMAKU_PUSH_BIG_ROOM of its sockets); gifts are never dropped.
+   */
   bigRoomSampleRatio: number;
+}
+
+/** Types a big room may thin out; gifts and system notices are never dropped. */
+export const SAMPLED_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(['comment', 'enter', 'like']);
+
+/**
+ * Deterministic by seq, so every front, every connector and every viewer keeps the same subset:
+ * a message dropped for one is dropped for all, whether they poll or hold a connection.
+ */
+export function keptBySample(seq: number, ratio: number): boolean {
+  if (ratio >= 1) return true;
+  if (ratio <= 0) return false;
+  return (Math.imul(seq, 0x9e3779b1) >>> 0) / 0x1_0000_0000 < ratio;
 }
 
 export const DEFAULT_SWITCHES: Readonly<Switches> = Object.freeze({

@@ -1,9 +1,10 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { MessageType } from '@danmaku/model';
+import { SAMPLED_TYPES, keptBySample } from '@danmaku/switches';
 import type { CachedMessage, StreamWindow } from './room-cache.js';
 
-/** Types a big room may thin out; gifts and system notices are never dropped. */
-export const SAMPLED_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(['comment', 'enter', 'like']);
+export { SAMPLED_TYPES, keptBySample };
+
 
 export interface BigRoomRules {
   /** Most messages of a sampled type per poll. */
@@ -20,15 +21,6 @@ export interface WindowRead {
   skipped: boolean;
 }
 
-/**
- * Deterministic by seq, so every front and every viewer keeps the same subset and a message
- * dropped for one is dropped for all.
- */
-export function keptBySample(seq: number, ratio: number): boolean {
-  if (ratio >= 1) return true;
-  if (ratio <= 0) return false;
-  return (Math.imul(seq, 0x9e3779b1) >>> 0) / 0x1_0000_0000 < ratio;
-}
 
 /** At most `n` of `items`, evenly spread, the newest always kept. */
 function thin<T>(items: T[], n: number): T[] {

@@ -1,9 +1,8 @@
 import { NO_CONTROL_CHARS } from '@danmaku/model';
 import { counter, histogram } from '@danmaku/observability';
 import type { FastifyInstance } from '@danmaku/http';
+import { CLIENT_METRIC_KINDS, type ClientMetricKind } from '@danmaku/protocol';
 
-/** What the client SDK reports about its connections (packages/client ClientMetricSample). */
-export const CLIENT_METRIC_KINDS = ['connect', 'connect_failed', 'disconnect', 'degraded', 'long_restored', 'poll_failed', 'delivery'] as const;
 
 export const clientMetricsBodySchema = {
   type: 'object',
@@ -32,7 +31,7 @@ export const clientMetricsBodySchema = {
 
 interface ClientMetricsBody {
   sdk?: string;
-  samples: { kind: (typeof CLIENT_METRIC_KINDS)[number]; mode: 'long' | 'short'; ms?: number }[];
+  samples: { kind: ClientMetricKind; mode: 'long' | 'short'; ms?: number }[];
 }
 
 const events = counter<'kind' | 'mode'>({ name: 'danmaku_client_events_total', help: 'Connection events reported by clients', labelNames: ['kind', 'mode'] });
