@@ -1,6 +1,8 @@
 /**
  * npm run bench -- poll: polls of a big room (served from the front's local cache) against polls
- * of a small room (each one a Redis read), beside a Fastify hello-world baseline, in one run.
+ * of a small room (each one a Redis read), beside two Fastify baselines, in one run: hello-world,
+ * and the same Fastify server answering `GET /static` with the very bytes and content type of the
+ * cached answer (what serving a ready string costs, 3.7 KB instead of 17 bytes).
  * Every server is a child process on 127.0.0.1; autocannon runs here, bounded in time.
  * Targets: cached >= 4x uncached req/s, and >= 80 % of the hello-world baseline.
  * Knobs: BENCH_DURATION_S (10 per run), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50), BENCH_POLL_MESSAGES (10 per answer).
@@ -81,11 +83,18 @@ async function seed(url: string): Promise<void> {
   }
 }
 
+/** How many of `b`'s requests the CPU of one of `a`'s buys (a's us / b's us); null when unmeasured. */
+function cpuRatio(a: LoadResult, b: LoadResult): number | null {
+  if (a.serverCpuUsPerReq === null || b.serverCpuUsPerReq === null || b.serverCpuUsPerReq === 0) return null;
+  return Math.round((a.serverCpuUsPerReq / b.serverCpuUsPerReq) * 100) / 100;
+}
+
 const profiling = process.argv.includes('--profile') ? profileDir('poll') : null;
-const hello = await startHelloServer();
 const server = await startStandaloneServer(serverEnv, profiling?.flags);
+// Started once the cached answer is known (it is handed over in the baseline's environment).
+let hello: Awaited<ReturnType<typeof startHelloServer>> | null = null;
 try {
-  process.stdout.write(`poll bench: ${roundsWanted} rounds of 3 runs, ${durationS} s per run, ${connections} connections, ${perAnswer} comments per answer\n`);
+  process.stdout.write(`poll bench: ${roundsWanted} rounds of 4 runs, ${durationS} s per run, ${connections} connections, ${perAnswer} comments per answer\n`);
   await seed(server.url);
   // A client's ordinary poll: the default types (comment, gift, enter, system) and a cursor
   // `perAnswer` comments behind the newest, up to date on the other types.
@@ -100,6 +109,14 @@ try {
     const check = (await (await fetch(pollUrl(room))).json()) as { messages: unknown[] };
     if (check.messages.length !== perAnswer) throw new Error(`expected ${perAnswer} messages per answer in ${room}, got ${check.messages.length}`);
   }
+  const answer = await fetch(pollUrl(bigRoom));
+  const staticBody = await answer.text();
+  hello = await startHelloServer({ HELLO_STATIC_BODY: staticBody, HELLO_STATIC_TYPE: answer.headers.get('content-type') ?? 'application/json' });
+  const staticCheck = await fetch(`${hello.url}/static`);
+  if ((await staticCheck.text()) !== staticBody || staticCheck.headers.get('content-type') !== answer.headers.get('content-type')) {
+    throw new Error('the baseline server does not answer /static with the cached answer');
+  }
+  const helloServer = hello;
 
   // Redis CPU per poll too: saving the Redis servers is what the local cache is for.
   const redis = new Redis(config.redisUrl);
@@ -114,12 +131,13 @@ try {
   };
   // Rounds of (baseline, cached, uncached), interleaved so that a burst of other load on a shared
   // machine hits all three alike; each kind reports its best round (all rounds are in the JSON).
-  type Kind = 'baseline' | 'cached' | 'uncached';
-  const rounds: Record<Kind, (LoadResult & { redisCpuUsPerReq?: number })[]> = { baseline: [], cached: [], uncached: [] };
+  type Kind = 'baseline' | 'static' | 'cached' | 'uncached';
+  const rounds: Record<Kind, (LoadResult & { redisCpuUsPerReq?: number })[]> = { baseline: [], static: [], cached: [], uncached: [] };
   let servedFromCache = 0;
   let servedFromRedis = 0;
   for (let round = 0; round < roundsWanted; round++) {
-    rounds.baseline.push(await runLoad({ name: 'hello-world (Fastify baseline)', url: `${hello.url}/`, connections, durationS, serverPid: hello.pid }));
+    rounds.baseline.push(await runLoad({ name: 'hello-world (Fastify baseline)', url: `${helloServer.url}/`, connections, durationS, serverPid: helloServer.pid }));
+    rounds.static.push(await runLoad({ name: 'same bytes, static (Fastify)', url: `${helloServer.url}/static`, connections, durationS, serverPid: helloServer.pid }));
     const cacheBefore = await metric(server.url, /danmaku_polls_total\{source="cache"\} (\d+)/);
     rounds.cached.push(await redisUsPerReq(() => runLoad({ name: 'poll big room (local cache)', url: pollUrl(bigRoom), connections, durationS, serverPid: server.pid })));
     servedFromCache += (await metric(server.url, /danmaku_polls_total\{source="cache"\} (\d+)/)) - cacheBefore;
@@ -130,14 +148,23 @@ try {
   redis.disconnect();
   const best = (kind: Kind) => rounds[kind].reduce((a, b) => (b.reqPerSec > a.reqPerSec ? b : a));
   const baseline = best('baseline');
+  const staticRun = best('static');
   const cached = best('cached') as LoadResult & { redisCpuUsPerReq: number };
   const uncached = best('uncached') as LoadResult & { redisCpuUsPerReq: number };
-  const results: LoadResult[] = [baseline, cached, uncached];
+  // The static run last: readers that find runs by position take the first three as before.
+  const results: LoadResult[] = [baseline, cached, uncached, staticRun];
   printTable(`GET /v1/rooms/:roomId/messages (best of ${roundsWanted} rounds)`, results, baseline);
   const summary = {
     cachedVsUncached: ratio(cached, uncached),
     cachedVsBaseline: ratio(cached, baseline),
     uncachedVsBaseline: ratio(uncached, baseline),
+    // The same bytes from a bare Fastify route: the ceiling for a ready answer of this size.
+    staticCpuUs: staticRun.serverCpuUsPerReq,
+    staticPerS: staticRun.reqPerSec,
+    cachedVsStatic: ratio(cached, staticRun),
+    // By CPU per request (steadier than req/s on a shared machine): static us / cached us.
+    cachedVsStaticCpu: cpuRatio(staticRun, cached),
+    cachedVsBaselineCpu: cpuRatio(baseline, cached),
     targets: { cachedVsUncached: 4, cachedVsBaseline: 0.8 },
     // Proof the runs took the intended paths: server-side counts of polls by source.
     servedFromCache,
@@ -146,6 +173,7 @@ try {
   const met = summary.cachedVsUncached >= summary.targets.cachedVsUncached && summary.cachedVsBaseline >= summary.targets.cachedVsBaseline;
   process.stdout.write(
     `\ncached / uncached = ${summary.cachedVsUncached}x (target >= ${summary.targets.cachedVsUncached}x), cached / hello-world = ${Math.round(summary.cachedVsBaseline * 100)} % (target >= ${summary.targets.cachedVsBaseline * 100} %): ${met ? 'targets met' : 'TARGETS MISSED'}\n` +
+      `by server CPU per request: cached / hello-world = ${Math.round((summary.cachedVsBaselineCpu ?? 0) * 100)} %, cached / same bytes static = ${Math.round((summary.cachedVsStaticCpu ?? 0) * 100)} % (${cached.serverCpuUsPerReq} vs ${baseline.serverCpuUsPerReq} and ${staticRun.serverCpuUsPerReq} us)\n` +
       `Redis CPU per poll: ${cached.redisCpuUsPerReq} us cached (background refreshes only), ${uncached.redisCpuUsPerReq} us uncached\n` +
       `server counted ${summary.servedFromCache} polls from the cache during the cached run and ${summary.servedFromRedis} from Redis during the uncached run\n`,
   );
@@ -153,7 +181,7 @@ try {
   process.stdout.write(`results: ${path}\n`);
 } finally {
   await server.stop();
-  await hello.stop();
+  await hello?.stop();
 }
 // Written as the server exited: its busy time is the three kinds of run together.
 if (profiling) printProfile(profiling.dir, { standalone: server.pid });

@@ -1,7 +1,9 @@
 /**
  * The baseline server of the benches: Fastify hello-world (GET /) and a JSON echo (POST /echo),
  * no plugins, no logging. With REDIS_URL, POST /echo-redis answers like /echo after one Redis
- * round trip (INCR): the least a send that checks anything shared can do. Run as its own process
+ * round trip (INCR): the least a send that checks anything shared can do. With HELLO_STATIC_BODY,
+ * GET /static answers that ready string (content type HELLO_STATIC_TYPE): what Fastify needs to
+ * send the bytes of a cached answer, without any lookup. Run as its own process
  * so it is measured exactly like the real server.
  */
 import Fastify from 'fastify';
@@ -15,6 +17,13 @@ if (redis) {
   app.post('/echo-redis', async (_request, reply) => {
     await redis.incr('bench:echo-redis');
     return reply.code(202).send({ ok: true });
+  });
+}
+const staticBody = process.env.HELLO_STATIC_BODY;
+if (staticBody !== undefined) {
+  const staticType = process.env.HELLO_STATIC_TYPE ?? 'application/json; charset=utf-8';
+  app.get('/static', (_request, reply) => {
+    void reply.type(staticType).send(staticBody);
   });
 }
 const port = Number(process.env.PORT ?? 0);

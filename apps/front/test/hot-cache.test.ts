@@ -111,6 +111,35 @@ describe('front local cache', () => {
     t.diagnostic(`${N} small-room polls: ${delta(stats, after, SCRIPTS)} script calls`);
   });
 
+  it('a ready answer (written before routing) has the status, headers and bytes of the routed answer', async () => {
+    const big = uniqueRoom('ready');
+    await fill(big, 12);
+    await makeBig(big);
+    const url = `${system.url}/v1/rooms/${big}/messages?types=comment&limit=7`;
+    const view = async (init: RequestInit = {}) => {
+      const res = await fetch(url, init);
+      const headers: Record<string, string> = {};
+      res.headers.forEach((value, name) => {
+        if (name !== 'date') headers[name] = value;
+      });
+      return { status: res.status, headers, body: await res.text() };
+    };
+    const cachedBefore = metric(await metrics(system.url), 'danmaku_polls_total', { source: 'cache' });
+    // The first poll of this query is built by the handler and kept; the next ones are the kept bytes.
+    const routed = await view({ headers: { origin: 'https://site.example' } });
+    const ready = [await view({ headers: { origin: 'https://site.example' } }), await view({ headers: { origin: 'https://site.example' } })];
+    assert.equal(metric(await metrics(system.url), 'danmaku_polls_total', { source: 'cache' }) - cachedBefore, 3);
+    for (const answer of ready) assert.deepEqual(answer, routed);
+    assert.equal(routed.status, 200);
+    assert.equal(routed.headers['content-type'], 'application/json; charset=utf-8');
+    assert.equal(routed.headers.vary, 'Origin');
+    assert.equal(routed.headers['access-control-allow-origin'], undefined);
+    assert.equal((JSON.parse(routed.body) as { messages: unknown[] }).messages.length, 7);
+    const head = await fetch(url, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), routed.headers['content-length']);
+  });
+
   it('shows new messages within a refresh, keeps seq gap-free, and drops deleted ones', async () => {
     const room = uniqueRoom('bigflow');
     const ids = await fill(room, 5);

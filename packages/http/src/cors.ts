@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, HookHandlerDoneFunction } from 'fastify';
 
 /**
  * Who may call from a browser on another site (DANMAKU_CORS_ORIGINS). No route reads cookies, so
@@ -21,6 +22,87 @@ export function corsOrigin(origins: readonly string[], url: string): '*' | strin
 
 export const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'];
 export const CORS_HEADERS = ['Content-Type', 'Authorization'];
+
+// Each header value is built once: the answer depends only on the origin mode and the request's
+// Origin, never on options read per request.
+const ALLOW_METHODS = CORS_METHODS.join(', ');
+const ALLOW_HEADERS = CORS_HEADERS.join(', ');
+const EXPOSE_HEADERS = 'Retry-After';
+const MAX_AGE = '600';
+
+/** Adds Origin to Vary, keeping what is there (an earlier hook's value, or `*`). */
+function varyOrigin(reply: FastifyReply): void {
+  const current = reply.getHeader('vary');
+  if (current === undefined || current === '') {
+    void reply.header('Vary', 'Origin');
+    return;
+  }
+  const text = Array.isArray(current) ? current.join(', ') : String(current);
+  const names = text.split(',').map((name) => name.trim().toLowerCase());
+  if (names.includes('*') || names.includes('origin')) return;
+  void reply.header('Vary', `${text}, Origin`);
+}
+
+type Headers = Readonly<Record<string, string>>;
+
+/**
+ * The CORS headers of an answer that is not a preflight, by URL and the request's Origin, as
+ * @fastify/cors gave them with the options corsOrigin() picks (credentials off, Retry-After
+ * exposed): `Vary: Origin` always; with '*' Allow-Origin `*`; with a list the request's Origin
+ * when listed; with false nothing more. `preflight` says whether an OPTIONS request is answered
+ * as one. Every object is built here once; the caller must not change them.
+ */
+export function corsAnswer(origins: readonly string[]): (url: string, origin: string | undefined) => { headers: Headers; preflight: boolean } {
+  const off = { headers: Object.freeze({ vary: 'Origin' }), preflight: false };
+  const any = { headers: Object.freeze({ vary: 'Origin', 'access-control-allow-origin': '*', 'access-control-expose-headers': EXPOSE_HEADERS }), preflight: true };
+  if (origins.includes('*')) return () => any;
+  if (origins.length > 0) {
+    const unlisted = { headers: Object.freeze({ vary: 'Origin', 'access-control-expose-headers': EXPOSE_HEADERS }), preflight: true };
+    const listed = new Map(
+      origins.map((origin) => [origin, { headers: Object.freeze({ vary: 'Origin', 'access-control-allow-origin': origin, 'access-control-expose-headers': EXPOSE_HEADERS }), preflight: true }]),
+    );
+    return (_url, origin) => (origin === undefined ? unlisted : (listed.get(origin) ?? unlisted));
+  }
+  return (url) => (isPlayerRoute(url) ? any : off);
+}
+
+/**
+ * CORS for every route of `app` (see corsAnswer), without building and normalising options on
+ * every request as @fastify/cors did; preflights are strict (Origin and
+ * Access-Control-Request-Method required, else 400) and answered 204 in the hook.
+ */
+export function corsHooks(app: FastifyInstance, origins: readonly string[]): void {
+  const answer = corsAnswer(origins);
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const { headers, preflight } = answer(request.url, request.headers.origin);
+    varyOrigin(reply);
+    for (const name in headers) {
+      if (name !== 'vary') void reply.header(name, headers[name]);
+    }
+    if (!preflight || request.raw.method !== 'OPTIONS') {
+      done();
+      return;
+    }
+    if (!request.headers.origin || !request.headers['access-control-request-method']) {
+      void reply.status(400).type('text/plain').send('Invalid Preflight Request');
+      return;
+    }
+    void reply
+      .header('Access-Control-Allow-Methods', ALLOW_METHODS)
+      .header('Access-Control-Allow-Headers', ALLOW_HEADERS)
+      .header('Access-Control-Max-Age', MAX_AGE)
+      .code(204)
+      .header('Content-Length', '0')
+      .send();
+  });
+  // Lets OPTIONS reach the hook on every path; a preflight the hook did not answer (CORS off
+  // for that route) is a 404 like any unknown route.
+  // `hide` is @fastify/swagger's key (kept out of the API document); Fastify's schema type lacks it.
+  const hidden = { hide: true } as FastifySchema;
+  app.options('*', { schema: hidden }, (_request, reply) => {
+    reply.callNotFound();
+  });
+}
 
 interface SocketCorsOptions {
   origin: boolean | string | string[];

@@ -1,4 +1,3 @@
-import cors from '@fastify/cors';
 import { STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
@@ -6,9 +5,12 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ApiError, LIMITS, NO_CONTROL_CHARS } from '@danmaku/model';
 import { BusUnavailableError } from '@danmaku/bus';
 import { counter, metricsText, type Logger } from '@danmaku/observability';
-import { CORS_HEADERS, CORS_METHODS, corsOrigin } from './cors.js';
+import { corsHooks } from './cors.js';
+import { installEarlyAnswers } from './early.js';
+import { lazyRequestLogger } from './request-log.js';
 
 export { corsOrigin, isPlayerRoute, socketCors } from './cors.js';
+export { answerEarlyFor, type EarlyAnswer } from './early.js';
 
 export interface HttpServerOptions {
   logger: Logger;
@@ -206,6 +208,8 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     loggerInstance: options.logger as FastifyBaseLogger,
     // A log line per request costs more than the request on the hot paths; errors still log.
     logController: new LogController({ disableRequestLogging: true }),
+    // Each request's logger (with its reqId) is made on its first line, not for every request.
+    childLoggerFactory: lazyRequestLogger,
     bodyLimit: options.bodyLimit ?? LIMITS.bodyMaxBytes,
     trustProxy: options.trustProxy ?? false,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
@@ -255,12 +259,8 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   );
 
   options.beforeRoutes?.(app);
-  const origins = options.corsOrigins ?? [];
-  void app.register(cors, {
-    delegator: (request, callback) => {
-      callback(null, { origin: corsOrigin(origins, request.url ?? '/'), credentials: false, methods: CORS_METHODS, allowedHeaders: CORS_HEADERS, exposedHeaders: ['Retry-After'], maxAge: 600 });
-    },
-  });
+  corsHooks(app, options.corsOrigins ?? []);
+  installEarlyAnswers(app, options.corsOrigins ?? []);
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/metrics', async (_request, reply) => {

@@ -13,7 +13,7 @@ import {
   type SendMessageBody,
 } from '@danmaku/model';
 import { counter } from '@danmaku/observability';
-import { restricted, type FastifyInstance } from '@danmaku/http';
+import { answerEarlyFor, restricted, type FastifyInstance } from '@danmaku/http';
 import type { FrontContext } from '../context.js';
 import { redisSeconds } from '@danmaku/store';
 import type { StreamWindow } from '../cache/room-cache.js';
@@ -26,6 +26,8 @@ const redisPolls = polls.labels('redis');
 
 const DEFAULT_POLL_LIMIT = 100;
 const JSON_TYPE = 'application/json; charset=utf-8';
+const POLL_PREFIX = '/v1/rooms/';
+const POLL_SUFFIX = '/messages';
 
 export function parseTypes(text: string | undefined): MessageType[] {
   if (text === undefined || text === '') return [...DEFAULT_POLL_TYPES];
@@ -60,6 +62,27 @@ export async function messageRoutes(app: FastifyInstance, ctx: FrontContext): Pr
     return { retryAfterMs, answerKey: big ? `${retryAfterMs}|${switches.bigRoomSampleRatio}|${url.slice(url.indexOf('?') + 1 || url.length)}` : '' };
   };
 
+  /** A big room's ready answer to this exact query (see RoomCache.answer), counted as a poll. */
+  const readyAnswer = (roomId: string, url: string): Buffer | undefined => {
+    const ready = hot.cache.isBig(roomId) ? hot.cache.answer(roomId, pollKey(url, true).answerKey) : undefined;
+    if (ready === undefined) return undefined;
+    hot.cache.notePoll(roomId);
+    cachePolls.inc();
+    return ready;
+  };
+
+  // Most polls of a big room get a ready answer: they are answered from the request line, before
+  // Fastify routes the request (the room id is the raw path segment, which for a valid id is the
+  // decoded one; anything else has no ready answer and takes the route below).
+  answerEarlyFor(app, (url) => {
+    if (!url.startsWith(POLL_PREFIX)) return undefined;
+    const query = url.indexOf('?');
+    const end = query === -1 ? url.length : query;
+    if (end - POLL_SUFFIX.length <= POLL_PREFIX.length || !url.startsWith(POLL_SUFFIX, end - POLL_SUFFIX.length)) return undefined;
+    const body = readyAnswer(url.slice(POLL_PREFIX.length, end - POLL_SUFFIX.length), url);
+    return body === undefined ? undefined : { contentType: JSON_TYPE, body };
+  });
+
   app.get<{ Params: { roomId: string }; Querystring: PollQuery }>(
     '/v1/rooms/:roomId/messages',
     {
@@ -68,15 +91,13 @@ export async function messageRoutes(app: FastifyInstance, ctx: FrontContext): Pr
       // only for valid queries of valid rooms, under the query's exact text, so a hit is a query
       // that would pass validation and get these very bytes from the handler. A miss (any small
       // room) costs one map lookup here and takes the ordinary path.
+      // (HEAD requests, and requests made with inject(), which no server listener sees.)
       onRequest: (request, reply, done) => {
-        const { roomId } = request.params;
-        const ready = hot.cache.isBig(roomId) ? hot.cache.answer(roomId, pollKey(request.url, true).answerKey) : undefined;
+        const ready = readyAnswer(request.params.roomId, request.url);
         if (ready === undefined) {
           done();
           return;
         }
-        hot.cache.notePoll(roomId);
-        cachePolls.inc();
         void reply.type(JSON_TYPE).send(ready);
       },
     },
