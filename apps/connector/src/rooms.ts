@@ -91,6 +91,8 @@ function parseStored(json: readonly string[]): StoredMessage[] {
  */
 export class RoomHub {
   readonly rooms = new Map<string, Room>();
+  /** When a packet last went out in any room: how long this connector's viewers have been idle. */
+  lastEmitAt = 0;
   private readonly sweepTimer: NodeJS.Timeout;
 
   constructor(private readonly options: RoomHubOptions) {
@@ -295,6 +297,7 @@ export class RoomHub {
     room.flushTimer = null;
     if (room.closed || room.pending.length === 0) return;
     room.lastFlushAt = Date.now();
+    this.lastEmitAt = room.lastFlushAt;
     let messages = room.pending;
     room.pending = [];
     let oldest = Infinity;
