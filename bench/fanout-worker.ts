@@ -105,17 +105,19 @@ function biliReader(client: Uint8Array, welcome: () => void, beatOnce: () => voi
 function connectBili(client: Uint8Array): void {
   const ws = new WebSocket(url, { perMessageDeflate: false });
   bilis.push(ws);
-  let welcomed = false;
+  const welcome = { done: false };
   ws.on('open', () => ws.send(authPacket()));
-  ws.on('message', biliReader(client, () => (welcomed = true), () => ws.send(HEARTBEAT)));
+  ws.on('message', biliReader(client, () => (welcome.done = true), () => ws.send(HEARTBEAT)));
   ws.on('error', () => undefined);
-  ws.on('close', () => {
-    if (!welcomed) {
-      welcomed = true;
-      failed++;
-      settled();
-    }
-  });
+  ws.on('close', () => failedUnlessWelcomed(welcome));
+}
+
+/** A connection that closed before the auth reply counts as failed, once. */
+function failedUnlessWelcomed(welcome: { done: boolean }): void {
+  if (welcome.done) return;
+  welcome.done = true;
+  failed++;
+  settled();
 }
 
 /** The same client on raw TCP: whole packets cut from the stream by the length in their header. */
@@ -124,9 +126,9 @@ function connectBiliTcp(client: Uint8Array): void {
   const socket = tcpConnect(Number(url.slice(at + 1)), url.slice(0, at));
   socket.setNoDelay(true);
   tcps.push(socket);
-  let welcomed = false;
+  const welcome = { done: false };
   let pending: Buffer = Buffer.alloc(0);
-  const read = biliReader(client, () => (welcomed = true), () => socket.write(HEARTBEAT));
+  const read = biliReader(client, () => (welcome.done = true), () => socket.write(HEARTBEAT));
   socket.on('connect', () => socket.write(authPacket()));
   socket.on('data', (chunk: Buffer) => {
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
@@ -141,13 +143,7 @@ function connectBiliTcp(client: Uint8Array): void {
     pending = end === pending.length ? Buffer.alloc(0) : Buffer.from(pending.subarray(end));
   });
   socket.on('error', () => undefined);
-  socket.on('close', () => {
-    if (!welcomed) {
-      welcomed = true;
-      failed++;
-      settled();
-    }
-  });
+  socket.on('close', () => failedUnlessWelcomed(welcome));
 }
 
 // Bilibili clients beat every 30 s, or the server closes them as idle.
