@@ -28,7 +28,7 @@ import { cpuSeconds } from './lib/cannon.js';
 import { diff, formatDiff, summarize, type HeapDiffRow } from './lib/heap-diff.js';
 import { printProfile } from './lib/profile.js';
 import { writeResult } from './lib/report.js';
-import type { WorkerReport } from './lib/worker-report.js';
+import { drainDeliveries, type WorkerReport } from './lib/worker-report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -462,18 +462,10 @@ async function run(system: System): Promise<RunResult> {
     const t0 = Date.now();
     const sent = await send(post);
     // Drain: until every joined client has every message, or nothing moves for 5 s, or the limit.
-    let last = -1;
-    let still = Date.now();
-    const deadline = Date.now() + DRAIN_S * 1000;
-    while (Date.now() < deadline) {
-      const got = (await Promise.all(workers.map((w) => progress(w)))).reduce((a, b) => a + b, 0);
-      if (got >= sent * joined) break;
-      if (got !== last) {
-        last = got;
-        still = Date.now();
-      } else if (Date.now() - still > 5000) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await drainDeliveries(async () => (await Promise.all(workers.map((w) => progress(w)))).reduce((a, b) => a + b, 0), sent * joined, {
+      untilMs: Date.now() + DRAIN_S * 1000,
+      stallMs: 5000,
+    });
     const t1 = Date.now();
     const cpu1 = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) ?? 0]));
     const sysByProcess = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, round(sysSeconds(pid) - (sys0[name] as number), 2)]));

@@ -30,7 +30,7 @@ import { decodeCursor } from '@danmaku/model';
 import { LOAD_ENV, freePort, spawnTs, startMockKafka, startRedis, tokenFor, waitFor, type MockKafka, type Spawned, type TestRedis } from '@danmaku/testkit';
 import { cpuSeconds } from './lib/cannon.js';
 import { writeResult } from './lib/report.js';
-import type { WorkerReport } from './lib/worker-report.js';
+import { drainDeliveries, type WorkerReport } from './lib/worker-report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -238,18 +238,11 @@ try {
 
   // Drain: until every viewer has every accepted message, nothing moves for 10 s, or 60 s.
   const expected = acceptedHuge * joined;
-  let last = -1;
-  let still = Date.now();
-  let got = 0;
-  while (Date.now() - sendsDone < 60_000) {
-    got = (await Promise.all(viewers.map((v) => ask(v.proc, 'progress', 'progress').then(Number)))).reduce((a, b) => a + b, 0);
-    if (got >= expected) break;
-    if (got !== last) {
-      last = got;
-      still = Date.now();
-    } else if (Date.now() - still > 10_000) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await drainDeliveries(
+    async () => (await Promise.all(viewers.map((v) => ask(v.proc, 'progress', 'progress').then(Number)))).reduce((a, b) => a + b, 0),
+    expected,
+    { untilMs: sendsDone + 60_000, stallMs: 10_000 },
+  );
   const t1 = Date.now();
   const windowS = (t1 - t0) / 1000;
   const cpu1 = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) ?? 0]));
