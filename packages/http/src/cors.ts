@@ -45,6 +45,9 @@ function varyOrigin(reply: FastifyReply): void {
 
 type Headers = Readonly<Record<string, string>>;
 
+/** The CORS headers of an answer, by URL and Origin (see corsAnswer). */
+export type CorsAnswer = (url: string, origin: string | undefined) => { headers: Headers; preflight: boolean };
+
 /**
  * The CORS headers of an answer that is not a preflight, by URL and the request's Origin, as
  * @fastify/cors gave them with the options corsOrigin() picks (credentials off, Retry-After
@@ -52,7 +55,7 @@ type Headers = Readonly<Record<string, string>>;
  * when listed; with false nothing more. `preflight` says whether an OPTIONS request is answered
  * as one. Every object is built here once; the caller must not change them.
  */
-export function corsAnswer(origins: readonly string[]): (url: string, origin: string | undefined) => { headers: Headers; preflight: boolean } {
+export function corsAnswer(origins: readonly string[]): CorsAnswer {
   const off = { headers: Object.freeze({ vary: 'Origin' }), preflight: false };
   const any = { headers: Object.freeze({ vary: 'Origin', 'access-control-allow-origin': '*', 'access-control-expose-headers': EXPOSE_HEADERS }), preflight: true };
   if (origins.includes('*')) return () => any;
@@ -71,8 +74,7 @@ export function corsAnswer(origins: readonly string[]): (url: string, origin: st
  * every request as @fastify/cors did; preflights are strict (Origin and
  * Access-Control-Request-Method required, else 400) and answered 204 in the hook.
  */
-export function corsHooks(app: FastifyInstance, origins: readonly string[]): void {
-  const answer = corsAnswer(origins);
+export function corsHooks(app: FastifyInstance, answer: CorsAnswer): void {
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const { headers, preflight } = answer(request.url, request.headers.origin);
     varyOrigin(reply);

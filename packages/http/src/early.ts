@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import { corsAnswer } from './cors.js';
+import type { CorsAnswer } from './cors.js';
 
 /**
  * A ready answer for a GET, found from the request line alone (no routing, no parsing), or
@@ -9,7 +9,7 @@ import { corsAnswer } from './cors.js';
 export type EarlyAnswer = (url: string, req: IncomingMessage) => { contentType: string; body: Buffer } | undefined;
 
 interface EarlyState {
-  cors: ReturnType<typeof corsAnswer>;
+  cors: CorsAnswer;
   answers: EarlyAnswer[];
   closing: boolean;
 }
@@ -19,12 +19,12 @@ const states = new WeakMap<HttpServer, EarlyState>();
 /**
  * Puts a dispatcher in front of Fastify's request listener (and any other, such as socket.io's
  * wrapper, added later or before): a GET an early answerer knows is written here, with the
- * headers Fastify's path would give it (the CORS headers of createHttpServer's hook,
- * Content-Type, Content-Length); anything else goes on unchanged. Called by createHttpServer.
+ * headers Fastify's path would give it (`cors`: the same answers createHttpServer's CORS hook
+ * gives, Content-Type, Content-Length); anything else goes on unchanged. Called by createHttpServer.
  */
-export function installEarlyAnswers(app: FastifyInstance, origins: readonly string[]): void {
+export function installEarlyAnswers(app: FastifyInstance, cors: CorsAnswer): void {
   const server = app.server as HttpServer;
-  const state: EarlyState = { cors: corsAnswer(origins), answers: [], closing: false };
+  const state: EarlyState = { cors, answers: [], closing: false };
   states.set(server, state);
   // Fastify answers 503 with `Connection: close` once closing; leave that to it.
   app.addHook('preClose', (done) => {

@@ -5,7 +5,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ApiError, LIMITS, NO_CONTROL_CHARS } from '@danmaku/model';
 import { BusUnavailableError } from '@danmaku/bus';
 import { counter, metricsText, type Logger } from '@danmaku/observability';
-import { corsHooks } from './cors.js';
+import { corsAnswer, corsHooks } from './cors.js';
 import { installEarlyAnswers } from './early.js';
 import { lazyRequestLogger } from './request-log.js';
 
@@ -259,8 +259,10 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   );
 
   options.beforeRoutes?.(app);
-  corsHooks(app, options.corsOrigins ?? []);
-  installEarlyAnswers(app, options.corsOrigins ?? []);
+  // One set of CORS answers for the hook and the early path, so both send the same headers.
+  const cors = corsAnswer(options.corsOrigins ?? []);
+  corsHooks(app, cors);
+  installEarlyAnswers(app, cors);
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/metrics', async (_request, reply) => {
