@@ -2,7 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { StreamWindow } from '../src/cache/room-cache.js';
-import { Pressure, keptBySample, readWindow } from '../src/cache/shape.js';
+import { keptBySample } from '@danmaku/switches';
+import { Pressure, readWindow } from '../src/cache/shape.js';
 
 const NOW = 1_000_000;
 

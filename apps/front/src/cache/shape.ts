@@ -3,9 +3,6 @@ import type { MessageType } from '@danmaku/model';
 import { SAMPLED_TYPES, keptBySample } from '@danmaku/switches';
 import type { CachedMessage, StreamWindow } from './room-cache.js';
 
-export { SAMPLED_TYPES, keptBySample };
-
-
 export interface BigRoomRules {
   /** Most messages of a sampled type per poll. */
   limit: number;
@@ -20,7 +17,6 @@ export interface WindowRead {
   cursorSeq: number;
   skipped: boolean;
 }
-
 
 /** At most `n` of `items`, evenly spread, the newest always kept. */
 function thin<T>(items: T[], n: number): T[] {

@@ -3,7 +3,6 @@ import { counter, histogram } from '@danmaku/observability';
 import type { FastifyInstance } from '@danmaku/http';
 import { CLIENT_METRIC_KINDS, type ClientMetricKind } from '@danmaku/protocol';
 
-
 export const clientMetricsBodySchema = {
   type: 'object',
   required: ['samples'],
