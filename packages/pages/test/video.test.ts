@@ -360,7 +360,7 @@ describe('video in sync and the OBS overlay in Chromium', () => {
     // passing a corner would otherwise make the transparency check depend on timing.
     const drawnBoxes = await page.evaluate(() => {
       for (const animation of document.getAnimations()) animation.pause();
-      return [...document.querySelectorAll<HTMLElement>('#stage .danmaku, #notice, #likes')]
+      return Array.from(document.querySelectorAll<HTMLElement>('#stage .danmaku, #notice, #likes'))
         .map((el) => el.getBoundingClientRect())
         .filter((r) => r.width > 0 && r.height > 0)
         .map((r) => ({ left: r.left, top: r.top, right: r.right, bottom: r.bottom }));
