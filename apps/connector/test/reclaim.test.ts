@@ -1,0 +1,118 @@
+/**
+ * The connector's one compacting collection after a crowd comes or goes (ConnectorCore.reclaim):
+ * when it runs, when it must not (too few connections, or packets still going out), on a real
+ * connector process started with --expose-gc as scripts/role.sh starts it.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { io, type Socket } from 'socket.io-client';
+import { createLogger } from '@danmaku/observability';
+import { startStandalone, type Standalone } from '@danmaku/standalone';
+import { spawnTs, testConfig, uniqueRoom, waitFor, type Spawned } from '@danmaku/testkit';
+import { sendComments } from './helpers.js';
+
+interface Collection {
+  msg: string;
+  time: number;
+  open: number;
+  closed: number;
+  pauseMs: number;
+}
+
+const COLLECTED = /collected after many connections (opened|closed)/;
+
+/** The collections the connector logged so far, oldest first. */
+function collections(proc: Spawned): Collection[] {
+  return proc
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{') && COLLECTED.test(line))
+    .map((line) => JSON.parse(line) as Collection);
+}
+
+async function openClients(url: string, n: number): Promise<Socket[]> {
+  const sockets: Socket[] = [];
+  // In batches: a thousand handshakes at once from one test process only measure the test process.
+  for (let i = 0; i < n; i += 100) {
+    const batch = Array.from({ length: Math.min(100, n - i) }, () => io(url, { transports: ['websocket'], forceNew: true, reconnection: false }));
+    await Promise.all(
+      batch.map(
+        (s) =>
+          new Promise<void>((resolve, reject) => {
+            s.once('connect', () => resolve());
+            s.once('connect_error', reject);
+          }),
+      ),
+    );
+    sockets.push(...batch);
+  }
+  return sockets;
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('connector: the collection after a crowd', () => {
+  const cluster = uniqueRoom('reclaim');
+  let system: Standalone;
+  let connector: Spawned;
+  let url: string;
+  const clients: Socket[] = [];
+
+  before(async () => {
+    system = await startStandalone(testConfig({ cluster, rateUserMax: 1_000_000, rateIpMax: 1_000_000, pushMergeMs: 20 }), createLogger('test', 'silent'), { connector: false });
+    connector = spawnTs('apps/connector/src/main.ts', { LOG_LEVEL: 'info', CONNECTOR_PORT: '0', KAFKA_BROKERS: '', DANMAKU_CLUSTER: cluster }, [], ['--expose-gc']);
+    await connector.waitForOutput(/connector \S+ listening on \S+/);
+    url = (/connector \S+ listening on (\S+)/.exec(connector.output()) as RegExpExecArray)[1] as string;
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await connector.kill('SIGKILL');
+    await system.stop();
+  });
+
+  it('collects once a thousand have arrived and the room is quiet, and again once they have left', async () => {
+    // Fewer than a thousand new connections: no collection, however long they sit.
+    clients.push(...(await openClients(url, 600)));
+    await pause(2500);
+    assert.deepEqual(collections(connector), [], 'no collection for 600 connections');
+
+    // The crowd is watching a room where comments keep coming: no pause while packets go out.
+    const room = uniqueRoom('reclaim-room');
+    const watcher = clients[0] as Socket;
+    const joined = await watcher.timeout(10_000).emitWithAck('join', { roomId: room });
+    assert.equal((joined as { ok: boolean }).ok, true, JSON.stringify(joined));
+    let delivered = 0;
+    watcher.on('messages', (packet: { messages: unknown[] }) => (delivered += packet.messages.length));
+    clients.push(...(await openClients(url, 400)));
+    const sendingUntil = Date.now() + 5000;
+    let sent = 0;
+    while (Date.now() < sendingUntil) {
+      sent += (await sendComments(system.url, room, 1, `busy ${sent}`)).length;
+      await pause(400);
+    }
+    const lastSendAt = Date.now();
+    assert.deepEqual(collections(connector), [], 'no collection while packets go out');
+    await waitFor('every comment delivered', () => delivered >= sent, 10_000);
+
+    // Quiet again: the collection comes, at least 3 s after the last packet.
+    await waitFor('the collection after the crowd arrived', () => collections(connector).length > 0, 15_000);
+    const [arrived] = collections(connector) as [Collection];
+    assert.equal(arrived.msg, 'collected after many connections opened');
+    assert.equal(arrived.open, 1000);
+    assert.ok(arrived.time - lastSendAt >= 2500, `collected ${arrived.time - lastSendAt} ms after the last send`);
+    assert.ok(Number.isFinite(arrived.pauseMs) && arrived.pauseMs >= 0, JSON.stringify(arrived));
+
+    // Some leave: not enough to collect for.
+    for (const c of clients.splice(0, 400)) c.close();
+    await pause(2500);
+    assert.equal(collections(connector).length, 1, 'no collection when 400 of 1,000 left');
+    // The rest leave: a thousand gone since the peak, and nobody left.
+    for (const c of clients.splice(0)) c.close();
+    await waitFor('the collection after the crowd left', () => collections(connector).length > 1, 15_000);
+    const left = collections(connector)[1] as Collection;
+    assert.equal(left.msg, 'collected after many connections closed');
+    assert.equal(left.closed, 1000);
+    assert.equal(left.open, 0);
+    assert.equal(collections(connector).length, 2);
+  });
+});
