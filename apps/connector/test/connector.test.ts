@@ -5,12 +5,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
 import { openStore, type RedisStore } from '@danmaku/store';
 import { testConfig, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
-import { metricValue, sendComments } from './helpers.js';
+import { connectSocket, metricValue, sendComments } from './helpers.js';
 
 interface Packet {
   roomId: string;
@@ -39,14 +39,7 @@ describe('connector', () => {
     await closeStore();
   });
 
-  function connect(token?: string): Promise<Socket> {
-    const socket = io(system.url, { transports: ['websocket'], reconnection: false, auth: token ? { token } : {} });
-    sockets.push(socket);
-    return new Promise((resolve, reject) => {
-      socket.once('connect', () => resolve(socket));
-      socket.once('connect_error', reject);
-    });
-  }
+  const connect = (token?: string): Promise<Socket> => connectSocket(system.url, token, sockets);
 
   /** Messages of the room as the socket receives them; `cursors` has each packet's cursor. */
   function collect(socket: Socket, roomId: string): Packet['messages'] & { cursors: string[] } {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { io, type Socket } from 'socket.io-client';
 import { spawnTs, tokenFor, waitFor, type Spawned } from '@danmaku/testkit';
 
 export interface ConnectorProcess {
@@ -8,11 +9,24 @@ export interface ConnectorProcess {
 }
 
 /** A connector as a real process of its own (so a test can kill it). */
-export async function spawnConnector(env: Record<string, string>): Promise<ConnectorProcess> {
-  const proc = spawnTs('apps/connector/src/main.ts', { LOG_LEVEL: 'warn', CONNECTOR_PORT: '0', KAFKA_BROKERS: '', ...env });
+export async function spawnConnector(env: Record<string, string>, nodeFlags: string[] = []): Promise<ConnectorProcess> {
+  const proc = spawnTs('apps/connector/src/main.ts', { LOG_LEVEL: 'warn', CONNECTOR_PORT: '0', KAFKA_BROKERS: '', ...env }, [], nodeFlags);
   await proc.waitForOutput(/connector \S+ listening on \S+/);
   const match = /connector (\S+) listening on (\S+)/.exec(proc.output()) as RegExpExecArray;
   return { proc, nodeId: match[1] as string, url: match[2] as string };
+}
+
+/**
+ * A socket.io client over WebSocket that does not reconnect, resolved once connected. It goes into
+ * `opened` first, so the caller closes it afterwards even if the handshake was refused.
+ */
+export function connectSocket(url: string, token: string | undefined, opened: Socket[]): Promise<Socket> {
+  const socket = io(url, { transports: ['websocket'], reconnection: false, auth: token ? { token } : {} });
+  opened.push(socket);
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('connect_error', reject);
+  });
 }
 
 /** Sends n comments over HTTP as `user`; loopback senders are exempt from the per-IP limit. */

@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
-import { spawnTs, testConfig, uniqueRoom, waitFor, type Spawned } from '@danmaku/testkit';
-import { sendComments } from './helpers.js';
+import { sleep, testConfig, uniqueRoom, waitFor, type Spawned } from '@danmaku/testkit';
+import { connectSocket, sendComments, spawnConnector } from './helpers.js';
 
 interface Collection {
   msg: string;
@@ -30,26 +30,12 @@ function collections(proc: Spawned): Collection[] {
     .map((line) => JSON.parse(line) as Collection);
 }
 
-async function openClients(url: string, n: number): Promise<Socket[]> {
-  const sockets: Socket[] = [];
-  // In batches: a thousand handshakes at once from one test process only measure the test process.
+/** n more anonymous clients into `opened`, in batches: a thousand handshakes at once only measure the test process. */
+async function openClients(url: string, n: number, opened: Socket[]): Promise<void> {
   for (let i = 0; i < n; i += 100) {
-    const batch = Array.from({ length: Math.min(100, n - i) }, () => io(url, { transports: ['websocket'], forceNew: true, reconnection: false }));
-    await Promise.all(
-      batch.map(
-        (s) =>
-          new Promise<void>((resolve, reject) => {
-            s.once('connect', () => resolve());
-            s.once('connect_error', reject);
-          }),
-      ),
-    );
-    sockets.push(...batch);
+    await Promise.all(Array.from({ length: Math.min(100, n - i) }, () => connectSocket(url, undefined, opened)));
   }
-  return sockets;
 }
-
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('connector: the collection after a crowd', () => {
   const cluster = uniqueRoom('reclaim');
@@ -60,9 +46,8 @@ describe('connector: the collection after a crowd', () => {
 
   before(async () => {
     system = await startStandalone(testConfig({ cluster, rateUserMax: 1_000_000, rateIpMax: 1_000_000, pushMergeMs: 20 }), createLogger('test', 'silent'), { connector: false });
-    connector = spawnTs('apps/connector/src/main.ts', { LOG_LEVEL: 'info', CONNECTOR_PORT: '0', KAFKA_BROKERS: '', DANMAKU_CLUSTER: cluster }, [], ['--expose-gc']);
-    await connector.waitForOutput(/connector \S+ listening on \S+/);
-    url = (/connector \S+ listening on (\S+)/.exec(connector.output()) as RegExpExecArray)[1] as string;
+    // Info: the collections are logged at info.
+    ({ proc: connector, url } = await spawnConnector({ LOG_LEVEL: 'info', DANMAKU_CLUSTER: cluster }, ['--expose-gc']));
   });
   after(async () => {
     for (const c of clients) c.close();
@@ -72,8 +57,8 @@ describe('connector: the collection after a crowd', () => {
 
   it('collects once a thousand have arrived and the room is quiet, and again once they have left', async () => {
     // Fewer than a thousand new connections: no collection, however long they sit.
-    clients.push(...(await openClients(url, 600)));
-    await pause(2500);
+    await openClients(url, 600, clients);
+    await sleep(2500);
     assert.deepEqual(collections(connector), [], 'no collection for 600 connections');
 
     // The crowd is watching a room where comments keep coming: no pause while packets go out.
@@ -83,12 +68,12 @@ describe('connector: the collection after a crowd', () => {
     assert.equal((joined as { ok: boolean }).ok, true, JSON.stringify(joined));
     let delivered = 0;
     watcher.on('messages', (packet: { messages: unknown[] }) => (delivered += packet.messages.length));
-    clients.push(...(await openClients(url, 400)));
+    await openClients(url, 400, clients);
     const sendingUntil = Date.now() + 5000;
     let sent = 0;
     while (Date.now() < sendingUntil) {
       sent += (await sendComments(system.url, room, 1, `busy ${sent}`)).length;
-      await pause(400);
+      await sleep(400);
     }
     const lastSendAt = Date.now();
     assert.deepEqual(collections(connector), [], 'no collection while packets go out');
@@ -104,7 +89,7 @@ describe('connector: the collection after a crowd', () => {
 
     // Some leave: not enough to collect for.
     for (const c of clients.splice(0, 400)) c.close();
-    await pause(2500);
+    await sleep(2500);
     assert.equal(collections(connector).length, 1, 'no collection when 400 of 1,000 left');
     // The rest leave: a thousand gone since the peak, and nobody left.
     for (const c of clients.splice(0)) c.close();

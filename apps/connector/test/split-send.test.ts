@@ -1,11 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { createLogger } from '@danmaku/observability';
 import { createModeration } from '@danmaku/moderation';
 import { openStore, type RedisStore } from '@danmaku/store';
 import { startMockKafka, testConfig, tokenFor, uniqueRoom, type MockKafka } from '@danmaku/testkit';
-import { spawnConnector, type ConnectorProcess } from './helpers.js';
+import { connectSocket, spawnConnector, type ConnectorProcess } from './helpers.js';
 
 type Ack = { ok: true; id: string } | { ok: false; error: { code: string; message: string } };
 
@@ -38,15 +38,7 @@ describe('socket sends on a split connector', () => {
     await closeStore();
   });
 
-  async function connect(user: string): Promise<Socket> {
-    const socket = io(connector.url, { transports: ['websocket'], reconnection: false, auth: { token: tokenFor(user) } });
-    sockets.push(socket);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('connect_error', reject);
-    });
-    return socket;
-  }
+  const connect = (user: string): Promise<Socket> => connectSocket(connector.url, tokenFor(user), sockets);
 
   const send = async (socket: Socket, roomId: string, content: string): Promise<Ack> =>
     (await socket.timeout(10_000).emitWithAck('send', { roomId, type: 'comment', content })) as Ack;
