@@ -216,10 +216,10 @@ export class ConnectorCore {
    * Leaving: at least half the sessions and 1,000 of them gone since the peak. Arriving: at least
    * 1,000 sessions, and half of those open, opened since the last collection, then a tick (1 s)
    * with no new one. Only when the process runs with --expose-gc (scripts/role.sh passes it to
-   * the connector). A compacting full
-   * collection pauses every socket of the connector (175-637 ms with 10,000 connections), so it
-   * waits for a quiet moment: no packet out for QUIET_MS. While a show runs, messages keep the
-   * process allocating and V8 collects on its own; the pause would land on every viewer's p99.
+   * the connector). A compacting full collection pauses every socket of the connector (175-637 ms
+   * with 10,000 connections), so it waits for a quiet moment: no packet out for QUIET_MS. While a
+   * show runs, messages keep the process allocating and V8 collects on its own; the pause would
+   * land on every viewer's p99.
    */
   private reclaim(): void {
     const gone = this.peakSessions - this.sessions.size;
