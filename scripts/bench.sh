@@ -14,5 +14,5 @@ bash scripts/ensure-deps.sh
 export DANMAKU_REDIS_PERSIST=0
 bash scripts/infra.sh up redis mysql >/dev/null
 eval "$(bash scripts/infra.sh env)"
-bash scripts/build-kafka-mock.sh >/dev/null
+bash scripts/kafka-broker.sh libs >/dev/null
 exec node --import tsx "bench/$name.ts" "$@"

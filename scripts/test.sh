@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm test: installs what is missing, starts Redis and MariaDB (and builds the dev Kafka broker),
+# npm test: installs what is missing, starts Redis and MariaDB, fetches Apache Kafka once,
 # type-checks, lints and runs every test. Services it started are stopped again at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +25,10 @@ for svc in redis mysql; do
 done
 [ -n "$started" ] && trap 'bash scripts/infra.sh down $started >/dev/null 2>&1 || true' EXIT
 eval "$(bash scripts/infra.sh env)"
-# Tests that need Kafka start their own dev broker; none may land on a shared one by accident.
+# Tests that need Kafka start brokers of their own (packages/testkit/src/kafka.ts); none may land
+# on a shared one by accident. The broker's jars are fetched here once, not by tests racing.
 unset KAFKA_BROKERS
-bash scripts/build-kafka-mock.sh >/dev/null
+bash scripts/kafka-broker.sh libs >/dev/null
 
 # TEST_FILES="a.test.ts b.test.ts" runs only those (npm run test:fuzz, test:faults), without the
 # type-check and lint of the whole tree.

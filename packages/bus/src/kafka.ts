@@ -1,19 +1,38 @@
-import { Kafka, logLevel, Partitioners, type Producer, type Consumer as KafkaConsumer, type LogEntry } from 'kafkajs';
+import { readFileSync } from 'node:fs';
+import { Kafka, logLevel, Partitioners, type Producer, type Consumer as KafkaConsumer, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from '@danmaku/observability';
 import { BusUnavailableError, type Bus, type ConsumeOptions, type Consumer, type ProduceRecord } from './bus.js';
 
-export interface KafkaBusOptions {
+export interface KafkaSecurity {
+  /** TLS to the brokers; `ca` adds PEM CAs to the system's. */
+  ssl?: boolean | { ca: string[] };
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
+export interface KafkaBusOptions extends KafkaSecurity {
   brokers: string[];
   clientId: string;
+  /** Partitions of every topic the bus creates (and the least an existing topic must have). */
   partitions: number;
+  /** Topics created (when missing) before the bus is used: the message topic. */
+  topics?: string[];
+  /** Replication factor of created topics; 0 or unset = 3, or the number of brokers when fewer. */
+  replication?: number;
+  /** min.insync.replicas of created topics; 0 or unset = 2 when replicated three times or more, else 1. */
+  minInsync?: number;
   logger?: Logger;
   /** A produce not acknowledged by then fails with BusUnavailableError (the front answers 503). */
   produceTimeoutMs?: number;
-  /**
-   * Group session timeout. Rejoining a group after a member dies takes about this long, so it
-   * is kept short; the dev broker (librdkafka's mock cluster) accepts it.
-   */
+  /** Group session timeout: how long a dead member keeps its partitions before the group rebalances. */
   sessionTimeoutMs?: number;
+}
+
+/** The security part of the options from PEM file paths and strings, as the config gives them. */
+export function kafkaSecurity(ssl: boolean, caFile: string | null, mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512' | null, username: string, password: string): KafkaSecurity {
+  return {
+    ...(ssl || caFile ? { ssl: caFile ? { ca: [readFileSync(caFile, 'utf8')] } : true } : {}),
+    ...(mechanism ? { sasl: { mechanism, username, password } } : {}),
+  };
 }
 
 function kafkaLogger(logger: Logger | undefined) {
@@ -27,7 +46,28 @@ function kafkaLogger(logger: Logger | undefined) {
     };
 }
 
-/** The bus of the scaled-out system: kafkajs against Kafka (or the dev broker). */
+/** A produce() waiting for its records to be written. */
+interface Pending {
+  topic: string;
+  records: readonly ProduceRecord[];
+  resolve: () => void;
+  reject: (err: Error) => void;
+  settled: boolean;
+  timer: NodeJS.Timeout;
+}
+
+/** Records in one produce request at most; a busier moment sends several requests in a row. */
+const MAX_RECORDS_PER_REQUEST = 2000;
+
+/**
+ * The bus of the scaled-out system: kafkajs against Apache Kafka.
+ *
+ * Produces are coalesced: one request is in flight at a time and everything that arrives
+ * meanwhile goes in the next one. kafkajs has no linger of its own, so one request per send
+ * would cost a round trip and a broker request each; this way the batch grows with the load and
+ * a quiet front still sends at once. One request in flight is also what the idempotent producer
+ * needs to keep its sequence numbers in order.
+ */
 export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const;
   readonly partitions: number;
@@ -35,7 +75,11 @@ export class KafkaBus implements Bus {
   private producer: Producer | null = null;
   private producerReady: Promise<Producer> | null = null;
   private readonly consumers = new Set<KafkaMember>();
-  /** Set when a produce fails; cleared by the next success. Feeds readiness. */
+  private readonly topicsReady = new Map<string, Promise<void>>();
+  private queue: Pending[] = [];
+  private sending = false;
+  private closed = false;
+  /** Set when a write failed or timed out; cleared by the next success. Feeds readiness and fast refusals. */
   private lastProduceError = 0;
 
   constructor(private readonly options: KafkaBusOptions) {
@@ -48,6 +92,8 @@ export class KafkaBus implements Bus {
       connectionTimeout: 2000,
       requestTimeout: 5000,
       retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: 5 },
+      ...(options.ssl ? { ssl: options.ssl } : {}),
+      ...(options.sasl ? { sasl: options.sasl as SASLOptions } : {}),
     });
   }
 
@@ -56,7 +102,12 @@ export class KafkaBus implements Bus {
       const producer = this.kafka.producer({
         allowAutoTopicCreation: false,
         createPartitioner: Partitioners.DefaultPartitioner,
-        retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 3 },
+        // Broker-side dedup of retried requests; it needs acks=all and one request in flight.
+        idempotent: true,
+        maxInFlightRequests: 1,
+        // kafkajs retries an idempotent producer's request for as long as it takes (bounding it
+        // would break its sequence numbers); produce() answers its callers by its own deadline.
+        retry: { initialRetryTime: 100, maxRetryTime: 1000 },
       });
       this.producerReady = producer.connect().then(
         () => {
@@ -72,8 +123,51 @@ export class KafkaBus implements Bus {
     return this.producerReady;
   }
 
-  /** Connects the producer now, so the first send does not pay for it. */
+  /**
+   * Creates a topic the project uses when it is missing, through the admin API, with the
+   * configured partitions, replication and min.insync.replicas. An existing topic with fewer
+   * partitions than configured is an error: fronts would write to partitions it does not have.
+   */
+  ensureTopic(topic: string): Promise<void> {
+    let ready = this.topicsReady.get(topic);
+    if (!ready) {
+      ready = this.createTopic(topic).catch((err: unknown) => {
+        this.topicsReady.delete(topic);
+        throw err;
+      });
+      this.topicsReady.set(topic, ready);
+    }
+    return ready;
+  }
+
+  private async createTopic(topic: string): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = await admin.listTopics();
+      if (!existing.includes(topic)) {
+        const { brokers } = await admin.describeCluster();
+        const replication = this.options.replication || Math.min(3, brokers.length);
+        const minInsync = this.options.minInsync || (replication >= 3 ? 2 : 1);
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: [{ topic, numPartitions: this.partitions, replicationFactor: replication, configEntries: [{ name: 'min.insync.replicas', value: String(minInsync) }] }],
+        });
+        this.options.logger?.info({ topic, partitions: this.partitions, replication, minInsync }, 'kafka topic created');
+      }
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      const partitions = meta.topics[0]?.partitions.length ?? 0;
+      if (partitions < this.partitions) {
+        throw new Error(`Kafka topic ${topic} has ${partitions} partitions but DANMAKU_PARTITIONS is ${this.partitions}; add partitions to the topic or lower the setting`);
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** Creates the configured topics and connects the producer now, so the first send pays for neither. */
   async connect(): Promise<void> {
+    await Promise.all((this.options.topics ?? []).map((t) => this.ensureTopic(t)));
     await this.getProducer();
   }
 
@@ -81,42 +175,79 @@ export class KafkaBus implements Bus {
     return this.lastProduceError === 0;
   }
 
-  async produce(topic: string, records: readonly ProduceRecord[]): Promise<void> {
+  produce(topic: string, records: readonly ProduceRecord[]): Promise<void> {
+    if (this.closed) return Promise.reject(new BusUnavailableError('the bus is closed'));
+    // While Kafka is failing, one request probes it and every other send is refused at once:
+    // a fast 503 instead of a queue of callers each waiting for the deadline.
+    if (this.lastProduceError !== 0 && this.sending) {
+      return Promise.reject(new BusUnavailableError(`Kafka is unavailable (a write failed ${Date.now() - this.lastProduceError} ms ago)`));
+    }
     const timeoutMs = this.options.produceTimeoutMs ?? 2000;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new BusUnavailableError(`Kafka did not acknowledge within ${timeoutMs} ms`)), timeoutMs);
+    return new Promise<void>((resolve, reject) => {
+      const pending: Pending = {
+        topic,
+        records,
+        resolve,
+        reject,
+        settled: false,
+        timer: setTimeout(() => {
+          this.lastProduceError = Date.now();
+          settle(pending, new BusUnavailableError(`Kafka did not acknowledge within ${timeoutMs} ms`));
+        }, timeoutMs),
+      };
+      this.queue.push(pending);
+      this.pump();
     });
+  }
+
+  private pump(): void {
+    if (this.sending || this.queue.length === 0) return;
+    const batch: Pending[] = [];
+    let count = 0;
+    while (this.queue.length > 0 && count < MAX_RECORDS_PER_REQUEST) {
+      const next = this.queue.shift() as Pending;
+      // A caller already told 503 retries with the same id; its records are not sent.
+      if (next.settled) continue;
+      batch.push(next);
+      count += next.records.length;
+    }
+    if (batch.length === 0) return;
+    this.sending = true;
+    void this.send(batch).finally(() => {
+      this.sending = false;
+      this.pump();
+    });
+  }
+
+  private async send(batch: Pending[]): Promise<void> {
     try {
-      await Promise.race([
-        (async () => {
-          const producer = await this.getProducer();
-          await producer.send({
-            topic,
-            acks: -1,
-            messages: records.map((r) => ({ key: r.key, value: r.value, partition: r.partition })),
-          });
-        })(),
-        timeout,
-      ]);
+      const byTopic = new Map<string, { key: string; value: string; partition: number }[]>();
+      for (const p of batch) {
+        await this.ensureTopic(p.topic);
+        let messages = byTopic.get(p.topic);
+        if (!messages) byTopic.set(p.topic, (messages = []));
+        for (const r of p.records) messages.push({ key: r.key, value: r.value, partition: r.partition });
+      }
+      const producer = await this.getProducer();
+      await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
       this.lastProduceError = 0;
+      for (const p of batch) settle(p);
     } catch (err) {
       this.lastProduceError = Date.now();
-      if (err instanceof BusUnavailableError) throw err;
-      throw new BusUnavailableError(`Kafka refused the write: ${(err as Error).message}`);
-    } finally {
-      clearTimeout(timer);
+      const error = err instanceof BusUnavailableError ? err : new BusUnavailableError(`Kafka refused the write: ${(err as Error).message}`);
+      for (const p of batch) settle(p, error);
     }
   }
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
+    await this.ensureTopic(options.topic);
     const sessionTimeout = this.options.sessionTimeoutMs ?? 6000;
     const create = (): KafkaConsumer =>
       this.kafka.consumer({
         groupId: options.groupId,
         sessionTimeout,
-        heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 6)),
-        rebalanceTimeout: sessionTimeout * 2,
+        heartbeatInterval: Math.max(300, Math.floor(sessionTimeout / 6)),
+        rebalanceTimeout: Math.max(sessionTimeout * 2, 10_000),
         // A fetch waits for this much data or lingerMs, whichever comes first: batching at low rates.
         minBytes: options.lingerMs ? 64 * 1024 : 1,
         maxWaitTimeInMs: options.lingerMs ?? 50,
@@ -130,12 +261,24 @@ export class KafkaBus implements Bus {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all([...this.consumers].map((c) => c.stop()));
+    // Let what was accepted into the queue reach Kafka before the producer goes.
+    const deadline = Date.now() + (this.options.produceTimeoutMs ?? 2000);
+    while ((this.sending || this.queue.some((p) => !p.settled)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     const producer = this.producer;
     this.producer = null;
     this.producerReady = null;
     await producer?.disconnect();
   }
+}
+
+function settle(pending: Pending, error?: Error): void {
+  if (pending.settled) return;
+  pending.settled = true;
+  clearTimeout(pending.timer);
+  if (error) pending.reject(error);
+  else pending.resolve();
 }
 
 /**

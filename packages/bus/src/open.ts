@@ -1,7 +1,7 @@
 import type { Config } from '@danmaku/config';
 import type { Logger } from '@danmaku/observability';
 import type { Bus } from './bus.js';
-import { KafkaBus } from './kafka.js';
+import { KafkaBus, kafkaSecurity } from './kafka.js';
 import { MemoryBus } from './memory.js';
 
 /**
@@ -13,7 +13,18 @@ export async function openBus(config: Config, clientId: string, logger: Logger, 
     if (requireKafka) throw new Error(`${clientId} runs as its own process and needs KAFKA_BROKERS; use standalone for the in-memory bus`);
     return new MemoryBus({ partitions: config.partitions, logger });
   }
-  const bus = new KafkaBus({ brokers: config.kafkaBrokers, clientId, partitions: config.partitions, logger, produceTimeoutMs: config.busTimeoutMs });
+  const bus = new KafkaBus({
+    brokers: config.kafkaBrokers,
+    clientId,
+    partitions: config.partitions,
+    topics: [config.topic],
+    replication: config.kafkaReplication,
+    minInsync: config.kafkaMinInsync,
+    sessionTimeoutMs: config.kafkaSessionTimeoutMs,
+    logger,
+    produceTimeoutMs: config.busTimeoutMs,
+    ...kafkaSecurity(config.kafkaSsl, config.kafkaSslCa, config.kafkaSaslMechanism, config.kafkaSaslUsername, config.kafkaSaslPassword),
+  });
   await bus.connect();
   return bus;
 }

@@ -7,18 +7,18 @@ import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BusUnavailableError, KafkaBus, type Consumer } from '@danmaku/bus';
 import { createLogger } from '@danmaku/observability';
-import { startMockKafka, waitFor, type MockKafka } from '@danmaku/testkit';
+import { startKafka, waitFor, type TestKafka } from '@danmaku/testkit';
 
 const TOPIC = 'stall';
 const PARTITIONS = 4;
 const STALL_MS = 10_000;
 
-let kafka: MockKafka;
+let kafka: TestKafka;
 const buses: KafkaBus[] = [];
 const consumers: Consumer[] = [];
 
 before(async () => {
-  kafka = await startMockKafka({ [TOPIC]: PARTITIONS });
+  kafka = await startKafka({ topics: { [TOPIC]: PARTITIONS } });
 });
 
 after(async () => {

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { freePort, spawnTs, startMockKafka, testConfig, tokenFor, uniqueRoom, waitFor, type MockKafka, type Spawned } from '@danmaku/testkit';
+import { freePort, spawnTs, startKafka, testConfig, tokenFor, uniqueRoom, waitFor, type TestKafka, type Spawned } from '@danmaku/testkit';
 import { ensureDatabase } from '@danmaku/archive';
 import { testDatabase } from '../../archive/test/db.js';
 
@@ -27,7 +27,7 @@ const ROLES: Role[] = [
 ];
 
 const db = testDatabase('promtool');
-let kafka: MockKafka;
+let kafka: TestKafka;
 const running: { role: Role; url: string; proc: Spawned }[] = [];
 
 function promtool(text: string): { status: number | null; output: string } {
@@ -37,7 +37,7 @@ function promtool(text: string): { status: number | null; output: string } {
 }
 
 before(async () => {
-  kafka = await startMockKafka({ [testConfig().topic]: testConfig().partitions });
+  kafka = await startKafka({ topics: { [testConfig().topic]: testConfig().partitions } });
   // The archive's database exists before the roles start, as in a deployment.
   await ensureDatabase(db.url);
   const cluster = uniqueRoom('promtool');

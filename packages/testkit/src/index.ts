@@ -1,5 +1,5 @@
 export { runRace, type RaceOptions, type RaceOutcome } from './race.js';
-export { startMockKafka, type MockKafka } from './mock-kafka.js';
+export { startKafka, type KafkaBroker, type StartKafkaOptions, type TestKafka } from './kafka.js';
 export {
   LOAD_ENV,
   REPO_ROOT,
