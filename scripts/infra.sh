@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Local infrastructure for development and tests: Redis, MariaDB and a mock
-# Kafka broker, all listening on 127.0.0.1 only, all state under <repo>/.run/.
+# Local infrastructure for development and tests: Redis, MariaDB, Apache Kafka (one broker or a
+# three-broker cluster) and a Redis Cluster, all listening on 127.0.0.1 only, all state under
+# <repo>/.run/.
 #
-#   infra.sh up     [redis] [mysql] [kafka] [redis-cluster]   start (default: redis mysql)
-#   infra.sh down   [redis] [mysql] [kafka] [redis-cluster]   stop  (default: all four)
+#   infra.sh up     [redis] [mysql] [kafka] [kafka-cluster] [redis-cluster]   start (default: redis mysql)
+#   infra.sh down   [redis] [mysql] [kafka] [kafka-cluster] [redis-cluster]   stop  (default: all)
 #   infra.sh status                           one line per service
 #   infra.sh env                              export lines for running services
 #                                             usage: eval "$(bash scripts/infra.sh env)"
@@ -16,12 +17,14 @@
 #   DANMAKU_REDIS_PORT     (16379)
 #   DANMAKU_REDIS_PERSIST  (1)  0 = no RDB/AOF at all (tests: faster, nothing on disk)
 #   DANMAKU_MYSQL_PORT     (13306)
-#   DANMAKU_KAFKA_TOPICS   ("danmaku.messages:8")  space-separated topic:partitions
+#   DANMAKU_KAFKA_PORT     (19092)  kafka's client port; its controller listens on the next one
+#   DANMAKU_KAFKA_CLUSTER_PORT (29092)  kafka-cluster's first client port of three (29092-29094);
+#                          controllers on 29192-29194
 #   DANMAKU_REDIS_CLUSTER_PORT (17000)  first of the six ports of redis-cluster
 #                          (3 primaries + 3 replicas; cluster bus = port + 10000)
 #
-# Missing packages (redis-server, mariadb-server, gcc, librdkafka-dev) are
-# installed with apt-get (as root, or via sudo).
+# Missing packages (redis-server, mariadb-server, Java 17, Maven) are installed with apt-get (as
+# root, or via sudo); Kafka's jars come from Maven Central once (scripts/kafka-broker.sh).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,7 +33,8 @@ RUN="$ROOT/.run"
 REDIS_PORT="${DANMAKU_REDIS_PORT:-16379}"
 REDIS_PERSIST="${DANMAKU_REDIS_PERSIST:-1}"
 MYSQL_PORT="${DANMAKU_MYSQL_PORT:-13306}"
-KAFKA_TOPICS="${DANMAKU_KAFKA_TOPICS:-danmaku.messages:8}"
+KAFKA_PORT="${DANMAKU_KAFKA_PORT:-19092}"
+KCLUSTER_PORT="${DANMAKU_KAFKA_CLUSTER_PORT:-29092}"
 CLUSTER_PORT="${DANMAKU_REDIS_CLUSTER_PORT:-17000}"
 
 # Application credentials; the URLs printed by `env` use them.
@@ -44,8 +48,6 @@ MYSQL_PID="$RUN/mysql.pid"
 MYSQL_PORT_FILE="$RUN/mysql.port"
 MYSQL_SOCK="$RUN/mysql.sock"
 MYSQL_DATA="$RUN/mysql"
-KAFKA_PID="$RUN/kafka.pid"
-KAFKA_BOOT="$RUN/kafka.bootstrap"
 
 # shellcheck source=lib/apt.sh
 . "$ROOT/scripts/lib/apt.sh"
@@ -384,62 +386,108 @@ mysql_status() {
 }
 
 # --------------------------------------------------------------------- kafka
-# A librdkafka mock cluster (scripts/kafka-mock/mock-broker.c). It picks a
-# random free port on every start (the mock API has no way to fix it), so the
-# address lives in .run/kafka.bootstrap and `env` prints it. All data is in
-# memory: a restart loses every message and committed offset.
+# Apache Kafka in KRaft mode (scripts/kafka-broker.sh): `kafka` is one broker that is also the
+# controller; `kafka-cluster` is three, each broker and controller (a three-voter quorum), whose
+# topics are replicated three times with min.insync.replicas=2. Data in .run/kafka/ and
+# .run/kafka-cluster/; logs .run/kafka.log and .run/kafka-cluster-N.log. The project creates its
+# topics itself through the admin API when a role starts.
 
-kafka_up() {
-  local pid
-  if pid="$(pid_of "$KAFKA_PID" mock-broker)" && [ -s "$KAFKA_BOOT" ]; then
-    log "kafka (mock) already up at $(cat "$KAFKA_BOOT") pid $pid, topics: $(cat "$RUN/kafka.topics" 2>/dev/null)"
-    if [ "$(cat "$RUN/kafka.topics" 2>/dev/null)" != "$KAFKA_TOPICS" ]; then
-      log "note: requested topics '$KAFKA_TOPICS' differ; run 'infra.sh down kafka' first to recreate"
-    fi
-    return 0
-  fi
+KAFKA_DIR="$RUN/kafka"
+KCLUSTER_DIR="$RUN/kafka-cluster"
 
-  local bin
-  bin="$(bash "$ROOT/scripts/build-kafka-mock.sh" 9>&-)"
-  mkdir -p "$RUN"
-  rm -f "$KAFKA_PID" "$KAFKA_BOOT" "$RUN/kafka.out"
-
-  # --no-stdin: as a daemon our stdin is /dev/null, which would read as EOF
-  # and make the broker exit at once (EOF is how test-owned brokers die).
-  # shellcheck disable=SC2086 # topics are a space-separated list on purpose
-  setsid nohup "$bin" --no-stdin $KAFKA_TOPICS </dev/null >"$RUN/kafka.out" 2>>"$RUN/kafka.log" 9>&- &
-  pid=$!
-
-  local i boot=""
-  for ((i = 0; i < 100; i++)); do # 10 s
-    boot="$(sed -n 's/^BOOTSTRAP //p' "$RUN/kafka.out" 2>/dev/null || true)"
-    [ -n "$boot" ] && break
-    running "$pid" || { tail -n 20 "$RUN/kafka.log" >&2; die "mock-broker exited during startup (log: $RUN/kafka.log)"; }
-    sleep 0.1
-  done
-  if [ -z "$boot" ]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    die "mock-broker printed no BOOTSTRAP line within 10s (log: $RUN/kafka.log)"
-  fi
-  echo "$pid" >"$KAFKA_PID"
-  echo "$boot" >"$KAFKA_BOOT"
-  echo "$KAFKA_TOPICS" >"$RUN/kafka.topics"
-  log "kafka (mock) up at $boot, topics: $KAFKA_TOPICS"
-}
-
-kafka_down() {
-  stop_managed kafka "$KAFKA_PID" mock-broker 10
-  rm -f "$KAFKA_PID" "$KAFKA_BOOT" "$RUN/kafka.topics" "$RUN/kafka.out"
-}
-
-kafka_status() {
-  local pid
-  if pid="$(pid_of "$KAFKA_PID" mock-broker)" && [ -s "$KAFKA_BOOT" ]; then
-    echo "kafka  up    $(cat "$KAFKA_BOOT")  pid $pid  topics: $(cat "$RUN/kafka.topics" 2>/dev/null)"
+kafka_ports() { # kafka_ports NAME -> "client controller" per broker, one line each
+  if [ "$1" = kafka ]; then
+    echo "$KAFKA_PORT $((KAFKA_PORT + 1))"
   else
-    echo "kafka  down"
+    local i
+    for ((i = 0; i < 3; i++)); do echo "$((KCLUSTER_PORT + i)) $((KCLUSTER_PORT + 100 + i))"; done
   fi
 }
+
+# kafka_start NAME DIR: starts the brokers of NAME that are not running and waits for all.
+kafka_start() {
+  local name="$1" dir="$2" voters="" id=0 client ctrl cid pid
+  bash "$ROOT/scripts/kafka-broker.sh" libs >/dev/null 9>&-
+  mkdir -p "$dir"
+  [ -s "$dir/cluster.id" ] || head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$dir/cluster.id"
+  cid="$(cat "$dir/cluster.id")"
+  while read -r client ctrl; do id=$((id + 1)); voters="$voters${voters:+,}$id@127.0.0.1:$ctrl"; done < <(kafka_ports "$name")
+  id=0
+  local started=()
+  while read -r client ctrl; do
+    id=$((id + 1))
+    local log="$RUN/$name.log"
+    [ "$name" = kafka-cluster ] && log="$RUN/kafka-cluster-$id.log"
+    if pid_of "$dir/broker-$id.pid" java >/dev/null; then continue; fi
+    port_open "$client" && die "port $client is taken by something infra.sh did not start; set DANMAKU_KAFKA_PORT / DANMAKU_KAFKA_CLUSTER_PORT"
+    port_open "$ctrl" && die "controller port $ctrl is taken; set DANMAKU_KAFKA_PORT / DANMAKU_KAFKA_CLUSTER_PORT"
+    : >"$log"
+    KAFKA_LOG_FILE="$log" setsid nohup bash "$ROOT/scripts/kafka-broker.sh" run "$dir/broker-$id" "$id" "$client" "$ctrl" "$voters" "$cid" </dev/null >/dev/null 2>>"$log" 9>&- &
+    echo $! >"$dir/broker-$id.pid"
+    started+=("$id:$client:$log")
+  done < <(kafka_ports "$name")
+  local i entry
+  for entry in "${started[@]}"; do
+    IFS=: read -r id client log <<<"$entry"
+    for ((i = 0; i < 600; i++)); do # 60 s
+      grep -q "Kafka Server started" "$log" 2>/dev/null && port_open "$client" && break
+      # Right after the fork the process may still be named setsid, nohup or bash.
+      running "$(cat "$dir/broker-$id.pid")" ||
+        { tail -n 20 "$log" >&2; die "$name broker $id exited during start-up (log: $log)"; }
+      sleep 0.1
+    done
+    grep -q "Kafka Server started" "$log" || die "$name broker $id did not start within 60s (log: $log)"
+  done
+  log "$name up at $(kafka_brokers "$name") (Apache Kafka $(basename "$(dirname "$(bash "$ROOT/scripts/kafka-broker.sh" libs)")"), KRaft)"
+}
+
+kafka_brokers() {
+  local client ctrl out=""
+  while read -r client ctrl; do out="$out${out:+,}127.0.0.1:$client"; done < <(kafka_ports "$1")
+  echo "$out"
+}
+
+# kafka_running NAME DIR: every broker of NAME runs.
+kafka_running() {
+  local n id
+  n="$(kafka_ports "$1" | wc -l)"
+  for ((id = 1; id <= n; id++)); do pid_of "$2/broker-$id.pid" java >/dev/null || return 1; done
+}
+
+kafka_stop() {
+  local name="$1" dir="$2" n id pid any=0
+  n="$(kafka_ports "$name" | wc -l)"
+  # Controlled shutdown hands partition leadership over first; the last broker may wait for a
+  # quorum that is gone, hence the SIGKILL after 30 s.
+  for ((id = 1; id <= n; id++)); do
+    if pid="$(pid_of "$dir/broker-$id.pid" java)"; then kill -TERM "$pid" 2>/dev/null || true; any=1; fi
+  done
+  for ((id = 1; id <= n; id++)); do
+    if pid="$(pid_of "$dir/broker-$id.pid" java)"; then stop_pid "$pid" java 30; fi
+    rm -f "$dir/broker-$id.pid"
+  done
+  [ "$any" = 1 ] && log "$name stopped" || log "$name: not started by infra.sh (nothing to stop)"
+}
+
+kafka_status_line() {
+  local name="$1" dir="$2" n id pids=""
+  n="$(kafka_ports "$name" | wc -l)"
+  for ((id = 1; id <= n; id++)); do pids="$pids $(pid_of "$dir/broker-$id.pid" java || echo -)"; done
+  if kafka_running "$name" "$dir"; then
+    echo "$name  up    $(kafka_brokers "$name")  pids$pids"
+  elif [ -n "$(tr -d ' -' <<<"$pids")" ]; then
+    echo "$name  partly up  $(kafka_brokers "$name")  pids$pids (logs: $RUN/$name*.log)"
+  else
+    echo "$name  down  $(kafka_brokers "$name")"
+  fi
+}
+
+kafka_up() { kafka_start kafka "$KAFKA_DIR"; }
+kafka_down() { kafka_stop kafka "$KAFKA_DIR"; }
+kafka_status() { kafka_status_line kafka "$KAFKA_DIR"; }
+kafka-cluster_up() { kafka_start kafka-cluster "$KCLUSTER_DIR"; }
+kafka-cluster_down() { kafka_stop kafka-cluster "$KCLUSTER_DIR"; }
+kafka-cluster_status() { kafka_status_line kafka-cluster "$KCLUSTER_DIR"; }
 
 # ------------------------------------------------------------- redis-cluster
 # Six redis-server processes on loopback (3 primaries + 3 replicas), made a
@@ -526,9 +574,8 @@ print_env() {
   local url
   url="$(redis_url)" && echo "export REDIS_URL=$url"
   url="$(mysql_url)" && echo "export MYSQL_URL=$url"
-  if pid_of "$KAFKA_PID" mock-broker >/dev/null && [ -s "$KAFKA_BOOT" ]; then
-    echo "export KAFKA_BROKERS=$(cat "$KAFKA_BOOT")"
-  fi
+  kafka_running kafka "$KAFKA_DIR" && echo "export KAFKA_BROKERS=$(kafka_brokers kafka)"
+  kafka_running kafka-cluster "$KCLUSTER_DIR" && echo "export KAFKA_CLUSTER_BROKERS=$(kafka_brokers kafka-cluster)"
   local seeds
   seeds="$(redis-cluster_seeds)" && echo "export REDIS_CLUSTER_NODES=$seeds"
   return 0
@@ -539,11 +586,11 @@ usage() {
   exit 2
 }
 
-# check_names <name...>: reject anything but the three services.
+# check_names <name...>: reject anything but the services above.
 check_names() {
   local n
   for n in "$@"; do
-    case "$n" in redis | mysql | kafka | redis-cluster) ;; *) die "unknown service '$n' (want redis, mysql, kafka or redis-cluster)" ;; esac
+    case "$n" in redis | mysql | kafka | kafka-cluster | redis-cluster) ;; *) die "unknown service '$n' (want redis, mysql, kafka, kafka-cluster or redis-cluster)" ;; esac
   done
 }
 
@@ -552,7 +599,7 @@ cmd="${1:-}"
 case "$cmd" in
   up | down)
     if [ $# -eq 0 ]; then
-      if [ "$cmd" = up ]; then set -- redis mysql; else set -- redis mysql kafka redis-cluster; fi
+      if [ "$cmd" = up ]; then set -- redis mysql; else set -- redis mysql kafka kafka-cluster redis-cluster; fi
     fi
     check_names "$@"
     mkdir -p "$RUN"
@@ -568,6 +615,7 @@ case "$cmd" in
     redis_status
     mysql_status
     kafka_status
+    kafka-cluster_status
     redis-cluster_status
     ;;
   env) print_env ;;

@@ -14,8 +14,8 @@
 #       (a test that dies takes its brokers with it); the JVM's pid is then printed as
 #       "JAVA_PID N" on stdout.
 #
-# Environment: KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), KAFKA_LOG_LEVEL (WARN),
-# KAFKA_EXTRA_PROPERTIES (lines appended to server.properties).
+# Environment: KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), KAFKA_LOG_LEVEL (WARN), KAFKA_LOG_FILE
+# (DIR/server.log), KAFKA_EXTRA_PROPERTIES (lines appended to server.properties).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -93,11 +93,14 @@ EOF
 status = error
 appender.file.type = File
 appender.file.name = file
-appender.file.fileName = $dir/server.log
+appender.file.fileName = ${KAFKA_LOG_FILE:-$dir/server.log}
 appender.file.layout.type = PatternLayout
 appender.file.layout.pattern = [%d] %p %m (%c)%n
 rootLogger.level = ${KAFKA_LOG_LEVEL:-WARN}
 rootLogger.appenderRef.file.ref = file
+# One line when the broker is up: infra.sh waits for it.
+logger.started.name = kafka.server.KafkaRaftServer
+logger.started.level = INFO
 EOF
   if [ ! -f "$dir/data/meta.properties" ]; then
     java -cp "$lib/*" -Dlog4j2.configurationFile="$dir/log4j2.properties" kafka.tools.StorageTool \

@@ -28,7 +28,11 @@ const roles: RoleSpec[] = [
   ...pair('processor', 'apps/processor/src/main.ts', 'PROCESSOR_PORT', num('PROCESSOR_PORT', 9101), 10),
   ...pair('archiver', 'apps/archiver/src/main.ts', 'ARCHIVER_PORT', num('ARCHIVER_PORT', 9102), 10),
   ...pair('pusher', 'apps/pusher/src/main.ts', 'PUSHER_PORT', num('PUSHER_PORT', 9103), 10),
-  ...pair('connector', 'apps/connector/src/main.ts', 'CONNECTOR_PORT', num('CONNECTOR_PORT', 8091), 1, (_i, port) => ({ CONNECTOR_URL: `http://${host}:${port}` })),
+  // Each connector its own Bilibili TCP port (2243, 2244): /v1/route names each with its connector.
+  ...pair('connector', 'apps/connector/src/main.ts', 'CONNECTOR_PORT', num('CONNECTOR_PORT', 8091), 1, (i, port) => ({
+    CONNECTOR_URL: `http://${host}:${port}`,
+    DANMAKU_BILI_TCP_PORT: String(num('DANMAKU_BILI_TCP_PORT', 2243) + i),
+  })),
   ...pair('front', 'apps/front/src/main.ts', 'PORT', frontPort),
 ];
 
@@ -48,7 +52,7 @@ await supervisor.start();
 process.stdout.write(`
 Danmaku cluster topology is up (Redis Cluster ${env.REDIS_CLUSTER_NODES}, Kafka ${env.KAFKA_BROKERS}):
   fronts      http://${host}:${frontPort}  http://${host}:${frontPort + 1}   (whole public API, GET /v1/route)
-  connectors  ${roles.filter((r) => r.name.startsWith('connector')).map((r) => `http://${host}:${r.port}`).join('  ')}
+  connectors  ${roles.filter((r) => r.name.startsWith('connector')).map((r) => `http://${host}:${r.port} (Bilibili TCP ${r.env?.DANMAKU_BILI_TCP_PORT})`).join('  ')}
   router      http://${host}:${roles[0]?.port}
   processors, archivers, pushers: /metrics on ${roles.filter((r) => /^(processor|archiver|pusher)/.test(r.name)).map((r) => r.port).join(', ')}
 A role that dies is restarted (try kill -9 on any). Logs: .run/cluster/*.log. Ctrl-C stops everything.

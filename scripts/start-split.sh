@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm run start:split: every role as its own process over Kafka, as in production.
-# With KAFKA_BROKERS set it uses that cluster; otherwise it starts the dev broker (librdkafka's
-# mock cluster, see scripts/kafka-mock). Redis and MariaDB are started when not running.
+# With KAFKA_BROKERS set it uses that cluster; otherwise it starts one Apache Kafka broker
+# (infra.sh up kafka). Redis and MariaDB are started when not running.
 # Ctrl-C stops every role; if one role dies, the others are stopped too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,8 +9,10 @@ bash scripts/ensure-deps.sh
 user_brokers="${KAFKA_BROKERS:-}"
 bash scripts/infra.sh up redis mysql
 [ -z "$user_brokers" ] && bash scripts/infra.sh up kafka
-eval "$(bash scripts/infra.sh env)"
+eval "$(bash scripts/infra.sh env | grep -E '^export (REDIS_URL|MYSQL_URL|KAFKA_BROKERS)=')"
 [ -n "$user_brokers" ] && export KAFKA_BROKERS="$user_brokers"
+# The development broker allows short group sessions: a dead processor's partitions move in 3 s.
+[ -z "$user_brokers" ] && export DANMAKU_KAFKA_SESSION_TIMEOUT_MS="${DANMAKU_KAFKA_SESSION_TIMEOUT_MS:-3000}"
 echo "Kafka: $KAFKA_BROKERS"
 
 pids=()
