@@ -5,7 +5,7 @@ import { Archive } from '@danmaku/archive';
 import { KafkaBus, MemoryBus } from '@danmaku/bus';
 import { newMessageId, partitionFor, streamKey, type UnsequencedMessage } from '@danmaku/model';
 import { createLogger } from '@danmaku/observability';
-import { freePort, spawnTs, startMockKafka, testConfig, uniqueRoom, waitFor } from '@danmaku/testkit';
+import { freePort, spawnTs, startKafka, testConfig, uniqueRoom, waitFor } from '@danmaku/testkit';
 import { startArchiver } from '@danmaku/archiver';
 import { testDatabase } from '../../../packages/archive/test/db.js';
 
@@ -120,7 +120,7 @@ describe('archiver as its own process (Kafka)', () => {
   after(() => db.drop());
 
   test('apps/archiver/src/main.ts migrates, consumes its group and writes MySQL', async () => {
-    const mock = await startMockKafka({ [TOPIC]: 4 });
+    const mock = await startKafka({ topics: { [TOPIC]: 4 } });
     const config = testConfig();
     const port = await freePort();
     const child = spawnTs('apps/archiver/src/main.ts', {

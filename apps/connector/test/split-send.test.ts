@@ -4,7 +4,7 @@ import type { Socket } from 'socket.io-client';
 import { createLogger } from '@danmaku/observability';
 import { createModeration } from '@danmaku/moderation';
 import { openStore, type RedisStore } from '@danmaku/store';
-import { startMockKafka, testConfig, tokenFor, uniqueRoom, type MockKafka } from '@danmaku/testkit';
+import { startKafka, testConfig, tokenFor, uniqueRoom, type TestKafka } from '@danmaku/testkit';
 import { connectSocket, spawnConnector, type ConnectorProcess } from './helpers.js';
 
 type Ack = { ok: true; id: string } | { ok: false; error: { code: string; message: string } };
@@ -15,14 +15,14 @@ type Ack = { ok: true; id: string } | { ok: false; error: { code: string; messag
  */
 describe('socket sends on a split connector', () => {
   const config = testConfig({ cluster: uniqueRoom('split') });
-  let kafka: MockKafka;
+  let kafka: TestKafka;
   let connector: ConnectorProcess;
   let store: RedisStore;
   let closeStore: () => Promise<void>;
   const sockets: Socket[] = [];
 
   before(async () => {
-    kafka = await startMockKafka({ 'danmaku.messages': 8 });
+    kafka = await startKafka({ topics: { 'danmaku.messages': 8 } });
     connector = await spawnConnector({
       KAFKA_BROKERS: kafka.brokers.join(','),
       DANMAKU_CLUSTER: config.cluster,

@@ -5,15 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { freePort, spawnTs, startMockKafka, tokenFor, uniqueRoom, waitFor, type MockKafka, type Spawned } from '@danmaku/testkit';
+import { freePort, spawnTs, startKafka, tokenFor, uniqueRoom, waitFor, type TestKafka, type Spawned } from '@danmaku/testkit';
 
 const CAP = 20;
-let kafka: MockKafka;
+let kafka: TestKafka;
 let front: Spawned;
 let url: string;
 
 before(async () => {
-  kafka = await startMockKafka({ 'danmaku.messages': 8 });
+  kafka = await startKafka({ topics: { 'danmaku.messages': 8 } });
   const port = await freePort();
   front = spawnTs('apps/front/src/main.ts', {
     KAFKA_BROKERS: kafka.brokers.join(','),

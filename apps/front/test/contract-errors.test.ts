@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createAuth } from '@danmaku/auth';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
-import { freePort, spawnTs, startMockKafka, startRedis, testConfig, tokenFor, uniqueRoom, waitFor, type TestRedis } from '@danmaku/testkit';
+import { freePort, spawnTs, startKafka, startRedis, testConfig, tokenFor, uniqueRoom, waitFor, type TestRedis } from '@danmaku/testkit';
 
 // Rate limits are another test's subject; here they would only get in the way.
 const config = testConfig({ rateUserMax: 1e6, rateIpMax: 1e6 });
@@ -165,7 +165,7 @@ describe('a dependency that is down gets a fast 503, and nothing accepted is los
   });
 
   test('Kafka down: sends answer 503 quickly with Retry-After; the front keeps running', async () => {
-    const kafka = await startMockKafka({ 'danmaku.messages': 8 });
+    const kafka = await startKafka({ topics: { 'danmaku.messages': 8 } });
     const port = await freePort();
     const front = spawnTs('apps/front/src/main.ts', { KAFKA_BROKERS: kafka.brokers.join(','), PORT: String(port), LOG_LEVEL: 'info', DANMAKU_BUS_TIMEOUT_MS: '1500' });
     try {

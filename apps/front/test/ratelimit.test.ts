@@ -4,18 +4,18 @@ import { randomBytes } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone } from '@danmaku/standalone';
-import { freePort, spawnTs, startMockKafka, testConfig, tokenFor, uniqueRoom, type MockKafka, type Spawned } from '@danmaku/testkit';
+import { freePort, spawnTs, startKafka, testConfig, tokenFor, uniqueRoom, type TestKafka, type Spawned } from '@danmaku/testkit';
 import { testDatabase } from '../../../packages/archive/test/db.js';
 import { call } from './lives-stack.js';
 
 const USER_MAX = 10;
 const IP_MAX = 15;
 const db = testDatabase('ratelimit');
-let mock: MockKafka;
+let mock: TestKafka;
 const fronts: { url: string; process: Spawned }[] = [];
 
 before(async () => {
-  mock = await startMockKafka({ 'danmaku.messages': 4 });
+  mock = await startKafka({ topics: { 'danmaku.messages': 4 } });
   for (let i = 0; i < 2; i++) {
     const port = await freePort();
     const process = spawnTs('apps/front/src/main.ts', {

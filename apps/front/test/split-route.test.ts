@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { freePort, spawnTs, startMockKafka, tokenFor, uniqueRoom, waitFor, type MockKafka, type Spawned } from '@danmaku/testkit';
+import { freePort, spawnTs, startKafka, tokenFor, uniqueRoom, waitFor, type TestKafka, type Spawned } from '@danmaku/testkit';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -21,7 +21,7 @@ interface RouteAnswer {
 }
 
 describe('split roles: the viewer page on a long connection', () => {
-  let kafka: MockKafka;
+  let kafka: TestKafka;
   const roles: Spawned[] = [];
   let browser: BrowserContext;
   let profile: string;
@@ -37,7 +37,7 @@ describe('split roles: the viewer page on a long connection', () => {
   };
 
   before(async () => {
-    kafka = await startMockKafka({ 'danmaku.messages': 8 });
+    kafka = await startKafka({ topics: { 'danmaku.messages': 8 } });
     const env = {
       KAFKA_BROKERS: kafka.brokers.join(','),
       // A cluster of its own: the router hands out only this test's connector.

@@ -17,6 +17,9 @@ const delay = histogram<'gear'>({
   labelNames: ['gear'],
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
 });
+const STAGE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const fetchedDelay = histogram({ name: 'danmaku_processor_fetched_delay_seconds', help: 'Front receive (ts) to handed to the processor by the bus, for the oldest message of each stream in a batch', buckets: STAGE_BUCKETS });
+const announcedDelay = histogram({ name: 'danmaku_processor_announced_delay_seconds', help: 'Front receive (ts) to its room announced as advanced, for the oldest message of each batch', buckets: STAGE_BUCKETS });
 const gearChanges = counter<'direction' | 'to'>({
   name: 'danmaku_processor_gear_changes_total',
   help: 'Gear changes of (room, type) streams',
@@ -132,6 +135,11 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
     const streams = groupByStream(batch, logger);
     const events: RoomAdvanced[] = [];
     const now = Date.now();
+    let oldest = now;
+    for (const stream of streams.values()) {
+      fetchedDelay.observe((now - stream.oldestTs) / 1000);
+      oldest = Math.min(oldest, stream.oldestTs);
+    }
     // Streams are independent (their own keys and seqs), so they are written concurrently;
     // within one stream the chunks go in order unless its gear allows several in flight.
     await Promise.all(
@@ -144,7 +152,10 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
       }),
     );
     if (options.announce && events.length > 0) {
-      await options.announce(events).catch((err: unknown) => logger.warn({ err }, 'announce failed; connectors will catch up on their timer'));
+      await options.announce(events).then(
+        () => announcedDelay.observe((Date.now() - oldest) / 1000),
+        (err: unknown) => logger.warn({ err }, 'announce failed; connectors will catch up on their timer'),
+      );
     }
   };
 

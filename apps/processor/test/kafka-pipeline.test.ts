@@ -1,12 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort, LOAD_ENV, readRoom, runRace, spawnTs, startMockKafka, tokenFor, uniqueRoom, type MockKafka, type Spawned } from '@danmaku/testkit';
+import { freePort, LOAD_ENV, readRoom, runRace, spawnTs, startKafka, tokenFor, uniqueRoom, type TestKafka, type Spawned } from '@danmaku/testkit';
 
 /**
  * The split roles as real processes over the Kafka protocol (the dev broker): front(s) produce,
  * the processor consumes with a consumer group, under LOAD_ENV (no throttling limits).
  */
-let kafka: MockKafka;
+let kafka: TestKafka;
 let front: Spawned;
 let frontUrl: string;
 const processors: Spawned[] = [];
@@ -19,7 +19,7 @@ async function startProcessor(): Promise<Spawned> {
 }
 
 before(async () => {
-  kafka = await startMockKafka({ 'danmaku.messages': 8 });
+  kafka = await startKafka({ topics: { 'danmaku.messages': 8 } });
   const port = await freePort();
   front = spawnTs('apps/front/src/main.ts', { ...LOAD_ENV, KAFKA_BROKERS: kafka.brokers.join(','), PORT: String(port) });
   await front.waitForOutput(/front listening/);

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Message } from '@danmaku/model';
-import { freePort, readRoom, spawnTs, startMockKafka, tokenFor, uniqueRoom, waitFor, type MockKafka, type Spawned } from '@danmaku/testkit';
+import { freePort, readRoom, spawnTs, startKafka, tokenFor, uniqueRoom, waitFor, type TestKafka, type Spawned } from '@danmaku/testkit';
 
 /**
  * Front and processor as processes over the dev broker; the broker stalls (SIGSTOP) for 10 s and
@@ -11,13 +11,13 @@ import { freePort, readRoom, spawnTs, startMockKafka, tokenFor, uniqueRoom, wait
 const ENV = { LOG_LEVEL: 'warn', DANMAKU_RATE_USER_MAX: '100000000', DANMAKU_RATE_IP_MAX: '100000000' };
 const STALL_MS = 10_000;
 
-let kafka: MockKafka;
+let kafka: TestKafka;
 let front: Spawned;
 let processor: Spawned;
 let frontUrl: string;
 
 before(async () => {
-  kafka = await startMockKafka({ 'danmaku.messages': 8 });
+  kafka = await startKafka({ topics: { 'danmaku.messages': 8 } });
   const brokers = kafka.brokers.join(',');
   const port = await freePort();
   front = spawnTs('apps/front/src/main.ts', { ...ENV, LOG_LEVEL: 'info', KAFKA_BROKERS: brokers, PORT: String(port) });

@@ -14,19 +14,19 @@ import {
   runRace,
   sleep,
   spawnTs,
-  startMockKafka,
+  startKafka,
   startRedisCluster,
   tokenFor,
   uniqueRoom,
   waitFor,
-  type MockKafka,
+  type TestKafka,
   type Spawned,
   type TestRedisCluster,
 } from '@danmaku/testkit';
 import { ownerOf } from '../src/pusher.js';
 
 let cluster: TestRedisCluster;
-let kafka: MockKafka;
+let kafka: TestKafka;
 let env: Record<string, string>;
 let frontUrl: string;
 const procs: Spawned[] = [];
@@ -87,7 +87,7 @@ async function pollAll(roomId: string, start: string, want: number, timeoutMs: n
 }
 
 before(async () => {
-  [cluster, kafka] = await Promise.all([startRedisCluster(), startMockKafka({ 'danmaku.messages': 8 })]);
+  [cluster, kafka] = await Promise.all([startRedisCluster(), startKafka({ topics: { 'danmaku.messages': 8 } })]);
   env = {
     REDIS_CLUSTER_NODES: cluster.seeds,
     REDIS_URL: 'redis://127.0.0.1:1',

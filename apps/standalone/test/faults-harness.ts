@@ -29,12 +29,12 @@ import {
   freePort,
   sleep,
   startMariaDb,
-  startMockKafka,
+  startKafka,
   startRedisCluster,
   testConfig,
   tokenFor,
   waitFor,
-  type MockKafka,
+  type TestKafka,
   type TestMariaDb,
   type TestRedisCluster,
 } from '@danmaku/testkit';
@@ -49,7 +49,7 @@ const ONLY = (process.env.FAULTS_ONLY ?? '').split(',').map((s) => s.trim()).fil
 const config = testConfig();
 const logDir = join(REPO_ROOT, '.run', 'faults');
 
-let kafka: MockKafka;
+let kafka: TestKafka;
 let redis: TestRedisCluster;
 let db: TestMariaDb;
 let supervisor: Supervisor;
@@ -530,7 +530,7 @@ export function faultSuite(group: string, names: string[]): void {
   const startedAt = Date.now();
 
   before(async () => {
-    [kafka, redis, db] = await Promise.all([startMockKafka({ [config.topic]: config.partitions }), startRedisCluster(), startMariaDb({ port: await freeMariaDbPort() })]);
+    [kafka, redis, db] = await Promise.all([startKafka({ topics: { [config.topic]: config.partitions } }), startRedisCluster(), startMariaDb({ port: await freeMariaDbPort() })]);
     supervisor = new Supervisor({
       roles: await topology(),
       env: {

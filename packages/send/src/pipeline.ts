@@ -11,10 +11,13 @@ import {
   type SendMessageBody,
   type UnsequencedMessage,
 } from '@danmaku/model';
-import { counter, gauge } from '@danmaku/observability';
+import { counter, gauge, histogram } from '@danmaku/observability';
 
 const ingested = counter<'type'>({ name: 'danmaku_ingest_total', help: 'Messages accepted onto the bus', labelNames: ['type'] });
 const inFlightGauge = gauge({ name: 'danmaku_ingest_in_flight', help: 'Produces waiting for the bus to acknowledge them' });
+const STAGE_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const produceSeconds = histogram({ name: 'danmaku_ingest_produce_seconds', help: 'One produce: handed to the bus to acknowledged by it (Kafka: by every in-sync replica)', buckets: STAGE_BUCKETS });
+const ackedDelay = histogram({ name: 'danmaku_ingest_acked_delay_seconds', help: 'Message ts (front receive) to acknowledged by the bus: the checks and the produce', buckets: STAGE_BUCKETS });
 const shed = counter({ name: 'danmaku_ingest_shed_total', help: 'Sends refused with 503 overloaded because too many produces were in flight' });
 
 export interface SendPipelineOptions {
@@ -78,8 +81,11 @@ export function createSendPipeline(options: SendPipelineOptions) {
     const key = streamKey(message.roomId, message.type);
     inFlight++;
     inFlightGauge.inc();
+    const started = performance.now();
     try {
       await options.bus.produce(options.topic, [{ key, value: JSON.stringify(message), partition: pickPartition(key, message) }]);
+      produceSeconds.observe((performance.now() - started) / 1000);
+      ackedDelay.observe((Date.now() - message.ts) / 1000);
     } finally {
       inFlight--;
       inFlightGauge.dec();

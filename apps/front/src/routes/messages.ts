@@ -18,6 +18,7 @@ import type { FrontContext } from '../context.js';
 import { redisSeconds } from '@danmaku/store';
 import type { StreamWindow } from '../cache/room-cache.js';
 import { readWindow, type BigRoomRules } from '../cache/shape.js';
+import { PollPace } from '../cache/pace.js';
 
 const polls = counter<'source'>({ name: 'danmaku_polls_total', help: 'Polls answered, by source (cache hit ratio = cache / all)', labelNames: ['source'] });
 // Bound once: label lookup per poll is measurable on the cached path.
@@ -43,6 +44,7 @@ export function parseTypes(text: string | undefined): MessageType[] {
 /** Send (any caller with a token) and poll (anyone). */
 export async function messageRoutes(app: FastifyInstance, ctx: FrontContext): Promise<void> {
   const { store, send, config, hot } = ctx;
+  const pace = new PollPace(config.retention);
 
   await app.register(
     restricted({ role: 'user' }, (viewer) => {
@@ -105,7 +107,9 @@ export async function messageRoutes(app: FastifyInstance, ctx: FrontContext): Pr
       const { roomId } = request.params;
       const big = hot.cache.notePoll(roomId);
       // A big room's answer to this query is built here once per refresh, then sent by the hook.
-      const { retryAfterMs, answerKey } = pollKey(request.url, big);
+      const paced = pollKey(request.url, big);
+      const { answerKey } = paced;
+      let { retryAfterMs } = paced;
       const switches = ctx.switches.get();
       const types = parseTypes(request.query.types);
       let cursor: Cursor | null = null;
@@ -144,6 +148,7 @@ export async function messageRoutes(app: FastifyInstance, ctx: FrontContext): Pr
           next[type] = result.cursorSeq;
           skipped ||= result.skipped;
           for (const json of result.messages) parts.push(json);
+          if (!big) retryAfterMs = pace.retryAfter(`${roomId}\n${type}`, result.newestSeq, retryAfterMs, result.messages.length >= limit);
         }
       }
       // Stored messages are JSON already: splice them in rather than parse and re-encode.
