@@ -6,7 +6,7 @@
  * 50 msg/s the generators took as much CPU as the servers and the viewers fell seconds behind.
  *
  * A live show end to end on the split topology: every role its own process (front, processor,
- * archiver, pusher, connector, router) over the Kafka dev broker (private), a private Redis and
+ * archiver, pusher, connector, router) over an Apache Kafka broker (private), a private Redis and
  * the project's MariaDB (database danmaku_bench). Many small rooms with a few pollers each, and
  * one huge room watched by --viewers long connections (half socket.io, half the Bilibili
  * protocol, over worker processes) and --huge-pollers pollers; senders at steady rates into both.
@@ -27,7 +27,7 @@ import { Redis } from 'ioredis';
 import { Archive } from '@danmaku/archive';
 import { loadConfig } from '@danmaku/config';
 import { decodeCursor } from '@danmaku/model';
-import { LOAD_ENV, freePort, spawnTs, startMockKafka, startRedis, tokenFor, waitFor, type MockKafka, type Spawned, type TestRedis } from '@danmaku/testkit';
+import { LOAD_ENV, freePort, spawnTs, startKafka, startRedis, tokenFor, waitFor, type TestKafka, type Spawned, type TestRedis } from '@danmaku/testkit';
 import { cpuSeconds } from './lib/cannon.js';
 import { writeResult } from './lib/report.js';
 import { drainDeliveries, type WorkerReport } from './lib/worker-report.js';
@@ -112,7 +112,7 @@ const ROLES = [
   ['front', 'apps/front/src/main.ts', 'PORT'],
 ] as const;
 
-let kafka: MockKafka | null = null;
+let kafka: TestKafka | null = null;
 let redis: TestRedis | null = null;
 const roles = new Map<string, { proc: Spawned; port: number }>();
 const loadProcs: Spawned[] = [];
@@ -130,7 +130,7 @@ try {
     `live show: ${SECONDS} s; ${ROOMS} small rooms x ${ROOM_POLLERS} pollers, ${RATE_SMALL} msg/s over them; huge room ${hugeRoom}: ` +
       `${VIEWERS} long connections (socket.io + Bilibili), ${HUGE_POLLERS} pollers, ${RATE_HUGE} msg/s; polls every ${POLL_MS} ms`,
   );
-  [kafka, redis] = await Promise.all([startMockKafka({ [config.topic]: config.partitions }), startRedis()]);
+  [kafka, redis] = await Promise.all([startKafka({ topics: { [config.topic]: config.partitions } }), startRedis()]);
   const probe = new Redis(redis.url);
   const redisPid = Number(/process_id:(\d+)/.exec(await probe.info('server'))?.[1]);
   probe.disconnect();

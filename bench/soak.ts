@@ -4,7 +4,7 @@
  *
  * A soak at steady mixed load over the split topology, every role its own process (front,
  * processor, archiver, pusher, connector, router; scripts/supervisor.ts starts them) over the
- * Kafka dev broker, the project's Redis and MariaDB. For --seconds: comments at --rate/s and likes
+ * Apache Kafka broker, the project's Redis and MariaDB. For --seconds: comments at --rate/s and likes
  * at --likes/s over HTTP to the front, --pollers polling the front every --pollMs, --sockets
  * socket.io and --bili Bilibili-protocol clients (WebSocket /sub, a quarter on raw TCP) held open
  * on the connector, --churn of them closed and reopened every second, and --routes router
@@ -28,7 +28,7 @@ import { io as ioClient, type Socket } from 'socket.io-client';
 import { Archive } from '@danmaku/archive';
 import { MAX_SERVER_PACKET, Op, PacketStream, Ver, decodeServerPackets, encodePacket, type Packet } from '@danmaku/bilibili';
 import { encodeCursor } from '@danmaku/model';
-import { REPO_ROOT, freePort, sleep, startMockKafka, testConfig, tokenFor, waitFor } from '@danmaku/testkit';
+import { REPO_ROOT, freePort, sleep, startKafka, testConfig, tokenFor, waitFor } from '@danmaku/testkit';
 import { Supervisor, type RoleSpec } from '../scripts/supervisor.js';
 import { cpuSeconds } from './lib/cannon.js';
 import { writeResult } from './lib/report.js';
@@ -374,7 +374,7 @@ async function storedInRedis(room: string): Promise<Set<string>> {
 }
 
 async function main(): Promise<void> {
-  const kafka = await startMockKafka({ [config.topic]: config.partitions });
+  const kafka = await startKafka({ topics: { [config.topic]: config.partitions } });
   const port = async (): Promise<number> => freePort();
   const ports = { front: await port(), processor: await port(), archiver: await port(), pusher: await port(), connector: await port(), router: await port(), biliTcp: await port() };
   const roles: RoleSpec[] = [

@@ -47,12 +47,13 @@ echo "== tests"
 # handle holds the run for the whole per-file timeout.
 node --import tsx --test --test-force-exit --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=300000 "$@" "${files[@]}"
 
-# The fault suite last, one file at a time and alone on the machine: each file runs the whole
-# cluster topology (eleven role processes, a Redis Cluster, the broker, a private MariaDB) and
-# kills parts of it, so it gets the cores to itself and longer than the 5 minutes of a test file.
-# TEST_FAULTS=0 leaves it out (a developer's quick run); CI runs it.
+# The system suites last, one file at a time and alone on the machine: each runs a whole
+# topology (start:split or start:cluster as a user starts them, or the fault suite's eleven role
+# processes on a Redis Cluster, three Kafka brokers and a private MariaDB, killing parts of it),
+# so it gets the cores to itself and longer than the 5 minutes of a test file.
+# TEST_FAULTS=0 leaves them out (a developer's quick run); CI runs them.
 if [ -z "${TEST_FILES:-}" ] && [ "${TEST_FAULTS:-1}" != "0" ]; then
-  echo "== fault suite"
-  mapfile -t faults < <(find apps -path '*/node_modules' -prune -o -path '*/test/*' -name 'faults-*.suite.ts' -print | sort)
+  echo "== system suites: topologies and faults"
+  mapfile -t faults < <(find apps -path '*/node_modules' -prune -o -path '*/test/*' -name '*.suite.ts' -print | sort)
   node --import tsx --test --test-force-exit --test-concurrency=1 --test-timeout=600000 "$@" "${faults[@]}"
 fi

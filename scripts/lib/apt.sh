@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Helpers to install Debian packages on demand. Sourced by infra.sh and
-# build-kafka-mock.sh; not meant to be executed directly.
+# kafka-broker.sh; not meant to be executed directly.
 #
 #   ensure_pkgs <command-or-file> <package> [<command-or-file> <package> ...]
 #
@@ -49,10 +49,10 @@ ensure_pkgs() {
   echo "installing missing packages: ${missing[*]}" >&2
   # Explicit `|| return 1`: callers may use us in a condition, where set -e
   # does not apply inside functions. apt's chatter goes to stderr: callers'
-  # stdout is often captured as data (build-kafka-mock.sh prints a path).
+  # stdout is often captured as data (kafka-broker.sh prints a path).
   if [ "$_APT_UPDATED" != 1 ]; then
     _as_root apt-get update >&2 || return 1
-    export _APT_UPDATED=1 # child scripts (build-kafka-mock.sh) skip it too
+    export _APT_UPDATED=1 # child scripts (kafka-broker.sh) skip it too
   fi
   # noninteractive: no debconf prompts (e.g. from mariadb-server) in scripts.
   _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >&2 || return 1

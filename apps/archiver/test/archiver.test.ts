@@ -120,11 +120,11 @@ describe('archiver as its own process (Kafka)', () => {
   after(() => db.drop());
 
   test('apps/archiver/src/main.ts migrates, consumes its group and writes MySQL', async () => {
-    const mock = await startKafka({ topics: { [TOPIC]: 4 } });
+    const kafka = await startKafka({ topics: { [TOPIC]: 4 } });
     const config = testConfig();
     const port = await freePort();
     const child = spawnTs('apps/archiver/src/main.ts', {
-      KAFKA_BROKERS: mock.brokers.join(','),
+      KAFKA_BROKERS: kafka.brokers.join(','),
       DANMAKU_PARTITIONS: '4',
       MYSQL_URL: db.url,
       ARCHIVER_PORT: String(port),
@@ -133,7 +133,7 @@ describe('archiver as its own process (Kafka)', () => {
     });
     try {
       await child.waitForOutput(/archiver consuming/, 30_000);
-      const bus = new KafkaBus({ brokers: mock.brokers, clientId: 'test', partitions: 4 });
+      const bus = new KafkaBus({ brokers: kafka.brokers, clientId: 'test', partitions: 4 });
       const room = uniqueRoom('archk');
       const live = `lv-${room}`;
       const batch = Array.from({ length: 120 }, (_, i) => message(room, i, live));
@@ -146,7 +146,7 @@ describe('archiver as its own process (Kafka)', () => {
       await bus.close();
     } finally {
       await child.kill();
-      await mock.stop();
+      await kafka.stop();
     }
   });
 });

@@ -11,15 +11,15 @@ import { call } from './lives-stack.js';
 const USER_MAX = 10;
 const IP_MAX = 15;
 const db = testDatabase('ratelimit');
-let mock: TestKafka;
+let kafka: TestKafka;
 const fronts: { url: string; process: Spawned }[] = [];
 
 before(async () => {
-  mock = await startKafka({ topics: { 'danmaku.messages': 4 } });
+  kafka = await startKafka({ topics: { 'danmaku.messages': 4 } });
   for (let i = 0; i < 2; i++) {
     const port = await freePort();
     const process = spawnTs('apps/front/src/main.ts', {
-      KAFKA_BROKERS: mock.brokers.join(','),
+      KAFKA_BROKERS: kafka.brokers.join(','),
       DANMAKU_PARTITIONS: '4',
       PORT: String(port),
       MYSQL_URL: db.url,
@@ -37,7 +37,7 @@ before(async () => {
 });
 after(async () => {
   await Promise.all(fronts.map((f) => f.process.kill()));
-  await mock?.stop();
+  await kafka?.stop();
   await db.drop();
 });
 

@@ -1,5 +1,5 @@
 /**
- * The roles split into processes over the Kafka protocol (the dev broker), as `npm run start:split`
+ * The roles split into processes over Apache Kafka (a broker of the test's own), as `npm run start:split`
  * runs them: the front answers `GET /v1/route` itself, so the viewer page, which asks the address
  * it was served from, gets a long connection as it does in standalone, and comments reach it over
  * socket.io from the connector process. Debian's Chromium, driven by playwright-core.

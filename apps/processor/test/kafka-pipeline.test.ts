@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { freePort, LOAD_ENV, readRoom, runRace, spawnTs, startKafka, tokenFor, uniqueRoom, type TestKafka, type Spawned } from '@danmaku/testkit';
 
 /**
- * The split roles as real processes over the Kafka protocol (the dev broker): front(s) produce,
+ * The split roles as real processes over Apache Kafka (a broker of the test's own): front(s) produce,
  * the processor consumes with a consumer group, under LOAD_ENV (no throttling limits).
  */
 let kafka: TestKafka;
@@ -32,7 +32,7 @@ after(async () => {
   await kafka.stop();
 });
 
-describe('over Kafka (kafkajs against the dev broker)', () => {
+describe('over Kafka (kafkajs against an Apache Kafka broker)', () => {
   test('Meipai race: 8 writers, 8 pollers, 5,200 messages, each seen once in seq order', async () => {
     await startProcessor();
     const outcome = await runRace(frontUrl, { writers: 8, pollers: 8, messagesPerWriter: 650, timeoutMs: 120_000 });

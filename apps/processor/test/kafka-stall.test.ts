@@ -4,7 +4,7 @@ import type { Message } from '@danmaku/model';
 import { freePort, readRoom, spawnTs, startKafka, tokenFor, uniqueRoom, waitFor, type TestKafka, type Spawned } from '@danmaku/testkit';
 
 /**
- * Front and processor as processes over the dev broker; the broker stalls (SIGSTOP) for 10 s and
+ * Front and processor as processes over an Apache Kafka broker; the broker stalls (SIGSTOP) for 10 s and
  * comes back. Sends fail fast while it is gone, recover after, and everything acknowledged with
  * 202 is stored exactly once.
  */

@@ -1,5 +1,5 @@
 /**
- * The split topology on a 6-node Redis Cluster over the Kafka dev broker, every role a real
+ * The split topology on a 6-node Redis Cluster over an Apache Kafka broker, every role a real
  * process: the Meipai race, long-connection delivery with two pushers (one killed -9 mid-stream),
  * and a Redis primary killed mid-stream. REDIS_URL points nowhere, so a role that still reached
  * for the single instance would fail.

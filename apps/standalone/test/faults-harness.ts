@@ -2,14 +2,16 @@
  * The fault suite's harness (`npm run test:faults`; three files, faults-{roles,infra,client}.suite.ts, so each
  * stays within the runner's per-file timeout: faults-roles, faults-infra, faults-client): the cluster topology of
  * `npm run start:cluster` (every role twice but the router, driven by scripts/supervisor.ts, which
- * restarts a role killed -9) on a private 6-node Redis Cluster, the Kafka dev broker and a private
- * MariaDB (the shared one must never be restarted). A checker sends comments at a steady rate
+ * restarts a role killed -9) on a private 6-node Redis Cluster, three Apache Kafka brokers
+ * (replication 3, min.insync.replicas 2) and a private MariaDB (the shared one must never be
+ * restarted). A checker sends comments at a steady rate
  * through both fronts (every 202 recorded) while four readers follow the room: a poller on each
  * front, a socket.io client and a Bilibili-protocol WebSocket client. In turn, each fault is
  * injected in a fresh room. Per fault: acknowledged, lost (acked but in neither Redis nor the
  * archive), duplicated and reordered (per reader), missing (acked, never seen by a reader that
  * was not told `skipped`), and recovery time (fault -> a message acked after it seen by every
- * reader). FAULTS_ONLY=mariadb,slow (substrings of fault names) runs a subset.
+ * reader), and how fast sends were refused while they were refused. FAULTS_ONLY=mariadb,slow
+ * (substrings of fault names) runs a subset.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -21,7 +23,7 @@ import WebSocket from 'ws';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { createPool } from 'mysql2/promise';
 import { Op, decodeServerPackets, encodePacket } from '@danmaku/bilibili';
-import { encodeCursor } from '@danmaku/model';
+import { encodeCursor, partitionFor, streamKey } from '@danmaku/model';
 import { keys, slotOf } from '@danmaku/store';
 import {
   LOAD_ENV,
@@ -101,6 +103,10 @@ class Checker {
   private counter = 0;
   private inFlight = 0;
   sendErrors = 0;
+  /** When each refused send was answered (not 202, or no answer), and how long the answer took. */
+  readonly refusals: { at: number; ms: number }[] = [];
+  /** When each send was acknowledged, in order. */
+  readonly ackTimes: number[] = [];
 
   constructor(readonly room: string) {}
 
@@ -117,6 +123,11 @@ class Checker {
   send(front: string, content: string): Promise<void> {
     const i = this.counter++;
     this.inFlight++;
+    const started = Date.now();
+    const refused = (): void => {
+      this.sendErrors++;
+      this.refusals.push({ at: Date.now(), ms: Date.now() - started });
+    };
     return fetch(`${url(front)}/v1/rooms/${this.room}/messages`, {
       method: 'POST',
       headers: { authorization: `Bearer ${tokenFor('fault-writer')}`, 'content-type': 'application/json' },
@@ -124,13 +135,15 @@ class Checker {
       signal: AbortSignal.timeout(10_000),
     })
       .then(async (res) => {
-        if (res.status === 202) this.acked.set(((await res.json()) as { id: string }).id, Date.now());
-        else {
-          this.sendErrors++;
+        if (res.status === 202) {
+          this.acked.set(((await res.json()) as { id: string }).id, Date.now());
+          this.ackTimes.push(Date.now());
+        } else {
+          refused();
           await res.body?.cancel();
         }
       })
-      .catch(() => void this.sendErrors++)
+      .catch(refused)
       .finally(() => void this.inFlight--);
   }
 
@@ -450,11 +463,66 @@ async function restartMariaDb(): Promise<string> {
   return 'mariadbd killed -9, down 3 s, started again';
 }
 
+/** The summary of the refused sends after `since`: how many, and how long the slowest refusal took. */
+function refusalsSince(checker: Checker, since: number): string {
+  const refused = checker.refusals.filter((r) => r.at >= since).map((r) => r.ms).sort((a, b) => a - b);
+  if (refused.length === 0) return 'no send refused';
+  const p99 = refused[Math.min(refused.length - 1, Math.ceil(refused.length * 0.99) - 1)] as number;
+  return `${refused.length} sends refused (answered in p99 ${p99} ms, max ${refused.at(-1)} ms)`;
+}
+
+/** Ms from `since` to the first send acknowledged after `from`. */
+async function acceptedAgain(checker: Checker, since: number, from = since): Promise<number> {
+  const at = await waitFor('sends acknowledged again', () => checker.ackTimes.find((t) => t > from), 120_000, 50);
+  return at - since;
+}
+
+/** The broker leading the room's comment partition, killed -9 under load; it starts again 10 s later. */
+async function killKafkaLeader(checker: Checker): Promise<string> {
+  const partition = partitionFor(streamKey(checker.room, 'comment'), config.partitions);
+  const leader = await kafka.leaderOf(config.topic, partition);
+  assert.ok(leader, `a leader for partition ${partition}`);
+  const at = Date.now();
+  await leader.kill('SIGKILL');
+  // "Accepted again" counts from a send that began after the kill (one in flight may have been acked before).
+  const again = await acceptedAgain(checker, at, at + 100);
+  await sleep(Math.max(0, 10_000 - (Date.now() - at)));
+  await leader.start();
+  return `broker ${leader.id} (leader of partition ${partition}) killed -9; sends acknowledged again ${again} ms after; ${refusalsSince(checker, at)}; restarted after 10 s`;
+}
+
+/** Every broker killed -9 for 20 s, then started again: sends refused fast meanwhile, the pipeline resumes by itself. */
+async function kafkaOutage(checker: Checker): Promise<string> {
+  const at = Date.now();
+  await Promise.all(kafka.nodes.map((n) => n.kill('SIGKILL')));
+  await sleep(20_000);
+  const back = Date.now();
+  await Promise.all(kafka.nodes.map((n) => n.start()));
+  const again = await acceptedAgain(checker, back);
+  return `all 3 brokers killed -9 for 20 s; ${refusalsSince(checker, at)}; sends acknowledged again ${again} ms after the brokers were started`;
+}
+
+/** Each broker in turn stopped (SIGTERM: controlled shutdown) and started again, under load. */
+async function kafkaRollingRestart(checker: Checker): Promise<string> {
+  const at = Date.now();
+  const steps: string[] = [];
+  for (const node of kafka.nodes) {
+    const stopAt = Date.now();
+    await node.kill('SIGTERM');
+    const stopped = Date.now() - stopAt;
+    await node.start();
+    steps.push(`broker ${node.id} stopped in ${stopped} ms, up ${Date.now() - stopAt} ms after`);
+    // Its replicas catch up before the next one goes, as an operator waits for no under-replicated partitions.
+    await sleep(5000);
+  }
+  return `${steps.join('; ')}; ${refusalsSince(checker, at)}`;
+}
+
 async function stallKafka(): Promise<string> {
   kafka.pause();
   await sleep(10_000);
   kafka.resume();
-  return 'broker SIGSTOP 10 s, then SIGCONT';
+  return 'all 3 brokers SIGSTOP 10 s, then SIGCONT';
 }
 
 /**
@@ -504,7 +572,10 @@ export const faults: [string, (checker: Checker) => Promise<string | void>][] = 
   ['kill -9 router', () => killRole('router')],
   ['Redis primary killed (failover)', killRedisPrimary],
   ['MariaDB restarted', restartMariaDb],
-  ['Kafka broker SIGSTOP 10 s', stallKafka],
+  ['Kafka brokers SIGSTOP 10 s', stallKafka],
+  ['Kafka partition leader killed -9', killKafkaLeader],
+  ['Kafka all brokers down 20 s', kafkaOutage],
+  ['Kafka rolling restart', kafkaRollingRestart],
   ['slow client buffer filled', slowClient],
 ];
 async function freeMariaDbPort(): Promise<number> {
@@ -530,7 +601,7 @@ export function faultSuite(group: string, names: string[]): void {
   const startedAt = Date.now();
 
   before(async () => {
-    [kafka, redis, db] = await Promise.all([startKafka({ topics: { [config.topic]: config.partitions } }), startRedisCluster(), startMariaDb({ port: await freeMariaDbPort() })]);
+    [kafka, redis, db] = await Promise.all([startKafka({ nodes: 3, topics: { [config.topic]: config.partitions } }), startRedisCluster(), startMariaDb({ port: await freeMariaDbPort() })]);
     supervisor = new Supervisor({
       roles: await topology(),
       env: {
@@ -551,6 +622,8 @@ export function faultSuite(group: string, names: string[]): void {
         DANMAKU_REDIS_TIMEOUT_MS: '3000',
         DANMAKU_PUSH_SWEEP_MS: '1000',
         DANMAKU_ARCHIVER_LINGER_MS: '50',
+        // The brokers allow short group sessions: a killed processor's partitions move within 3 s.
+        DANMAKU_KAFKA_SESSION_TIMEOUT_MS: '3000',
         DANMAKU_SOCKET_MAX_BUFFER: String(SOCKET_MAX_BUFFER),
       },
       logDir,

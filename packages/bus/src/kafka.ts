@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, Partitioners, type Producer, type Consumer as KafkaConsumer, type LogEntry, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Producer, type Consumer as KafkaConsumer, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from '@danmaku/observability';
 import { BusUnavailableError, type Bus, type ConsumeOptions, type Consumer, type ProduceRecord } from './bus.js';
 
@@ -102,12 +102,16 @@ export class KafkaBus implements Bus {
       const producer = this.kafka.producer({
         allowAutoTopicCreation: false,
         createPartitioner: Partitioners.DefaultPartitioner,
-        // Broker-side dedup of retried requests; it needs acks=all and one request in flight.
+        // Broker-side dedup of the retries of one request; it needs acks=all and one request in
+        // flight. Retries are bounded (kafkajs warns that this may break its guarantees, and it
+        // does: a request that failed may have been written, the sequence number is not advanced,
+        // and the next request to that partition is then taken for a duplicate and dropped while
+        // acknowledged). So after any failed request the producer is replaced (see send()): a new
+        // producer id, fresh sequences, and a possible duplicate in the log that the processor
+        // drops by message id.
         idempotent: true,
         maxInFlightRequests: 1,
-        // kafkajs retries an idempotent producer's request for as long as it takes (bounding it
-        // would break its sequence numbers); produce() answers its callers by its own deadline.
-        retry: { initialRetryTime: 100, maxRetryTime: 1000 },
+        retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 5 },
       });
       this.producerReady = producer.connect().then(
         () => {
@@ -150,13 +154,13 @@ export class KafkaBus implements Bus {
         const replication = this.options.replication || Math.min(3, brokers.length);
         const minInsync = this.options.minInsync || (replication >= 3 ? 2 : 1);
         await admin.createTopics({
-          waitForLeaders: true,
+          // Waited for below: kafkajs's own wait gives up when a broker does not know the topic yet.
+          waitForLeaders: false,
           topics: [{ topic, numPartitions: this.partitions, replicationFactor: replication, configEntries: [{ name: 'min.insync.replicas', value: String(minInsync) }] }],
         });
         this.options.logger?.info({ topic, partitions: this.partitions, replication, minInsync }, 'kafka topic created');
       }
-      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
-      const partitions = meta.topics[0]?.partitions.length ?? 0;
+      const partitions = await leadersKnown(admin, topic);
       if (partitions < this.partitions) {
         throw new Error(`Kafka topic ${topic} has ${partitions} partitions but DANMAKU_PARTITIONS is ${this.partitions}; add partitions to the topic or lower the setting`);
       }
@@ -236,7 +240,16 @@ export class KafkaBus implements Bus {
       this.lastProduceError = Date.now();
       const error = err instanceof BusUnavailableError ? err : new BusUnavailableError(`Kafka refused the write: ${(err as Error).message}`);
       for (const p of batch) settle(p, error);
+      this.replaceProducer();
     }
+  }
+
+  /** Drops the producer after a failed request: the next send starts with a new producer id (see getProducer). */
+  private replaceProducer(): void {
+    const old = this.producerReady;
+    this.producer = null;
+    this.producerReady = null;
+    void old?.then((p) => p.disconnect()).catch(() => undefined);
   }
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
@@ -270,6 +283,25 @@ export class KafkaBus implements Bus {
     this.producer = null;
     this.producerReady = null;
     await producer?.disconnect();
+  }
+}
+
+/**
+ * The topic's partition count once every partition has a leader. Right after a topic is created,
+ * brokers learn of it at different moments and answer "unknown topic" meanwhile.
+ */
+async function leadersKnown(admin: Admin, topic: string, timeoutMs = 30_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      const partitions = meta.topics[0]?.partitions ?? [];
+      if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) return partitions.length;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new Error(`Kafka topic ${topic} has partitions without a leader after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 

@@ -76,7 +76,7 @@ export interface Spawned {
 
 /**
  * Runs a TypeScript entry point of the repo (e.g. `apps/processor/src/main.ts`) as a real process.
- * Its stdin is a pipe, so roles that watch stdin (the mock broker) die with the test.
+ * Its stdin is a pipe, so a child that watches stdin dies with the test.
  */
 export function spawnTs(entry: string, env: NodeJS.ProcessEnv = {}, args: string[] = [], nodeFlags: string[] = []): Spawned {
   // Flags such as --cpu-prof are not allowed in NODE_OPTIONS, so they go on the command line.

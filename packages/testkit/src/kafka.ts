@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KafkaBus } from '@danmaku/bus';
 import { Kafka, logLevel } from 'kafkajs';
 import { REPO_ROOT, freePort, waitFor } from './harness.js';
 
@@ -42,7 +43,7 @@ export interface TestKafka {
   /** Stalls (SIGSTOP) or resumes every broker. */
   pause(): void;
   resume(): void;
-  /** Creates topics (idempotent) with the cluster's default replication, waiting for leaders. */
+  /** Creates topics (idempotent) as the bus does: replication 3 (or every broker when fewer), leaders waited for. */
   createTopics(topics: Record<string, number>): Promise<void>;
   /** The broker leading a partition now, or undefined when it has no leader. */
   leaderOf(topic: string, partition: number): Promise<KafkaBroker | undefined>;
@@ -200,12 +201,14 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<TestK
     pause: () => nodes.forEach((n) => n.pause()),
     resume: () => nodes.forEach((n) => n.resume()),
     async createTopics(topics) {
-      const a = admin(brokers);
-      await a.connect();
-      try {
-        await a.createTopics({ waitForLeaders: true, topics: Object.entries(topics).map(([topic, numPartitions]) => ({ topic, numPartitions })) });
-      } finally {
-        await a.disconnect();
+      // As the roles create theirs: replicated on every broker (up to three), leaders waited for.
+      for (const [topic, partitions] of Object.entries(topics)) {
+        const bus = new KafkaBus({ brokers, clientId: 'testkit', partitions });
+        try {
+          await bus.ensureTopic(topic);
+        } finally {
+          await bus.close();
+        }
       }
     },
     async leaderOf(topic, partition) {

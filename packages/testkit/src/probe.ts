@@ -8,7 +8,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { LiveTCP } from 'bilibili-live-ws';
 import { io, type Socket } from 'socket.io-client';
-import { tokenFor } from '@danmaku/testkit';
+import { tokenFor } from './harness.js';
 
 export interface ProbeOptions {
   /** A front's base URL. */

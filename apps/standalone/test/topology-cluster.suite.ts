@@ -1,0 +1,76 @@
+/**
+ * `npm run start:cluster` as a user runs it: three Apache Kafka brokers, a Redis Cluster and every
+ * role twice. All eleven roles ready, each connector on its own Bilibili TCP port (named by
+ * /v1/route), and delivery across rooms and in a hot room as on the split topology (see
+ * topology-split.suite.ts for what the bounds mean).
+ */
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, before, test } from 'node:test';
+import { freePorts, numericRooms, probeDelivery, startTopology, type RunningTopology } from '@danmaku/testkit';
+
+let topology: RunningTopology;
+let fronts: string[] = [];
+let metrics: string[] = [];
+let tcpBase = 0;
+
+before(async () => {
+  const env = await freePorts(['PORT', 'ROUTER_PORT', 'CONNECTOR_PORT', 'PROCESSOR_PORT', 'ARCHIVER_PORT', 'PUSHER_PORT', 'DANMAKU_BILI_TCP_PORT']);
+  const n = (name: string, plus = 0): string => String(Number(env[name]) + plus);
+  tcpBase = Number(env.DANMAKU_BILI_TCP_PORT);
+  const roles: Record<string, string> = { router: n('ROUTER_PORT') };
+  for (const i of [0, 1]) {
+    roles[`front-${i + 1}`] = n('PORT', i);
+    roles[`connector-${i + 1}`] = n('CONNECTOR_PORT', i);
+    roles[`processor-${i + 1}`] = n('PROCESSOR_PORT', i * 10);
+    roles[`archiver-${i + 1}`] = n('ARCHIVER_PORT', i * 10);
+    roles[`pusher-${i + 1}`] = n('PUSHER_PORT', i * 10);
+  }
+  topology = await startTopology('start:cluster', env, roles, ['kafka-cluster', 'redis-cluster']);
+  fronts = [0, 1].map((i) => `http://127.0.0.1:${n('PORT', i)}`);
+  metrics = [...fronts, ...[0, 1].map((i) => `http://127.0.0.1:${n('PROCESSOR_PORT', i * 10)}`), ...[0, 1].map((i) => `http://127.0.0.1:${n('CONNECTOR_PORT', i)}`)].map((u) => `${u}/metrics`);
+});
+
+after(async () => {
+  await topology?.stop();
+});
+
+test('start:cluster comes up on three brokers: eleven roles ready, two connectors each with its own Bilibili TCP port', async () => {
+  assert.equal(Object.keys(topology.ports).length, 11);
+  assert.match(topology.output(), /Kafka 127\.0\.0\.1:29092,127\.0\.0\.1:29093,127\.0\.0\.1:29094/);
+  const route = (await (await fetch(`${fronts[0]}/v1/route`)).json()) as { endpoints: string[]; bilibili: { tcp: string[] } };
+  assert.equal(route.endpoints.length, 2);
+  assert.deepEqual([...route.bilibili.tcp].sort(), [`127.0.0.1:${tcpBase}`, `127.0.0.1:${tcpBase + 1}`]);
+  // Both take connections on their Bilibili TCP ports.
+  for (const address of route.bilibili.tcp) {
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(Number(address.split(':')[1]), '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once('error', reject);
+    });
+  }
+});
+
+test('50 comments/s across 5 rooms reach viewers on both connectors and pollers, none lost', { timeout: 120_000 }, async () => {
+  const result = await probeDelivery({ frontUrl: fronts[0] as string, rooms: numericRooms(5), rate: 50, seconds: 6, viewers: { socketio: 2, bilibili: 2, poll: 1 }, metricsUrls: metrics });
+  process.stdout.write(`# cluster, 50/s: ${JSON.stringify(result)}\n`);
+  assert.equal(result.acked, result.sent, 'every send accepted');
+  for (const [wire, r] of Object.entries(result.wires)) {
+    assert.equal(r.lost, 0, `${wire} lost`);
+    assert.equal(r.duplicated, 0, `${wire} duplicated`);
+  }
+  assert.ok(result.wires.socketio.p99Ms < 1500, `socket.io p99 ${result.wires.socketio.p99Ms} ms`);
+  assert.ok(result.wires.bilibili.p99Ms < 1500, `Bilibili p99 ${result.wires.bilibili.p99Ms} ms`);
+});
+
+test('a hot room taking 500 comments/s open-loop for 8 s: socket.io viewers get all of it, a poller loses nothing', { timeout: 120_000 }, async () => {
+  const result = await probeDelivery({ frontUrl: fronts[1] as string, rooms: numericRooms(1), rate: 500, seconds: 8, viewers: { socketio: 2, bilibili: 1, poll: 1 }, metricsUrls: metrics, drainMs: 5000 });
+  process.stdout.write(`# cluster, hot room 500/s: ${JSON.stringify(result)}\n`);
+  assert.equal(result.acked, result.sent, 'every send accepted');
+  assert.equal(result.wires.socketio.lost, 0, 'socket.io lost');
+  assert.equal(result.wires.poll.lost, 0, 'poller lost');
+  assert.ok(result.wires.socketio.p99Ms < 3000, `socket.io p99 ${result.wires.socketio.p99Ms} ms`);
+});

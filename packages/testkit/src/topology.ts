@@ -1,0 +1,87 @@
+/**
+ * Starts a topology the way a user does (`npm run start:split`, `npm run start:cluster`: the
+ * scripts themselves, with the infrastructure they bring up), waits for every role to answer
+ * /readyz, and measures delivery through it from outside (probe.ts). Infrastructure the
+ * run started (Kafka brokers, the Redis Cluster) is stopped again afterwards; what was already up
+ * is left alone.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { REPO_ROOT, freePort, waitFor } from './harness.js';
+
+export interface RunningTopology {
+  /** Ports by role name, as given to the script. */
+  ports: Record<string, number>;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+function infraUp(): Set<string> {
+  const status = execFileSync('bash', ['scripts/infra.sh', 'status'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  return new Set(status.split('\n').filter((l) => / up /.test(l)).map((l) => l.split(/\s+/)[0] as string));
+}
+
+/**
+ * Runs `npm run SCRIPT` with the role ports given (a developer's own servers on the defaults stay
+ * untouched) and waits until every role in `ports` is ready.
+ */
+export async function startTopology(script: 'start:split' | 'start:cluster', portEnv: Record<string, string>, readyRoles: Record<string, string>, services: string[]): Promise<RunningTopology> {
+  const before = infraUp();
+  const child: ChildProcess = spawn('npm', ['run', '-s', script], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...portEnv, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  child.stdout?.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-20_000)));
+  child.stderr?.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-20_000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const killGroup = (signal: NodeJS.Signals): void => {
+    try {
+      if (child.pid) process.kill(-child.pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', () => killGroup('SIGKILL'));
+  const stop = async (): Promise<void> => {
+    killGroup('SIGINT');
+    const timer = setTimeout(() => killGroup('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+    const started = services.filter((s) => !before.has(s));
+    if (started.length > 0) execFileSync('bash', ['scripts/infra.sh', 'down', ...started], { cwd: REPO_ROOT, stdio: 'ignore' });
+  };
+  const ports = Object.fromEntries(Object.entries(readyRoles).map(([name, port]) => [name, Number(port)]));
+  try {
+    for (const [name, port] of Object.entries(ports)) {
+      await waitFor(
+        `${name} ready on ${port}`,
+        async () => {
+          if (child.exitCode !== null) throw new Error(`${script} exited (${child.exitCode}):\n${out}`);
+          const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
+          return res?.status === 200;
+        },
+        240_000,
+        250,
+      );
+    }
+  } catch (err) {
+    await stop();
+    throw new Error(`${(err as Error).message}\n--- output of ${script} ---\n${out}`);
+  }
+  return { ports, output: () => out, stop };
+}
+
+/** Free ports for the named settings. */
+export async function freePorts(names: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of names) out[name] = String(await freePort());
+  return out;
+}
+
+/** Numeric room ids no other run uses (the Bilibili protocol names rooms by number). */
+export function numericRooms(n: number): string[] {
+  const base = 1_000_000_000 + Math.floor(Math.random() * 900_000_000);
+  return Array.from({ length: n }, (_, i) => String(base + i));
+}
