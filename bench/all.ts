@@ -42,6 +42,8 @@ const ALL: Scenario[] = [
   { name: 'connections', result: 'connections', args: ['bench/connections.ts', '--clients', '10000'], env: {}, estimateS: 210 },
   { name: 'replay', result: 'replay', args: ['bench/replay.ts'], env: { BENCH_DURATION_S: secs(5) }, estimateS: 60 },
   { name: 'live-show', result: 'live-show', args: ['bench/live-show.ts', '--seconds', secs(60)], env: {}, estimateS: 150 },
+  // start:split (one broker) and start:cluster (three brokers, a Redis Cluster) as users start them.
+  { name: 'topologies', result: 'topologies', args: ['bench/topologies.ts'], env: {}, estimateS: 180 },
   // Measures nothing: the README's capacity model from the results above.
   { name: 'capacity', result: 'capacity', args: ['bench/capacity.ts'], env: {}, estimateS: 5 },
 ];

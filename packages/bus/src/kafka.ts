@@ -56,6 +56,9 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/** How often a failing bus checks whether Kafka is back. */
+const PROBE_MS = 500;
+
 /** Records in one produce request at most; a busier moment sends several requests in a row. */
 const MAX_RECORDS_PER_REQUEST = 2000;
 
@@ -78,6 +81,7 @@ export class KafkaBus implements Bus {
   private readonly topicsReady = new Map<string, Promise<void>>();
   private queue: Pending[] = [];
   private sending = false;
+  private probing = false;
   private closed = false;
   /** Set when a write failed or timed out; cleared by the next success. Feeds readiness and fast refusals. */
   private lastProduceError = 0;
@@ -181,9 +185,10 @@ export class KafkaBus implements Bus {
 
   produce(topic: string, records: readonly ProduceRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(new BusUnavailableError('the bus is closed'));
-    // While Kafka is failing, one request probes it and every other send is refused at once:
-    // a fast 503 instead of a queue of callers each waiting for the deadline.
-    if (this.lastProduceError !== 0 && this.sending) {
+    // While Kafka is failing every send is refused at once (a fast 503, not a queue of callers
+    // each waiting for the deadline), and a probe in the background finds when it is back.
+    if (this.lastProduceError !== 0) {
+      this.startProbe();
       return Promise.reject(new BusUnavailableError(`Kafka is unavailable (a write failed ${Date.now() - this.lastProduceError} ms ago)`));
     }
     const timeoutMs = this.options.produceTimeoutMs ?? 2000;
@@ -242,6 +247,36 @@ export class KafkaBus implements Bus {
       for (const p of batch) settle(p, error);
       this.replaceProducer();
     }
+  }
+
+  /**
+   * Every PROBE_MS while writes are failing: are the brokers answering, does every partition of
+   * the bus's topics have a leader, does a producer connect? Then writes are let through again.
+   */
+  private startProbe(): void {
+    if (this.probing || this.closed) return;
+    this.probing = true;
+    void (async () => {
+      while (!this.closed && this.lastProduceError !== 0) {
+        await new Promise((resolve) => setTimeout(resolve, PROBE_MS));
+        const admin = this.kafka.admin({ retry: { retries: 0 } });
+        try {
+          await admin.connect();
+          for (const topic of this.options.topics ?? []) {
+            const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+            if (!meta.topics[0]?.partitions.every((p) => p.leader >= 0)) throw new Error(`${topic} has partitions without a leader`);
+          }
+          await this.getProducer();
+          this.lastProduceError = 0;
+          this.options.logger?.info('kafka takes writes again');
+        } catch {
+          // Still away: the next probe tries again.
+        } finally {
+          await admin.disconnect().catch(() => undefined);
+        }
+      }
+      this.probing = false;
+    })();
   }
 
   /** Drops the producer after a failed request: the next send starts with a new producer id (see getProducer). */

@@ -96,6 +96,48 @@ it('a broker killed -9 while records flow (the leader of a partition) loses noth
   assert.deepEqual(lost, [], 'acknowledged records missing from the topic');
 });
 
+it('every broker down for 20 s: sends are refused fast meanwhile, and the bus takes writes again by itself', { timeout: 150_000 }, async () => {
+  const topic = 'outage';
+  const bus = openBus('outage-producer');
+  await bus.ensureTopic(topic);
+  const acked = new Set<string>();
+  const refusedMs: number[] = [];
+  let i = 0;
+  const send = async (): Promise<boolean> => {
+    const value = `o${i++}`;
+    const started = Date.now();
+    try {
+      await bus.produce(topic, [{ key: value, value, partition: i % PARTITIONS }]);
+      acked.add(value);
+      return true;
+    } catch (err) {
+      assert.ok(err instanceof BusUnavailableError, String(err));
+      refusedMs.push(Date.now() - started);
+      return false;
+    }
+  };
+  for (let k = 0; k < 50; k++) assert.ok(await send(), 'writes go through before the outage');
+  await Promise.all(kafka.nodes.map((n) => n.kill('SIGKILL')));
+  const downUntil = Date.now() + 20_000;
+  while (Date.now() < downUntil) {
+    await send();
+    await sleep(50);
+  }
+  assert.equal(bus.healthy(), false, 'the bus says it is unhealthy while Kafka is down');
+  // After the first refusals (each waits for the produce deadline) every send is refused at once.
+  const later = refusedMs.slice(5).sort((a, b) => a - b);
+  assert.ok(later.length > 50, `sends refused during the outage: ${refusedMs.length}`);
+  const p99 = later[Math.ceil(later.length * 0.99) - 1] as number;
+  assert.ok(p99 < 100, `refusals answered in p99 ${p99} ms`);
+  const back = Date.now();
+  await Promise.all(kafka.nodes.map((n) => n.start()));
+  await waitFor('a write acknowledged again', () => send(), 90_000, 200);
+  process.stdout.write(`# ${refusedMs.length} refused in the outage (p99 ${p99} ms); writes again ${Date.now() - back} ms after the brokers were started\n`);
+  assert.equal(bus.healthy(), true);
+  const seen = await readAll(topic, acked);
+  assert.deepEqual([...acked].filter((v) => !seen.has(v)), [], 'acknowledged records missing from the topic');
+});
+
 it('a member killed -9 hands its partitions over, a member that joins takes a share; nothing lost', { timeout: 120_000 }, async () => {
   const topic = 'members';
   const group = 'members-group';

@@ -151,11 +151,11 @@ class Broker implements KafkaBroker {
   }
 
   pause(): void {
-    if (this.javaPid) process.kill(this.javaPid, 'SIGSTOP');
+    if (this.running() && this.javaPid) process.kill(this.javaPid, 'SIGSTOP');
   }
 
   resume(): void {
-    if (this.javaPid) process.kill(this.javaPid, 'SIGCONT');
+    if (this.running() && this.javaPid) process.kill(this.javaPid, 'SIGCONT');
   }
 }
 
