@@ -182,6 +182,15 @@ export class Archive implements LiveRecords {
     });
   }
 
+  /** The offset of a live's latest archived message (imported ones may lie past its end); null when it has none. */
+  async lastOffset(liveId: string): Promise<number | null> {
+    return this.read(async () => {
+      const [rows] = await this.pool.query<RowDataPacket[]>({ sql: 'SELECT MAX(offset_ms) AS o FROM messages WHERE live_id = ?', timeout: this.queryTimeoutMs }, [liveId]);
+      const o = rows[0]?.o;
+      return o === null || o === undefined ? null : Number(o);
+    });
+  }
+
   async countLive(liveId: string): Promise<number> {
     return this.read(async () => {
       const [rows] = await this.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM messages WHERE live_id = ?', [liveId]);

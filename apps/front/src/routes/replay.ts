@@ -6,7 +6,10 @@ import { parseTypes } from './messages.js';
 
 const DEFAULT_LIMIT = 200;
 const MAX_LIMIT = 1000;
-const MAX_OFFSET = 7 * 24 * 3600 * 1000;
+export const MAX_OFFSET = 7 * 24 * 3600 * 1000;
+/** A seek bar is a few hundred pixels wide: more spans than pixels say nothing more. */
+const DEFAULT_DENSITY_BUCKETS = 100;
+const MAX_DENSITY_BUCKETS = 2000;
 
 const liveParams = {
   type: 'object',
@@ -51,6 +54,27 @@ export async function replayRoutes(app: FastifyInstance, { replay }: FrontContex
       const page = await replay.replay.read(request.params.liveId, { from, to, limit, types: new Set(parseTypes(request.query.types)) });
       // Archived messages are JSON already: splice them in rather than parse and re-encode.
       return reply.type('application/json; charset=utf-8').send(`{"messages":[${page.messages.join(',')}],"next":${page.next === null ? 'null' : page.next}}`);
+    },
+  );
+
+  app.get<{ Params: { liveId: string }; Querystring: { buckets?: number; types?: string } }>(
+    '/v1/lives/:liveId/density',
+    {
+      schema: {
+        params: liveParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            buckets: { type: 'integer', minimum: 1, maximum: MAX_DENSITY_BUCKETS },
+            types: { type: 'string', maxLength: 64 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const { buckets = DEFAULT_DENSITY_BUCKETS, types } = request.query;
+      return replay.replay.density(request.params.liveId, buckets, new Set(parseTypes(types ?? 'comment')));
     },
   );
 }
