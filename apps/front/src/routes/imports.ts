@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyRequest } from '@danmaku/http';
 import type { FrontContext } from '../context.js';
 import { LIVE_ID_PATTERN } from './lives.js';
 import { intToColor } from './players.js';
-import { MAX_OFFSET } from './replay.js';
+import { liveParams, MAX_OFFSET } from './replay.js';
 
 /**
  * A streamer brings the danmaku of an old recording along: a Bilibili XML file posted to a live
@@ -50,7 +50,7 @@ export async function importRoutes(app: FastifyInstance, { replay, moderation }:
     {
       bodyLimit: IMPORT_MAX_BYTES,
       onRequest: mayImport,
-      schema: { params: { type: 'object', required: ['liveId'], properties: { liveId: { type: 'string', pattern: LIVE_ID_PATTERN } } } },
+      schema: { params: liveParams },
     },
     async (request) => {
       if (typeof request.body !== 'string') throw new ApiError(400, 'malformed_xml', 'The body is empty; send the danmaku file as application/xml (Bilibili\'s <i><d p="..."> format).');

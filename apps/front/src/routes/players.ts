@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyRequest } from '@danmaku/http';
 import type { FrontContext } from '../context.js';
 import { LIVE_ID_PATTERN } from './lives.js';
 import { parseTypes } from './messages.js';
+import { liveParams, liveQuerySchema, typesField } from './replay.js';
 
 /**
  * What web video players already load: DPlayer's danmaku backend (API v3) and the Bilibili XML
@@ -237,8 +238,6 @@ export async function playerRoutes(app: FastifyInstance, deps: FrontContext): Pr
     },
   );
 
-  const liveParams = { type: 'object', required: ['liveId'], properties: { liveId: { type: 'string', pattern: LIVE_ID_PATTERN } } } as const;
-
   app.get<{ Params: { liveId: string } }>('/v1/lives/:liveId/danmaku.xml', { schema: { params: liveParams } }, async (request, reply) => {
     const live = await deps.replay.replay.live(request.params.liveId);
     const head =
@@ -253,21 +252,14 @@ export async function playerRoutes(app: FastifyInstance, deps: FrontContext): Pr
   app.get<{ Params: { liveId: string }; Querystring: AssQuery }>(
     '/v1/lives/:liveId/danmaku.ass',
     {
-      schema: {
-        params: liveParams,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            width: { type: 'integer', minimum: 160, maximum: 7680 },
-            height: { type: 'integer', minimum: 90, maximum: 4320 },
-            fontSize: { type: 'integer', minimum: 8, maximum: 400 },
-            duration: { type: 'number', minimum: 1, maximum: 60 },
-            opacity: { type: 'number', minimum: 0.05, maximum: 1 },
-            types: { type: 'string', maxLength: 64 },
-          },
-        },
-      },
+      schema: liveQuerySchema({
+        width: { type: 'integer', minimum: 160, maximum: 7680 },
+        height: { type: 'integer', minimum: 90, maximum: 4320 },
+        fontSize: { type: 'integer', minimum: 8, maximum: 400 },
+        duration: { type: 'number', minimum: 1, maximum: 60 },
+        opacity: { type: 'number', minimum: 0.05, maximum: 1 },
+        types: typesField,
+      }),
     },
     async (request, reply) => {
       const q = request.query;
