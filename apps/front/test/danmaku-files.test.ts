@@ -132,6 +132,9 @@ describe('danmaku files: import, density, ASS', () => {
       assert.equal(refused.status, 400, broken);
       assert.equal(errorOf(refused.body).code, 'malformed_xml');
     }
+    const empty = await postXml('', streamer);
+    assert.equal(empty.status, 400);
+    assert.equal(errorOf(empty.body).code, 'malformed_xml');
     const asJson = await fetch(`${stack.url}/v1/lives/${liveId}/import`, { method: 'POST', headers: { authorization: `Bearer ${streamer}`, 'content-type': 'application/json' }, body: '{"d":[]}' });
     assert.equal(asJson.status, 415);
     assert.equal(errorOf((await asJson.json()) as Record<string, unknown>).code, 'unsupported_media_type');
@@ -217,6 +220,11 @@ describe('danmaku files: import, density, ASS', () => {
     byText('前方高能 🔥');
     byText('弾幕 & emoji 🎉');
     byText('hello \\{world\\} \\\u200bN not a break');
+
+    const withGifts = await (await fetch(`${stack.url}/v1/lives/${liveId}/danmaku.ass?types=comment,gift`)).text();
+    const giftLines = withGifts.split('\n').filter((l) => l.startsWith('Dialogue: '));
+    assert.equal(giftLines.length, dialogues.length + 1);
+    assert.ok(giftLines.some((l) => l.endsWith('}name-fv1 sent rose × 2')), 'a gift as the pages word it');
 
     const defaults = await (await fetch(`${stack.url}/v1/lives/${liveId}/danmaku.ass`)).text();
     assert.ok(defaults.includes('\nPlayResX: 1920\nPlayResY: 1080\n'));

@@ -63,11 +63,15 @@ export function leftAt(p: Placement, t: number): number {
 // Shared edges (one box's right edge on the other's left) do not count; floating point rounding does not either.
 const EPSILON = 1e-6;
 
-/** The open interval of t where c + d*t > 0. */
-function positive(c: number, d: number): [number, number] {
-  if (Math.abs(d) < 1e-12) return c > EPSILON ? [-Infinity, Infinity] : [Infinity, -Infinity];
+/**
+ * Narrows the window (lo, hi) to where c + d*t > 0; returns the new window, empty when lo >= hi.
+ * Written without arrays: it runs for every pair of boxes a comment is tried against.
+ */
+function narrow(lo: number, hi: number, c: number, d: number, upper: boolean): number {
+  if (Math.abs(d) < 1e-12) return c > EPSILON ? (upper ? hi : lo) : upper ? -Infinity : Infinity;
   const root = -c / d;
-  return d > 0 ? [root, Infinity] : [-Infinity, root];
+  if (upper) return d < 0 ? Math.min(hi, root) : hi;
+  return d > 0 ? Math.max(lo, root) : lo;
 }
 
 /** Whether two boxes in the same lane are ever drawn over each other. */
@@ -78,16 +82,13 @@ export function collide(a: Placement, b: Placement): boolean {
   // left(t) = p - v*t with p = x + v*start. Overlap: leftA < leftB + wB and leftB < leftA + wA.
   const pa = a.x + a.speed * a.startMs;
   const pb = b.x + b.speed * b.startMs;
-  for (const [c, d] of [
-    [pb + b.width - pa, a.speed - b.speed],
-    [pa + a.width - pb, b.speed - a.speed],
-  ] as const) {
-    const [from, to] = positive(c, d);
-    lo = Math.max(lo, from);
-    hi = Math.min(hi, to);
-    if (hi - lo <= EPSILON) return false;
-  }
-  return true;
+  const c1 = pb + b.width - pa;
+  const d1 = a.speed - b.speed;
+  const c2 = pa + a.width - pb;
+  const d2 = -d1;
+  lo = Math.max(narrow(lo, hi, c1, d1, false), narrow(lo, hi, c2, d2, false));
+  hi = Math.min(narrow(lo, hi, c1, d1, true), narrow(lo, hi, c2, d2, true));
+  return hi - lo > EPSILON;
 }
 
 /**
@@ -120,28 +121,44 @@ export class LaneAllocator {
       while (gone < lane.length && (lane[gone] as Placement).endMs <= item.atMs) gone++;
       if (gone > 0) lane.splice(0, gone);
     }
-    for (let delay = 0; delay <= this.maxDelayMs; delay += this.delayStepMs) {
-      const placed = this.tryAt(item, item.atMs + delay);
-      if (placed) return placed;
+    const { width: screenWidth, scrollMs, stillMs, laneHeight } = this.screen;
+    const scroll = item.mode === 'scroll';
+    const speed = scroll ? (screenWidth + item.width) / scrollMs : 0;
+    // A lane's earliest possible start, from the pairs that have one in closed form: a scrolling
+    // comment behind a scrolling one must wait until the other's tail has entered and must not
+    // catch it before it has left (its gap shrinks or grows linearly, so both ends decide); a
+    // standing one must wait for the one standing there to go. Mixed pairs are left to collide().
+    const steps = Math.floor(this.maxDelayMs / this.delayStepMs);
+    const firstStep: number[] = [];
+    let earliest = Infinity;
+    for (const held of this.shown) {
+      let bound = item.atMs;
+      for (const p of held) {
+        if (scroll && p.mode === 'scroll') bound = Math.max(bound, p.startMs + p.width / p.speed, p.endMs - screenWidth / speed);
+        else if (!scroll && p.mode !== 'scroll') bound = Math.max(bound, p.endMs);
+      }
+      const step = Math.max(0, Math.ceil((bound - item.atMs) / this.delayStepMs - 1e-9));
+      firstStep.push(step);
+      earliest = Math.min(earliest, step);
     }
-    return null;
-  }
-
-  private tryAt(item: LaneItem, start: number): Placement | null {
-    const { width: screenWidth, laneHeight, scrollMs, stillMs } = this.screen;
-    const order = item.mode === 'bottom' ? Array.from({ length: this.lanes }, (_, i) => this.lanes - 1 - i) : Array.from({ length: this.lanes }, (_, i) => i);
-    for (const lane of order) {
-      const candidate: Placement =
-        item.mode === 'scroll'
-          ? { lane, startMs: start, endMs: start + scrollMs, x: screenWidth, y: lane * laneHeight, speed: (screenWidth + item.width) / scrollMs, width: item.width, mode: item.mode }
-          : { lane, startMs: start, endMs: start + stillMs, x: (screenWidth - item.width) / 2, y: lane * laneHeight, speed: 0, width: item.width, mode: item.mode };
-      const held = this.shown[lane] as Placement[];
-      if (held.some((p) => collide(p, candidate))) continue;
-      // Kept in order of end so the pruning above stops at the first one still shown.
-      let at = held.length;
-      while (at > 0 && (held[at - 1] as Placement).endMs > candidate.endMs) at--;
-      held.splice(at, 0, candidate);
-      return candidate;
+    for (let step = earliest; step <= steps; step++) {
+      const start = item.atMs + step * this.delayStepMs;
+      const candidate: Placement = scroll
+        ? { lane: 0, startMs: start, endMs: start + scrollMs, x: screenWidth, y: 0, speed, width: item.width, mode: item.mode }
+        : { lane: 0, startMs: start, endMs: start + stillMs, x: (screenWidth - item.width) / 2, y: 0, speed: 0, width: item.width, mode: item.mode };
+      for (let i = 0; i < this.lanes; i++) {
+        const lane = item.mode === 'bottom' ? this.lanes - 1 - i : i;
+        if ((firstStep[lane] as number) > step) continue;
+        const held = this.shown[lane] as Placement[];
+        if (held.some((p) => collide(p, candidate))) continue;
+        candidate.lane = lane;
+        candidate.y = lane * laneHeight;
+        // Kept in order of end so the pruning above stops at the first one still shown.
+        let at = held.length;
+        while (at > 0 && (held[at - 1] as Placement).endMs > candidate.endMs) at--;
+        held.splice(at, 0, candidate);
+        return candidate;
+      }
     }
     return null;
   }
