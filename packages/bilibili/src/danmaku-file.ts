@@ -71,6 +71,9 @@ export interface ReadOptions {
 export function readDanmakuFile(xml: string, options: ReadOptions): DanmakuFile {
   // Bilibili's files never declare a DTD; refusing one keeps entity expansion out of reach.
   if (/<!DOCTYPE/i.test(xml)) throw new DanmakuFileError('A danmaku file has no DOCTYPE.', 'malformed');
+  // Counted before parsing: a file of many tiny rows would otherwise hold the event loop for seconds.
+  const tags = countRowTags(xml);
+  if (tags > options.maxRows) throw new DanmakuFileError(`The file holds ${tags} comments; at most ${options.maxRows} are imported at once.`, 'too_many');
   const valid = XMLValidator.validate(xml);
   if (valid !== true) throw new DanmakuFileError(`The file is not well-formed XML (line ${valid.err.line}: ${valid.err.msg}).`, 'malformed');
   const doc = parser.parse(xml) as Record<string, unknown>;
@@ -81,7 +84,6 @@ export function readDanmakuFile(xml: string, options: ReadOptions): DanmakuFile 
     throw new DanmakuFileError('The file\'s root element must be <i>, as in a Bilibili danmaku file.', 'malformed');
   }
   const rows = ((root as Record<string, unknown>).d ?? []) as unknown[];
-  if (rows.length > options.maxRows) throw new DanmakuFileError(`The file holds ${rows.length} comments; at most ${options.maxRows} are imported at once.`, 'too_many');
   const danmaku: FileDanmaku[] = [];
   const seen = new Map<string, number>();
   let invalid = 0;
@@ -101,6 +103,17 @@ export function readDanmakuFile(xml: string, options: ReadOptions): DanmakuFile 
     danmaku.push(kept);
   }
   return { danmaku, invalid };
+}
+
+/** `<d` start tags (`<d `, `<d>`, `<d/`): the rows, or more when a comment or CDATA section holds such text. */
+function countRowTags(xml: string): number {
+  let n = 0;
+  for (let at = xml.indexOf('<d'); at !== -1; at = xml.indexOf('<d', at + 2)) {
+    const next = xml.charCodeAt(at + 2);
+    // space, tab, CR, LF, '>', '/'
+    if (next === 0x20 || next === 0x09 || next === 0x0d || next === 0x0a || next === 0x3e || next === 0x2f) n++;
+  }
+  return n;
 }
 
 function readRow(row: unknown, maxOffsetMs: number): (FileDanmaku & { rowId: string | null }) | null {
