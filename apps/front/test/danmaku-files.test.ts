@@ -177,6 +177,11 @@ describe('danmaku files: import, density, ASS', () => {
       [10500, '弾幕 & emoji 🎉', undefined, undefined, 'imported-cc33dd44'],
     ]);
 
+    // This system's own XML file of the live, imported into it, names rows by their message ids: nothing new.
+    const exported = await (await fetch(`${stack.url}/v1/lives/${liveId}/danmaku.xml`)).text();
+    const roundTrip = await postXml(exported, streamer);
+    assert.deepEqual(roundTrip.body, { imported: 0, skipped: LIVE_TEXTS.length + IMPORTABLE, invalid: 0 });
+
     // The players' views carry them too.
     const dplayer = await call(stack.url, 'GET', `/v1/dplayer/v3/?id=${liveId}`);
     const rows = dplayer.body.data as [number, number, number, string, string][];

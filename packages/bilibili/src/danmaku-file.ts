@@ -18,6 +18,8 @@ export interface FileDanmaku {
   text: string;
   /** The sender's hash from the file, when it is one (hex or digits). */
   userHash: string | null;
+  /** The file's own id of the row (Bilibili's dmid; this system's message id in its own files). */
+  rowId: string | null;
   /**
    * What tells this row apart from every other of the same file, stable across imports: the
    * file's row id when it has one, else its time, mode, colour and text with the how-manieth
@@ -99,8 +101,7 @@ export function readDanmakuFile(xml: string, options: ReadOptions): DanmakuFile 
       seen.set(content, n);
       d.key = `c|${content}|${n}`;
     }
-    const { rowId: _rowId, ...kept } = d;
-    danmaku.push(kept);
+    danmaku.push(d);
   }
   return { danmaku, invalid };
 }
@@ -116,7 +117,7 @@ function countRowTags(xml: string): number {
   return n;
 }
 
-function readRow(row: unknown, maxOffsetMs: number): (FileDanmaku & { rowId: string | null }) | null {
+function readRow(row: unknown, maxOffsetMs: number): FileDanmaku | null {
   // `<d p="..."/>` and `<d p="...">text</d>` both parse to an object; anything else is not a row.
   if (typeof row !== 'object' || row === null) return null;
   const { p, '#text': body } = row as { p?: unknown; '#text'?: unknown };

@@ -20,12 +20,12 @@ describe('Bilibili danmaku file', () => {
     );
     assert.equal(invalid, 0);
     assert.deepEqual(
-      danmaku.map((d) => [d.offsetMs, d.mode, d.color, d.text, d.userHash, d.key]),
+      danmaku.map((d) => [d.offsetMs, d.mode, d.color, d.text, d.userHash, d.key, d.rowId]),
       [
-        [1500, 'scroll', 0xffffff, 'hello & <welcome>', 'abcd1234', 'r|101'],
-        [2250, 'top', 0xff0000, '前方高能 🔥', 'abcd1234', 'r|102'],
-        [3000, 'bottom', 0x00ff00, 'spaced', 'ff00ff00', 'r|103'],
-        [4000, 'scroll', 0x0000ff, 'no row id', null, 'c|4000|scroll|255|no row id|1'],
+        [1500, 'scroll', 0xffffff, 'hello & <welcome>', 'abcd1234', 'r|101', '101'],
+        [2250, 'top', 0xff0000, '前方高能 🔥', 'abcd1234', 'r|102', '102'],
+        [3000, 'bottom', 0x00ff00, 'spaced', 'ff00ff00', 'r|103', '103'],
+        [4000, 'scroll', 0x0000ff, 'no row id', null, 'c|4000|scroll|255|no row id|1', null],
       ],
     );
   });

@@ -65,7 +65,11 @@ export async function importRoutes(app: FastifyInstance, { replay, moderation }:
       }
       let invalid = file.invalid;
       const rows: ArchiveRow[] = [];
+      // A file this system wrote of this same live (its XML export) names each row by its message id: those are here already.
+      const rowIds = file.danmaku.flatMap((d) => (d.rowId === null ? [] : [d.rowId]));
+      const ours = rowIds.length === 0 ? new Set<string>() : await replay.archive.idsOfLive(live.liveId, rowIds);
       for (const d of file.danmaku) {
+        if (d.rowId !== null && ours.has(d.rowId)) continue;
         let content: string;
         try {
           // The room's word filter, as for a send: masked, or the row left out in reject mode.
