@@ -81,6 +81,8 @@ describe('danmaku files in the pages', () => {
     await page.click('#import-danmaku');
     await status.filter({ hasText: 'not well-formed XML' }).waitFor();
     assert.ok(await status.evaluate((el) => el.classList.contains('error')));
+    mkdirSync(join(REPO_ROOT, '.run'), { recursive: true });
+    await page.screenshot({ path: join(REPO_ROOT, '.run', 'studio-import.png'), fullPage: true });
     await page.close();
   });
 
