@@ -14,6 +14,7 @@ import { aliasRoutes } from './routes/alias.js';
 import { devTokenRoutes } from './routes/dev-token.js';
 import { pagesPlugin } from '@danmaku/pages';
 import { playerRoutes } from './routes/players.js';
+import { importRoutes } from './routes/imports.js';
 import { registerDocs } from './docs.js';
 
 /**
@@ -41,5 +42,6 @@ export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
   devTokenRoutes(app, deps);
   void app.register(pagesPlugin, { frameAncestors: deps.config.frameAncestors });
   void app.register(playerRoutes, ctx);
+  void app.register(importRoutes, ctx);
   return app;
 }

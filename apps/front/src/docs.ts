@@ -15,6 +15,7 @@ import type { FastifyInstance } from '@danmaku/http';
 const CODE_STATUS: Record<string, number> = {
   invalid_request: 400,
   malformed_json: 400,
+  malformed_xml: 400,
   invalid_cursor: 400,
   content_too_long: 400,
   content_rejected: 400,
@@ -124,6 +125,19 @@ const DOCS: Record<string, Doc> = {
   'GET /v1/lives/:liveId': { tag: 'replay', summary: 'A live', answer: liveRecord, errors: ['live_not_found', 'archive_unavailable'] },
   'GET /v1/lives/:liveId/messages': { tag: 'replay', summary: 'Replay a live by offset window', answer: open({ messages: { type: 'array', items: message }, next: nullableNum }), errors: ['invalid_request', 'live_not_found', 'archive_unavailable'] },
   'GET /v1/lives/:liveId/danmaku.xml': { tag: 'players', summary: 'The Bilibili XML danmaku file of a live (streamed)', text: 'application/xml', errors: ['live_not_found', 'archive_unavailable'] },
+  'GET /v1/lives/:liveId/danmaku.ass': { tag: 'players', summary: 'The danmaku of a live as ASS subtitles for local players (streamed)', text: 'text/x-ssa', errors: ['invalid_request', 'live_not_found', 'archive_unavailable'] },
+  'GET /v1/lives/:liveId/density': {
+    tag: 'replay',
+    summary: 'How many messages fall in each of N equal spans of a live (the curve over a seek bar)',
+    answer: open({ liveId: str, durationMs: num, bucketMs: num, counts: { type: 'array', items: num } }),
+    errors: ['invalid_request', 'live_not_found', 'archive_unavailable'],
+  },
+  'POST /v1/lives/:liveId/import': {
+    tag: 'replay',
+    summary: 'Import a Bilibili XML danmaku file into a live (streamer of its room or admin)',
+    answer: open({ imported: num, skipped: num, invalid: num }),
+    errors: ['invalid_request', 'malformed_xml', 'unsupported_media_type', 'payload_too_large', ...MODERATOR, 'live_not_found', 'archive_unavailable'],
+  },
   'GET /v1/dplayer/v3/': {
     tag: 'players',
     summary: 'DPlayer danmaku API v3: a live\'s comments',

@@ -182,6 +182,29 @@ export class Archive implements LiveRecords {
     });
   }
 
+  /** Which of `ids` are messages of the live already. */
+  async idsOfLive(liveId: string, ids: readonly string[], chunk = 1000): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < ids.length; i += chunk) {
+      const part = ids.slice(i, i + chunk);
+      const rows = await this.read(async () => {
+        const [result] = await this.pool.query<RowDataPacket[]>({ sql: 'SELECT id FROM messages WHERE live_id = ? AND id IN (?)', timeout: this.queryTimeoutMs }, [liveId, part]);
+        return result;
+      });
+      for (const r of rows) found.add(String(r.id));
+    }
+    return found;
+  }
+
+  /** The offset of a live's latest archived message (imported ones may lie past its end); null when it has none. */
+  async lastOffset(liveId: string): Promise<number | null> {
+    return this.read(async () => {
+      const [rows] = await this.pool.query<RowDataPacket[]>({ sql: 'SELECT MAX(offset_ms) AS o FROM messages WHERE live_id = ?', timeout: this.queryTimeoutMs }, [liveId]);
+      const o = rows[0]?.o;
+      return o === null || o === undefined ? null : Number(o);
+    });
+  }
+
   async countLive(liveId: string): Promise<number> {
     return this.read(async () => {
       const [rows] = await this.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM messages WHERE live_id = ?', [liveId]);

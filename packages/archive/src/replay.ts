@@ -31,7 +31,17 @@ interface Segment {
   bytes: number;
 }
 
-type LiveEntry = { live: LiveRecord | null };
+/** A live and how far its messages reach (imported ones may lie past its end). */
+type LiveEntry = { live: LiveRecord | null; lastOffsetMs: number | null };
+
+/** Messages of a live counted in equal spans of its time (the density curve over a seek bar). */
+export interface Density {
+  liveId: string;
+  /** The live's length, or as far as its messages reach if further (imported ones); a running live: so far. */
+  durationMs: number;
+  bucketMs: number;
+  counts: number[];
+}
 
 /** Segments one request may read; a page can end short of `limit` with a non-null `next`. */
 export const MAX_SEGMENTS_PER_READ = 30;
@@ -85,6 +95,7 @@ export interface ReplayPage {
 export class ReplayReader {
   private readonly segments: LRUCache<string, Segment, LiveRecord>;
   private readonly lives: LRUCache<string, LiveEntry>;
+  private readonly densities = new LRUCache<string, Density>({ max: 2000 });
   private readonly endSlackMs: number;
 
   constructor(private readonly options: ReplayOptions) {
@@ -103,23 +114,37 @@ export class ReplayReader {
       max: 10_000,
       fetchMethod: async (liveId, _stale, { options: fetchOptions }) => {
         const live = await options.archive.live(liveId);
-        // A finished live never changes; an unknown or running one is looked up again soon.
+        const lastOffsetMs = live ? await options.archive.lastOffset(liveId) : null;
+        // A finished live never changes (an import drops the entry); an unknown or running one is looked up again soon.
         fetchOptions.ttl = live?.endedAt ? 10 * 60_000 : 1000;
-        return { live };
+        return { live, lastOffsetMs };
       },
     });
   }
 
   async live(liveId: string): Promise<LiveRecord> {
+    return (await this.entry(liveId)).live;
+  }
+
+  private async entry(liveId: string): Promise<{ live: LiveRecord; lastOffsetMs: number | null }> {
     const entry = await this.lives.fetch(liveId);
     if (!entry?.live) throw new ApiError(404, 'live_not_found', `There is no live ${liveId}.`);
-    return entry.live;
+    return { live: entry.live, lastOffsetMs: entry.lastOffsetMs };
+  }
+
+  /** Where a live's messages end: its length (so far), or its latest message when that is later. */
+  private span(entry: { live: LiveRecord; lastOffsetMs: number | null }, now: number): number {
+    const { live, lastOffsetMs } = entry;
+    const length = Math.max(0, (live.endedAt ?? now) - live.startedAt);
+    // Messages sent in the moments after the end (a stale live state) do not make it longer; imported ones past it do.
+    return lastOffsetMs !== null && lastOffsetMs >= length + this.endSlackMs ? lastOffsetMs + 1 : length;
   }
 
   async read(liveId: string, query: ReplayQuery, now = Date.now()): Promise<ReplayPage> {
-    const live = await this.live(liveId);
+    const entry = await this.entry(liveId);
+    const { live } = entry;
     const { segmentMs } = this.options;
-    const horizon = (live.endedAt ?? now) - live.startedAt + this.endSlackMs;
+    const horizon = this.span(entry, now) + this.endSlackMs;
     const to = Math.min(query.to ?? Number.POSITIVE_INFINITY, horizon + 1);
     const messages: string[] = [];
     let last = -1;
@@ -138,6 +163,36 @@ export class ReplayReader {
       }
     }
     return { messages, next: null };
+  }
+
+  /**
+   * How many messages of `types` fall in each of `buckets` equal spans of the live: the same
+   * messages `read` pages through (the same segments and caches, the same end), so the counts add
+   * up to what a replay shows. A finished live's answer is kept like its segments; a running
+   * live's for a second.
+   */
+  async density(liveId: string, buckets: number, types: ReadonlySet<MessageType>, now = Date.now()): Promise<Density> {
+    const key = `${liveId}:${buckets}:${[...types].sort().join(',')}`;
+    const cached = this.densities.get(key);
+    if (cached) return cached;
+    const entry = await this.entry(liveId);
+    const { live } = entry;
+    const durationMs = Math.max(1, this.span(entry, now));
+    const bucketMs = Math.ceil(durationMs / buckets);
+    const end = durationMs + this.endSlackMs;
+    const counts = new Array<number>(buckets).fill(0);
+    const { segmentMs, settleMs } = this.options;
+    for (let seg = 0; seg * segmentMs < end; seg++) {
+      for (const item of (await this.segment(live, seg)).items) {
+        if (item.o >= end || !types.has(item.t)) continue;
+        // Sent in the moments after the end (a stale live state): the last span's.
+        counts[Math.min(buckets - 1, Math.floor(item.o / bucketMs))]! += 1;
+      }
+    }
+    const density: Density = { liveId, durationMs, bucketMs, counts };
+    const settled = live.endedAt !== null && now - live.endedAt >= settleMs && (await this.archivedPast(live.endedAt));
+    this.densities.set(key, density, { ttl: settled ? this.options.redisTtlS * 1000 : Math.min(1000, settleMs) });
+    return density;
   }
 
   /** Drops every cached segment of a live here and in the replay Redis, and tells the other fronts. */
@@ -167,12 +222,14 @@ export class ReplayReader {
   dropLocal(liveId: string): void {
     const prefix = `${liveId}:`;
     for (const key of this.segments.keys()) if (key.startsWith(prefix)) this.segments.delete(key);
+    for (const key of this.densities.keys()) if (key.startsWith(prefix)) this.densities.delete(key);
     this.lives.delete(liveId);
   }
 
   /** Drops every local segment (after missing invalidations while disconnected). */
   clearLocal(): void {
     this.segments.clear();
+    this.densities.clear();
     this.lives.clear();
   }
 

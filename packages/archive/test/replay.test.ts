@@ -105,4 +105,28 @@ describe('ReplayReader', () => {
     await r.invalidate(liveId);
     assert.equal(await redis.exists(replayKeys.segment(liveId, 0)), 0);
   });
+  test('density: counts per span add up to what read() pages through, cached until invalidated, and reach past the end', async () => {
+    const offsets = [0, 10, 990, 1000, 1500, 2999, 2999, 3000];
+    const liveId = await seedLive(offsets);
+    const r = reader(1000);
+    const d = await r.density(liveId, 3, ALL);
+    // Ended 1 ms after the last message: 3001 ms, spans of 1001 ms.
+    assert.deepEqual(d, { liveId, durationMs: 3001, bucketMs: 1001, counts: [4, 1, 3] });
+    assert.equal(d.counts.reduce((a, b) => a + b, 0), (await readAll(r, liveId, 1000)).ids.length);
+    assert.deepEqual((await r.density(liveId, 3, new Set<MessageType>(['gift']))).counts, [0, 0, 0], 'by type');
+
+    // Rows written behind the reader's back (no invalidation) do not show: the answer is cached...
+    const live = (await archive.live(liveId))!;
+    const late = (i: number, offsetMs: number) =>
+      toArchiveRow(JSON.stringify({ id: `${liveId}-late-${i}`, roomId: 'room', type: 'comment', ts: live.startedAt + offsetMs, user: { id: 'u', name: 'u' }, content: 'late', liveId, offsetMs })) as ArchiveRow;
+    await archive.insert([late(0, 500), late(1, 60_000)]);
+    assert.deepEqual((await r.density(liveId, 3, ALL)).counts, [4, 1, 3]);
+    // ...until the live is invalidated (a delete, an import): then the new rows count, and one far
+    // past the end makes the live's messages reach it.
+    await r.invalidate(liveId);
+    const after = await r.density(liveId, 3, ALL);
+    assert.deepEqual([after.durationMs, after.bucketMs], [60_001, 20_001]);
+    assert.deepEqual(after.counts, [offsets.length + 1, 0, 1]);
+    assert.equal((await readAll(r, liveId, 1000)).ids.length, offsets.length + 2, 'read() reaches it too');
+  });
 });

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, Hook
  */
 
 /** Routes web players on other sites load: open to any origin unless an allow-list is set. */
-const PLAYER_ROUTE = /^\/v1\/(?:dplayer\/|lives\/[^/?]+\/danmaku\.xml(?:[?]|$))/;
+const PLAYER_ROUTE = /^\/v1\/(?:dplayer\/|lives\/[^/?]+\/danmaku\.(?:xml|ass)(?:[?]|$))/;
 
 export function isPlayerRoute(url: string): boolean {
   return PLAYER_ROUTE.test(url);

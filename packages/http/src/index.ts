@@ -93,7 +93,7 @@ function capitalise(text: string): string {
 
 const FASTIFY_CODES: Record<string, [number, string, string]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'payload_too_large', `The body is too large (at most ${LIMITS.bodyMaxBytes} bytes).`],
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type', 'Send the body as application/json.'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type', 'Send the body as application/json (a danmaku file import: application/xml).'],
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'malformed_json', 'The body is empty; send a JSON object.'],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'malformed_json', 'The body is not valid JSON.'],
 };
@@ -249,7 +249,11 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv.compile(schema) : finiteOnly(queryAjv.compile(schema))));
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const apiError = toApiError(err);
+    // A route may take larger bodies than the server's default (a file upload): say its own limit.
+    const apiError =
+      err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' && request.routeOptions.bodyLimit !== undefined
+        ? new ApiError(413, 'payload_too_large', `The body is too large (at most ${request.routeOptions.bodyLimit} bytes).`)
+        : toApiError(err);
     if (apiError.status >= 500 && apiError.status !== 503) request.log.error({ err }, 'request failed');
     httpErrors.inc({ app: options.app, status: String(apiError.status), code: apiError.code });
     return sendError(reply, apiError);

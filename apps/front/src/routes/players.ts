@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { LiveRecord } from '@danmaku/archive';
+import { ASS_DEFAULTS, AssWriter } from '@danmaku/ass';
 import type { Principal } from '@danmaku/auth';
 import { ApiError, LIMITS, isRoomId, type MessageType, type SendMessageBody } from '@danmaku/model';
 import type { FastifyInstance, FastifyRequest } from '@danmaku/http';
 import type { FrontContext } from '../context.js';
 import { LIVE_ID_PATTERN } from './lives.js';
+import { parseTypes } from './messages.js';
+import { liveParams, liveQuerySchema, typesField } from './replay.js';
 
 /**
  * What web video players already load: DPlayer's danmaku backend (API v3) and the Bilibili XML
@@ -64,30 +67,40 @@ export function modeToBilibili(mode: DanmakuMode): 1 | 4 | 5 {
   return mode === 'top' ? 5 : mode === 'bottom' ? 4 : 1;
 }
 
+/** What a message says on screen: a comment's or notice's text, a gift as the pages word it. */
+function textOf(m: Record<string, unknown>, userName: string): string | null {
+  if (typeof m.content === 'string') return m.content;
+  const gift = m.gift as { giftId?: unknown; count?: unknown } | undefined;
+  if (m.type === 'gift' && typeof gift?.giftId === 'string') return `${userName} sent ${gift.giftId} × ${Number(gift.count ?? 1)}`;
+  return null;
+}
+
 function toComment(json: string): Comment | null {
   const m = JSON.parse(json) as Record<string, unknown>;
-  if (typeof m.content !== 'string' || typeof m.offsetMs !== 'number') return null;
   const user = (m.user ?? {}) as { id?: unknown; name?: unknown };
+  const userName = typeof user.name === 'string' ? user.name : '';
+  const content = textOf(m, userName);
+  if (content === null || typeof m.offsetMs !== 'number') return null;
   return {
     id: String(m.id),
     ts: typeof m.ts === 'number' ? m.ts : 0,
     offsetMs: m.offsetMs,
     userId: typeof user.id === 'string' ? user.id : '',
-    userName: typeof user.name === 'string' ? user.name : '',
-    content: m.content,
+    userName,
+    content,
     color: colorToInt(m.color),
     mode: m.mode === 'top' || m.mode === 'bottom' ? m.mode : 'scroll',
   };
 }
 
 /** The comments of a live in offset order, page by page, as the archive holds them. */
-async function* comments(deps: FrontContext, liveId: string, max = Infinity): AsyncGenerator<Comment> {
+async function* comments(deps: FrontContext, liveId: string, max = Infinity, types: ReadonlySet<MessageType> = COMMENTS): AsyncGenerator<Comment> {
   const { replay } = deps.replay;
   let from: number | null = 0;
   let sent = 0;
   // Each page moves `from` forward (it is the end of what was read), so the loop ends.
   while (from !== null && sent < max) {
-    const page = await replay.read(liveId, { from, limit: Math.min(PAGE, max - sent), types: COMMENTS });
+    const page = await replay.read(liveId, { from, limit: Math.min(PAGE, max - sent), types });
     for (const json of page.messages) {
       const comment = toComment(json);
       if (comment && sent < max) {
@@ -225,31 +238,78 @@ export async function playerRoutes(app: FastifyInstance, deps: FrontContext): Pr
     },
   );
 
-  app.get<{ Params: { liveId: string } }>(
-    '/v1/lives/:liveId/danmaku.xml',
-    { schema: { params: { type: 'object', required: ['liveId'], properties: { liveId: { type: 'string', pattern: LIVE_ID_PATTERN } } } } },
+  app.get<{ Params: { liveId: string } }>('/v1/lives/:liveId/danmaku.xml', { schema: { params: liveParams } }, async (request, reply) => {
+    const live = await deps.replay.replay.live(request.params.liveId);
+    const head =
+      '<?xml version="1.0" encoding="UTF-8"?>\n<i>\n' +
+      `<chatserver>danmaku</chatserver>\n<chatid>${xmlEscape(live.liveId)}</chatid>\n<mission>0</mission>\n<maxlimit>${PAGE}</maxlimit>\n<state>0</state>\n<real_name>0</real_name>\n<source>k-v</source>\n`;
+    return reply
+      .type('application/xml; charset=utf-8')
+      .header('Content-Disposition', `inline; filename="${live.liveId}.xml"`)
+      .send(Readable.from(fileOf(head, comments(deps, live.liveId), bilibiliLine, '</i>\n')));
+  });
+
+  app.get<{ Params: { liveId: string }; Querystring: AssQuery }>(
+    '/v1/lives/:liveId/danmaku.ass',
+    {
+      schema: liveQuerySchema({
+        width: { type: 'integer', minimum: 160, maximum: 7680 },
+        height: { type: 'integer', minimum: 90, maximum: 4320 },
+        fontSize: { type: 'integer', minimum: 8, maximum: 400 },
+        duration: { type: 'number', minimum: 1, maximum: 60 },
+        opacity: { type: 'number', minimum: 0.05, maximum: 1 },
+        types: typesField,
+      }),
+    },
     async (request, reply) => {
+      const q = request.query;
+      const types = new Set(parseTypes(q.types ?? 'comment'));
       const live = await deps.replay.replay.live(request.params.liveId);
-      async function* file(): AsyncGenerator<string> {
-        yield '<?xml version="1.0" encoding="UTF-8"?>\n<i>\n';
-        yield `<chatserver>danmaku</chatserver>\n<chatid>${xmlEscape(live.liveId)}</chatid>\n<mission>0</mission>\n<maxlimit>${PAGE}</maxlimit>\n<state>0</state>\n<real_name>0</real_name>\n<source>k-v</source>\n`;
-        // Written as the archive is paged: a long live never sits whole in memory.
-        let lines: string[] = [];
-        for await (const c of comments(deps, live.liveId)) {
-          lines.push(bilibiliLine(c));
-          if (lines.length >= 200) {
-            yield lines.join('');
-            lines = [];
-          }
-        }
-        yield lines.join('') + '</i>\n';
-      }
+      const height = q.height ?? ASS_DEFAULTS.height;
+      const ass = new AssWriter({
+        ...ASS_DEFAULTS,
+        width: q.width ?? ASS_DEFAULTS.width,
+        height,
+        // The pages' size at 1080 lines, scaled with the script's height.
+        fontSize: q.fontSize ?? Math.max(8, Math.round((ASS_DEFAULTS.fontSize * height) / ASS_DEFAULTS.height)),
+        scrollSeconds: q.duration ?? ASS_DEFAULTS.scrollSeconds,
+        opacity: q.opacity ?? ASS_DEFAULTS.opacity,
+        title: `live ${live.liveId} of room ${live.roomId}`,
+      });
+      const line = (c: Comment): string => ass.line({ offsetMs: c.offsetMs, text: c.content, color: c.color, mode: c.mode });
+      // A byte order mark: VSFilter-based players read a file without one in the system's code page.
       return reply
-        .type('application/xml; charset=utf-8')
-        .header('Content-Disposition', `inline; filename="${live.liveId}.xml"`)
-        .send(Readable.from(file()));
+        .type('text/x-ssa; charset=utf-8')
+        .header('Content-Disposition', `attachment; filename="${live.liveId}.ass"`)
+        .send(Readable.from(fileOf('\ufeff' + ass.header(), comments(deps, live.liveId, Infinity, types), line, '')));
     },
   );
+}
+
+interface AssQuery {
+  width?: number;
+  height?: number;
+  fontSize?: number;
+  duration?: number;
+  opacity?: number;
+  types?: string;
+}
+
+/**
+ * A file written as the archive is paged (a long live never sits whole in memory): the head, a
+ * line per comment in chunks of 200, the tail.
+ */
+async function* fileOf(head: string, source: AsyncIterable<Comment>, line: (c: Comment) => string, tail: string): AsyncGenerator<string> {
+  yield head;
+  let lines: string[] = [];
+  for await (const c of source) {
+    lines.push(line(c));
+    if (lines.length >= 200) {
+      yield lines.join('');
+      lines = [];
+    }
+  }
+  yield lines.join('') + tail;
 }
 
 /** The comment send a player asked for, with its style when it is not the default. */

@@ -6,13 +6,24 @@ import { parseTypes } from './messages.js';
 
 const DEFAULT_LIMIT = 200;
 const MAX_LIMIT = 1000;
-const MAX_OFFSET = 7 * 24 * 3600 * 1000;
+export const MAX_OFFSET = 7 * 24 * 3600 * 1000;
+/** A seek bar is a few hundred pixels wide: more spans than pixels say nothing more. */
+const DEFAULT_DENSITY_BUCKETS = 100;
+const MAX_DENSITY_BUCKETS = 2000;
 
-const liveParams = {
+export const liveParams = {
   type: 'object',
   required: ['liveId'],
   properties: { liveId: { type: 'string', pattern: LIVE_ID_PATTERN } },
 } as const;
+
+/** A `types=comment,gift` query field (checked by parseTypes). */
+export const typesField = { type: 'string', maxLength: 64 } as const;
+
+/** The schema of a route on one live with these query fields, and no others. */
+export function liveQuerySchema<P extends Record<string, unknown>>(properties: P) {
+  return { params: liveParams, querystring: { type: 'object', additionalProperties: false, properties } } as const;
+}
 
 interface ReplayQuerystring {
   from?: number;
@@ -31,19 +42,12 @@ export async function replayRoutes(app: FastifyInstance, { replay }: FrontContex
   app.get<{ Params: { liveId: string }; Querystring: ReplayQuerystring }>(
     '/v1/lives/:liveId/messages',
     {
-      schema: {
-        params: liveParams,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            from: { type: 'integer', minimum: 0, maximum: MAX_OFFSET },
-            to: { type: 'integer', minimum: 0, maximum: MAX_OFFSET },
-            types: { type: 'string', maxLength: 64 },
-            limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT },
-          },
-        },
-      },
+      schema: liveQuerySchema({
+        from: { type: 'integer', minimum: 0, maximum: MAX_OFFSET },
+        to: { type: 'integer', minimum: 0, maximum: MAX_OFFSET },
+        types: typesField,
+        limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT },
+      }),
     },
     async (request, reply) => {
       const { from = 0, to, limit = DEFAULT_LIMIT } = request.query;
@@ -51,6 +55,15 @@ export async function replayRoutes(app: FastifyInstance, { replay }: FrontContex
       const page = await replay.replay.read(request.params.liveId, { from, to, limit, types: new Set(parseTypes(request.query.types)) });
       // Archived messages are JSON already: splice them in rather than parse and re-encode.
       return reply.type('application/json; charset=utf-8').send(`{"messages":[${page.messages.join(',')}],"next":${page.next === null ? 'null' : page.next}}`);
+    },
+  );
+
+  app.get<{ Params: { liveId: string }; Querystring: { buckets?: number; types?: string } }>(
+    '/v1/lives/:liveId/density',
+    { schema: liveQuerySchema({ buckets: { type: 'integer', minimum: 1, maximum: MAX_DENSITY_BUCKETS }, types: typesField }) },
+    async (request) => {
+      const { buckets = DEFAULT_DENSITY_BUCKETS, types } = request.query;
+      return replay.replay.density(request.params.liveId, buckets, new Set(parseTypes(types ?? 'comment')));
     },
   );
 }

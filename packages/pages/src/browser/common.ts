@@ -20,6 +20,11 @@ export async function api<T>(path: string, options: { method?: string; token?: s
     headers,
     ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
   });
+  return readAnswer<T>(response);
+}
+
+/** A response's JSON; an error answer (API.md shape) becomes an ApiFailure. */
+export async function readAnswer<T>(response: Response): Promise<T> {
   const answer = (await response.json().catch(() => ({}))) as T & { error?: { code: string; message: string } };
   if (!response.ok) throw new ApiFailure(response.status, answer.error?.code ?? 'http_error', answer.error?.message ?? `HTTP ${response.status}`);
   return answer;

@@ -11,6 +11,7 @@
  */
 import type { Message } from '@danmaku/client';
 import { api, byId, describe, idFromLocation } from './common.js';
+import { DensityCurve, fetchDensity } from './density.js';
 import { Stage } from './stage.js';
 import { attachVideo, type Attached } from './video.js';
 
@@ -22,6 +23,8 @@ const TICK_MS = 100;
 const ARCHIVE_LAG_MS = 3000;
 /** After a seek, read this far back too: comments sent just before are still on screen. */
 const LOOKBACK_MS = 15_000;
+/** A live still on: its density curve is read again this often. */
+const DENSITY_EVERY_MS = 15_000;
 
 interface Live {
   liveId: string;
@@ -50,6 +53,28 @@ let fetchedTo = 0;
 let fetching = false;
 /** Bumped on every seek so a window fetched for the old position is dropped. */
 let generation = 0;
+const density = new DensityCurve(byId<HTMLCanvasElement>('density'), (ms) => {
+  seek(ms);
+  tick();
+});
+let densityTimer: ReturnType<typeof setTimeout> | undefined;
+/** How far the live's messages reach: past its end when comments were imported from a longer recording. */
+let reachMs = 0;
+
+/** The curve of the open live; a live still on is read again every few seconds. */
+async function loadDensity(liveId: string): Promise<void> {
+  clearTimeout(densityTimer);
+  try {
+    const answer = await fetchDensity(liveId, byId('density').clientWidth);
+    if (live?.liveId === liveId) {
+      reachMs = answer.durationMs;
+      density.show(answer);
+    }
+  } catch {
+    // The curve is a help, not the replay: without it the seek bar works as before.
+  }
+  if (live?.liveId === liveId && live.endedAt === null) densityTimer = setTimeout(() => void loadDensity(liveId), DENSITY_EVERY_MS);
+}
 
 function say(text: string, isError = false): void {
   const status = byId('replay-status');
@@ -59,8 +84,8 @@ function say(text: string, isError = false): void {
 
 function duration(): number {
   if (!live) return 0;
-  if (attached && Number.isFinite(video.duration)) return Math.max(video.duration * 1000, live.durationMs ?? 0);
-  return live.durationMs ?? Date.now() - live.startedAt;
+  if (attached && Number.isFinite(video.duration)) return Math.max(video.duration * 1000, live.durationMs ?? 0, reachMs);
+  return live.durationMs === null ? Date.now() - live.startedAt : Math.max(live.durationMs, reachMs);
 }
 
 function format(ms: number): string {
@@ -80,7 +105,7 @@ function setClock(head: number): void {
 async function fetchAhead(): Promise<void> {
   if (!live || fetching) return;
   // A window is read once: for a live still on it must end where the archive is complete.
-  const limit = live.durationMs ?? duration() - ARCHIVE_LAG_MS;
+  const limit = live.durationMs === null ? duration() - ARCHIVE_LAG_MS : Math.max(live.durationMs, reachMs);
   if (fetchedTo >= limit) return;
   const to = live.durationMs === null ? Math.min(fetchedTo + WINDOW_MS, limit) : fetchedTo + WINDOW_MS;
   fetching = true;
@@ -140,6 +165,7 @@ function tick(): void {
   // Shown up to the playhead only as far as the messages have been read.
   shownUpTo = Math.max(shownUpTo, Math.min(head, fetchedTo));
   range.max = String(end);
+  density.setTotal(end);
   if (document.activeElement !== range) range.value = String(head);
   byId('clock').textContent = `${format(head)} / ${format(end)}`;
   if (!attached && playing && head >= end && live.durationMs !== null) setPlaying(false);
@@ -233,6 +259,13 @@ async function open(liveId: string): Promise<void> {
   byId('video-sub').textContent = live.endedAt === null ? `live since ${when} (still on)` : `live of ${when}, ${format(live.durationMs ?? 0)} long`;
   document.title = `Danmaku · replay ${live.liveId}`;
   history.replaceState(null, '', `/replay/${encodeURIComponent(live.liveId)}`);
+  const files = `/v1/lives/${encodeURIComponent(live.liveId)}/danmaku`;
+  byId<HTMLAnchorElement>('ass-link').href = `${files}.ass`;
+  byId<HTMLAnchorElement>('xml-link').href = `${files}.xml`;
+  byId('danmaku-files').hidden = false;
+  density.show(null);
+  reachMs = 0;
+  void loadDensity(live.liveId);
   useRecording(live.recordingUrl);
   showPlaying(false);
   resetAt(0);

@@ -7,6 +7,7 @@
  */
 import { createClient, type DanmakuClient, type Message } from '@danmaku/client';
 import { api, byId, claimsOf, describe, idFromLocation } from './common.js';
+import { describeImport, importDanmakuFile } from './danmaku-import.js';
 import { giftLabel } from './stage.js';
 
 const TOKEN_KEY = 'danmaku.studioToken';
@@ -268,6 +269,15 @@ byId('set-recording').addEventListener('click', () =>
     const recordingUrl = linkIn('recording-url');
     await api(`${roomPath}/lives/${encodeURIComponent(last.liveId)}`, { method: 'PATCH', token, body: { recordingUrl } });
     return recordingUrl ? `Live ${last.liveId} replays with ${recordingUrl}.` : `Recording of live ${last.liveId} removed.`;
+  }),
+);
+byId('import-danmaku').addEventListener('click', () =>
+  void act(async () => {
+    const file = byId<HTMLInputElement>('danmaku-file').files?.[0];
+    if (!file) return 'Choose a danmaku file (Bilibili XML) first.';
+    const target = live ?? (await api<{ lives: { liveId: string }[] }>(`${roomPath}/lives?limit=1`)).lives[0];
+    if (!target) return 'No live yet: start one (or end it at once) to import danmaku into.';
+    return describeImport(target.liveId, await importDanmakuFile(target.liveId, file, token));
   }),
 );
 byId('end-live').addEventListener('click', () =>
