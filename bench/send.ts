@@ -14,6 +14,7 @@ import { benchSettings, runLoad, type LoadResult } from './lib/cannon.js';
 import { printProfile, profileDir } from './lib/profile.js';
 import { printTable, ratio, writeResult } from './lib/report.js';
 import { startHelloServer, startStandaloneServer } from './lib/servers.js';
+import { startKafka } from '@danmaku/testkit';
 
 const { durationS, connections } = benchSettings();
 // Per-user and per-IP send limits would turn the bench into a 429 bench: lifted for this run.
@@ -28,6 +29,11 @@ const hello = await startHelloServer();
 const profiling = process.argv.includes('--profile') ? profileDir('send') : null;
 const spawnedAt = Date.now();
 const server = await startStandaloneServer(serverEnv, profiling?.flags);
+// The same server with an Apache Kafka broker for its bus: the pipeline as the split roles run
+// it, its CPU counted with the broker's JVM.
+const kafka = await startKafka();
+const overKafka = await startStandaloneServer({ ...serverEnv, KAFKA_BROKERS: kafka.brokers.join(',') });
+const roomOverKafka = `${room}-kafka`;
 let sendFrom = spawnedAt;
 try {
   process.stdout.write(`send bench: ${durationS} s per run, ${connections} connections, one room\n`);
@@ -35,31 +41,48 @@ try {
   results.push(await runLoad({ name: 'JSON echo (Fastify baseline)', url: `${hello.url}/echo`, method: 'POST', headers, body, connections, durationS, serverPid: hello.pid }));
   sendFrom = Date.now();
   results.push(await runLoad({ name: 'send comment (202)', url: `${server.url}/v1/rooms/${room}/messages`, method: 'POST', headers, body, connections, durationS, serverPid: server.pid }));
-  const [baseline, send] = results as [LoadResult, LoadResult];
+  results.push(
+    await runLoad({ name: 'send comment over Kafka (202; standalone + broker JVM)', url: `${overKafka.url}/v1/rooms/${roomOverKafka}/messages`, method: 'POST', headers, body, connections, durationS, serverPid: [overKafka.pid, kafka.pid] }),
+  );
+  const [baseline, send, sendKafka] = results as [LoadResult, LoadResult, LoadResult];
   printTable('POST /v1/rooms/:roomId/messages', results, baseline);
 
   // Every 202 must become a stored message: wait for the processor to catch up, then compare.
-  const started = Date.now();
-  let stored = 0;
-  while (Date.now() - started < 60_000) {
-    const page = (await (await fetch(`${server.url}/v1/rooms/${room}/messages?types=comment&limit=1`)).json()) as { cursor: string };
-    stored = decodeCursor(page.cursor)?.comment ?? 0;
-    if (stored >= send.ok2xx) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const drainMs = Date.now() - started;
+  const storedIn = async (url: string, roomId: string, accepted: number): Promise<{ stored: number; drainMs: number }> => {
+    const started = Date.now();
+    let stored = 0;
+    while (Date.now() - started < 60_000) {
+      const page = (await (await fetch(`${url}/v1/rooms/${roomId}/messages?types=comment&limit=1`)).json()) as { cursor: string };
+      stored = decodeCursor(page.cursor)?.comment ?? 0;
+      if (stored >= accepted) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return { stored, drainMs: Date.now() - started };
+  };
+  const { stored, drainMs } = await storedIn(server.url, room, send.ok2xx);
+  const viaKafka = await storedIn(overKafka.url, roomOverKafka, sendKafka.ok2xx);
   // Requests still in flight when autocannon stops are not counted by it but may have been
   // accepted, so stored can exceed the 2xx count; only fewer would be a loss.
-  const summary = { sendVsBaseline: ratio(send, baseline), accepted: send.ok2xx, stored, lost: Math.max(0, send.ok2xx - stored), drainMsAfterLoad: drainMs };
+  const summary = {
+    sendVsBaseline: ratio(send, baseline),
+    accepted: send.ok2xx,
+    stored,
+    lost: Math.max(0, send.ok2xx - stored),
+    drainMsAfterLoad: drainMs,
+    kafka: { sendVsBaseline: ratio(sendKafka, baseline), accepted: sendKafka.ok2xx, stored: viaKafka.stored, lost: Math.max(0, sendKafka.ok2xx - viaKafka.stored), drainMsAfterLoad: viaKafka.drainMs },
+  };
   process.stdout.write(
     `\nsend / echo baseline = ${Math.round(summary.sendVsBaseline * 100)} %; accepted ${summary.accepted}, stored ${stored} ` +
       `(${summary.lost === 0 ? 'none lost' : `${summary.lost} MISSING`}), processor caught up ${drainMs} ms after the load\n`,
   );
   const path = writeResult('send', { settings: { durationS, connections, serverEnv }, results, summary });
   process.stdout.write(`results: ${path}\n`);
-  if (summary.lost !== 0) process.exitCode = 1;
+  process.stdout.write(`over Kafka: send / echo baseline = ${Math.round(summary.kafka.sendVsBaseline * 100)} %; accepted ${summary.kafka.accepted}, stored ${summary.kafka.stored} (${summary.kafka.lost === 0 ? 'none lost' : `${summary.kafka.lost} MISSING`})\n`);
+  if (summary.lost !== 0 || summary.kafka.lost !== 0) process.exitCode = 1;
 } finally {
   await server.stop();
+  await overKafka.stop();
+  await kafka.stop();
   await hello.stop();
 }
 if (profiling) printProfile(profiling.dir, { standalone: server.pid }, 40, { skipFirstMs: sendFrom - spawnedAt });

@@ -47,8 +47,8 @@ export interface LoadSpec {
   body?: string;
   connections: number;
   durationS: number;
-  /** The server's pid, to report its CPU per request (steadier than req/s on a shared machine). */
-  serverPid?: number;
+  /** The server's pid (or every process of it: roles, a broker), to report its CPU per request (steadier than req/s on a shared machine). */
+  serverPid?: number | number[];
 }
 
 export interface LoadResult {
@@ -73,7 +73,8 @@ export interface LoadResult {
 
 /** One bounded autocannon run (duration in seconds), summarised. */
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
-  const cpuBefore = spec.serverPid ? cpuSeconds(spec.serverPid) : null;
+  const pids = spec.serverPid === undefined ? [] : [spec.serverPid].flat();
+  const cpuBefore = pids.length > 0 ? cpuOf(pids) : null;
   const result = await autocannon({
     url: spec.url,
     method: spec.method ?? 'GET',
@@ -83,12 +84,23 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     duration: spec.durationS,
     timeout: 10,
   });
-  return summarise(spec, result, cpuPerRequest(spec.serverPid, cpuBefore, result.requests.total));
+  return summarise(spec, result, cpuPerRequest(pids, cpuBefore, result.requests.total));
 }
 
-function cpuPerRequest(pid: number | undefined, before: number | null, requests: number): number | null {
-  if (!pid || before === null || requests === 0) return null;
-  const after = cpuSeconds(pid);
+/** CPU seconds of several processes together; null when one of them is gone. */
+function cpuOf(pids: number[]): number | null {
+  let sum = 0;
+  for (const pid of pids) {
+    const s = cpuSeconds(pid);
+    if (s === null) return null;
+    sum += s;
+  }
+  return sum;
+}
+
+function cpuPerRequest(pids: number[], before: number | null, requests: number): number | null {
+  if (pids.length === 0 || before === null || requests === 0) return null;
+  const after = cpuOf(pids);
   return after === null ? null : Math.round(((after - before) / requests) * 1e6);
 }
 

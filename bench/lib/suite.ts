@@ -59,6 +59,23 @@ export function buildRows(results: Record<string, Json | null>): { rows: Row[]; 
   const accepted = num(get(send, 'summary', 'accepted'));
   const stored = num(get(send, 'summary', 'stored'));
   checks.push({ check: 'send bench: accepted = stored', value: `${fmt(accepted)} accepted, ${fmt(stored)} stored`, ok: accepted !== null && stored !== null && stored >= accepted });
+  const sentKafka = byName(sendRuns, /over Kafka/i);
+  if (sentKafka) {
+    const kafkaRatio = div(num(sentKafka.reqPerSec), num(echo?.reqPerSec));
+    add({
+      row: 'send, saturated, over a Kafka broker: ours / Fastify JSON echo',
+      ours: `${fmt(num(sentKafka.reqPerSec))} msg/s, ${fmt(num(sentKafka.serverCpuUsPerReq))} us CPU/msg (the broker's JVM included)`,
+      baseline: `${fmt(num(echo?.reqPerSec))} req/s, ${fmt(num(echo?.serverCpuUsPerReq))} us CPU/req`,
+      ratio: pct(kafkaRatio),
+      target: '>= 50 %',
+      met: kafkaRatio === null ? null : kafkaRatio >= 0.5,
+      now: 'not measured before (the mock broker)',
+      values: { sendPerS: num(sentKafka.reqPerSec), cpuUs: num(sentKafka.serverCpuUsPerReq), ratio: kafkaRatio },
+    });
+    const acceptedK = num(get(send, 'summary', 'kafka', 'accepted'));
+    const storedK = num(get(send, 'summary', 'kafka', 'stored'));
+    checks.push({ check: 'send bench over Kafka: accepted = stored', value: `${fmt(acceptedK)} accepted, ${fmt(storedK)} stored`, ok: acceptedK !== null && storedK !== null && storedK >= acceptedK });
+  }
 
   // send at 200 msg/s, from the fan-out run's per-process CPU: every process but the connector and Redis.
   const fanout = results.fanout ?? null;
