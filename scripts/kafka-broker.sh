@@ -109,7 +109,7 @@ logger.started.level = INFO
 EOF
   if [ ! -f "$dir/data/meta.properties" ]; then
     java -cp "$lib/*" -Dlog4j2.configurationFile="$dir/log4j2.properties" kafka.tools.StorageTool \
-      format --ignore-formatted -t "$cluster" -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
+      format --ignore-formatted --cluster-id="$cluster" --config="$dir/server.properties" >"$dir/format.log" 2>&1 ||
       { cat "$dir/format.log" >&2; die "formatting $dir/data failed"; }
   fi
   # shellcheck disable=SC2086 # the heap options are a list of flags on purpose
