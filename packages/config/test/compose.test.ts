@@ -75,13 +75,17 @@ describe('compose.yaml', () => {
     }
   });
 
-  test('Kafka runs in KRaft mode with the topic the roles use; dependencies name real services', () => {
+  test('Kafka 4 runs in KRaft mode; the roles create their topic with no more copies than brokers; dependencies name real services', () => {
     const kafka = compose.services.kafka!;
     const env = envOf(kafka);
     assert.match(env.KAFKA_PROCESS_ROLES ?? '', /controller/, 'KRaft: the broker is its own controller');
+    assert.match(kafka.image ?? '', /^apache\/kafka:4\./, 'Kafka 4, as the tests run');
     assert.ok(!services.some(([name]) => /zookeeper/i.test(name)), 'no ZooKeeper');
-    const init = JSON.stringify(compose.services['kafka-init']?.entrypoint ?? '');
-    assert.ok(init.includes(SETTINGS.topic.default) && init.includes(`"${SETTINGS.partitions.default}"`), 'topic created with DANMAKU_PARTITIONS partitions');
+    const brokers = services.filter(([, s]) => ENGINES.kafka?.test(s.image ?? '') && !s.entrypoint).length;
+    for (const [name, service] of services.filter(([, s]) => s.build)) {
+      const replication = Number(envOf(service).DANMAKU_KAFKA_REPLICATION ?? SETTINGS.kafkaReplication.default);
+      assert.ok(replication >= 1 && replication <= brokers, `${name}: replication ${replication} with ${brokers} broker(s)`);
+    }
     for (const [name, service] of services) {
       const deps = Array.isArray(service.depends_on) ? service.depends_on : Object.keys(service.depends_on ?? {});
       for (const dep of deps) assert.ok(compose.services[dep], `${name} depends on ${dep}, which exists`);
