@@ -258,7 +258,7 @@ export class Stage {
   private drawn(box: DOMRect): Drawn[] {
     const out: Drawn[] = [];
     for (const { el, animation, mode } of this.flying.values()) {
-      if (!el.isConnected) continue;
+      if (!el.isConnected || animation.playState === 'finished') continue;
       const r = el.getBoundingClientRect();
       const remainingMs = mode === 'scroll' ? 0 : this.fixedMs - Number(animation.currentTime ?? 0);
       out.push({ mode, left: r.left - box.left, right: r.right - box.left, top: r.top - box.top, bottom: r.bottom - box.top, remainingMs });
@@ -344,8 +344,11 @@ export class Stage {
     el.style.left = '50%';
     el.style.transform = 'translateX(-50%)';
     el.classList.remove('measuring');
-    // An animation that changes nothing is the timer: it pauses and follows the rate like the rest.
-    const animation = el.animate([{ opacity: 1 }, { opacity: 1 }], { duration: this.fixedMs });
+    // The animation is the timer (it pauses and follows the rate like the rest) and what shows
+    // the item: hidden outside it, so a busy page that runs its finish handler late never keeps
+    // it on screen past its time, over an item that was let into its row.
+    el.style.visibility = 'hidden';
+    const animation = el.animate([{ visibility: 'visible' }, { visibility: 'visible' }], { duration: this.fixedMs });
     this.track(id, el, animation, elapsedMs, el.dataset.mode === 'bottom' ? 'bottom' : 'top');
   }
 

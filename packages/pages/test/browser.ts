@@ -52,7 +52,8 @@ export function drawnItems(page: Page, stageSelector: string, hostSelector?: str
     ([selector, host]) => {
       const scope: ParentNode | null | undefined = host ? document.querySelector(host)?.shadowRoot : document;
       const items = Array.from(scope?.querySelectorAll<HTMLElement>(`${selector} .danmaku:not(.measuring)`) ?? []);
-      return items.map((el) => {
+      // Drawn means visible: a standing item past its time is hidden before it is removed.
+      return items.filter((el) => getComputedStyle(el).visibility !== 'hidden').map((el) => {
         const r = el.getBoundingClientRect();
         return { text: el.textContent ?? '', mode: el.dataset.mode ?? '', left: r.left, right: r.right, top: r.top, bottom: r.bottom };
       });
