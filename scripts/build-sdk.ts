@@ -5,8 +5,9 @@
  * declarations, the README. The workspace itself keeps using the TypeScript sources.
  *
  * Entry points: `@danmaku/client` (createClient: Node and browsers), `@danmaku/client/stage`
- * (the renderer), `@danmaku/client/replay` (a live's comments for a playhead) and
- * `@danmaku/client/layer` (defines `<danmaku-layer>`; browsers only).
+ * (the renderer), `@danmaku/client/replay` (a live's comments for a playhead),
+ * `@danmaku/client/layer` (defines `<danmaku-layer>`; browsers only) and
+ * `@danmaku/client/artplayer` (artplayer-plugin-danmuku's source and live feed).
  */
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -16,7 +17,7 @@ import ts from 'typescript';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLIENT = join(ROOT, 'packages/client');
-const ENTRIES = { index: 'index.ts', stage: 'stage.ts', replay: 'replay-feed.ts', layer: 'layer.ts' } as const;
+const ENTRIES = { index: 'index.ts', stage: 'stage.ts', replay: 'replay-feed.ts', layer: 'layer.ts', artplayer: 'artplayer.ts' } as const;
 
 interface SourcePackage {
   name: string;

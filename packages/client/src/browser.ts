@@ -7,3 +7,4 @@ export * from './index.js';
 export { GIFTS, giftLabel, Stage, STAGE_CSS, styleOf, type DanmakuMode, type StageOptions } from './stage.js';
 export { ReplayFeed, type ReplayFeedOptions } from './replay-feed.js';
 export { DanmakuLayer } from './layer.js';
+export { connectArtplayer, liveDanmuku, toArtDanmu, type ArtDanmu, type ArtDanmukuPlugin, type LiveDanmukuOptions } from './artplayer.js';
