@@ -179,11 +179,12 @@ export class DanmakuLayer extends HTMLElement {
     }
     this.hidden = false;
     const box = video.getBoundingClientRect();
-    // Relative to the box the layer is positioned in: its offset parent, or the page itself.
+    // Relative to the box the layer is positioned in: a positioned ancestor, or the page itself
+    // (a static body is the offset parent, yet not what `position: absolute` measures from).
     const parent = this.offsetParent;
     let left = box.left + window.scrollX;
     let top = box.top + window.scrollY;
-    if (parent && parent !== document.body && getComputedStyle(parent).position !== 'static') {
+    if (parent && getComputedStyle(parent).position !== 'static') {
       const p = parent.getBoundingClientRect();
       left = box.left - p.left - parent.clientLeft + parent.scrollLeft;
       top = box.top - p.top - parent.clientTop + parent.scrollTop;
