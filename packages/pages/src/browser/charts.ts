@@ -35,7 +35,7 @@ const plain = (value: number): string => (Number.isInteger(value) ? String(value
 
 export class Charts {
   private samples: Sample[] = [];
-  private readonly figures = new Map<string, { caption: HTMLElement; lines: Map<string, SVGPolylineElement>; top: SVGTextElement }>();
+  private readonly figures = new Map<string, { caption: HTMLElement; lines: Map<string, SVGPolylineElement> }>();
 
   constructor(
     container: HTMLElement,
@@ -75,9 +75,7 @@ export class Charts {
     svg.setAttribute('aria-label', `${spec.title}, last 10 minutes`);
     const base = document.createElementNS(SVG, 'line');
     for (const [k, v] of Object.entries({ x1: 0, x2: WIDTH, y1: HEIGHT - 1, y2: HEIGHT - 1, stroke: '#dde1e7' })) base.setAttribute(k, String(v));
-    const top = document.createElementNS(SVG, 'text');
-    for (const [k, v] of Object.entries({ x: 2, y: 10, 'font-size': 9, fill: '#6b7383' })) top.setAttribute(k, String(v));
-    svg.append(base, top);
+    svg.append(base);
     const lines = new Map<string, SVGPolylineElement>();
     spec.series.forEach((series, i) => {
       const line = document.createElementNS(SVG, 'polyline');
@@ -90,7 +88,7 @@ export class Charts {
       lines.set(series.key, line);
     });
     figure.append(caption, svg);
-    this.figures.set(spec.id, { caption, lines, top });
+    this.figures.set(spec.id, { caption, lines });
     return figure;
   }
 
@@ -103,7 +101,6 @@ export class Charts {
       let max = 0;
       for (const s of this.samples) for (const { key } of spec.series) max = Math.max(max, s.values[key] ?? 0);
       const scale = max > 0 ? max : 1;
-      figure.top.textContent = `max ${format(max)}`;
       const parts: (string | HTMLElement)[] = [spec.title];
       spec.series.forEach(({ key, label }, i) => {
         const points = this.samples
@@ -120,7 +117,11 @@ export class Charts {
         item.textContent = `${label} ${last === undefined ? '–' : format(last)}`;
         parts.push(item);
       });
-      figure.caption.replaceChildren(...parts);
+      // Text stays out of the SVG, which stretches to the panel's width.
+      const top = document.createElement('span');
+      top.className = 'max';
+      top.textContent = `max ${format(max)} · 10 min`;
+      figure.caption.replaceChildren(...parts, top);
     }
   }
 }
