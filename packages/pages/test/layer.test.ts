@@ -18,7 +18,7 @@ import { Archive, toArchiveRow } from '@danmaku/archive';
 import type { Config } from '@danmaku/config';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
-import { testConfig, tokenFor, uniqueRoom } from '@danmaku/testkit';
+import { testConfig, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
 import { drawnItems, launchChromium, overlaps, watchPage } from './browser.js';
 import { makeTestVideos } from './media.js';
 
@@ -177,6 +177,42 @@ ${source}${sdkTag}
     });
     await page.evaluate(() => document.exitFullscreen());
     await page.waitForFunction(() => document.fullscreenElement === null && document.getElementById('layer')?.parentElement === document.body);
+
+    // Options changed on the element restart it: a send box with a token, gifts left out, half opacity.
+    await page.evaluate((token) => {
+      const layer = document.getElementById('layer') as HTMLElement;
+      layer.setAttribute('token', token);
+      layer.setAttribute('send', '');
+      layer.setAttribute('types', 'comment');
+      layer.setAttribute('opacity', '0.5');
+    }, tokenFor('site-viewer', 'viewer'));
+    await page.waitForFunction(() => document.getElementById('layer')?.dataset.mode === 'long' && document.getElementById('layer')?.shadowRoot?.querySelector('form') !== null);
+    assert.equal(await page.$eval('#layer', (el) => getComputedStyle(el.shadowRoot?.querySelector('.stage') as Element).opacity), '0.5');
+    // Playwright's CSS engine reads open shadow roots: the box is typed into as a viewer would.
+    await page.fill('#layer input', 'sent from the layer 👋');
+    await page.click('#layer button');
+    await page.waitForFunction(() => Array.from(document.getElementById('layer')?.shadowRoot?.querySelectorAll('.danmaku') ?? []).some((el) => el.textContent === 'sent from the layer 👋'));
+    assert.equal(await page.inputValue('#layer input'), '', 'the box is cleared once sent');
+    const gift = await fetch(`${system.url}/v1/rooms/${roomId}/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokenFor('whale', 'viewer')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'gift', giftId: 'rocket', count: 1 }),
+    });
+    assert.equal(gift.status, 202);
+    // Stored (and so pushed) before the next comment is even sent.
+    await waitFor('the gift stored', async () => {
+      const gifts = (await (await fetch(`${system.url}/v1/rooms/${roomId}/messages?types=gift`)).json()) as { messages: unknown[] };
+      return gifts.messages.length === 1;
+    });
+    await fetch(`${system.url}/v1/rooms/${roomId}/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokenFor('fan-late', 'viewer')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'comment', content: 'after the gift' }),
+    });
+    await page.waitForFunction(() => Array.from(document.getElementById('layer')?.shadowRoot?.querySelectorAll('.danmaku') ?? []).some((el) => el.textContent === 'after the gift'));
+    assert.equal(await page.locator('#layer .danmaku.gift').count(), 0, 'types="comment": no gifts drawn');
+    const poll = (await (await fetch(`${system.url}/v1/rooms/${roomId}/messages?types=comment`)).json()) as { messages: { content: string; user: { id: string } }[] };
+    assert.ok(poll.messages.some((m) => m.content === 'sent from the layer 👋' && m.user.id === 'site-viewer'), 'the server has it, from the token\'s user');
     await page.close();
   });
 
