@@ -185,6 +185,11 @@ const DOCS: Record<string, Doc> = {
   'GET /docs': { tag: 'docs', summary: 'The interactive explorer of this document (Swagger UI)', text: 'text/html' },
   'GET /docs/': { tag: 'docs', summary: 'The interactive explorer of this document (Swagger UI)', text: 'text/html' },
   'GET /assets/*': { tag: 'pages', summary: 'Static files (CSS)', text: 'text/css', errors: ['not_found'] },
+  'GET /assets/danmaku.css': { tag: 'pages', summary: 'The danmaku renderer\'s stylesheet', text: 'text/css' },
+  'GET /sdk': { tag: 'sdk', summary: 'Redirects to /sdk/', status: 301, text: 'text/html' },
+  'GET /sdk/': { tag: 'sdk', summary: 'The SDK builds with their SRI hashes (HTML)', text: 'text/html' },
+  'GET /sdk/index.json': { tag: 'sdk', summary: 'The SDK builds with their SRI hashes', answer: open({ files: any('name, file, url, format (esm or iife), integrity (sha384-...), bytes') }) },
+  'GET /sdk/:file': { tag: 'sdk', summary: 'An SDK build: danmaku.js and danmaku.iife.js redirect (302) to their content-hashed names, served immutable', text: 'text/javascript', errors: ['not_found'] },
 };
 
 /** Names every route's path parameters, for the routes that declare none. */

@@ -17,8 +17,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
+import { STAGE_CSS } from '@danmaku/client/stage';
 import { build } from 'esbuild';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { registerSdk } from './sdk.js';
 
 const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url));
 const BODIES_DIR = fileURLToPath(new URL('../bodies/', import.meta.url));
@@ -132,6 +134,8 @@ export async function pagesPlugin(app: FastifyInstance, options: PagesOptions): 
   };
 
   await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/assets/', index: false });
+  // The renderer's own stylesheet, so the pages and the drop-in layer draw from one definition.
+  app.get('/assets/danmaku.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(STAGE_CSS));
 
   // Built once here, at registration; a missing body file fails startup, not a viewer's request.
   const page = (name: PageName) => {
@@ -147,6 +151,7 @@ export async function pagesPlugin(app: FastifyInstance, options: PagesOptions): 
   app.get('/studio', { helmet: unframed }, page('studio'));
   app.get('/studio/:roomId', { helmet: unframed }, page('studio'));
   app.get('/admin', { helmet: unframed }, page('admin'));
+  registerSdk(app);
 
   app.get<{ Params: { file: string } }>('/js/:file', async (request, reply) => {
     const text = (await scripts()).get(request.params.file);

@@ -32,3 +32,45 @@ export function watchPage(page: Page, label: string, problems: PageProblems): vo
     if (/Content Security Policy/i.test(msg.text())) problems.cspViolations.push(`${label}: ${msg.text()}`);
   });
 }
+
+/** A drawn danmaku: its text and its box in the page, read in one go with the others. */
+export interface DrawnItem {
+  text: string;
+  mode: string;
+  left: number;
+  right: number;
+  top: number;
+  bottom: number;
+}
+
+/**
+ * The danmaku drawn now under `stageSelector` (inside the shadow root of `hostSelector` when
+ * given: the drop-in layer draws there), all boxes read in the same task, so they are one moment.
+ */
+export function drawnItems(page: Page, stageSelector: string, hostSelector?: string): Promise<DrawnItem[]> {
+  return page.evaluate(
+    ([selector, host]) => {
+      const scope: ParentNode | null | undefined = host ? document.querySelector(host)?.shadowRoot : document;
+      const items = Array.from(scope?.querySelectorAll<HTMLElement>(`${selector} .danmaku:not(.measuring)`) ?? []);
+      // Drawn means visible: a standing item past its time is hidden before it is removed.
+      return items.filter((el) => getComputedStyle(el).visibility !== 'hidden').map((el) => {
+        const r = el.getBoundingClientRect();
+        return { text: el.textContent ?? '', mode: el.dataset.mode ?? '', left: r.left, right: r.right, top: r.top, bottom: r.bottom };
+      });
+    },
+    [stageSelector, hostSelector ?? ''] as const,
+  );
+}
+
+/** Every pair of drawn items whose boxes intersect (touching edges and sub-pixel rounding aside). */
+export function overlaps(items: DrawnItem[]): string[] {
+  const found: string[] = [];
+  for (const [i, a] of items.entries()) {
+    for (const b of items.slice(i + 1)) {
+      const x = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+      const y = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+      if (x > 0.5 && y > 0.5) found.push(`"${a.text}" (${a.mode}) over "${b.text}" (${b.mode}) by ${x.toFixed(1)}x${y.toFixed(1)} px`);
+    }
+  }
+  return found;
+}

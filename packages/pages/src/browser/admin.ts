@@ -5,6 +5,7 @@
 // Types only: esbuild drops these imports, so no server code reaches the browser bundle.
 import type { RouteConfig, RouteLists as Lists } from '@danmaku/router';
 import type { Switches } from '@danmaku/switches';
+import { deploymentCharts } from './charts.js';
 import { api, ApiFailure, byId, claimsOf, describe } from './common.js';
 
 
@@ -136,6 +137,7 @@ const sum = (samples: Sample[], name: string, where: (l: Record<string, string>)
   samples.filter((s) => s.name === name && where(s.labels)).reduce((total, s) => total + s.value, 0);
 
 let previous: { at: number; values: Record<string, number> } | null = null;
+const chartMetrics = deploymentCharts(byId('metrics'));
 
 async function refreshMetrics(): Promise<void> {
   const response = await fetch('/metrics');
@@ -151,10 +153,13 @@ async function refreshMetrics(): Promise<void> {
     'of which 5xx': sum(samples, 'danmaku_http_errors_total', (l) => (l.status ?? '').startsWith('5')),
   };
   const seconds = previous ? (at - previous.at) / 1000 : 0;
+  const rates: Record<string, number> = {};
   const rows = Object.entries(counters).map(([label, value]) => {
     const rate = previous && seconds > 0 ? (value - (previous.values[label] ?? 0)) / seconds : 0;
+    rates[label] = rate;
     return row([label, `${rate.toFixed(1)}/s`, `${value} total`]);
   });
+  if (previous) chartMetrics({ ...rates, sockets: sum(samples, 'danmaku_connector_sockets') });
   previous = { at, values: counters };
   const polls = counters['polls from local cache']! + counters['polls from Redis']!;
   rows.push(row(['cache hit ratio', polls ? `${((100 * counters['polls from local cache']!) / polls).toFixed(0)} %` : '–', '']));

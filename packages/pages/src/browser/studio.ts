@@ -6,6 +6,7 @@
  * with the streamer's token, and every refusal is shown as the API's own message.
  */
 import { createClient, type DanmakuClient, type Message } from '@danmaku/client';
+import { roomCharts } from './charts.js';
 import { api, byId, claimsOf, describe, idFromLocation } from './common.js';
 import { describeImport, importDanmakuFile } from './danmaku-import.js';
 import { giftLabel } from './stage.js';
@@ -35,6 +36,7 @@ interface Stats {
 
 let token = localStorage.getItem(TOKEN_KEY) ?? '';
 let live: Live | null = null;
+const chartStats = roomCharts(byId('stats'), roomId);
 let client: DanmakuClient | null = null;
 const rows = new Map<string, HTMLLIElement>();
 
@@ -193,6 +195,7 @@ function showStats(stats: Stats): void {
     statRow('muted / banned', `${stats.muted} / ${stats.banned}`),
   ];
   byId('stats').replaceChildren(...list);
+  chartStats(stats);
   byId('stats-age').textContent = `(every ${STATS_EVERY_MS / 1000} s)`;
   byId('pinned').textContent = stats.pinned?.content ?? 'none';
   const slow = byId<HTMLInputElement>('slow-mode');
