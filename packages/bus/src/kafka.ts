@@ -25,6 +25,16 @@ export interface KafkaBusOptions extends KafkaSecurity {
   produceTimeoutMs?: number;
   /** Group session timeout: how long a dead member keeps its partitions before the group rebalances. */
   sessionTimeoutMs?: number;
+  /**
+   * kafkajs's idempotent producer. Off by default, for what it did on Kafka 4.4 under faults: it
+   * rolls a failed request's sequence numbers back although the request may have been written,
+   * so the next request to that partition can be taken for a duplicate and dropped while
+   * acknowledged (one acknowledged comment lost when a partition leader was killed; after any
+   * failed request the producer is therefore replaced), and after every broker restarted at once
+   * its InitProducerId was answered COORDINATOR_LOAD_IN_PROGRESS for minutes, so no write went
+   * through while a plain producer's did. The processor drops duplicates by message id either way.
+   */
+  idempotent?: boolean;
 }
 
 /** The security part of the options from PEM file paths and strings, as the config gives them. */
@@ -106,14 +116,10 @@ export class KafkaBus implements Bus {
       const producer = this.kafka.producer({
         allowAutoTopicCreation: false,
         createPartitioner: Partitioners.DefaultPartitioner,
-        // Broker-side dedup of the retries of one request; it needs acks=all and one request in
-        // flight. Retries are bounded (kafkajs warns that this may break its guarantees, and it
-        // does: a request that failed may have been written, the sequence number is not advanced,
-        // and the next request to that partition is then taken for a duplicate and dropped while
-        // acknowledged). So after any failed request the producer is replaced (see send()): a new
-        // producer id, fresh sequences, and a possible duplicate in the log that the processor
-        // drops by message id.
-        idempotent: true,
+        // One request in flight keeps a partition's records in order across retries. kafkajs's
+        // idempotent producer is off by default (see KafkaBusOptions.idempotent): a retried request
+        // may leave a duplicate in the log, which the processor drops by message id.
+        idempotent: this.options.idempotent ?? false,
         maxInFlightRequests: 1,
         retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 5 },
       });
