@@ -103,7 +103,9 @@ class Broker implements KafkaBroker {
       env: { ...process.env, KAFKA_WATCH_STDIN: '1', KAFKA_HEAP_OPTS: process.env.KAFKA_HEAP_OPTS ?? '-Xms128m -Xmx384m' },
     });
     this.child = child;
+    // A restart's JVM is another process: nothing of the last run's output may name its pid.
     this.javaPid = 0;
+    this.log = '';
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     const collect = (chunk: Buffer): void => {
       this.log = (this.log + chunk.toString('utf8')).slice(-8192);
