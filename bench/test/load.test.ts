@@ -1,0 +1,151 @@
+/**
+ * `npm run load` against a real standalone server (its own process, Redis and MariaDB of the test
+ * run): every transport gets every acknowledged message once, the report's acked is what the
+ * server stored, the report is written, thresholds and bad arguments set the exit status.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomInt } from 'node:crypto';
+import { LOAD_ENV, REPO_ROOT, freePort, readRoom, spawnTs, tokenFor, testConfig, uniqueRoom, type Spawned } from '@danmaku/testkit';
+import type { LoadReport } from '../lib/load/report.js';
+
+const SECRET = `load-test-${Date.now()}`;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runLoad(args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench/load.ts'), ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const readReport = (dir: string): LoadReport => JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as LoadReport;
+
+describe('npm run load', () => {
+  let server: Spawned;
+  let target: string;
+
+  before(async () => {
+    const port = await freePort();
+    server = spawnTs('apps/standalone/src/main.ts', {
+      ...LOAD_ENV,
+      LOG_LEVEL: 'warn',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DANMAKU_BILI_TCP_PORT: String(await freePort()),
+      DANMAKU_JWT_SECRET: SECRET,
+      DANMAKU_CLUSTER: uniqueRoom('load-cluster'),
+    });
+    await server.waitForOutput(/Danmaku is running/);
+    target = `http://127.0.0.1:${port}`;
+  });
+  after(async () => {
+    await server?.kill();
+  });
+
+  it('drives all four transports: delivered == expected, nothing lost or duplicated, acked == stored, a report with plots', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'load-'));
+    const prefix = `${uniqueRoom('ld')}-`;
+    const run = await runLoad([
+      '--target', target, '--rooms', '3', '--room-prefix', prefix, '--viewers', '60', '--transports', 'poll,socketio,bilibili-ws,bilibili-tcp',
+      '--senders', '2', '--rate', '20', '--seconds', '6', '--jwt-secret', SECRET, '--workers', '2', '--out', out, '--max-lost', '0',
+    ]);
+    assert.equal(run.code, 0, `exit status 0\n${run.stdout}\n${run.stderr}`);
+    // The live progress line went to stderr while it ran.
+    assert.match(run.stderr, /sending: poll \d+\/15 p99/);
+
+    const report = readReport(out);
+    assert.equal(report.target, target);
+    assert.equal(report.seconds, 6);
+    assert.equal(report.sent, 120);
+    assert.equal(report.acked, 120, `every send acknowledged: ${JSON.stringify(report.sendErrors)}`);
+    assert.deepEqual(Object.keys(report.transports).sort(), ['bilibili-tcp', 'bilibili-ws', 'poll', 'socketio']);
+    for (const [name, t] of Object.entries(report.transports)) {
+      assert.equal(t.viewers, 15, name);
+      assert.equal(t.connected, 15, `${name} connected`);
+      // Every viewer was ready before the first send, so each is owed its room's every message.
+      assert.equal(t.expected, 15 * 40, `${name} expected`);
+      assert.equal(t.delivered, t.expected, `${name} delivered`);
+      assert.equal(t.lost, 0, `${name} lost`);
+      assert.equal(t.duplicated, 0, `${name} duplicated`);
+      for (const field of ['p50Ms', 'p90Ms', 'p99Ms'] as const) assert.equal(typeof t[field], 'number', `${name} ${field}`);
+      assert.ok((t.p50Ms as number) <= (t.p90Ms as number) && (t.p90Ms as number) <= (t.p99Ms as number), `${name} percentiles in order`);
+    }
+    // Rooms P0..P2, each with its share of the sends, and a Bilibili number (an alias the tool set with an admin token).
+    assert.deepEqual(report.rooms.map((r) => r.roomId), [0, 1, 2].map((i) => `${prefix}${i}`));
+    for (const room of report.rooms) {
+      assert.equal(room.acked, 40, room.roomId);
+      assert.equal(typeof room.roomid, 'number');
+      const info = (await (await fetch(`${target}/v1/rooms/${room.roomId}`)).json()) as { alias: number | null };
+      assert.equal(info.alias, room.roomid);
+      // What the server stored in that room: exactly the messages the report says it acknowledged.
+      const stored = await readRoom(target, room.roomId, { until: (read) => read.length >= room.acked, timeoutMs: 15_000 });
+      assert.equal(stored.length, room.acked, `${room.roomId} stored`);
+      assert.ok(stored.every((m) => m.content?.startsWith(`L ${report.runId} `)), 'only the tool wrote there');
+    }
+    assert.equal(report.rooms.reduce((a, r) => a + r.acked, 0), report.acked);
+    assert.ok(report.timeline.length >= 6, 'one timeline point a second');
+    assert.ok(report.thresholds.passed);
+
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    assert.equal((html.match(/<svg /g) ?? []).length, 4, 'latency, deliveries/s, connections, errors');
+    assert.doesNotMatch(html, /<script|<link|src="http/, 'no external assets');
+  });
+
+  it('exits 1 when a threshold is missed; numeric rooms and a token file need no aliases', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'load-'));
+    const tokenFile = join(out, 'tokens.txt');
+    const config = testConfig({ jwtSecret: SECRET });
+    writeFileSync(tokenFile, `# senders\n${tokenFor(uniqueRoom('u'), 'viewer', undefined, config)}\n${tokenFor(uniqueRoom('u'), 'viewer', undefined, config)}\n`);
+    const prefix = String(randomInt(1_000_000, 9_999_999));
+    const run = await runLoad([
+      '--target', target, '--rooms', '2', '--room-prefix', prefix, '--viewers', '8', '--transports', 'socketio,bilibili-tcp',
+      '--senders', '2', '--rate', '10', '--seconds', '2', '--token-file', tokenFile, '--workers', '1', '--out', out, '--max-p99-ms', '0',
+    ]);
+    assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stdout, /thresholds missed: .*p99 \d+ ms > 0 ms/);
+    const report = readReport(out);
+    assert.equal(report.thresholds.passed, false);
+    assert.deepEqual(report.rooms.map((r) => r.roomid), [Number(`${prefix}0`), Number(`${prefix}1`)]);
+    assert.equal(report.transports['bilibili-tcp']?.delivered, report.transports['bilibili-tcp']?.expected);
+    assert.ok((report.transports['bilibili-tcp']?.delivered ?? 0) > 0);
+  });
+
+  it('refuses bad arguments with a sentence and status 2; --help prints the options', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--rooms', '3'], /--target is required/],
+      [['--target', 'ftp://x'], /--target must be an http\(s\) URL/],
+      [['--target', target, '--rooms', '0'], /--rooms must be a whole number from 1/],
+      [['--target', target, '--transports', 'poll,carrier-pigeon'], /unknown transport "carrier-pigeon"/],
+      [['--target', target, '--room-prefix', 'bad room'], /--room-prefix "bad room"/],
+      [['--target', target, '--jwt-secret', 'a', '--token-file', 'b'], /exclude each other/],
+      [['--target', target, '--rate', 'fast'], /--rate must be a number/],
+      [['--target', target, '--frobnicate'], /Unknown option '--frobnicate'/],
+    ];
+    for (const [args, message] of cases) {
+      const run = await runLoad(args);
+      assert.equal(run.code, 2, args.join(' '));
+      assert.match(run.stderr, message);
+    }
+    const help = await runLoad(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /--huge-room-share/);
+    // An unreachable deployment is a setup failure, not a crash.
+    const down = await runLoad(['--target', `http://127.0.0.1:${await freePort()}`, '--seconds', '1']);
+    assert.equal(down.code, 3);
+    assert.match(down.stderr, /cannot reach/);
+  });
+});
