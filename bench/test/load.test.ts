@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { LOAD_ENV, REPO_ROOT, freePort, readRoom, spawnTs, tokenFor, testConfig, uniqueRoom, type Spawned } from '@danmaku/testkit';
+import { UsageError, parseLoadArgs } from '../lib/load/args.js';
+import { planViewers, viewersPerRoom } from '../lib/load/plan.js';
 import type { LoadReport } from '../lib/load/report.js';
 
 const SECRET = `load-test-${Date.now()}`;
@@ -124,7 +126,7 @@ describe('npm run load', () => {
     assert.ok((report.transports['bilibili-tcp']?.delivered ?? 0) > 0);
   });
 
-  it('refuses bad arguments with a sentence and status 2; --help prints the options', async () => {
+  it('refuses bad arguments with a sentence and status 2; --help prints the options; an unreachable target is status 3', async () => {
     const cases: [string[], RegExp][] = [
       [['--rooms', '3'], /--target is required/],
       [['--target', 'ftp://x'], /--target must be an http\(s\) URL/],
@@ -133,19 +135,55 @@ describe('npm run load', () => {
       [['--target', target, '--room-prefix', 'bad room'], /--room-prefix "bad room"/],
       [['--target', target, '--jwt-secret', 'a', '--token-file', 'b'], /exclude each other/],
       [['--target', target, '--rate', 'fast'], /--rate must be a number/],
+      [['--target', target, '--huge-room-share', '1.5'], /--huge-room-share must be a number from 0 to 1/],
       [['--target', target, '--frobnicate'], /Unknown option '--frobnicate'/],
     ];
-    for (const [args, message] of cases) {
-      const run = await runLoad(args);
-      assert.equal(run.code, 2, args.join(' '));
-      assert.match(run.stderr, message);
-    }
+    for (const [args, message] of cases) assert.throws(() => parseLoadArgs(args), (err: Error) => err instanceof UsageError && message.test(err.message), args.join(' '));
+    const defaults = parseLoadArgs(['--target', `${target}/`, '--rate', '9']);
+    assert.ok(defaults !== 'help');
+    assert.equal(defaults.target, target, 'a trailing slash is dropped');
+    assert.equal(defaults.senders, 5, 'rate/2 senders keep each under the default per-user limit');
+    assert.deepEqual(defaults.transports, ['poll', 'socketio', 'bilibili-ws', 'bilibili-tcp']);
+
+    // The process: status 2 and the sentence on stderr, the help on stdout.
+    const bad = await runLoad(['--target', target, '--viewers', '2.5']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--viewers must be a whole number >= 0 \(got "2.5"\)/);
     const help = await runLoad(['--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--huge-room-share/);
-    // An unreachable deployment is a setup failure, not a crash.
     const down = await runLoad(['--target', `http://127.0.0.1:${await freePort()}`, '--seconds', '1']);
     assert.equal(down.code, 3);
     assert.match(down.stderr, /cannot reach/);
+  });
+
+  it('plans a Zipf spread with one huge room, transports mixed in every room, loopback sources spread', () => {
+    const counts = viewersPerRoom(1000, 5, 0.6);
+    assert.equal(counts.reduce((a, b) => a + b, 0), 1000);
+    assert.equal(counts[0], 600);
+    // The rest 1/i: 400 * (1, 1/2, 1/3, 1/4) / (25/12).
+    assert.deepEqual(counts.slice(1), [192, 96, 64, 48]);
+    assert.deepEqual(viewersPerRoom(10, 3, null), [4, 3, 3]);
+
+    const roomIds = ['a0', 'a1', 'a2'];
+    const plan = planViewers({
+      target, roomIds, viewers: 12, hugeRoomShare: null, transports: ['socketio', 'bilibili-tcp'],
+      endpoints: { poll: [target], socketio: ['http://127.0.0.1:1', 'http://10.0.0.9:1'], 'bilibili-ws': [], 'bilibili-tcp': ['127.0.0.1:2243'] },
+      roomids: new Map([['a0', 10], ['a1', 11], ['a2', 12]]), viewerToken: (i) => `t${i}`, rampMs: 6000, sourceAddresses: 4,
+    });
+    assert.equal(plan.length, 12);
+    for (const room of [0, 1, 2]) {
+      const inRoom = plan.filter((v) => v.room === room);
+      assert.deepEqual([...new Set(inRoom.map((v) => v.transport))].sort(), ['bilibili-tcp', 'socketio'], `room ${room} has both transports`);
+    }
+    assert.ok(plan.filter((v) => v.transport === 'bilibili-tcp').every((v) => v.roomid === 10 + v.room && v.token === undefined));
+    assert.ok(plan.filter((v) => v.transport === 'socketio').every((v) => v.token === `t${v.index}`));
+    // Loopback endpoints get 127.0.0.1..4 as sources; the remote connector gets none.
+    assert.deepEqual([...new Set(plan.filter((v) => v.endpoint !== 'http://10.0.0.9:1').map((v) => v.localAddress))].sort(), ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4']);
+    assert.ok(plan.filter((v) => v.endpoint === 'http://10.0.0.9:1').every((v) => v.localAddress === undefined));
+    // The ramp: rooms fill together, delays rise evenly to the ramp's length.
+    assert.deepEqual(plan.slice(0, 3).map((v) => v.room), [0, 1, 2]);
+    assert.equal(plan[0]?.delayMs, 0);
+    assert.equal(plan[11]?.delayMs, 5500);
   });
 });

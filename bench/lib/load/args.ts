@@ -15,9 +15,9 @@ senders posting comments, then writes DIR/report.json and DIR/report.html.
   --transports LIST       any of poll,socketio,bilibili-ws,bilibili-tcp (default all four)
   --huge-room-share F     room P0 gets this share (0..1) of the viewers, the others a Zipf spread
                           (room Pi's share ~ 1/i); without it viewers spread evenly
-  --senders N             users posting comments (default 2); each is one user, so the
-                          deployment's per-user rate limit applies to rate/senders
   --rate N                comments per second in all (default 10), round robin over the rooms
+  --senders N             users posting them (default rate/2: each is one user, and the
+                          deployment's default per-user limit is 20 per 10 s)
   --seconds S             how long the senders send (default 30)
   --ramp-seconds S        viewers connect evenly over S seconds before sending starts (default 0)
   --drain-seconds S       after the last send, how long to wait for deliveries (default 10)
@@ -129,6 +129,7 @@ export function parseLoadArgs(argv: string[]): LoadOptions | 'help' {
   const hugeRoomShare = number('huge-room-share', s('huge-room-share'), null, { min: 0, max: 1 });
   if (hugeRoomShare !== null && rooms < 2 && hugeRoomShare < 1) throw new UsageError('--huge-room-share needs --rooms of 2 or more');
 
+  const rate = need('rate', number('rate', s('rate'), 10, { min: 0.01, max: 1_000_000 }));
   return {
     target: target.href.replace(/\/+$/, ''),
     rooms,
@@ -136,8 +137,8 @@ export function parseLoadArgs(argv: string[]): LoadOptions | 'help' {
     viewers: need('viewers', number('viewers', s('viewers'), 100, { min: 0, integer: true })),
     transports: [...new Set(transports)] as Transport[],
     hugeRoomShare,
-    senders: need('senders', number('senders', s('senders'), 2, { min: 1, max: 10_000, integer: true })),
-    rate: need('rate', number('rate', s('rate'), 10, { min: 0.01, max: 1_000_000 })),
+    rate,
+    senders: need('senders', number('senders', s('senders'), Math.max(1, Math.min(10_000, Math.ceil(rate / 2))), { min: 1, max: 10_000, integer: true })),
     seconds: need('seconds', number('seconds', s('seconds'), 30, { min: 1, max: 86_400 })),
     rampSeconds: need('ramp-seconds', number('ramp-seconds', s('ramp-seconds'), 0, { min: 0, max: 86_400 })),
     drainSeconds: need('drain-seconds', number('drain-seconds', s('drain-seconds'), 10, { min: 0, max: 3600 })),

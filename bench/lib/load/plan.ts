@@ -91,7 +91,8 @@ export function planViewers(input: PlanInput): ViewerSpec[] {
     const roomId = input.roomIds[room] as string;
     const bili = transport === 'bilibili-ws' || transport === 'bilibili-tcp';
     const token = transport === 'socketio' ? input.viewerToken(index) : undefined;
-    const localAddress = sourceAddress(endpoint, index, input.sourceAddresses);
+    // Counted per endpoint: ephemeral ports run out per (source, destination) pair.
+    const localAddress = sourceAddress(endpoint, Math.floor(t / list.length), input.sourceAddresses);
     return {
       index,
       transport,
