@@ -195,7 +195,14 @@ export function socketioViewer(url: string, options: SocketioOptions, events: Vi
   };
   const socket = io(url, settings);
   let closing = false;
-  socket.on('messages', (packet: { messages: Received[] }) => events.messages(packet.messages));
+  let caughtUp = false;
+  socket.on('messages', (packet: { messages: Received[]; skipped?: boolean }) => {
+    // A big room's sampled packet left some out on purpose: what it explains would otherwise look
+    // lost. (The catch-up after a join may say skipped too: it holds only the newest messages.)
+    if (packet.skipped && caughtUp) events.error('packet skipped some (sampling)');
+    caughtUp = true;
+    events.messages(packet.messages);
+  });
   socket.on('connect', () => {
     socket.emit('join', { roomId: options.roomId, types: options.types ?? ['comment'] }, (ack: { ok: boolean; error?: { code?: string } }) => {
       if (ack?.ok) events.ready();
@@ -285,7 +292,8 @@ export function pollViewer(target: string, options: PollOptions, events: ViewerE
       const res = await httpCall(cursor ? `${base}&cursor=${encodeURIComponent(cursor)}` : base, options.agent);
       if (stopped) return;
       if (res.status === 200) {
-        const page = JSON.parse(res.body) as { messages: Received[]; cursor: string; retryAfterMs?: number };
+        const page = JSON.parse(res.body) as { messages: Received[]; cursor: string; skipped?: boolean; retryAfterMs?: number };
+        if (page.skipped && cursor) events.error('poll skipped some (thinned or past retention)');
         cursor = page.cursor;
         if (page.messages.length > 0) events.messages(page.messages);
         wait = page.messages.length >= POLL_LIMIT ? 0 : (page.retryAfterMs ?? 2000);
