@@ -10,7 +10,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
-import { LOAD_ENV, REPO_ROOT, freePort, readRoom, spawnTs, tokenFor, testConfig, uniqueRoom, type Spawned } from '@danmaku/testkit';
+import { encodeCursor } from '@danmaku/model';
+import { LOAD_ENV, REPO_ROOT, freePort, readRoom, sleep, spawnTs, tokenFor, testConfig, uniqueRoom, type Spawned } from '@danmaku/testkit';
 import { UsageError, parseLoadArgs } from '../lib/load/args.js';
 import { planViewers, viewersPerRoom } from '../lib/load/plan.js';
 import type { LoadReport } from '../lib/load/report.js';
@@ -124,6 +125,42 @@ describe('npm run load', () => {
     assert.deepEqual(report.rooms.map((r) => r.roomid), [Number(`${prefix}0`), Number(`${prefix}1`)]);
     assert.equal(report.transports['bilibili-tcp']?.delivered, report.transports['bilibili-tcp']?.expected);
     assert.ok((report.transports['bilibili-tcp']?.delivered ?? 0) > 0);
+  });
+
+  it('counts what a viewer never got as lost: comments a moderator deleted before the pollers came by', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'load-'));
+    const room = `${uniqueRoom('ldel')}-0`;
+    const admin = tokenFor(uniqueRoom('admin'), 'admin', undefined, testConfig({ jwtSecret: SECRET }));
+    const running = runLoad([
+      '--target', target, '--rooms', '1', '--room-prefix', room.slice(0, -1), '--viewers', '6', '--transports', 'poll,socketio',
+      '--senders', '2', '--rate', '4', '--seconds', '4', '--jwt-secret', SECRET, '--workers', '1', '--out', out, '--max-lost', '0', '--drain-seconds', '5',
+    ]);
+    // Watch the room closely and delete the first three comments as soon as they are stored: the
+    // socket.io viewers have them already, the pollers (every 2 s) mostly never see them.
+    const deleted: string[] = [];
+    let cursor = encodeCursor({ comment: 0 });
+    while (deleted.length < 3) {
+      const page = (await (await fetch(`${target}/v1/rooms/${room}/messages?types=comment&cursor=${cursor}`)).json()) as { messages: { id: string }[]; cursor: string };
+      cursor = page.cursor;
+      for (const m of page.messages.slice(0, 3 - deleted.length)) {
+        const res = await fetch(`${target}/v1/rooms/${room}/messages/${m.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${admin}` } });
+        assert.equal(res.status, 200);
+        deleted.push(m.id);
+      }
+      await sleep(20);
+    }
+    const run = await running;
+    assert.equal(run.code, 1, `--max-lost 0 missed\n${run.stdout}\n${run.stderr}`);
+    const report = readReport(out);
+    const poll = report.transports.poll as NonNullable<LoadReport['transports']['poll']>;
+    const sio = report.transports.socketio as NonNullable<LoadReport['transports']['socketio']>;
+    assert.equal(report.acked, 16);
+    assert.equal(poll.expected, 3 * 16);
+    assert.ok(poll.lost >= 1 && poll.lost <= 3 * 3, `the pollers missed some of the 3 deleted comments: lost ${poll.lost}`);
+    assert.equal(poll.delivered, poll.expected - poll.lost);
+    assert.equal(sio.lost, 0, 'pushed before the deletion');
+    assert.equal(report.rooms[0]?.lost, poll.lost);
+    assert.match(run.stdout, new RegExp(`thresholds missed: lost ${poll.lost} > 0`));
   });
 
   it('refuses bad arguments with a sentence and status 2; --help prints the options; an unreachable target is status 3', async () => {

@@ -115,7 +115,11 @@ export function biliWsViewer(url: string, options: BiliOptions, events: ViewerEv
     if (ws.readyState === WebSocket.OPEN) ws.send(HEARTBEAT);
   };
   biliBeats.add(beat);
-  const read = biliPacketReader(events, beat, () => ws.terminate());
+  const read = biliPacketReader(events, beat, () => {
+    closing = true;
+    ws.terminate();
+    events.closed('auth refused');
+  });
   ws.on('open', () => ws.send(biliAuthPacket(options.roomid, options.protover, options.key)));
   ws.binaryType = 'nodebuffer';
   ws.on('message', (data: Buffer) => {
@@ -150,7 +154,11 @@ export function biliTcpViewer(hostPort: string, options: BiliOptions, events: Vi
     if (!socket.destroyed && socket.writable) socket.write(HEARTBEAT);
   };
   biliBeats.add(beat);
-  const read = biliPacketReader(events, beat, () => socket.destroy());
+  const read = biliPacketReader(events, beat, () => {
+    closing = true;
+    socket.destroy();
+    events.closed('auth refused');
+  });
   const cut = biliStreamCutter((whole) => {
     try {
       read(whole);

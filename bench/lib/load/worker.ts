@@ -15,6 +15,8 @@ interface ViewerState {
   seqs: SeqSet;
   duplicated: number;
   client: Viewer | null;
+  /** First deliveries of this run's messages sent after it was ready, counted as they arrive. */
+  gotAfterReady: number;
   expected: number;
   delivered: number;
 }
@@ -26,13 +28,12 @@ const send = (msg: FromWorker, then?: () => void): void => {
 let start: Extract<ToWorker, { t: 'start' }>;
 let marker = '';
 const viewers: ViewerState[] = [];
-/** Per room index: message id -> seq, for this run's messages (what a viewer's seqs are checked against). */
-const seqOf = new Map<number, Map<string, number>>();
+/** Per room index: message id -> its seq and send time, for this run's messages any viewer here received. */
+const seen = new Map<number, Map<string, { seq: number; sentAt: number }>>();
 const agents = new Map<string, AnyAgent>();
 const ticks = new Map<Transport, { errors: number; deliveries: number; hist: Histogram; e2e: Histogram }>();
 const senderTick: SenderTick = { sent: 0, acked: 0, errors: {}, acks: [] };
 const reasons: Record<string, number> = {};
-let acked: Record<number, [string, number][]> | null = null;
 let sendDone = false;
 let sendersRunning = 0;
 
@@ -59,8 +60,8 @@ function sentAtOf(content: string | undefined): number | null {
 
 function eventsFor(v: ViewerState): ViewerEvents {
   const tick = tickOf(v.spec.transport);
-  let rooms = seqOf.get(v.spec.room);
-  if (!rooms) seqOf.set(v.spec.room, (rooms = new Map()));
+  let rooms = seen.get(v.spec.room);
+  if (!rooms) seen.set(v.spec.room, (rooms = new Map()));
   const ids = rooms;
   const ended = (reason: string): void => {
     v.open = false;
@@ -78,12 +79,13 @@ function eventsFor(v: ViewerState): ViewerEvents {
       for (const m of list) {
         const sentAt = sentAtOf(m.content);
         if (sentAt === null) continue;
-        ids.set(m.id, m.seq);
+        if (!ids.has(m.id)) ids.set(m.id, { seq: m.seq, sentAt });
         if (!v.seqs.add(m.seq)) {
           v.duplicated++;
           continue;
         }
         if (sentAt > v.readyAt) {
+          v.gotAfterReady++;
           tick.deliveries++;
           tick.hist.add(now - m.ts);
           tick.e2e.add(now - sentAt);
@@ -139,25 +141,45 @@ async function runSender(spec: SenderSpec): Promise<void> {
   await Promise.all(inFlight);
 }
 
-/** Counts each viewer's expected and delivered against the acknowledged messages; returns what is still owed. */
+/** Per room index: the send times of its acknowledged messages, sorted, and their ids. */
+let ackedByRoom: Map<number, { times: Float64Array; ids: Set<string> }> | null = null;
+
+/** How many of the sorted `times` are above `t`. */
+function countAfter(times: Float64Array, t: number): number {
+  let lo = 0;
+  let hi = times.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((times[mid] as number) > t) hi = mid;
+    else lo = mid + 1;
+  }
+  return times.length - lo;
+}
+
+/**
+ * Counts each viewer's expected (acknowledged, sent after it was ready) and delivered; returns
+ * what ready viewers are still owed. Delivered is what the viewer counted on arrival less the
+ * rare messages it got that were never acknowledged (stored, but their answer failed), so a
+ * crowd costs a binary search per viewer, not a pass over every message.
+ */
 function reckon(): number {
-  if (!acked) return 0;
+  if (!ackedByRoom) return 0;
+  const unacked = new Map<number, { seq: number; sentAt: number }[]>();
+  for (const [room, ids] of seen) {
+    const acks = ackedByRoom.get(room);
+    const list: { seq: number; sentAt: number }[] = [];
+    for (const [id, m] of ids) if (!acks?.ids.has(id)) list.push(m);
+    if (list.length > 0) unacked.set(room, list);
+  }
   let outstanding = 0;
   for (const v of viewers) {
-    const list = acked[v.spec.room] ?? [];
-    const ids = seqOf.get(v.spec.room);
-    let expected = 0;
-    let delivered = 0;
-    for (const [id, sentAt] of list) {
-      if (!(sentAt > v.readyAt)) continue;
-      expected++;
-      const seq = ids?.get(id);
-      if (seq !== undefined && v.seqs.has(seq)) delivered++;
-    }
-    v.expected = expected;
-    v.delivered = delivered;
+    const acks = ackedByRoom.get(v.spec.room);
+    v.expected = acks ? countAfter(acks.times, v.readyAt) : 0;
+    let extra = 0;
+    for (const m of unacked.get(v.spec.room) ?? []) if (m.sentAt > v.readyAt && v.seqs.has(m.seq)) extra++;
+    v.delivered = v.gotAfterReady - extra;
     // A closed viewer owes nothing more: waiting for it would only stretch the drain.
-    if (v.open) outstanding += expected - delivered;
+    if (v.open) outstanding += Math.max(0, v.expected - v.delivered);
   }
   return outstanding;
 }
@@ -174,7 +196,7 @@ function tick(): void {
     x.hist.reset();
     x.e2e.reset();
   }
-  send({ t: 'tick', at: Date.now(), transports, senders: { ...senderTick }, outstanding: acked ? reckon() : null, sendDone });
+  send({ t: 'tick', at: Date.now(), transports, senders: { ...senderTick }, outstanding: ackedByRoom ? reckon() : null, sendDone });
   senderTick.sent = 0;
   senderTick.acked = 0;
   senderTick.errors = {};
@@ -206,7 +228,7 @@ process.on('message', (msg: ToWorker) => {
     start = msg;
     marker = `L ${msg.runId} `;
     msg.viewers.forEach((spec, k) => {
-      const v: ViewerState = { spec, readyAt: Infinity, open: false, seqs: new SeqSet(), duplicated: 0, client: null, expected: 0, delivered: 0 };
+      const v: ViewerState = { spec, readyAt: Infinity, open: false, seqs: new SeqSet(), duplicated: 0, client: null, gotAfterReady: 0, expected: 0, delivered: 0 };
       viewers.push(v);
       // Even without a ramp, connect in bursts of 50 every 20 ms: thousands of handshakes at once
       // would measure this process's and the server's accept queues, not the deployment.
@@ -224,7 +246,11 @@ process.on('message', (msg: ToWorker) => {
         }
       });
   } else if (msg.t === 'expect') {
-    acked = msg.acked;
+    ackedByRoom = new Map();
+    for (const [room, list] of Object.entries(msg.acked)) {
+      const times = Float64Array.from(list, ([, at]) => at).sort();
+      ackedByRoom.set(Number(room), { times, ids: new Set(list.map(([id]) => id)) });
+    }
     tick();
   } else if (msg.t === 'finish') {
     if (timer) clearInterval(timer);
