@@ -188,8 +188,16 @@ function second(): void {
 const progress = setInterval(second, 1000);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until(check: () => boolean, deadline: number): Promise<boolean> {
-  while (Date.now() < deadline) {
+// Ctrl-C: stop where it is and report what it has; a second Ctrl-C leaves at once.
+let interrupted = false;
+process.on('SIGINT', () => {
+  if (interrupted) process.exit(130);
+  interrupted = true;
+  process.stderr.write('\nload: interrupted; finishing the report (Ctrl-C again to leave at once)\n');
+});
+
+async function until(check: () => boolean, deadline: number, evenIfInterrupted = false): Promise<boolean> {
+  while (Date.now() < deadline && (evenIfInterrupted || !interrupted)) {
     if (check()) return true;
     await sleep(100);
   }
@@ -199,7 +207,8 @@ async function until(check: () => boolean, deadline: number): Promise<boolean> {
 // Connect: every viewer ready or refused, within the ramp and 15 s more.
 const closedSoFar = (): number => [...total.errors.values()].reduce((a, b) => a + b, 0);
 const readyAll = (): number => options.transports.reduce((a, t) => a + connectedNow(t), 0);
-await until(() => readyAll() + closedSoFar() >= viewers.length, Date.now() + options.rampSeconds * 1000 + 15_000);
+// A crowd without a ramp connects in bursts (bench/lib/load/worker.ts): allow it 2 ms a viewer on top.
+await until(() => readyAll() + closedSoFar() >= viewers.length, Date.now() + options.rampSeconds * 1000 + 15_000 + viewers.length * 2);
 
 // Send.
 phase = 'sending';
@@ -214,7 +223,7 @@ await until(() => workers.every((w) => w.outstanding === 0), Date.now() + option
 
 phase = 'finishing';
 for (const w of workers) tell(w, { t: 'finish' });
-await until(() => workers.every((w) => w.final !== null || w.child.exitCode !== null), Date.now() + 30_000);
+await until(() => workers.every((w) => w.final !== null || w.child.exitCode !== null), Date.now() + 30_000, true);
 clearInterval(progress);
 second();
 if (process.stderr.isTTY) process.stderr.write('\n');
@@ -225,7 +234,7 @@ const byKey = new Map<string, ViewerTotals>();
 const reasons: Record<string, number> = {};
 for (const w of workers) {
   for (const [key, t] of Object.entries(w.final?.totals ?? {})) {
-    const sum = byKey.get(key) ?? { viewers: 0, connected: 0, ready: 0, expected: 0, delivered: 0, duplicated: 0 };
+    const sum = byKey.get(key) ?? { viewers: 0, connected: 0, ready: 0, expected: 0, delivered: 0, duplicated: 0, missing: 0 };
     for (const f of Object.keys(sum) as (keyof ViewerTotals)[]) sum[f] += t[f];
     byKey.set(key, sum);
   }
@@ -235,7 +244,7 @@ const missingWorkers = workers.filter((w) => !w.final).length;
 
 const transports: Partial<Record<Transport, TransportReport>> = {};
 for (const t of options.transports) {
-  const sum = { viewers: 0, connected: 0, ready: 0, expected: 0, delivered: 0, duplicated: 0 };
+  const sum = { viewers: 0, connected: 0, ready: 0, expected: 0, delivered: 0, duplicated: 0, missing: 0 };
   for (const [key, x] of byKey) if (key.startsWith(`${t}/`)) for (const f of Object.keys(sum) as (keyof ViewerTotals)[]) sum[f] += x[f];
   const h = total.hist.get(t);
   const e2e = total.e2e.get(t);
@@ -247,6 +256,7 @@ for (const t of options.transports) {
     delivered: sum.delivered,
     lost: sum.expected - sum.delivered,
     duplicated: sum.duplicated,
+    viewersWithLoss: sum.missing,
     p50Ms: h?.quantile(0.5) ?? null,
     p90Ms: h?.quantile(0.9) ?? null,
     p99Ms: h?.quantile(0.99) ?? null,
@@ -275,6 +285,7 @@ const rooms: RoomReport[] = roomIds.map((roomId, room) => {
 });
 
 const failures: string[] = [];
+if (interrupted) failures.push('interrupted');
 if (missingWorkers > 0) failures.push(`${missingWorkers} client process(es) did not report`);
 if (options.maxP99Ms !== null) {
   for (const [t, x] of Object.entries(transports)) if (x.p99Ms !== null && x.p99Ms > options.maxP99Ms) failures.push(`${t} p99 ${x.p99Ms} ms > ${options.maxP99Ms} ms`);
@@ -297,6 +308,7 @@ const report: LoadReport = {
   sendErrors,
   connectionErrors: reasons,
   timeline,
+  interrupted,
   thresholds: { maxP99Ms: options.maxP99Ms, maxLost: options.maxLost, passed: failures.length === 0, failures },
 };
 const out = resolve(options.out);
@@ -310,4 +322,4 @@ const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i]
 const row = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
 process.stdout.write(`\n${row(header)}\n${lines.map(row).join('\n')}\n\nsent ${total.sent}, acked ${total.acked}${Object.keys(sendErrors).length ? `, refused ${JSON.stringify(sendErrors)}` : ''}\nreport: ${join(out, 'report.json')}\n        ${join(out, 'report.html')}\n`);
 if (failures.length > 0) process.stdout.write(`thresholds missed: ${failures.join('; ')}\n`);
-process.exit(failures.length > 0 ? 1 : 0);
+process.exit(interrupted ? 130 : failures.length > 0 ? 1 : 0);

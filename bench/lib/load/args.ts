@@ -37,7 +37,8 @@ A viewer counts a message as expected when the message was sent after the viewer
 lost = expected - delivered; duplicated = the same message twice to one viewer. Latency is
 receive time - the message's server ts (p50/p90/p99 per transport); sendToDelivery* fields use
 the sender's clock instead. Exit status: 0 ok, 1 a threshold missed, 2 bad arguments,
-3 the deployment could not be set up (unreachable, no tokens, no connectors).`;
+3 the deployment could not be set up (unreachable, no tokens, no connectors), 130 stopped by
+Ctrl-C (the report is still written; a second Ctrl-C leaves at once).`;
 
 export interface LoadOptions {
   target: string;

@@ -38,6 +38,8 @@ export interface ViewerTotals {
   expected: number;
   delivered: number;
   duplicated: number;
+  /** Viewers that got less than they were owed. */
+  missing: number;
 }
 
 export type FromWorker =

@@ -10,6 +10,8 @@ export interface TransportReport {
   delivered: number;
   lost: number;
   duplicated: number;
+  /** Viewers that got less than they were owed. */
+  viewersWithLoss: number;
   p50Ms: number | null;
   p90Ms: number | null;
   p99Ms: number | null;
@@ -60,6 +62,8 @@ export interface LoadReport {
   sendErrors: Record<string, number>;
   connectionErrors: Record<string, number>;
   timeline: TimelinePoint[];
+  /** Stopped by Ctrl-C before the end. */
+  interrupted: boolean;
   thresholds: { maxP99Ms: number | null; maxLost: number | null; passed: boolean; failures: string[] };
 }
 

@@ -208,13 +208,14 @@ function finish(): void {
   const totals: Record<string, ViewerTotals> = {};
   for (const v of viewers) {
     const key = `${v.spec.transport}/${v.spec.room}`;
-    const t = (totals[key] ??= { viewers: 0, connected: 0, ready: 0, expected: 0, delivered: 0, duplicated: 0 });
+    const t = (totals[key] ??= { viewers: 0, connected: 0, ready: 0, expected: 0, delivered: 0, duplicated: 0, missing: 0 });
     t.viewers++;
     if (v.open) t.connected++;
     if (v.readyAt !== Infinity) t.ready++;
     t.expected += v.expected;
     t.delivered += v.delivered;
     t.duplicated += v.duplicated;
+    if (v.delivered < v.expected) t.missing++;
   }
   for (const v of viewers) v.client?.close();
   for (const agent of agents.values()) agent.destroy();
@@ -258,5 +259,7 @@ process.on('message', (msg: ToWorker) => {
     finish();
   }
 });
-// The tool went away (killed, Ctrl-C): nothing to report to.
+// Ctrl-C reaches the whole process group: the tool decides when this process finishes and reports.
+process.on('SIGINT', () => undefined);
+// The tool went away (killed, a second Ctrl-C): nothing to report to.
 process.on('disconnect', () => process.exit(0));
