@@ -18,6 +18,9 @@ import type { FromWorker, ToWorker, ViewerTotals } from './lib/load/protocol.js'
 import { renderHtml, type LoadReport, type RoomReport, type TimelinePoint, type TransportReport } from './lib/load/report.js';
 import { SetupError, biliRoomids, discover, tokens } from './lib/load/setup.js';
 import { Histogram } from './lib/load/stats.js';
+import { inBatches } from './lib/load/batches.js';
+import type { Message } from '@danmaku/model';
+import { readRoom } from '@danmaku/testkit';
 
 const WORKER = fileURLToPath(new URL('./lib/load/worker.ts', import.meta.url));
 
@@ -284,9 +287,38 @@ const rooms: RoomReport[] = roomIds.map((roomId, room) => {
   return r;
 });
 
+// What the deployment stored: each room read from its first message by cursor over the public poll
+// API. An acknowledged message missing there is an accepted message lost, whatever the viewers saw.
+let storedAll: number | null = null;
+let ackedMissing = 0;
+if (options.storedCheck && !interrupted) {
+  process.stderr.write(`load: reading ${rooms.length} room(s) back\n`);
+  storedAll = 0;
+  await inBatches(rooms, 8, async (r, room) => {
+    const read: Message[] = [];
+    const want = new Set((acked[room] ?? []).map(([id]) => id));
+    const mine = (): Message[] => read.filter((m) => m.content?.startsWith(`L ${runId} `));
+    // A room holding more than its retention answers from the newest window (skipped): its older
+    // messages are only in the archive, so the check says so instead of calling them lost.
+    let pastRetention = false;
+    const done = (): boolean => pastRetention || mine().filter((m) => want.has(m.id)).length >= want.size;
+    try {
+      await readRoom(options.target, r.roomId, { until: done, timeoutMs: 10_000, intervalMs: 200, into: read, onPage: (page) => (pastRetention ||= page.skipped === true) });
+    } catch {
+      // Timed out: what was read is the answer.
+    }
+    r.stored = mine().length;
+    r.ackedStored = mine().filter((m) => want.has(m.id)).length;
+    storedAll = (storedAll ?? 0) + r.stored;
+    if (pastRetention) r.storedPastRetention = true;
+    else ackedMissing += want.size - r.ackedStored;
+  });
+}
+
 const failures: string[] = [];
 if (interrupted) failures.push('interrupted');
 if (missingWorkers > 0) failures.push(`${missingWorkers} client process(es) did not report`);
+if (ackedMissing > 0) failures.push(`${ackedMissing} acknowledged message(s) not stored`);
 if (options.maxP99Ms !== null) {
   for (const [t, x] of Object.entries(transports)) if (x.p99Ms !== null && x.p99Ms > options.maxP99Ms) failures.push(`${t} p99 ${x.p99Ms} ms > ${options.maxP99Ms} ms`);
 }
@@ -298,6 +330,7 @@ const report: LoadReport = {
   seconds: options.seconds,
   sent: total.sent,
   acked: total.acked,
+  stored: storedAll,
   transports,
   rooms,
   runId,

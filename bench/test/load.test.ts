@@ -100,6 +100,9 @@ describe('npm run load', () => {
       assert.ok(stored.every((m) => m.content?.startsWith(`L ${report.runId} `)), 'only the tool wrote there');
     }
     assert.equal(report.rooms.reduce((a, r) => a + r.acked, 0), report.acked);
+    // The tool's own read-back says the same.
+    assert.equal(report.stored, report.acked);
+    assert.ok(report.rooms.every((r) => r.stored === r.acked && r.ackedStored === r.acked));
     assert.ok(report.timeline.length >= 6, 'one timeline point a second');
     assert.ok(report.thresholds.passed);
 
@@ -160,7 +163,11 @@ describe('npm run load', () => {
     assert.equal(poll.delivered, poll.expected - poll.lost);
     assert.equal(sio.lost, 0, 'pushed before the deletion');
     assert.equal(report.rooms[0]?.lost, poll.lost);
-    assert.match(run.stdout, new RegExp(`thresholds missed: lost ${poll.lost} > 0`));
+    assert.match(run.stdout, new RegExp(`lost ${poll.lost} > 0`));
+    // Read back, the room lacks exactly the deleted ones: acknowledged, then gone.
+    assert.match(run.stdout, /3 acknowledged message\(s\) not stored/);
+    assert.equal(report.stored, 13);
+    assert.equal(report.rooms[0]?.ackedStored, 13);
   });
 
   it('refuses bad arguments with a sentence and status 2; --help prints the options; an unreachable target is status 3', async () => {

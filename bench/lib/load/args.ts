@@ -29,6 +29,9 @@ senders posting comments, then writes DIR/report.json and DIR/report.html.
   --bili-protover V       3 brotli, 2 zlib, 0 plain (default 3)
   --max-p99-ms MS         exit 1 when any transport's delivery p99 is above MS
   --max-lost N            exit 1 when more than N deliveries were lost in all
+  --no-stored-check       do not read the rooms back at the end (by default every room is
+                          read from its first message: an acknowledged message missing there
+                          fails the run)
   --out DIR               where the report goes (default .run/load/TIMESTAMP)
   --help                  this text
 
@@ -59,6 +62,7 @@ export interface LoadOptions {
   biliProtover: number;
   maxP99Ms: number | null;
   maxLost: number | null;
+  storedCheck: boolean;
   out: string;
 }
 
@@ -92,7 +96,7 @@ export function parseLoadArgs(argv: string[]): LoadOptions | 'help' {
       options: {
         target: str, rooms: str, 'room-prefix': str, viewers: str, transports: str, 'huge-room-share': str, senders: str, rate: str,
         seconds: str, 'ramp-seconds': str, 'drain-seconds': str, 'jwt-secret': str, 'token-file': str, workers: str,
-        'source-addresses': str, 'bili-protover': str, 'max-p99-ms': str, 'max-lost': str, out: str, help: { type: 'boolean' },
+        'source-addresses': str, 'bili-protover': str, 'max-p99-ms': str, 'max-lost': str, out: str, 'no-stored-check': { type: 'boolean' }, help: { type: 'boolean' },
       },
     }).values;
   } catch (err) {
@@ -150,6 +154,7 @@ export function parseLoadArgs(argv: string[]): LoadOptions | 'help' {
     biliProtover,
     maxP99Ms: number('max-p99-ms', s('max-p99-ms'), null, { min: 0 }),
     maxLost: number('max-lost', s('max-lost'), null, { min: 0, integer: true }),
+    storedCheck: values['no-stored-check'] !== true,
     out: s('out') ?? `.run/load/${new Date().toISOString().replace(/[:.]/g, '-')}`,
   };
 }

@@ -32,6 +32,12 @@ export interface RoomReport {
   delivered: number;
   lost: number;
   duplicated: number;
+  /** This run's messages the room holds, read back after the run (not with --no-stored-check). */
+  stored?: number;
+  /** How many of the acknowledged ones are among them (less than acked: accepted messages lost). */
+  ackedStored?: number;
+  /** The room held more than its retention: the read-back saw only the newest, so nothing was judged. */
+  storedPastRetention?: boolean;
 }
 
 export interface TimelinePoint {
@@ -52,6 +58,8 @@ export interface LoadReport {
   seconds: number;
   sent: number;
   acked: number;
+  /** This run's messages the rooms hold when read back; null when not checked. */
+  stored: number | null;
   transports: Partial<Record<Transport, TransportReport>>;
   rooms: RoomReport[];
   runId: string;

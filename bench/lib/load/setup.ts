@@ -7,6 +7,7 @@ import { createAuth } from '@danmaku/auth';
 import { MAX_ALIAS } from '@danmaku/bilibili';
 import { hash32 } from '@danmaku/model';
 import type { LoadOptions } from './args.js';
+import { inBatches } from './batches.js';
 
 export class SetupError extends Error {}
 
@@ -161,11 +162,3 @@ export async function biliRoomids(target: string, roomIds: string[], tokenSource
   return out;
 }
 
-async function inBatches<T>(items: readonly T[], size: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(size, items.length) }, async () => {
-      while (next < items.length) await work(items[next++] as T);
-    }),
-  );
-}
