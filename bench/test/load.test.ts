@@ -107,7 +107,8 @@ describe('npm run load', () => {
     assert.ok(report.thresholds.passed);
 
     const html = readFileSync(join(out, 'report.html'), 'utf8');
-    assert.equal((html.match(/<svg /g) ?? []).length, 4, 'latency, deliveries/s, connections, errors');
+    assert.equal((html.match(/<svg /g) ?? []).length, 4 + 3, 'latency per transport, deliveries/s, connections, errors');
+    assert.match(html, /Delivery latency, bilibili-tcp/);
     assert.doesNotMatch(html, /<script|<link|src="http/, 'no external assets');
   });
 

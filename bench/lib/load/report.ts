@@ -92,7 +92,7 @@ function niceMax(v: number): number {
 }
 
 /** A line chart as an SVG element: x in seconds, y from 0 to the largest value. */
-export function lineChart(title: string, yUnit: string, series: Series[]): string {
+export function lineChart(title: string, yUnit: string, series: Series[], xEnd?: number): string {
   const W = 760;
   const H = 240;
   const L = 60;
@@ -101,7 +101,7 @@ export function lineChart(title: string, yUnit: string, series: Series[]): strin
   const B = 30;
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
-  const xMax = Math.max(1, ...xs);
+  const xMax = Math.max(1, xEnd ?? 0, ...xs);
   const yMax = niceMax(Math.max(1, ...ys));
   const x = (v: number): number => L + (v / xMax) * (W - L - R);
   const y = (v: number): number => H - B - (v / yMax) * (H - T - B);
@@ -122,7 +122,7 @@ export function lineChart(title: string, yUnit: string, series: Series[]): strin
       const d = s.points.map((p, k) => `${k === 0 ? 'M' : 'L'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
       parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.8"${s.dashed ? ' stroke-dasharray="5,3"' : ''}/>`);
     }
-    parts.push(`<rect x="${W - R + 12}" y="${T + i * 18}" width="12" height="3" fill="${color}"/><text x="${W - R + 30}" y="${T + i * 18 + 5}" font-size="12">${esc(s.name)}</text>`);
+    parts.push(`<line x1="${W - R + 10}" x2="${W - R + 26}" y1="${T + i * 18 + 1}" y2="${T + i * 18 + 1}" stroke="${color}" stroke-width="2.5"${s.dashed ? ' stroke-dasharray="4,2"' : ''}/><text x="${W - R + 30}" y="${T + i * 18 + 5}" font-size="12">${esc(s.name)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('');
@@ -132,6 +132,9 @@ const fmt = (v: number | null | undefined): string => (v === null || v === undef
 
 export function renderHtml(r: LoadReport): string {
   const names = Object.keys(r.transports) as Transport[];
+  // Every chart on the run's whole time axis, so they line up.
+  const end = r.timeline.at(-1)?.t ?? 1;
+  const chart = (title: string, unit: string, series: Series[]): string => lineChart(title, unit, series, end);
   type Field = 'connected' | 'deliveries' | 'p50Ms' | 'p99Ms' | 'errors';
   const colorOf = (n: string): string => COLORS[[...names, 'send'].indexOf(n) % COLORS.length] as string;
   const seriesOf = (field: Field, only: string[], label = (n: string) => n, dashed = false): Series[] =>
@@ -144,7 +147,11 @@ export function renderHtml(r: LoadReport): string {
         return v === null || v === undefined ? [] : [[p.t, v]];
       }),
     }));
-  const latency = [...seriesOf('p99Ms', names, (n) => `${n} p99`), ...seriesOf('p50Ms', names, (n) => `${n} p50`, true)];
+  // One latency chart per transport: polls wait seconds where pushes take milliseconds, and one
+  // shared axis would flatten the pushes into its floor.
+  const latencyCharts = names
+    .map((n) => chart(`Delivery latency, ${n} (receive time - message ts)`, 'ms', [...seriesOf('p99Ms', [n], () => 'p99'), ...seriesOf('p50Ms', [n], () => 'p50', true)]))
+    .join('\n');
   const errorSeries = seriesOf('errors', [...names, 'send']);
   const rows = names
     .map((n) => {
@@ -154,7 +161,7 @@ export function renderHtml(r: LoadReport): string {
     .join('\n');
   const roomRows = r.rooms
     .slice(0, 50)
-    .map((x) => `<tr><td>${esc(x.roomId)}</td><td>${x.viewers}</td><td>${x.acked}</td><td>${x.expected}</td><td>${x.delivered}</td><td>${x.lost}</td><td>${x.duplicated}</td></tr>`)
+    .map((x) => `<tr><td>${esc(x.roomId)}</td><td>${x.viewers}</td><td>${x.acked}</td><td>${x.expected}</td><td>${x.delivered}</td><td>${x.lost}</td><td>${x.duplicated}</td><td>${fmt(x.ackedStored)}${x.storedPastRetention ? ' (past retention)' : ''}</td></tr>`)
     .join('\n');
   const reasons = Object.entries({ ...r.sendErrors, ...r.connectionErrors })
     .sort((a, b) => b[1] - a[1])
@@ -166,17 +173,17 @@ export function renderHtml(r: LoadReport): string {
 <style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}.ok{color:#2a7d2a;font-weight:bold}.bad{color:#b22;font-weight:bold}svg{display:block;margin:12px 0}</style>
 </head><body>
 <h1>Load test of ${esc(r.target)}</h1>
-<p>${esc(r.startedAt)} to ${esc(r.finishedAt)}; sending ${r.seconds} s; sent ${r.sent}, acknowledged ${r.acked}; route mode ${esc(r.route.mode)}${r.route.reason ? ` (${esc(r.route.reason)})` : ''}.</p>
+<p>${esc(r.startedAt)} to ${esc(r.finishedAt)}; sending ${r.seconds} s; sent ${r.sent}, acknowledged ${r.acked}${r.stored === null ? '' : `, stored (read back) ${r.stored}`}; route mode ${esc(r.route.mode)}${r.route.reason ? ` (${esc(r.route.reason)})` : ''}.</p>
 ${verdict}
 <table><tr><th>transport</th><th>viewers</th><th>connected</th><th>expected</th><th>delivered</th><th>lost</th><th>duplicated</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>send-to-delivery p99 ms</th><th>errors</th></tr>
 ${rows}</table>
-${lineChart('Delivery latency per transport (from the message ts)', 'ms', latency)}
-${lineChart('Deliveries per second', 'deliveries/s', seriesOf('deliveries', names))}
-${lineChart('Connected viewers', 'viewers', seriesOf('connected', names))}
-${lineChart('Errors per second (connections ended, failed polls, refused sends)', 'errors/s', errorSeries)}
+${latencyCharts}
+${chart('Deliveries per second', 'deliveries/s', seriesOf('deliveries', names))}
+${chart('Connected viewers', 'viewers', seriesOf('connected', names))}
+${chart('Errors per second (connections ended, failed polls, refused sends)', 'errors/s', errorSeries)}
 <h2>Errors</h2><ul>${reasons || '<li>none</li>'}</ul>
 <h2>Rooms${r.rooms.length > 50 ? ' (first 50)' : ''}</h2>
-<table><tr><th>room</th><th>viewers</th><th>acked</th><th>expected</th><th>delivered</th><th>lost</th><th>duplicated</th></tr>
+<table><tr><th>room</th><th>viewers</th><th>acked</th><th>expected</th><th>delivered</th><th>lost</th><th>duplicated</th><th>acked and stored</th></tr>
 ${roomRows}</table>
 </body></html>
 `;
