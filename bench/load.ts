@@ -64,7 +64,7 @@ try {
     transports: options.transports,
     endpoints: { poll: [options.target], socketio: endpoints.socketio, 'bilibili-ws': endpoints.biliWs, 'bilibili-tcp': endpoints.biliTcp },
     roomids,
-    viewerToken: tokenSource.viewer,
+    viewerToken: options.anonymousViewers ? () => undefined : tokenSource.viewer,
     rampMs: options.rampSeconds * 1000,
     sourceAddresses: options.sourceAddresses,
   });

@@ -24,6 +24,8 @@ senders posting comments, then writes DIR/report.json and DIR/report.html.
   --jwt-secret SECRET     mint the tokens (senders; viewers too; an admin token for aliases)
   --token-file FILE       tokens, one per line, used in turn by senders and viewers
                           (neither: development tokens from POST /v1/dev/token; viewers anonymous)
+  --anonymous-viewers     socket.io and Bilibili viewers without a token even when there are
+                          tokens (by default each is a user: socket.io auth, Bilibili auth key)
   --workers N             client processes (default: the number of cores)
   --source-addresses N    local target: spread connections over 127.0.0.1 .. 127.0.0.N (default 16)
   --bili-protover V       3 brotli, 2 zlib, 0 plain (default 3)
@@ -63,6 +65,7 @@ export interface LoadOptions {
   maxP99Ms: number | null;
   maxLost: number | null;
   storedCheck: boolean;
+  anonymousViewers: boolean;
   out: string;
 }
 
@@ -96,7 +99,7 @@ export function parseLoadArgs(argv: string[]): LoadOptions | 'help' {
       options: {
         target: str, rooms: str, 'room-prefix': str, viewers: str, transports: str, 'huge-room-share': str, senders: str, rate: str,
         seconds: str, 'ramp-seconds': str, 'drain-seconds': str, 'jwt-secret': str, 'token-file': str, workers: str,
-        'source-addresses': str, 'bili-protover': str, 'max-p99-ms': str, 'max-lost': str, out: str, 'no-stored-check': { type: 'boolean' }, help: { type: 'boolean' },
+        'source-addresses': str, 'bili-protover': str, 'max-p99-ms': str, 'max-lost': str, out: str, 'no-stored-check': { type: 'boolean' }, 'anonymous-viewers': { type: 'boolean' }, help: { type: 'boolean' },
       },
     }).values;
   } catch (err) {
@@ -155,6 +158,7 @@ export function parseLoadArgs(argv: string[]): LoadOptions | 'help' {
     maxP99Ms: number('max-p99-ms', s('max-p99-ms'), null, { min: 0 }),
     maxLost: number('max-lost', s('max-lost'), null, { min: 0, integer: true }),
     storedCheck: values['no-stored-check'] !== true,
+    anonymousViewers: values['anonymous-viewers'] === true,
     out: s('out') ?? `.run/load/${new Date().toISOString().replace(/[:.]/g, '-')}`,
   };
 }

@@ -90,7 +90,8 @@ export function planViewers(input: PlanInput): ViewerSpec[] {
     const endpoint = list[t % list.length] as string;
     const roomId = input.roomIds[room] as string;
     const bili = transport === 'bilibili-ws' || transport === 'bilibili-tcp';
-    const token = transport === 'socketio' ? input.viewerToken(index) : undefined;
+    // Pollers read without a token, as the API allows; socket.io and Bilibili viewers are users when there are tokens.
+    const token = transport === 'poll' ? undefined : input.viewerToken(index);
     // Counted per endpoint: ephemeral ports run out per (source, destination) pair.
     const localAddress = sourceAddress(endpoint, Math.floor(t / list.length), input.sourceAddresses);
     return {

@@ -107,7 +107,7 @@ function connect(v: ViewerState): void {
   if (s.transport === 'poll') v.client = pollViewer(start.target, { roomId: s.roomId, agent: agentFor(s.localAddress) }, events);
   else if (s.transport === 'socketio') v.client = socketioViewer(s.endpoint, { roomId: s.roomId, token: s.token, localAddress: s.localAddress }, events);
   else {
-    const options = { roomid: s.roomid as number, protover: start.protover, localAddress: s.localAddress };
+    const options = { roomid: s.roomid as number, protover: start.protover, key: s.token, localAddress: s.localAddress };
     v.client = s.transport === 'bilibili-ws' ? biliWsViewer(s.endpoint, options, events) : biliTcpViewer(s.endpoint, options, events);
   }
 }
