@@ -151,9 +151,11 @@ workers.forEach((w, k) => {
     sendSeconds: options.seconds,
   });
 });
-for (const s of senders) for (let n = 0; n < Math.floor(s.ratePerS * options.seconds); n++) {
-  const room = (s.offset + n * s.stride) % roomIds.length;
-  sentPerRoom.set(room, (sentPerRoom.get(room) ?? 0) + 1);
+for (const s of senders) {
+  for (let n = 0; n < Math.floor(s.ratePerS * options.seconds); n++) {
+    const room = (s.offset + n * s.stride) % roomIds.length;
+    sentPerRoom.set(room, (sentPerRoom.get(room) ?? 0) + 1);
+  }
 }
 
 // ---------------------------------------------------------------- progress, one line a second
@@ -353,6 +355,6 @@ const header = ['transport', 'viewers', 'connected', 'expected', 'delivered', 'l
 const lines = Object.entries(transports).map(([t, x]) => [t, x.viewers, x.connected, x.expected, x.delivered, x.lost, x.duplicated, x.p50Ms ?? '-', x.p90Ms ?? '-', x.p99Ms ?? '-'].map(String));
 const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)));
 const row = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
-process.stdout.write(`\n${row(header)}\n${lines.map(row).join('\n')}\n\nsent ${total.sent}, acked ${total.acked}${Object.keys(sendErrors).length ? `, refused ${JSON.stringify(sendErrors)}` : ''}\nreport: ${join(out, 'report.json')}\n        ${join(out, 'report.html')}\n`);
+process.stdout.write(`\n${row(header)}\n${lines.map(row).join('\n')}\n\nsent ${total.sent}, acked ${total.acked}${storedAll === null ? '' : `, stored ${storedAll}`}${Object.keys(sendErrors).length ? `, refused ${JSON.stringify(sendErrors)}` : ''}\nreport: ${join(out, 'report.json')}\n        ${join(out, 'report.html')}\n`);
 if (failures.length > 0) process.stdout.write(`thresholds missed: ${failures.join('; ')}\n`);
 process.exit(interrupted ? 130 : failures.length > 0 ? 1 : 0);

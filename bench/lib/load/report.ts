@@ -91,14 +91,12 @@ function niceMax(v: number): number {
   return ([1, 2, 4, 5, 10].map((m) => m * p).find((m) => m >= v) ?? 10 * p);
 }
 
+/** Width, height and the margins (left, right for the legend, top for the title, bottom for the axis). */
+const CHART = { W: 760, H: 240, L: 60, R: 150, T: 28, B: 30 };
+
 /** A line chart as an SVG element: x in seconds, y from 0 to the largest value. */
 export function lineChart(title: string, yUnit: string, series: Series[], xEnd?: number): string {
-  const W = 760;
-  const H = 240;
-  const L = 60;
-  const R = 150;
-  const T = 28;
-  const B = 30;
+  const { W, H, L, R, T, B } = CHART;
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
   const xMax = Math.max(1, xEnd ?? 0, ...xs);
