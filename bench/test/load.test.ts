@@ -140,7 +140,7 @@ describe('npm run load', () => {
       '--senders', '2', '--rate', '4', '--seconds', '4', '--jwt-secret', SECRET, '--workers', '1', '--out', out, '--max-lost', '0', '--drain-seconds', '5',
     ]);
     // Watch the room closely and delete the first three comments as soon as they are stored: the
-    // socket.io viewers have them already, the pollers (every 2 s) mostly never see them.
+    // socket.io viewers usually have them already, the pollers (every 2 s) mostly never see them.
     const deleted: string[] = [];
     let cursor = encodeCursor({ comment: 0 });
     while (deleted.length < 3) {
@@ -160,11 +160,14 @@ describe('npm run load', () => {
     const sio = report.transports.socketio as NonNullable<LoadReport['transports']['socketio']>;
     assert.equal(report.acked, 16);
     assert.equal(poll.expected, 3 * 16);
-    assert.ok(poll.lost >= 1 && poll.lost <= 3 * 3, `the pollers missed some of the 3 deleted comments: lost ${poll.lost}`);
+    assert.equal(sio.expected, 3 * 16);
+    // Pollers (every 2 s) mostly never see them; socket.io viewers miss one too when the deletion
+    // beat the connector's pull. Either way each of the 6 viewers misses at most the 3.
+    const lost = poll.lost + sio.lost;
+    assert.ok(lost >= 1 && lost <= 6 * 3, `the viewers missed some of the 3 deleted comments: lost ${lost}`);
     assert.equal(poll.delivered, poll.expected - poll.lost);
-    assert.equal(sio.lost, 0, 'pushed before the deletion');
-    assert.equal(report.rooms[0]?.lost, poll.lost);
-    assert.match(run.stdout, new RegExp(`lost ${poll.lost} > 0`));
+    assert.equal(report.rooms[0]?.lost, lost);
+    assert.match(run.stdout, new RegExp(`lost ${lost} > 0`));
     // Read back, the room lacks exactly the deleted ones: acknowledged, then gone.
     assert.match(run.stdout, /3 acknowledged message\(s\) not stored/);
     assert.equal(report.stored, 13);
