@@ -6,6 +6,8 @@
  *     `b SENT_AT_MS I` so the viewers measure send -> receive latency; several senders (users).
  * Runs DURATION_S seconds, then prints `done {json}` and exits. URL is a front.
  */
+import { httpAgent, sendComment } from './lib/load/clients.js';
+
 const url = process.env.URL as string;
 const kind = process.env.KIND as 'pollers' | 'sender';
 const rooms = (process.env.ROOMS ?? '').split(',').filter(Boolean);
@@ -77,6 +79,7 @@ async function sender(): Promise<SendReport> {
   const start = Date.now();
   const total = Math.floor(rate * durationS);
   const inFlight = new Set<Promise<void>>();
+  const agent = httpAgent(url);
   let i = 0;
   while (i < total && Date.now() < endAt) {
     const due = Math.min(total, Math.floor(((Date.now() - start) / 1000) * rate));
@@ -85,19 +88,14 @@ async function sender(): Promise<SendReport> {
       const room = rooms[n % rooms.length] as string;
       const token = tokens[n % tokens.length] as string;
       report.attempted++;
-      const p: Promise<void> = fetch(`${url}/v1/rooms/${encodeURIComponent(room)}/messages`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ type: 'comment', content: `b ${Date.now()} ${n}` }),
-        signal: AbortSignal.timeout(10_000),
-      })
-        .then(async (res) => {
-          report.status[res.status] = (report.status[res.status] ?? 0) + 1;
-          if (res.status === 202) report.accepted[room] = (report.accepted[room] ?? 0) + 1;
-          await res.arrayBuffer();
-        })
-        .catch(() => {
-          report.errors++;
+      const p: Promise<void> = sendComment(url, agent, room, token, `b ${Date.now()} ${n}`)
+        .then((r) => {
+          if (r.status === 0) {
+            report.errors++;
+            return;
+          }
+          report.status[r.status] = (report.status[r.status] ?? 0) + 1;
+          if (r.status === 202) report.accepted[room] = (report.accepted[room] ?? 0) + 1;
         })
         .finally(() => inFlight.delete(p));
       inFlight.add(p);
@@ -111,4 +109,3 @@ async function sender(): Promise<SendReport> {
 const result = kind === 'pollers' ? await pollers() : await sender();
 process.stdout.write(`done ${JSON.stringify(result)}\n`);
 process.exit(0);
-export {};

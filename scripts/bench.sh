@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:-all}
 if [ ! -f "bench/$name.ts" ] || [[ "$name" == lib* || "$name" == *-worker || "$name" == fanout-server || "$name" == fanout-baseline ]]; then
-  echo "usage: npm run bench [-- NAME]   (no NAME: the whole suite; NAME one of: $(ls bench/*.ts 2>/dev/null | xargs -n1 basename 2>/dev/null | sed 's/\.ts$//' | grep -Ev '^(lib|fanout-server|fanout-baseline)$|-worker$' | tr '\n' ' '))" >&2
+  echo "usage: npm run bench [-- NAME]   (no NAME: the whole suite; NAME one of: $(ls bench/*.ts 2>/dev/null | xargs -n1 basename 2>/dev/null | sed 's/\.ts$//' | grep -Ev '^(lib|fanout-server|fanout-baseline)$|-worker$' | tr '\n' ' '))
+To load test a running deployment (any URL; no server started): npm run load -- --help" >&2
   exit 2
 fi
 [ $# -gt 0 ] && shift
