@@ -467,8 +467,8 @@ async function restartMariaDb(): Promise<string> {
 function refusalsSince(checker: Checker, since: number): string {
   const refused = checker.refusals.filter((r) => r.at >= since).map((r) => r.ms).sort((a, b) => a - b);
   if (refused.length === 0) return 'no send refused';
-  const p99 = refused[Math.min(refused.length - 1, Math.ceil(refused.length * 0.99) - 1)] as number;
-  return `${refused.length} sends refused (answered in p99 ${p99} ms, max ${refused.at(-1)} ms)`;
+  const at = (q: number): number => refused[Math.min(refused.length - 1, Math.ceil(refused.length * q) - 1)] as number;
+  return `${refused.length} sends refused (answered in p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${refused.at(-1)} ms)`;
 }
 
 /** Ms from `since` to the first send acknowledged after `from`. */
