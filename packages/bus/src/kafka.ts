@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, Partitioners, type Admin, type Producer, type Consumer as KafkaConsumer, type LogEntry, type SASLOptions } from 'kafkajs';
+import type { Config } from '@danmaku/config';
 import type { Logger } from '@danmaku/observability';
 import { BusUnavailableError, type Bus, type ConsumeOptions, type Consumer, type ProduceRecord } from './bus.js';
 
@@ -37,11 +38,12 @@ export interface KafkaBusOptions extends KafkaSecurity {
   idempotent?: boolean;
 }
 
-/** The security part of the options from PEM file paths and strings, as the config gives them. */
-export function kafkaSecurity(ssl: boolean, caFile: string | null, mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512' | null, username: string, password: string): KafkaSecurity {
+/** The security part of the options from the settings (the CA as a PEM file's path). */
+export function kafkaSecurity(config: Pick<Config, 'kafkaSsl' | 'kafkaSslCa' | 'kafkaSaslMechanism' | 'kafkaSaslUsername' | 'kafkaSaslPassword'>): KafkaSecurity {
+  const { kafkaSsl, kafkaSslCa, kafkaSaslMechanism } = config;
   return {
-    ...(ssl || caFile ? { ssl: caFile ? { ca: [readFileSync(caFile, 'utf8')] } : true } : {}),
-    ...(mechanism ? { sasl: { mechanism, username, password } } : {}),
+    ...(kafkaSsl || kafkaSslCa ? { ssl: kafkaSslCa ? { ca: [readFileSync(kafkaSslCa, 'utf8')] } : true } : {}),
+    ...(kafkaSaslMechanism ? { sasl: { mechanism: kafkaSaslMechanism, username: config.kafkaSaslUsername, password: config.kafkaSaslPassword } } : {}),
   };
 }
 

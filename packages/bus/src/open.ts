@@ -24,7 +24,7 @@ export async function openBus(config: Config, clientId: string, logger: Logger, 
     idempotent: config.kafkaIdempotent,
     logger,
     produceTimeoutMs: config.busTimeoutMs,
-    ...kafkaSecurity(config.kafkaSsl, config.kafkaSslCa, config.kafkaSaslMechanism, config.kafkaSaslUsername, config.kafkaSaslPassword),
+    ...kafkaSecurity(config),
   });
   await bus.connect();
   return bus;
