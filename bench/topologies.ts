@@ -1,16 +1,17 @@
 /**
  * `npm run bench -- topologies [--only split|cluster]`: the production topologies on real Apache
  * Kafka brokers, started as a user starts them (`npm run start:split`: one broker; `npm run
- * start:cluster`: three brokers, a Redis Cluster, every role twice). For each: comments across
- * rooms at 50/s to a socket.io and a Bilibili-protocol (TCP) viewer per room and a poller, then
- * one hot room taking 500 comments/s open-loop for 8 s; delivery p50/p99 per wire, lost and
- * duplicated, where a message's time goes (the stage breakdown from the roles' histograms), and
- * CPU per role, the brokers' JVMs included, per message.
+ * start:cluster`: three brokers, a Redis Cluster, every role twice), and drives each with the load
+ * tool (`npm run load`): comments across 10 rooms at 50/s to a socket.io viewer, a Bilibili TCP
+ * viewer and a poller per room, then one hot room taking 500 comments/s open-loop for 8 s.
+ * Delivery p50/p99 per wire, lost and duplicated, where a message's time goes (the stage
+ * breakdown from the roles' histograms), and CPU per role, the brokers' JVMs included, per message.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { cpuSeconds } from './lib/cannon.js';
 import { writeResult } from './lib/report.js';
-import { freePorts, numericRooms, probeDelivery, startTopology, type ProbeResult, type RunningTopology } from '@danmaku/testkit';
+import { freePorts, startTopology, type RunningTopology } from '@danmaku/testkit';
+import { driveDeployment, type DriveResult } from './lib/deployment.js';
 
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
@@ -59,10 +60,28 @@ function cpuPerMessage(before: Map<string, number>, after: Map<string, number>, 
   return out;
 }
 
+/** What the suite reads of one load run: per wire, the stage breakdown, CPU per message. */
+interface RunSummary {
+  sent: number;
+  acked: number;
+  wires: Record<string, { viewers: number; expected: number; delivered: number; lost: number; duplicated: number; p50Ms: number | null; p90Ms: number | null; p99Ms: number | null }>;
+  breakdown: DriveResult['breakdown'];
+  cpuMsPerMessage: Record<string, number>;
+}
+
 interface TopologyResult {
   topology: string;
-  spread: ProbeResult & { cpuMsPerMessage: Record<string, number> };
-  hotRoom: ProbeResult & { cpuMsPerMessage: Record<string, number> };
+  spread: RunSummary;
+  hotRoom: RunSummary;
+}
+
+function summary(run: DriveResult, cpu: Record<string, number>): RunSummary {
+  const wires: RunSummary['wires'] = {};
+  for (const [name, t] of Object.entries(run.report.transports)) {
+    // The suite's rows name the wires as before: socketio, bilibili (TCP), poll.
+    wires[name === 'bilibili-tcp' ? 'bilibili' : name] = { viewers: t.viewers, expected: t.expected, delivered: t.delivered, lost: t.lost, duplicated: t.duplicated, p50Ms: t.p50Ms, p90Ms: t.p90Ms, p99Ms: t.p99Ms };
+  }
+  return { sent: run.report.sent, acked: run.report.acked, wires, breakdown: run.breakdown, cpuMsPerMessage: cpu };
 }
 
 async function measure(name: 'split' | 'cluster'): Promise<TopologyResult> {
@@ -86,17 +105,18 @@ async function measure(name: 'split' | 'cluster'): Promise<TopologyResult> {
     const metricsUrls = Object.entries(roles)
       .filter(([role]) => /^(front|processor|connector)/.test(role))
       .map(([, port]) => `http://127.0.0.1:${port}/metrics`);
+    const viewersPerRoom = copies.length;
     // Warm-up: JIT, connections, group assignments.
-    await probeDelivery({ frontUrl: front, rooms: numericRooms(2), rate: 20, seconds: 3, drainMs: 1000 });
+    await driveDeployment({ target: front, rooms: 2, viewersPerRoom: 1, rate: 20, seconds: 3, metricsUrls });
     let before = cpuByRole();
-    const spread = await probeDelivery({ frontUrl: front, rooms: numericRooms(10), rate: LOW_RATE, seconds: LOW_SECONDS, viewers: { socketio: 1, bilibili: 1, poll: 1 }, metricsUrls });
-    const spreadCpu = cpuPerMessage(before, cpuByRole(), spread.acked);
-    process.stderr.write(`${name}: ${LOW_RATE}/s over 10 rooms: socket.io p99 ${spread.wires.socketio.p99Ms} ms, Bilibili p99 ${spread.wires.bilibili.p99Ms} ms\n`);
+    const spread = await driveDeployment({ target: front, rooms: 10, viewersPerRoom, rate: LOW_RATE, seconds: LOW_SECONDS, metricsUrls });
+    const spreadSummary = summary(spread, cpuPerMessage(before, cpuByRole(), spread.report.acked));
+    process.stderr.write(`${name}: ${LOW_RATE}/s over 10 rooms: socket.io p99 ${spreadSummary.wires.socketio?.p99Ms} ms, Bilibili p99 ${spreadSummary.wires.bilibili?.p99Ms} ms\n`);
     before = cpuByRole();
-    const hotRoom = await probeDelivery({ frontUrl: front, rooms: numericRooms(1), rate: HOT_RATE, seconds: HOT_SECONDS, viewers: { socketio: 1, bilibili: 1, poll: 1 }, metricsUrls, drainMs: 5000 });
-    const hotCpu = cpuPerMessage(before, cpuByRole(), hotRoom.acked);
-    process.stderr.write(`${name}: hot room ${HOT_RATE}/s: socket.io p99 ${hotRoom.wires.socketio.p99Ms} ms, poll lost ${hotRoom.wires.poll.lost}\n`);
-    return { topology: name, spread: { ...spread, cpuMsPerMessage: spreadCpu }, hotRoom: { ...hotRoom, cpuMsPerMessage: hotCpu } };
+    const hot = await driveDeployment({ target: front, rooms: 1, viewersPerRoom, rate: HOT_RATE, seconds: HOT_SECONDS, metricsUrls });
+    const hotSummary = summary(hot, cpuPerMessage(before, cpuByRole(), hot.report.acked));
+    process.stderr.write(`${name}: hot room ${HOT_RATE}/s: socket.io p99 ${hotSummary.wires.socketio?.p99Ms} ms, poll lost ${hotSummary.wires.poll?.lost}\n`);
+    return { topology: name, spread: spreadSummary, hotRoom: hotSummary };
   } finally {
     await topology.stop();
   }
@@ -105,8 +125,8 @@ async function measure(name: 'split' | 'cluster'): Promise<TopologyResult> {
 const results: TopologyResult[] = [];
 for (const name of ['split', 'cluster'] as const) if (!only || only === name) results.push(await measure(name));
 
-const row = (label: string, r: ProbeResult): string =>
-  `| ${label} | ${r.acked}/${r.sent} | ${(['socketio', 'bilibili', 'poll'] as const).map((w) => `${r.wires[w].p50Ms}/${r.wires[w].p99Ms} ms, lost ${r.wires[w].lost}`).join(' | ')} |`;
+const row = (label: string, r: RunSummary): string =>
+  `| ${label} | ${r.acked}/${r.sent} | ${['socketio', 'bilibili', 'poll'].map((w) => `${r.wires[w]?.p50Ms}/${r.wires[w]?.p99Ms} ms, lost ${r.wires[w]?.lost}`).join(' | ')} |`;
 process.stdout.write(`\n| topology, load | acked | socket.io p50/p99 | Bilibili TCP p50/p99 | poll p50/p99 |\n|---|---|---|---|---|---|\n`);
 for (const r of results) {
   process.stdout.write(`${row(`${r.topology}, ${LOW_RATE}/s over 10 rooms`, r.spread)}\n${row(`${r.topology}, hot room ${HOT_RATE}/s`, r.hotRoom)}\n`);

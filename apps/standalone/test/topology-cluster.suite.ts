@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { checkHotRoom, checkSpread } from './topology-checks.js';
-import { freePorts, numericRooms, probeDelivery, startTopology, type RunningTopology } from '@danmaku/testkit';
+import { freePorts, startTopology, type RunningTopology } from '@danmaku/testkit';
+import { driveDeployment } from '../../../bench/lib/deployment.js';
 
 let topology: RunningTopology;
 let fronts: string[] = [];
@@ -56,11 +57,11 @@ test('start:cluster comes up on three brokers: eleven roles ready, two connector
 });
 
 test('50 comments/s across 5 rooms reach viewers on both connectors and pollers, none lost', { timeout: 120_000 }, async () => {
-  const result = await probeDelivery({ frontUrl: fronts[0] as string, rooms: numericRooms(5), rate: 50, seconds: 6, viewers: { socketio: 2, bilibili: 2, poll: 1 }, metricsUrls: metrics });
+  const result = await driveDeployment({ target: fronts[0] as string, rooms: 5, viewersPerRoom: 2, rate: 50, seconds: 6, metricsUrls: metrics });
   checkSpread('cluster, 50/s', result);
 });
 
 test('a hot room taking 500 comments/s open-loop for 8 s: socket.io viewers get all of it, a poller loses nothing', { timeout: 120_000 }, async () => {
-  const result = await probeDelivery({ frontUrl: fronts[1] as string, rooms: numericRooms(1), rate: 500, seconds: 8, viewers: { socketio: 2, bilibili: 1, poll: 1 }, metricsUrls: metrics, drainMs: 5000 });
+  const result = await driveDeployment({ target: fronts[1] as string, rooms: 1, viewersPerRoom: 2, rate: 500, seconds: 8, metricsUrls: metrics });
   checkHotRoom('cluster, hot room 500/s', result);
 });

@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { checkHotRoom, checkSpread } from './topology-checks.js';
-import { freePorts, numericRooms, probeDelivery, startTopology, type RunningTopology } from '@danmaku/testkit';
+import { freePorts, startTopology, type RunningTopology } from '@danmaku/testkit';
+import { driveDeployment } from '../../../bench/lib/deployment.js';
 
 let topology: RunningTopology;
 let front = '';
@@ -41,11 +42,11 @@ test('start:split runs on a real broker: every role ready, the route names the c
 });
 
 test('50 comments/s across 5 rooms reach socket.io and Bilibili viewers and pollers, none lost', { timeout: 120_000 }, async () => {
-  const result = await probeDelivery({ frontUrl: front, rooms: numericRooms(5), rate: 50, seconds: 6, viewers: { socketio: 1, bilibili: 1, poll: 1 }, metricsUrls: metrics });
+  const result = await driveDeployment({ target: front, rooms: 5, viewersPerRoom: 1, rate: 50, seconds: 6, metricsUrls: metrics });
   checkSpread('split, 50/s', result);
 });
 
 test('a hot room taking 500 comments/s open-loop for 8 s: socket.io viewers get all of it, a poller loses nothing', { timeout: 120_000 }, async () => {
-  const result = await probeDelivery({ frontUrl: front, rooms: numericRooms(1), rate: 500, seconds: 8, viewers: { socketio: 1, bilibili: 1, poll: 1 }, metricsUrls: metrics, drainMs: 5000 });
+  const result = await driveDeployment({ target: front, rooms: 1, viewersPerRoom: 1, rate: 500, seconds: 8, metricsUrls: metrics });
   checkHotRoom('split, hot room 500/s', result);
 });

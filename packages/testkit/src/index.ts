@@ -18,5 +18,4 @@ export { startRedisCluster, type TestRedisCluster, type ClusterNode } from './re
 export { browserBundle, importsNodeBuiltin } from './bundle.js';
 export { startMariaDb, type TestMariaDb } from './mariadb.js';
 export { readRoom, type ReadRoomOptions } from './read-room.js';
-export { probeDelivery, type ProbeOptions, type ProbeResult, type StageBreakdown, type WireResult } from './probe.js';
-export { freePorts, numericRooms, startTopology, type RunningTopology } from './topology.js';
+export { freePorts, startTopology, type RunningTopology } from './topology.js';

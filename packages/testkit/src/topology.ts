@@ -1,7 +1,7 @@
 /**
  * Starts a topology the way a user does (`npm run start:split`, `npm run start:cluster`: the
  * scripts themselves, with the infrastructure they bring up), waits for every role to answer
- * /readyz, and measures delivery through it from outside (probe.ts). Infrastructure the
+ * /readyz. Infrastructure the
  * run started (Kafka brokers, the Redis Cluster) is stopped again afterwards; what was already up
  * is left alone.
  */
@@ -78,10 +78,4 @@ export async function freePorts(names: string[]): Promise<Record<string, string>
   const out: Record<string, string> = {};
   for (const name of names) out[name] = String(await freePort());
   return out;
-}
-
-/** Numeric room ids no other run uses (the Bilibili protocol names rooms by number). */
-export function numericRooms(n: number): string[] {
-  const base = 1_000_000_000 + Math.floor(Math.random() * 900_000_000);
-  return Array.from({ length: n }, (_, i) => String(base + i));
 }
