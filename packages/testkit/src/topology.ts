@@ -6,7 +6,8 @@
  * is left alone.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { REPO_ROOT, freePort, waitFor } from './harness.js';
+import { createServer } from 'node:net';
+import { REPO_ROOT, waitFor } from './harness.js';
 
 export interface RunningTopology {
   /** Ports by role name, as given to the script. */
@@ -73,9 +74,28 @@ export async function startTopology(script: 'start:split' | 'start:cluster', por
   return { ports, output: () => out, stop };
 }
 
-/** Free ports for the named settings. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** Ports each setting may derive copies from: start:cluster puts a second front on PORT + 1, a second processor on PROCESSOR_PORT + 10. */
+const SLOT = 20;
+
+/**
+ * Ports for the named settings of a topology script: setting i gets base + 20 i of a block of
+ * free ports below the ephemeral range, so the copies a script derives from one setting never land
+ * on another's.
+ */
 export async function freePorts(names: string[]): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const name of names) out[name] = String(await freePort());
-  return out;
+  const size = names.length * SLOT;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 21_000 + Math.floor(Math.random() * 4000);
+    const free = await Promise.all(Array.from({ length: size }, (_, i) => portFree(base + i)));
+    if (free.every(Boolean)) return Object.fromEntries(names.map((name, i) => [name, String(base + i * SLOT)]));
+  }
+  throw new Error(`no block of ${size} free ports in 21000-25000`);
 }
