@@ -7,7 +7,11 @@
  * Append a batch to one (room, type).
  * KEYS: z (messages, score = seq), seq (counter), ids (dedup: member = id, score = seq),
  *       floor (highest seq trimmed by retention: a cursor below it has skipped messages)
- * ARGV: retention, dedupWindow, then pairs (id, json of the message without seq)
+ * ARGV: retention, dedupWindow, ttl (s), then pairs (id, json of the message without seq)
+ * Every key of the stream expires ttl seconds after its last append, so Redis holds the rooms that
+ * are live, not every room that ever was; the archive keeps the rest. Refreshing the expiry here
+ * costs no round trip. A stream that expired starts again at seq 1; readers holding a cursor from
+ * before get the newest window with skipped (READ_LUA: a cursor from the future).
  * Returns { newestSeq, then per message its seq, or -seq of the earlier copy when a duplicate }.
  * The stored JSON is the front's JSON with `"seq":N,` spliced in front, so nobody re-encodes it.
  */
@@ -15,10 +19,11 @@ export const APPEND_LUA = `
 local z, seqKey, ids, floor = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local retention = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
 local seq = tonumber(redis.call('GET', seqKey) or '0')
 local out = {0}
 local added = 0
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local id = ARGV[i]
   local prior = redis.call('ZSCORE', ids, id)
   if prior then
@@ -41,6 +46,10 @@ if added > 0 then
   end
   redis.call('ZREMRANGEBYRANK', ids, 0, -(window + 1))
 end
+redis.call('EXPIRE', z, ttl)
+redis.call('EXPIRE', seqKey, ttl)
+redis.call('EXPIRE', ids, ttl)
+redis.call('EXPIRE', floor, ttl)
 out[1] = seq
 return out
 `;
@@ -79,6 +88,8 @@ return {newest, skipped, unpack(msgs)}
  * Presence of a room: enter, leave or just count, dropping viewers not seen within the TTL.
  * KEYS: users (member = user id, score = last seen ms), names (hash id -> display name)
  * ARGV: now, ttl, op ('enter' | 'leave' | 'count'), userId, name
+ * An enter also sets both keys to expire one TTL later: by then every member is stale, so a room
+ * nobody touches again (a connector died with its viewers in it) does not stay in Redis.
  * Returns the online count.
  */
 export const PRESENCE_LUA = `
@@ -94,6 +105,8 @@ local op = ARGV[3]
 if op == 'enter' then
   redis.call('ZADD', users, now, ARGV[4])
   redis.call('HSET', names, ARGV[4], ARGV[5])
+  redis.call('PEXPIRE', users, ARGV[2])
+  redis.call('PEXPIRE', names, ARGV[2])
 elseif op == 'leave' then
   redis.call('ZREM', users, ARGV[4])
   redis.call('HDEL', names, ARGV[4])

@@ -70,6 +70,8 @@ export interface StoreOptions {
   retention: number;
   dedupWindow: number;
   onlineTtlMs: number;
+  /** Seconds a (room, type) stream's keys live after its last append (default one day). */
+  roomTtlS?: number;
   /**
    * After every append, WAIT for this many replicas (at most waitTimeoutMs) and fail the append
    * when fewer acknowledged: the processor then does not commit, and the bus redelivers.
@@ -112,6 +114,7 @@ export class RedisStore implements MessageLog, Presence {
   readonly retention: number;
   private readonly dedupWindow: number;
   private readonly onlineTtlMs: number;
+  private readonly roomTtlS: number;
   private readonly waitReplicas: number;
   private readonly waitTimeoutMs: number;
 
@@ -123,6 +126,7 @@ export class RedisStore implements MessageLog, Presence {
     this.retention = options.retention;
     this.dedupWindow = options.dedupWindow;
     this.onlineTtlMs = options.onlineTtlMs;
+    this.roomTtlS = options.roomTtlS ?? 86_400;
     this.waitReplicas = options.waitReplicas ?? 0;
     this.waitTimeoutMs = options.waitTimeoutMs ?? 100;
   }
@@ -132,7 +136,7 @@ export class RedisStore implements MessageLog, Presence {
     const args: string[] = [];
     for (const e of entries) args.push(e.id, e.json);
     const z = keys.messages(roomId, type);
-    const reply = await guard(() => this.write.dmAppend(z, keys.seq(roomId, type), keys.ids(roomId, type), keys.floor(roomId, type), this.retention, this.dedupWindow, ...args));
+    const reply = await guard(() => this.write.dmAppend(z, keys.seq(roomId, type), keys.ids(roomId, type), keys.floor(roomId, type), this.retention, this.dedupWindow, this.roomTtlS, ...args));
     if (this.waitReplicas > 0) await this.waitForReplicas(z);
     const seqs = reply.slice(1).map((s) => (Number(s) > 0 ? Number(s) : null));
     return { newestSeq: Number(reply[0]), seqs };
