@@ -63,6 +63,7 @@ export class ConnectorCore {
       bigRoomSockets: config.pushBigRoom,
       notifyDelayMs: config.pushNotifyDelayMs,
       sweepMs: config.pushSweepMs,
+      catchUpMaxAgeMs: config.catchUpMaxAgeMs,
       onMembership: options.onMembership,
       ...(options.sampleRatio ? { sampleRatio: options.sampleRatio } : {}),
     });
@@ -112,10 +113,11 @@ export class ConnectorCore {
   }
 
   /**
-   * Joins a room (the business module's room-entry check first). Returns the cursor, or throws
-   * an ApiError; returns null when the session closed meanwhile.
+   * Joins a room (the business module's room-entry check first). Returns the cursor and whether
+   * the catch-up left messages out, or throws an ApiError; returns null when the session closed
+   * meanwhile.
    */
-  async join(session: Session, roomId: string, types: MessageType[], cursor: Cursor | null): Promise<string | null> {
+  async join(session: Session, roomId: string, types: MessageType[], cursor: Cursor | null): Promise<{ cursor: string; skipped: boolean } | null> {
     const { store } = this.options;
     // Counted and reserved before any await: joins sent without waiting for their acks would all
     // pass a check that only looks at finished joins.
@@ -134,7 +136,7 @@ export class ConnectorCore {
       const prepared = await this.hub.prepareJoin(roomId, types, cursor, store.retention);
       if (!session.isOpen() || !this.sessions.has(session)) return null;
       // Synchronous from here: catch-up, then membership, so nothing falls between them.
-      if (prepared.catchUp.length > 0) session.catchUp(roomId, prepared.catchUp, prepared.cursor, prepared.skipped);
+      if (prepared.catchUp.length > 0 || prepared.skipped) session.catchUp(roomId, prepared.catchUp, prepared.cursor, prepared.skipped);
       prepared.commit();
       // A join again (other types, or after a reconnect of the app): the old membership goes
       // after the new one is in, so the room never empties (and forgets its stream) in between.
@@ -145,7 +147,7 @@ export class ConnectorCore {
       session.rooms.set(roomId, prepared.group);
       joins.inc({ result: 'ok' });
       if (session.principal) void store.enter(roomId, session.principal).catch(() => undefined);
-      return prepared.cursor;
+      return { cursor: prepared.cursor, skipped: prepared.skipped };
     } catch (err) {
       joins.inc({ result: 'refused' });
       throw err;

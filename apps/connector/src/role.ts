@@ -11,6 +11,7 @@ const KEYS = [
   'cluster',
   'anonViewers',
   'onlineTtlMs',
+  'catchUpMaxAgeMs',
   'pushMergeMs',
   'pushBigMergeMs',
   'pushBigRoom',

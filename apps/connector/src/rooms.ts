@@ -59,6 +59,8 @@ export interface RoomHubOptions {
   bigRoomSockets: number;
   notifyDelayMs: number;
   sweepMs: number;
+  /** A join whose cursor points at messages older than this catches up only on newer ones. */
+  catchUpMaxAgeMs: number;
   /** Rooms whose socket count changed (the registry tells the pusher). */
   onMembership: (roomId: string, sockets: number) => void;
   /**
@@ -114,6 +116,7 @@ export class RoomHub {
         roomId,
         types.map((type) => ({ type, cursorSeq: from.get(type) ?? null })),
         cursor ? catchUpLimit : Math.min(catchUpLimit, 50),
+        cursor ? Date.now() - this.options.catchUpMaxAgeMs : 0,
       );
       // From here to commit() everything is synchronous: no emit can slip in between.
       const room = this.rooms.get(roomId);

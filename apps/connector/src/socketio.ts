@@ -211,7 +211,7 @@ export class SocketIoTransport implements Transport {
     }
     try {
       const joined = await this.options.core.join(session, payload.roomId, types, cursor);
-      if (joined !== null) ack({ ok: true, cursor: joined });
+      if (joined !== null) ack({ ok: true, cursor: joined.cursor, ...(joined.skipped ? { skipped: true as const } : {}) });
     } catch (err) {
       ack(errorBody(err));
     }

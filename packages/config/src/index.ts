@@ -95,6 +95,7 @@ export const SETTINGS = {
   retention: { env: 'DANMAKU_RETENTION', default: '1000', doc: 'Live messages kept per (room, type) in Redis; older ones are only in the archive.', parse: positiveInt },
   dedupWindow: { env: 'DANMAKU_DEDUP_WINDOW', default: '20000', doc: 'Message ids remembered per (room, type) to drop redelivered messages.', parse: positiveInt },
   roomTtlS: { env: 'DANMAKU_ROOM_TTL_S', default: '86400', doc: 'Seconds a room\'s live state in Redis (each (room, type)\'s messages, dedup ids, seq counter, floor) lives after the room\'s last write; then Redis forgets it (the archive keeps everything) and a poll or join answers an empty window.', parse: positiveInt },
+  catchUpMaxAgeMs: { env: 'DANMAKU_CATCHUP_MAX_AGE_MS', default: '60000', doc: 'A poll or socket.io join whose cursor points at messages older than this gets only newer ones, with skipped: true (stale comments are not replayed to a viewer who comes back; the replay API reads everything).', parse: positiveInt },
   onlineTtlMs: { env: 'DANMAKU_ONLINE_TTL_MS', default: '90000', doc: 'A viewer not seen (enter/heartbeat) for this long no longer counts as online.', parse: positiveInt },
   processorLingerMs: { env: 'DANMAKU_PROCESSOR_LINGER_MS', default: '5', doc: 'How long the processor waits to fill a batch: fewer Lua calls and announcements at low rates, for a few ms of latency.', parse: wholeNumber },
   archiverLingerMs: { env: 'DANMAKU_ARCHIVER_LINGER_MS', default: '200', doc: 'How long the archiver waits to fill a batch before inserting into MySQL.', parse: wholeNumber },

@@ -25,7 +25,8 @@ export interface JoinRequest {
   /** Where the client left off: it first receives what it missed, within retention. */
   cursor?: string;
 }
-export type JoinAck = { ok: true; cursor: string } | Refusal;
+/** `skipped`: the catch-up left messages out (older than retention, or than the catch-up age). */
+export type JoinAck = { ok: true; cursor: string; skipped?: true } | Refusal;
 
 export interface LeaveRequest {
   roomId: string;
@@ -40,7 +41,7 @@ export interface MessagesPacket {
   roomId: string;
   messages: Message[];
   cursor: string;
-  /** A catch-up that could not reach back as far as the join's cursor (retention). */
+  /** Messages were left out: a catch-up that could not or would not reach back as far as the join's cursor (retention, catch-up age), or a sampled big room. */
   skipped?: boolean;
 }
 

@@ -57,16 +57,29 @@ return out
 /**
  * Read one (room, type) since a cursor. Flagged no-writes so it runs on a read replica.
  * KEYS: z, seq, floor
- * ARGV: cursor seq (-1 = none: the newest window), limit
+ * ARGV: cursor seq (-1 = none: the newest window), limit, notBefore (ms; 0 = any age)
  * Returns { newestSeq, skipped (0/1), json... }. A cursor older than retention (below the
- * floor), or from the future (the store was reset), gets the newest window and skipped = 1
- * (invariant 4). Deleted messages leave holes in the set but never move the floor.
+ * floor), or from the future (the store was reset, or the room expired), gets the newest window
+ * and skipped = 1 (invariant 4). With notBefore, a cursor whose next message is older than that
+ * gets only the newest window's messages after the cursor stamped at or after notBefore, and
+ * skipped = 1: stale comments are not worth replaying to a viewer who comes back. Deleted
+ * messages leave holes in the set but never move the floor.
  */
 export const READ_LUA = `#!lua flags=no-writes
 local z = KEYS[1]
 local c = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
+local notBefore = tonumber(ARGV[3] or '0')
 local newest = tonumber(redis.call('GET', KEYS[2]) or '0')
+-- The front's JSON has one top-level "ts"; inside strings quotes are escaped, so no other match.
+local function tsOf(m) return tonumber(string.match(m, '"ts":(%d+)')) or 0 end
+local function recent(after)
+  local out = {}
+  for _, m in ipairs(redis.call('ZRANGE', z, -limit, -1)) do
+    if tonumber(string.match(m, '^{"seq":(%d+)')) > after and tsOf(m) >= notBefore then out[#out + 1] = m end
+  end
+  return out
+end
 local skipped = 0
 if c > newest then
   skipped = 1
@@ -76,10 +89,14 @@ elseif c >= 0 then
   local floor = tonumber(redis.call('GET', KEYS[3]) or '0')
   if c >= floor then
     local msgs = redis.call('ZRANGEBYSCORE', z, '(' .. c, '+inf', 'LIMIT', 0, limit)
+    if notBefore > 0 and #msgs > 0 and tsOf(msgs[1]) < notBefore then
+      return {newest, 1, unpack(recent(c))}
+    end
     return {newest, 0, unpack(msgs)}
   end
   skipped = 1
 end
+if notBefore > 0 and c >= 0 then return {newest, skipped, unpack(recent(-1))} end
 local msgs = redis.call('ZRANGE', z, -limit, -1)
 return {newest, skipped, unpack(msgs)}
 `;

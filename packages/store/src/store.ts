@@ -18,7 +18,7 @@ type ScriptReply = (string | number)[];
 
 interface ScriptedRedis extends Redis {
   dmAppend(z: string, seq: string, ids: string, floor: string, ...args: (string | number)[]): Promise<ScriptReply>;
-  dmRead(z: string, seq: string, floor: string, cursor: number, limit: number): Promise<ScriptReply>;
+  dmRead(z: string, seq: string, floor: string, cursor: number, limit: number, notBefore: number): Promise<ScriptReply>;
   dmDelete(z: string, ids: string, id: string): Promise<number>;
   dmPresence(users: string, names: string, now: number, ttl: number, op: string, id: string, name: string): Promise<number>;
 }
@@ -85,8 +85,8 @@ export interface StoreOptions {
 /** The message log of the roles (Centrifuge's Broker history, in our shape). */
 export interface MessageLog {
   append(roomId: string, type: MessageType, entries: readonly AppendEntry[]): Promise<AppendResult>;
-  readSince(roomId: string, type: MessageType, cursorSeq: number | null, limit: number): Promise<ReadResult>;
-  readMany(roomId: string, wants: readonly { type: MessageType; cursorSeq: number | null }[], limit: number): Promise<Map<MessageType, ReadResult>>;
+  readSince(roomId: string, type: MessageType, cursorSeq: number | null, limit: number, notBefore?: number): Promise<ReadResult>;
+  readMany(roomId: string, wants: readonly { type: MessageType; cursorSeq: number | null }[], limit: number, notBefore?: number): Promise<Map<MessageType, ReadResult>>;
   newestSeq(roomId: string, type: MessageType): Promise<number>;
   newestSeqs(roomId: string, types: readonly MessageType[]): Promise<number[]>;
   deleteMessage(roomId: string, type: MessageType, id: string): Promise<boolean>;
@@ -153,21 +153,25 @@ export class RedisStore implements MessageLog, Presence {
     if (Number(acked) < this.waitReplicas) throw unavailable('redis');
   }
 
-  /** Messages after `cursorSeq` (null: the newest window), at most `limit`. */
-  async readSince(roomId: string, type: MessageType, cursorSeq: number | null, limit: number): Promise<ReadResult> {
-    const reply = await guard(() => this.read.dmRead(keys.messages(roomId, type), keys.seq(roomId, type), keys.floor(roomId, type), cursorSeq ?? -1, limit));
+  /**
+   * Messages after `cursorSeq` (null: the newest window), at most `limit`. With `notBefore` (ms),
+   * a cursor that points at messages stamped before it gets only newer ones, and `skipped`.
+   */
+  async readSince(roomId: string, type: MessageType, cursorSeq: number | null, limit: number, notBefore = 0): Promise<ReadResult> {
+    const reply = await guard(() => this.read.dmRead(keys.messages(roomId, type), keys.seq(roomId, type), keys.floor(roomId, type), cursorSeq ?? -1, limit, notBefore));
     return toReadResult(reply, cursorSeq);
   }
 
-  /** Several streams of a room in one round trip. */
+  /** Several streams of a room in one round trip (`notBefore` as in readSince). */
   async readMany(
     roomId: string,
     wants: readonly { type: MessageType; cursorSeq: number | null }[],
     limit: number,
+    notBefore = 0,
   ): Promise<Map<MessageType, ReadResult>> {
     // Each (room, type) is its own slot: one pipeline on a single Redis, per node on a cluster.
     const replies = await guard(async () => {
-      const commands: Command[] = wants.map((w) => ['dmRead', keys.messages(roomId, w.type), keys.seq(roomId, w.type), keys.floor(roomId, w.type), w.cursorSeq ?? -1, limit]);
+      const commands: Command[] = wants.map((w) => ['dmRead', keys.messages(roomId, w.type), keys.seq(roomId, w.type), keys.floor(roomId, w.type), w.cursorSeq ?? -1, limit, notBefore]);
       const results = await execSpread(this.read, commands);
       return results.map(([err, value]) => {
         if (err) throw err;
