@@ -1,6 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { ApiError, type Cursor, type MessageType } from '@danmaku/model';
-import { MAX_ROOMS_PER_SOCKET } from '@danmaku/protocol';
+import { MAX_ROOMS_PER_SOCKET, type KickedPacket } from '@danmaku/protocol';
 import { counter, gauge, type Logger } from '@danmaku/observability';
 import { guard, roomKeys, type RedisStore } from '@danmaku/store';
 import type { ConnectorSettings } from './role.js';
@@ -13,6 +13,7 @@ const QUIET_MS = 3000;
 const sessionsGauge = gauge<'transport'>({ name: 'danmaku_connector_sessions', help: 'Open connections, by transport', labelNames: ['transport'] });
 const roomsGauge = gauge({ name: 'danmaku_connector_rooms', help: 'Rooms with at least one socket on this node' });
 const joins = counter<'result'>({ name: 'danmaku_connector_joins_total', help: 'Room joins, by result', labelNames: ['result'] });
+const kicks = counter<'transport'>({ name: 'danmaku_connector_kicks_total', help: 'Sessions taken out of a room by a ban or a kick, by transport', labelNames: ['transport'] });
 export const drops = counter<'reason' | 'transport'>({
   name: 'danmaku_connector_dropped_sockets_total',
   help: 'Connections the server closed, by reason and transport',
@@ -165,6 +166,23 @@ export class ConnectorCore {
     this.hub.release(roomId, group);
     session.rooms.delete(roomId);
     if (session.principal) void this.options.store.leave(roomId, session.principal.id).catch(() => undefined);
+  }
+
+  /**
+   * A moderator took a user out of a room (a ban or a kick, pub/sub): each of their sessions in
+   * it here leaves the room and hears why. Returns how many sessions that was.
+   */
+  kick(packet: KickedPacket & { userId: string }): number {
+    const { userId, ...notice } = packet;
+    let n = 0;
+    for (const session of this.sessions) {
+      if (session.principal?.id !== userId || !session.rooms.has(notice.roomId)) continue;
+      this.leave(session, notice.roomId);
+      session.kicked(notice);
+      kicks.inc({ transport: session.transport });
+      n++;
+    }
+    return n;
   }
 
   /** A live started or ended in a room (pub/sub): every group of the room hears it. */

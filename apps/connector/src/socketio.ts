@@ -4,7 +4,7 @@ import type { Auth, Principal } from '@danmaku/auth';
 import { shapeSocketIoErrors, socketCors, toApiError } from '@danmaku/http';
 import type { SendPipeline as Ingest } from '@danmaku/send';
 import { ApiError, DEFAULT_POLL_TYPES, decodeCursor, type Cursor } from '@danmaku/model';
-import { isAck, type Ack, type ClientToServerWire, type Message, type Refusal, type ServerToClientEvents } from '@danmaku/protocol';
+import { isAck, type Ack, type ClientToServerWire, type KickedPacket, type Message, type Refusal, type ServerToClientEvents } from '@danmaku/protocol';
 import { describeErrors, validJoin, validLeave, validSend } from '@danmaku/protocol/validate';
 import { counter, gauge } from '@danmaku/observability';
 import type { StoredMessage } from '@danmaku/push';
@@ -90,6 +90,10 @@ class SocketIoSession implements Session {
   catchUp(roomId: string, messages: StoredMessage[], cursor: string, skipped: boolean): void {
     // The store keeps API messages whole; StoredMessage only types what the push path reads.
     this.socket.emit('messages', { roomId, messages: messages as unknown as Message[], cursor, ...(skipped ? { skipped: true } : {}) });
+  }
+  /** The socket stays: it may sit in other rooms, and the SDK closes it when it hears this. */
+  kicked(packet: KickedPacket): void {
+    this.socket.emit('kicked', packet);
   }
 }
 

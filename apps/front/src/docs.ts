@@ -148,6 +148,7 @@ const DOCS: Record<string, Doc> = {
   'POST /v1/rooms/:roomId/mutes': { tag: 'moderation', summary: 'Mute a user', answer: open({ userId: str, mutedUntil: any('ms') }), errors: [...BODY, ...MODERATOR, 'redis_unavailable'] },
   'DELETE /v1/rooms/:roomId/mutes/:userId': { tag: 'moderation', summary: 'Unmute a user', answer: open({ userId: str, muted: bool }), errors: [...MODERATOR, 'redis_unavailable'] },
   'POST /v1/rooms/:roomId/bans': { tag: 'moderation', summary: 'Ban a user', answer: open({ userId: str, bannedUntil: any('ms, or null for good') }), errors: [...BODY, ...MODERATOR, 'redis_unavailable'] },
+  'POST /v1/rooms/:roomId/kicks': { tag: 'moderation', summary: 'Take a user out of the room (every live session, once)', answer: open({ userId: str, kicked: bool }), errors: [...BODY, ...MODERATOR, 'redis_unavailable'] },
   'DELETE /v1/rooms/:roomId/bans/:userId': { tag: 'moderation', summary: 'Unban a user', answer: open({ userId: str, banned: bool }), errors: [...MODERATOR, 'redis_unavailable'] },
   'DELETE /v1/rooms/:roomId/messages/:messageId': { tag: 'moderation', summary: 'Delete a message (live and replay)', answer: open({ id: str, removedFromLive: bool, archived: bool }), errors: ['invalid_request', ...MODERATOR, 'redis_unavailable', 'archive_unavailable'] },
   'PUT /v1/rooms/:roomId/slow-mode': { tag: 'moderation', summary: 'Slow mode', answer: open({ slowModeSec: num }), errors: [...BODY, ...MODERATOR, 'redis_unavailable'] },

@@ -90,6 +90,12 @@ export class LongTransport implements Transport {
     socket.on('room', (info) => {
       if (info.roomId === roomId) this.events.room(info);
     });
+    // A moderator took this user out of the room: no rejoin (a ban would refuse it anyway).
+    socket.on('kicked', (packet) => {
+      if (packet.roomId !== roomId) return;
+      this.close();
+      this.events.refused(new ClientError(packet.code, packet.message, 403));
+    });
     socket.on('disconnect', () => {
       if (this.socket !== socket) return;
       const wasJoined = this.joined;

@@ -56,6 +56,17 @@ export interface DeletedPacket {
   ids: string[];
 }
 
+/**
+ * The user was taken out of the room by a moderator: `banned` (a ban, the room refuses a join
+ * until it ends) or `kicked` (this time only). No more packets of the room follow; the SDK does
+ * not rejoin by itself.
+ */
+export interface KickedPacket {
+  roomId: string;
+  code: 'banned' | 'kicked';
+  message: string;
+}
+
 export type Ack<A> = (answer: A) => void;
 
 /** Client -> server, as the client emits them. */
@@ -70,6 +81,7 @@ export interface ServerToClientEvents {
   messages: (packet: MessagesPacket) => void;
   room: (info: RoomInfo) => void;
   deleted: (packet: DeletedPacket) => void;
+  kicked: (packet: KickedPacket) => void;
 }
 
 export const CLIENT_EVENTS = ['join', 'leave', 'send'] as const satisfies readonly (keyof ClientToServerEvents)[];

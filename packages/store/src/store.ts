@@ -41,6 +41,17 @@ export interface MessagesDeleted {
   ids: string[];
 }
 
+/** Pub/sub channel: a user is out of a room (ban or kick); every connector removes their sessions. */
+export const KICKED_CHANNEL = channels.kicked;
+
+export interface RoomKick {
+  roomId: string;
+  userId: string;
+  code: 'banned' | 'kicked';
+  /** A sentence for the user, as in an error body. */
+  message: string;
+}
+
 export interface AppendEntry {
   id: string;
   /** The message JSON without seq, as the front serialised it. */
@@ -193,6 +204,11 @@ export class RedisStore implements MessageLog, Presence {
     const event: MessagesDeleted = { roomId, type, ids: [id] };
     await this.signals.publish(DELETED_CHANNEL, JSON.stringify(event));
     return true;
+  }
+
+  /** Tells every connector to take the user's sessions out of the room (fire and forget, like every signal). */
+  async kick(kick: RoomKick): Promise<void> {
+    await this.signals.publish(KICKED_CHANNEL, JSON.stringify(kick));
   }
 
   async newestSeq(roomId: string, type: MessageType): Promise<number> {
