@@ -136,6 +136,10 @@ class BiliSession implements Session {
   }
   // Bilibili clients expect no history on connect: recorders would store it twice.
   catchUp(): void {}
+  /** The protocol has no "move": the connection closes, and its clients reconnect by themselves. */
+  move(): void {
+    this.end();
+  }
   /** One room per connection: being out of it ends the connection, after the protocol's block notice. */
   kicked(packet: KickedPacket): void {
     const user = this.principal;

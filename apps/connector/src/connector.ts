@@ -43,6 +43,8 @@ export interface Connector {
   hub: RoomHub;
   /** The Bilibili-protocol endpoints of this node: WebSocket URL, and TCP port (null = off). */
   bilibili: { ws: string; tcpPort: number | null };
+  /** SIGTERM: routers stop handing this node out, and its connections move away over `windowMs`. */
+  drain(windowMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -142,6 +144,11 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
     nodeId,
     hub,
     bilibili: biliEndpoints,
+    async drain(windowMs) {
+      core.draining = true;
+      await registry?.drain();
+      await core.drain(windowMs);
+    },
     async stop() {
       await registry?.stop();
       await subscription.close();

@@ -13,6 +13,7 @@ const QUIET_MS = 3000;
 const sessionsGauge = gauge<'transport'>({ name: 'danmaku_connector_sessions', help: 'Open connections, by transport', labelNames: ['transport'] });
 const roomsGauge = gauge({ name: 'danmaku_connector_rooms', help: 'Rooms with at least one socket on this node' });
 const joins = counter<'result'>({ name: 'danmaku_connector_joins_total', help: 'Room joins, by result', labelNames: ['result'] });
+const moved = counter<'transport'>({ name: 'danmaku_connector_moved_total', help: 'Connections closed by a drain (SIGTERM), told to move first where the protocol can', labelNames: ['transport'] });
 const kicks = counter<'transport'>({ name: 'danmaku_connector_kicks_total', help: 'Sessions taken out of a room by a ban or a kick, by transport', labelNames: ['transport'] });
 export const drops = counter<'reason' | 'transport'>({
   name: 'danmaku_connector_dropped_sockets_total',
@@ -52,6 +53,8 @@ export class ConnectorCore {
   /** Sessions opened since the last collection, and whether any opened since the last tick (see reclaim()). */
   private openedSinceGc = 0;
   private openedThisTick = false;
+  /** SIGTERM: no new joins; the open sessions are being moved away. */
+  draining = false;
 
   constructor(private readonly options: CoreOptions) {
     const { config } = options;
@@ -129,6 +132,7 @@ export class ConnectorCore {
       joins.inc({ result: 'refused' });
       throw new ApiError(409, 'too_many_rooms', `One connection may sit in at most ${MAX_ROOMS_PER_SOCKET} rooms; leave one first.`);
     }
+    if (this.draining) throw new ApiError(503, 'draining', 'This connector is shutting down; connect to another one (ask GET /v1/route).', 1);
     if (isNew) joining.add(roomId);
     try {
       if (session.principal && (await store.isBanned(roomId, session.principal.id))) {
@@ -166,6 +170,35 @@ export class ConnectorCore {
     this.hub.release(roomId, group);
     session.rooms.delete(roomId);
     if (session.principal) void this.options.store.leave(roomId, session.principal.id).catch(() => undefined);
+  }
+
+  /**
+   * Moves every session away, spread evenly over `windowMs` so their reconnects (and catch-up
+   * reads) reach the other connectors as a trickle, not a storm: session i of n goes at i/n of the
+   * window. Resolves when the window is over.
+   */
+  async drain(windowMs: number): Promise<void> {
+    this.draining = true;
+    const started = Date.now();
+    const queue = [...this.sessions];
+    const n = queue.length;
+    if (n === 0) return;
+    let next = 0;
+    const tickMs = n > 0 ? Math.max(5, Math.min(250, windowMs / n)) : windowMs;
+    while (Date.now() - started < windowMs || next < n) {
+      const due = windowMs > 0 ? Math.min(n, Math.floor(((Date.now() - started) / windowMs) * n) + 1) : n;
+      for (; next < due; next++) {
+        const session = queue[next] as Session;
+        if (!this.sessions.has(session)) continue;
+        moved.inc({ transport: session.transport });
+        session.move();
+        this.closed(session);
+      }
+      const left = windowMs - (Date.now() - started);
+      if (next >= n && left <= 0) break;
+      await new Promise((resolve) => setTimeout(resolve, next >= n ? left : Math.min(tickMs, Math.max(1, left))));
+    }
+    this.options.logger.info({ moved: n, ms: Date.now() - started }, 'drained');
   }
 
   /**

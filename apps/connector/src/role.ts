@@ -24,6 +24,7 @@ const KEYS = [
   'biliTcpPort',
   'corsOrigins',
   'switchesRefreshMs',
+  'drainMs',
 ] as const;
 export type ConnectorSettings = Pick<Config, (typeof KEYS)[number]>;
 
@@ -74,6 +75,7 @@ export const connectorRole: Role<ConnectorSettings> = defineRole('connector', KE
   if (own) process.stdout.write(`connector ${connector.nodeId} listening on ${publicUrl}\n`);
   return {
     ready: Promise.resolve(),
+    drain: () => connector.drain(settings.drainMs),
     async stop() {
       await connector.stop();
       ownSwitches?.stop();

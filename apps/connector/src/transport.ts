@@ -43,4 +43,6 @@ export interface Session {
   catchUp(roomId: string, messages: StoredMessage[], cursor: string, skipped: boolean): void;
   /** The session was taken out of a room (it has left it already): tell the client why, as its protocol can. */
   kicked(packet: KickedPacket): void;
+  /** This node is draining: tell the client to reconnect elsewhere (as its protocol can), then close. */
+  move(): void;
 }

@@ -90,6 +90,12 @@ export class LongTransport implements Transport {
     socket.on('room', (info) => {
       if (info.roomId === roomId) this.events.room(info);
     });
+    // The connector is going away (a deploy): elsewhere, with the cursor. Its close follows.
+    socket.on('move', () => {
+      if (this.socket !== socket || !this.joined) return;
+      this.close();
+      this.events.moved();
+    });
     // A moderator took this user out of the room: no rejoin (a ban would refuse it anyway).
     socket.on('kicked', (packet) => {
       if (packet.roomId !== roomId) return;

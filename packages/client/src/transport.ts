@@ -42,6 +42,8 @@ export interface TransportEvents {
   failed(reason: string): void;
   /** Was up, and the link went away; the transport is closed. */
   lost(): void;
+  /** The server asked the client to reconnect elsewhere (it is draining); the transport is closed. */
+  moved(): void;
   /** The server refused the room for a reason no transport would fix (banned, a bad request); closed. */
   refused(error: ClientError): void;
 }

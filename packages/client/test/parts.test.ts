@@ -11,7 +11,7 @@ import { decodeCursor, encodeCursor, type Message, type MessageType } from '@dan
 import { freePort, waitFor } from '@danmaku/testkit';
 import { Delivery } from '../src/delivery.js';
 import { Metrics } from '../src/metrics.js';
-import { Routing } from '../src/routing.js';
+import { Routing, STABLE_MS, fullJitterMs } from '../src/routing.js';
 
 const msg = (type: MessageType, seq: number, id = `${type}-${seq}`, ts = Date.now()): Message => ({
   id,
@@ -82,6 +82,10 @@ describe('routing', () => {
     maxFailures: 3,
     longRetryMs: 1000,
     longRetryMaxMs: 5000,
+    reconnectBaseMs: 100,
+    reconnectMaxMs: 1000,
+    random: Math.random,
+    now: Date.now,
     ...extra,
   });
 
@@ -115,9 +119,7 @@ describe('routing', () => {
     const routing = new Routing(options('http://x'));
     assert.equal(routing.degraded, false);
     assert.equal(routing.connectFailed(), false);
-    assert.equal(routing.nextConnectorDelayMs, 200);
     assert.equal(routing.connectFailed(), false);
-    assert.equal(routing.nextConnectorDelayMs, 400);
     routing.connected();
     // A success in between starts the count again.
     assert.equal(routing.connectFailed(), false);
@@ -129,6 +131,63 @@ describe('routing', () => {
     assert.equal(routing.longRetryDelayMs, 2000);
     for (let i = 0; i < 9; i++) routing.connectFailed();
     assert.equal(routing.longRetryDelayMs, 5000, 'capped at longRetryMaxMs');
+  });
+});
+
+describe('reconnect backoff: exponential with full jitter', () => {
+  it('waits a random share of a doubling cap: 0 .. base * 2^attempt, at most the max', () => {
+    assert.equal(fullJitterMs(0, 100, 1000, () => 0), 0);
+    assert.deepEqual([0, 1, 2, 3, 4, 5].map((a) => fullJitterMs(a, 100, 1000, () => 0.5)), [50, 100, 200, 400, 500, 500]);
+    assert.deepEqual([0, 1, 2, 3, 4].map((a) => fullJitterMs(a, 100, 1000, () => 0.999999)), [99, 199, 399, 799, 999]);
+  });
+
+  it('the routing counts attempts, and a stable connection (by the injected clock) starts over', () => {
+    let now = 1_000_000;
+    const draws: number[] = [];
+    const routing = new Routing({
+      baseUrl: 'http://x',
+      fetch: globalThis.fetch,
+      maxFailures: 3,
+      longRetryMs: 1000,
+      longRetryMaxMs: 5000,
+      reconnectBaseMs: 100,
+      reconnectMaxMs: 1000,
+      // The top of each range, so the caps show.
+      random: () => {
+        draws.push(now);
+        return 0.999999;
+      },
+      now: () => now,
+    });
+    assert.deepEqual([routing.reconnectDelayMs(), routing.reconnectDelayMs(), routing.reconnectDelayMs()], [99, 199, 399]);
+    routing.connected();
+    now += STABLE_MS - 1;
+    // Up, but not for long: a flapping connector keeps the backoff growing.
+    routing.lost();
+    assert.equal(routing.reconnectDelayMs(), 799);
+    assert.equal(routing.reconnectDelayMs(), 999, 'capped');
+    routing.connected();
+    now += STABLE_MS;
+    routing.lost();
+    assert.equal(routing.reconnectDelayMs(), 99, 'after a stable connection, from the first step');
+    assert.equal(draws.length, 6, 'one draw per reconnect');
+  });
+
+  it('10,000 clients losing the same connector come back spread evenly over the first window', () => {
+    const routing = (): Routing =>
+      new Routing({ baseUrl: 'http://x', fetch: globalThis.fetch, maxFailures: 3, longRetryMs: 1000, longRetryMaxMs: 5000, reconnectBaseMs: 1000, reconnectMaxMs: 30_000, random: Math.random, now: Date.now });
+    const perQuarter = [0, 0, 0, 0];
+    for (let i = 0; i < 10_000; i++) {
+      const r = routing();
+      r.connected();
+      r.lost();
+      const delay = r.reconnectDelayMs();
+      assert.ok(delay >= 0 && delay < 1000);
+      const quarter = Math.floor(delay / 250);
+      perQuarter[quarter] = (perQuarter[quarter] ?? 0) + 1;
+    }
+    console.log(`# first reconnect of 10,000 clients, per 250 ms of the first second: ${perQuarter.join(', ')}`);
+    for (const n of perQuarter) assert.ok(n > 2300 && n < 2700, `even: ${perQuarter.join(', ')}`);
   });
 });
 

@@ -67,6 +67,10 @@ export interface KickedPacket {
   message: string;
 }
 
+export interface MovePacket {
+  reason: 'draining';
+}
+
 export type Ack<A> = (answer: A) => void;
 
 /** Client -> server, as the client emits them. */
@@ -82,6 +86,8 @@ export interface ServerToClientEvents {
   room: (info: RoomInfo) => void;
   deleted: (packet: DeletedPacket) => void;
   kicked: (packet: KickedPacket) => void;
+  /** This connector is going away (a deploy): reconnect to another one, with the cursor. The server closes the socket right after. */
+  move: (packet: MovePacket) => void;
 }
 
 export const CLIENT_EVENTS = ['join', 'leave', 'send'] as const satisfies readonly (keyof ClientToServerEvents)[];
