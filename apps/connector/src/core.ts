@@ -68,6 +68,7 @@ export class ConnectorCore {
       notifyDelayMs: config.pushNotifyDelayMs,
       sweepMs: config.pushSweepMs,
       catchUpMaxAgeMs: config.catchUpMaxAgeMs,
+      deliveryBudget: config.roomDeliveryBudget,
       onMembership: options.onMembership,
       ...(options.sampleRatio ? { sampleRatio: options.sampleRatio } : {}),
     });

@@ -25,6 +25,7 @@ const KEYS = [
   'corsOrigins',
   'switchesRefreshMs',
   'drainMs',
+  'roomDeliveryBudget',
 ] as const;
 export type ConnectorSettings = Pick<Config, (typeof KEYS)[number]>;
 

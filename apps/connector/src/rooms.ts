@@ -1,5 +1,5 @@
 import { encodeCursor, type Cursor, type MessageType } from '@danmaku/model';
-import { counter, histogram, type Logger } from '@danmaku/observability';
+import { counter, gauge, histogram, type Logger } from '@danmaku/observability';
 import type { StoredMessage } from '@danmaku/push';
 import { SAMPLED_TYPES, keptBySample } from '@danmaku/switches';
 import type { ReadResult, RedisStore } from '@danmaku/store';
@@ -15,7 +15,16 @@ const emitDelay = histogram({
   buckets: [0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5],
 });
 const sampledOut = counter({ name: 'danmaku_connector_sampled_out_total', help: 'Messages a big room\'s packets left out (the bigRoomSampleRatio switch), counted once per packet' });
+const budgetSampledOut = counter({ name: 'danmaku_connector_budget_sampled_out_total', help: 'Messages left out of packets because their room was over DANMAKU_ROOM_DELIVERY_BUDGET on this connector, counted once per packet' });
+const throttledRooms = gauge({ name: 'danmaku_connector_throttled_rooms', help: 'Rooms this connector samples by itself, being over DANMAKU_ROOM_DELIVERY_BUDGET' });
 const broadcastsIn = counter<'result'>({ name: 'danmaku_connector_broadcasts_total', help: 'Broadcast payloads received from the pusher', labelNames: ['result'] });
+
+/** A throttled room aims at this share of the budget, so it stays under it while its rate wobbles. */
+const BUDGET_TARGET = 0.9;
+/** A throttled room goes back to everything once it wants less than this share of the budget (hysteresis). */
+const BUDGET_RELEASE = 0.7;
+/** How long a room's demand is counted before its share is set again. */
+const BUDGET_WINDOW_MS = 1000;
 
 /** Most messages one pull takes per stream; a longer backlog is pulled again at once. */
 const PULL_LIMIT = 500;
@@ -46,6 +55,11 @@ interface Room {
   lastFlushAt: number;
   lastPullAt: number;
   closed: boolean;
+  /** Deliveries the room's packets would have cost unsampled (messages x sockets) since budgetFrom. */
+  demand: number;
+  budgetFrom: number;
+  /** The share of comments this connector keeps on its own (1: all); below 1 while over budget. */
+  budgetRatio: number;
 }
 
 export interface RoomHubOptions {
@@ -69,6 +83,8 @@ export interface RoomHubOptions {
    * who polls and one who holds a connection see the same subset). Default: all.
    */
   sampleRatio?: () => number;
+  /** Deliveries per second one room may cost here before its comments are sampled (0: no limit). */
+  deliveryBudget?: number;
 }
 
 export interface JoinResult {
@@ -309,11 +325,14 @@ export class RoomHub {
     // The cursors move past what was left out: a thinned packet is the whole window, said so.
     for (const [type, seq] of room.taken) room.emitted.set(type, seq);
     let skipped = false;
-    const ratio = room.sockets >= this.options.bigRoomSockets && this.options.sampleRatio ? this.options.sampleRatio() : 1;
+    this.measureDemand(room, messages.length * room.sockets, room.lastFlushAt);
+    // The operators' switch, when set, overrides the room's own budget.
+    const manual = room.sockets >= this.options.bigRoomSockets && this.options.sampleRatio ? this.options.sampleRatio() : 1;
+    const ratio = manual < 1 ? manual : room.budgetRatio;
     if (ratio < 1) {
       const kept = messages.filter((m) => !SAMPLED_TYPES.has(m.type) || keptBySample(m.seq, ratio));
       skipped = kept.length < messages.length;
-      sampledOut.inc(messages.length - kept.length);
+      (manual < 1 ? sampledOut : budgetSampledOut).inc(messages.length - kept.length);
       messages = kept;
     }
     for (const group of room.groups.values()) {
@@ -325,6 +344,37 @@ export class RoomHub {
       const reached = this.options.deliver(group.name, { kind: 'messages', roomId: room.id, messages: out, cursor: encodeCursor(cursor), ...(skipped ? { skipped } : {}) });
       packets.inc();
       deliveries.inc(out.length * reached);
+    }
+  }
+
+  /**
+   * Counts what the room's packets would cost unsampled and, once a window, sets the share of
+   * comments it keeps: over the budget, the share that brings it to BUDGET_TARGET of it (the same
+   * rule as the bigRoomSampleRatio switch: by seq, gifts and notices whole); back to all once it
+   * wants less than BUDGET_RELEASE of the budget, so a room near the line does not flap.
+   */
+  private measureDemand(room: Room, deliveries: number, now: number): void {
+    const budget = this.options.deliveryBudget ?? 0;
+    if (budget <= 0) return;
+    room.demand += deliveries;
+    const elapsed = now - room.budgetFrom;
+    if (elapsed < BUDGET_WINDOW_MS) return;
+    const rate = (room.demand * 1000) / elapsed;
+    room.demand = 0;
+    room.budgetFrom = now;
+    const throttled = room.budgetRatio < 1;
+    if (rate > budget || (throttled && rate >= budget * BUDGET_RELEASE)) {
+      // Never quite 1 while throttled: the room stays marked until it is well under.
+      const ratio = Math.min(0.999, (budget * BUDGET_TARGET) / rate);
+      if (!throttled) {
+        throttledRooms.inc();
+        this.options.logger.info({ roomId: room.id, deliveriesPerSecond: Math.round(rate), budget, ratio }, 'room over its delivery budget: sampling its comments');
+      }
+      room.budgetRatio = ratio;
+    } else if (throttled) {
+      throttledRooms.dec();
+      room.budgetRatio = 1;
+      this.options.logger.info({ roomId: room.id, deliveriesPerSecond: Math.round(rate), budget }, 'room back under its delivery budget');
     }
   }
 
@@ -345,6 +395,9 @@ export class RoomHub {
         lastFlushAt: 0,
         lastPullAt: Date.now(),
         closed: false,
+        demand: 0,
+        budgetFrom: Date.now(),
+        budgetRatio: 1,
       };
       this.rooms.set(roomId, room);
     }
@@ -353,6 +406,7 @@ export class RoomHub {
 
   private closeRoom(room: Room): void {
     room.closed = true;
+    if (room.budgetRatio < 1) throttledRooms.dec();
     if (room.notifyTimer) clearTimeout(room.notifyTimer);
     if (room.flushTimer) clearTimeout(room.flushTimer);
     this.rooms.delete(room.id);
@@ -363,6 +417,8 @@ export class RoomHub {
     const now = Date.now();
     for (const room of this.rooms.values()) {
       if (now - room.lastPullAt >= this.options.sweepMs) void this.pull(room, 'sweep');
+      // A throttled room that went quiet is released without waiting for its next packet.
+      if (room.budgetRatio < 1) this.measureDemand(room, 0, now);
     }
   }
 
