@@ -49,14 +49,18 @@ describe('catch-up with an age', () => {
     return (await res.json()) as Poll;
   };
 
+  /** The cursor of a poll once the room holds `n` comments. */
+  const cursorWhenStored = (roomId: string, n: number): Promise<string> =>
+    waitFor(`${n} comments stored`, async () => {
+      const p = await poll(roomId);
+      return p.messages.length === n ? p.cursor : null;
+    });
+
   /** A room with `old` comments, a cursor from before them, then `fresh` comments MAX_AGE_MS later. */
   async function staleRoom(): Promise<{ roomId: string; cursor: string; old: string[]; fresh: string[] }> {
     const roomId = uniqueRoom('age');
     await sendComments(system.url, roomId, 1, 'first');
-    const start = await waitFor('the first comment stored', async () => {
-      const p = await poll(roomId);
-      return p.messages.length === 1 ? p.cursor : null;
-    });
+    const start = await cursorWhenStored(roomId, 1);
     const old = await sendComments(system.url, roomId, 4, 'old');
     await sleep(MAX_AGE_MS + 200);
     const fresh = await sendComments(system.url, roomId, 3, 'fresh');
@@ -75,10 +79,7 @@ describe('catch-up with an age', () => {
     // A cursor whose next message is recent: everything after it, not skipped.
     const recentRoom = uniqueRoom('recent');
     await sendComments(system.url, recentRoom, 1, 'a');
-    const at = await waitFor('stored', async () => {
-      const p = await poll(recentRoom);
-      return p.messages.length === 1 ? p.cursor : null;
-    });
+    const at = await cursorWhenStored(recentRoom, 1);
     const missed = await sendComments(system.url, recentRoom, 5, 'b');
     const back = await waitFor('all five', async () => {
       const p = await poll(recentRoom, at);

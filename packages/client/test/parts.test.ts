@@ -60,6 +60,20 @@ describe('delivery', () => {
   });
 });
 
+/** Routing options for the tests: small backoff numbers; `extra` overrides. */
+const options = (baseUrl: string, extra: Partial<ConstructorParameters<typeof Routing>[0]> = {}): ConstructorParameters<typeof Routing>[0] => ({
+  baseUrl,
+  fetch: globalThis.fetch,
+  maxFailures: 3,
+  longRetryMs: 1000,
+  longRetryMaxMs: 5000,
+  reconnectBaseMs: 100,
+  reconnectMaxMs: 1000,
+  random: Math.random,
+  now: Date.now,
+  ...extra,
+});
+
 describe('routing', () => {
   const servers: Server[] = [];
   after(() => {
@@ -76,18 +90,6 @@ describe('routing', () => {
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
-  const options = (baseUrl: string, extra: Partial<ConstructorParameters<typeof Routing>[0]> = {}): ConstructorParameters<typeof Routing>[0] => ({
-    baseUrl,
-    fetch: globalThis.fetch,
-    maxFailures: 3,
-    longRetryMs: 1000,
-    longRetryMaxMs: 5000,
-    reconnectBaseMs: 100,
-    reconnectMaxMs: 1000,
-    random: Math.random,
-    now: Date.now,
-    ...extra,
-  });
 
   it('asks the router with the client identity and rotates through its connectors', async () => {
     let asked = '';
@@ -144,21 +146,16 @@ describe('reconnect backoff: exponential with full jitter', () => {
   it('the routing counts attempts, and a stable connection (by the injected clock) starts over', () => {
     let now = 1_000_000;
     const draws: number[] = [];
-    const routing = new Routing({
-      baseUrl: 'http://x',
-      fetch: globalThis.fetch,
-      maxFailures: 3,
-      longRetryMs: 1000,
-      longRetryMaxMs: 5000,
-      reconnectBaseMs: 100,
-      reconnectMaxMs: 1000,
-      // The top of each range, so the caps show.
-      random: () => {
-        draws.push(now);
-        return 0.999999;
-      },
-      now: () => now,
-    });
+    const routing = new Routing(
+      options('http://x', {
+        // The top of each range, so the caps show.
+        random: () => {
+          draws.push(now);
+          return 0.999999;
+        },
+        now: () => now,
+      }),
+    );
     assert.deepEqual([routing.reconnectDelayMs(), routing.reconnectDelayMs(), routing.reconnectDelayMs()], [99, 199, 399]);
     routing.connected();
     now += STABLE_MS - 1;
@@ -174,8 +171,7 @@ describe('reconnect backoff: exponential with full jitter', () => {
   });
 
   it('10,000 clients losing the same connector come back spread evenly over the first window', () => {
-    const routing = (): Routing =>
-      new Routing({ baseUrl: 'http://x', fetch: globalThis.fetch, maxFailures: 3, longRetryMs: 1000, longRetryMaxMs: 5000, reconnectBaseMs: 1000, reconnectMaxMs: 30_000, random: Math.random, now: Date.now });
+    const routing = (): Routing => new Routing(options('http://x', { reconnectBaseMs: 1000, reconnectMaxMs: 30_000 }));
     const perQuarter = [0, 0, 0, 0];
     for (let i = 0; i < 10_000; i++) {
       const r = routing();
