@@ -13,7 +13,7 @@ import { keptBySample } from '@danmaku/switches';
 import { sleep, testConfig, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
 import { connectSocket, metricValue } from './helpers.js';
 
-const BUDGET = 200;
+const BUDGET = 100;
 const SOCKETS = 30;
 
 interface Packet {
@@ -81,29 +81,31 @@ describe('room delivery budget', () => {
     const got = (): Set<string> => new Set(packets.flatMap((p) => p.messages.map((m) => m.id)));
     const sampledBefore = await metricValue(system.url, 'danmaku_connector_budget_sampled_out_total');
 
-    // Hot: 60 messages/s x 30 sockets = 1,800 deliveries/s, nine times the budget (still several
+    // Hot: 60 messages/s x 30 sockets = 1,800 deliveries/s, 18 times the budget (still several
     // times it if a busy machine sends slower).
-    const sending = traffic(roomId, 60, 3500, 'hot');
+    const sending = traffic(roomId, 60, 5000, 'hot');
     // The metric shows it while it lasts.
-    await waitFor('the room throttled', async () => (await metricValue(system.url, 'danmaku_connector_throttled_rooms')) === 1, 3000);
+    await waitFor('the room throttled', async () => (await metricValue(system.url, 'danmaku_connector_throttled_rooms')) === 1, 4500).catch(async (err: Error) => {
+      throw new Error(`${err.message} (sent ${(await sending).comments.length} comments in 5 s)`);
+    });
     const hot = await sending;
     await waitFor('the gifts', () => hot.gifts.every((id) => got().has(id)));
     // After the first window the room keeps about 0.9 x budget / demand of its comments.
-    const later = hot.comments.filter((c) => c.at - (hot.comments[0] as { at: number }).at > 1500);
+    const later = hot.comments.filter((c) => c.at - (hot.comments[0] as { at: number }).at > 2500);
     const kept = later.filter((c) => got().has(c.id)).length / later.length;
-    const rate = (hot.comments.length + hot.gifts.length) / 3.5;
-    console.log(`# over budget: ${Math.round(rate)} msgs/s x ${SOCKETS} sockets; ${Math.round(kept * 100)} % of the comments of the last 2 s kept (target ${Math.round((BUDGET * 0.9 * 100) / (rate * SOCKETS))} %), every gift`);
+    const rate = (hot.comments.length + hot.gifts.length) / 5;
+    console.log(`# over budget: ${Math.round(rate)} msgs/s x ${SOCKETS} sockets; ${Math.round(kept * 100)} % of the comments of the last 2.5 s kept (target ${Math.round((BUDGET * 0.9 * 100) / (rate * SOCKETS))} %), every gift`);
     const target = (BUDGET * 0.9) / (rate * SOCKETS);
     assert.ok(target < 0.6, `the room must be well over the budget for this test (${Math.round(rate)} msgs/s sent)`);
     assert.ok(Math.abs(kept - target) < 0.2, `sampled to the budget: kept ${kept}, target ${target}`);
     assert.ok(packets.some((p) => p.skipped), 'thinned packets say skipped');
     assert.ok((await metricValue(system.url, 'danmaku_connector_budget_sampled_out_total')) > sampledBefore);
 
-    // Quiet (2/s: 60 deliveries/s, under 70 % of the budget: 140): released, everything delivered.
-    await traffic(roomId, 2, 1200, 'cooling');
+    // Quiet (1/s: 30 deliveries/s, under 70 % of the budget: 70): released, everything delivered.
+    await traffic(roomId, 1, 1200, 'cooling');
     await waitFor('released', async () => (await metricValue(system.url, 'danmaku_connector_throttled_rooms')) === 0, 5000);
     const from = packets.length;
-    const calm = await traffic(roomId, 2, 1500, 'calm');
+    const calm = await traffic(roomId, 1, 2000, 'calm');
     await waitFor('every calm comment', () => calm.comments.every((c) => got().has(c.id)));
     assert.ok(packets.slice(from).every((p) => !p.skipped));
 
