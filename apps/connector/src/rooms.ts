@@ -47,6 +47,11 @@ interface Room {
   taken: Map<MessageType, number>;
   /** Highest seq per type emitted to the room: a joining socket's catch-up ends here. */
   emitted: Map<MessageType, number>;
+  /** Newest ts per type of what was taken (from the room's start here): tells a restarted stream from a lagging read. */
+  takenTs: Map<MessageType, number>;
+  /** A stream restarted below `taken` (its keys expired): the next packet says skipped, so clients rewind. */
+  restarted: boolean;
+  openedAt: number;
   pending: StoredMessage[];
   pulling: boolean;
   pullAgain: boolean;
@@ -238,13 +243,16 @@ export class RoomHub {
       return;
     }
     broadcastsIn.inc({ result: 'taken' });
+    let newestTs = room.takenTs.get(type) ?? room.openedAt;
     for (; i < messages.length; i++) {
       const m = messages[i] as StoredMessage;
       if (m.seq <= cur) continue;
       room.pending.push(m);
       cur = m.seq;
+      if (m.ts > newestTs) newestTs = m.ts;
     }
     room.taken.set(type, cur);
+    room.takenTs.set(type, newestTs);
     this.scheduleFlush(room);
   }
 
@@ -281,13 +289,26 @@ export class RoomHub {
         const result = results.get(type);
         if (!result || result.messages.length === 0) continue;
         let cur = room.taken.get(type) ?? 0;
+        let newestTs = room.takenTs.get(type) ?? room.openedAt;
+        let messages = parseStored(result.messages);
+        if (result.newestSeq < cur) {
+          // The stream is behind what this room took: its keys expired after a quiet spell (or the
+          // store was reset) and it numbers from 1 again. What is newer than anything taken is new;
+          // a lagging replica's messages are not, and are left alone.
+          messages = messages.filter((m) => m.ts > newestTs);
+          if (messages.length === 0) continue;
+          cur = 0;
+          room.restarted = true;
+        }
         // A broadcast may have moved `taken` while the read was in flight.
-        for (const m of parseStored(result.messages)) {
+        for (const m of messages) {
           if (m.seq <= cur) continue;
           room.pending.push(m);
           cur = m.seq;
+          if (m.ts > newestTs) newestTs = m.ts;
         }
         room.taken.set(type, cur);
+        room.takenTs.set(type, newestTs);
         if (result.messages.length >= PULL_LIMIT) again = true;
       }
       this.scheduleFlush(room);
@@ -324,14 +345,16 @@ export class RoomHub {
     emitDelay.observe(Math.max(0, room.lastFlushAt - oldest) / 1000);
     // The cursors move past what was left out: a thinned packet is the whole window, said so.
     for (const [type, seq] of room.taken) room.emitted.set(type, seq);
-    let skipped = false;
+    // After a restarted stream the cursor goes back: skipped tells clients to follow it.
+    let skipped = room.restarted;
+    room.restarted = false;
     this.measureDemand(room, messages.length * room.sockets, room.lastFlushAt);
     // The operators' switch, when set, overrides the room's own budget.
     const manual = room.sockets >= this.options.bigRoomSockets && this.options.sampleRatio ? this.options.sampleRatio() : 1;
     const ratio = manual < 1 ? manual : room.budgetRatio;
     if (ratio < 1) {
       const kept = messages.filter((m) => !SAMPLED_TYPES.has(m.type) || keptBySample(m.seq, ratio));
-      skipped = kept.length < messages.length;
+      skipped ||= kept.length < messages.length;
       (manual < 1 ? sampledOut : budgetSampledOut).inc(messages.length - kept.length);
       messages = kept;
     }
@@ -387,6 +410,9 @@ export class RoomHub {
         sockets: 0,
         taken: new Map(),
         emitted: new Map(),
+        takenTs: new Map(),
+        restarted: false,
+        openedAt: Date.now(),
         pending: [],
         pulling: false,
         pullAgain: false,

@@ -215,11 +215,12 @@ export class DanmakuClient {
 
   // --- what both transports bring ----------------------------------------------------------
 
-  private sink(mode: Mode): Pick<TransportEvents, 'cursor' | 'messages' | 'advance' | 'deleted' | 'room'> {
+  private sink(mode: Mode): Pick<TransportEvents, 'cursor' | 'messages' | 'advance' | 'rewind' | 'deleted' | 'room'> {
     return {
       cursor: () => this.delivery.cursor,
       messages: (messages) => this.deliver(messages, mode),
       advance: (cursor) => this.delivery.advance(cursor),
+      rewind: (cursor) => this.delivery.rewind(cursor),
       deleted: (ids) => this.options.onDeleted?.(ids),
       room: (info) => this.options.onRoom?.(info),
     };

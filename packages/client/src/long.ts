@@ -81,6 +81,7 @@ export class LongTransport implements Transport {
     // What a catch-up or a push brings; the catch-up comes before the join's ack.
     socket.on('messages', (packet) => {
       if (packet.roomId !== roomId) return;
+      if (packet.skipped && packet.cursor) this.events.rewind(packet.cursor);
       this.events.messages(packet.messages);
       if (packet.cursor) this.events.advance(packet.cursor);
     });

@@ -51,6 +51,20 @@ describe('delivery', () => {
     assert.deepEqual(decodeCursor(d.cursor ?? ''), { comment: 11, enter: 3 });
   });
 
+  it('rewinds a type whose stream restarted below it (a skipped answer behind its cursor), and only then', () => {
+    const d = new Delivery();
+    d.accept([msg('comment', 7), msg('gift', 3)]);
+    // A skipped answer ahead of us (retention, sampling): nothing goes back.
+    d.rewind(encodeCursor({ comment: 9 }));
+    assert.deepEqual(d.accept([msg('comment', 2, 'old-2')]), []);
+    // Behind us: the room's live state expired and numbers from 1 again.
+    d.rewind(encodeCursor({ comment: 1 }));
+    assert.deepEqual(d.accept([msg('comment', 1, 'new-1')]).map((m) => m.id), ['new-1']);
+    assert.deepEqual(decodeCursor(d.cursor ?? ''), { comment: 1, gift: 3 });
+    // What was delivered before stays known by id.
+    assert.deepEqual(d.accept([msg('comment', 7)]), []);
+  });
+
   it('forgets the oldest ids past its capacity, still guarded by the seqs', () => {
     const d = new Delivery(3);
     d.accept([1, 2, 3, 4, 5].map((seq) => msg('comment', seq)));
