@@ -19,13 +19,16 @@ import {
   onlineRankCount,
   parseAuth,
   preparing,
+  numericUid,
   resolveRoomid,
+  roomBlock,
   splitPackets,
   watchedChange,
   type AliasRedis,
   type Packet,
 } from '@danmaku/bilibili';
 import { DEFAULT_POLL_TYPES, isRoomId, type Message } from '@danmaku/model';
+import type { KickedPacket } from '@danmaku/protocol';
 import { counter, type Logger } from '@danmaku/observability';
 import { drops, type ConnectorCore } from './core.js';
 import { wsFrame, wsSender, type WsSender } from './fanout.js';
@@ -133,6 +136,16 @@ class BiliSession implements Session {
   }
   // Bilibili clients expect no history on connect: recorders would store it twice.
   catchUp(): void {}
+  /** The protocol has no "move": the connection closes, and its clients reconnect by themselves. */
+  move(): void {
+    this.end();
+  }
+  /** One room per connection: being out of it ends the connection, after the protocol's block notice. */
+  kicked(packet: KickedPacket): void {
+    const user = this.principal;
+    if (user) this.write(encodeMessages([JSON.stringify(roomBlock(numericUid(user.id), user.name, packet.message))], 0));
+    this.end();
+  }
 }
 
 function noop(): void {}

@@ -5,7 +5,7 @@ import { LIVE_CHANNEL, liveKey } from '@danmaku/lives';
 import type { Logger } from '@danmaku/observability';
 import type { SendPipeline as Ingest } from '@danmaku/send';
 import { nodeChannel, parseNodeEvent, type StoredMessage } from '@danmaku/push';
-import { DELETED_CHANNEL, guard, type MessagesDeleted, type Redis, type RedisStore } from '@danmaku/store';
+import { DELETED_CHANNEL, KICKED_CHANNEL, guard, type MessagesDeleted, type Redis, type RedisStore, type RoomKick } from '@danmaku/store';
 import { BILI_WS_PATH, BilibiliTransport } from './bilibili.js';
 import { ConnectorCore } from './core.js';
 import { startRegistry, type Registry } from './registry.js';
@@ -43,6 +43,8 @@ export interface Connector {
   hub: RoomHub;
   /** The Bilibili-protocol endpoints of this node: WebSocket URL, and TCP port (null = off). */
   bilibili: { ws: string; tcpPort: number | null };
+  /** SIGTERM: routers stop handing this node out, and its connections move away over `windowMs`. */
+  drain(windowMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -104,6 +106,15 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
       core.liveChanged(text);
       return;
     }
+    if (channel === KICKED_CHANNEL) {
+      try {
+        const kick = JSON.parse(text) as RoomKick;
+        if (typeof kick.roomId === 'string' && typeof kick.userId === 'string') core.kick(kick);
+      } catch {
+        logger.warn('ignoring a malformed kick event');
+      }
+      return;
+    }
     if (channel === DELETED_CHANNEL) {
       try {
         const event = JSON.parse(text) as MessagesDeleted;
@@ -122,7 +133,7 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
       hub.broadcast(event.roomId, event.type, event.messages as StoredMessage[]);
     }
   };
-  const subscription = await store.signals.subscribe([nodeChannel(nodeId), DELETED_CHANNEL, LIVE_CHANNEL], onSignal, () => {
+  const subscription = await store.signals.subscribe([nodeChannel(nodeId), DELETED_CHANNEL, KICKED_CHANNEL, LIVE_CHANNEL], onSignal, () => {
     logger.info('signals resubscribed; pulling every room');
     for (const roomId of hub.rooms.keys()) hub.notify(roomId);
   });
@@ -133,6 +144,11 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
     nodeId,
     hub,
     bilibili: biliEndpoints,
+    async drain(windowMs) {
+      core.draining = true;
+      await registry?.drain();
+      await core.drain(windowMs);
+    },
     async stop() {
       await registry?.stop();
       await subscription.close();

@@ -1,6 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { ApiError, type Cursor, type MessageType } from '@danmaku/model';
-import { MAX_ROOMS_PER_SOCKET } from '@danmaku/protocol';
+import { MAX_ROOMS_PER_SOCKET, type KickedPacket } from '@danmaku/protocol';
 import { counter, gauge, type Logger } from '@danmaku/observability';
 import { guard, roomKeys, type RedisStore } from '@danmaku/store';
 import type { ConnectorSettings } from './role.js';
@@ -13,6 +13,8 @@ const QUIET_MS = 3000;
 const sessionsGauge = gauge<'transport'>({ name: 'danmaku_connector_sessions', help: 'Open connections, by transport', labelNames: ['transport'] });
 const roomsGauge = gauge({ name: 'danmaku_connector_rooms', help: 'Rooms with at least one socket on this node' });
 const joins = counter<'result'>({ name: 'danmaku_connector_joins_total', help: 'Room joins, by result', labelNames: ['result'] });
+const moved = counter<'transport'>({ name: 'danmaku_connector_moved_total', help: 'Connections closed by a drain (SIGTERM), told to move first where the protocol can', labelNames: ['transport'] });
+const kicks = counter<'transport'>({ name: 'danmaku_connector_kicks_total', help: 'Sessions taken out of a room by a ban or a kick, by transport', labelNames: ['transport'] });
 export const drops = counter<'reason' | 'transport'>({
   name: 'danmaku_connector_dropped_sockets_total',
   help: 'Connections the server closed, by reason and transport',
@@ -51,6 +53,8 @@ export class ConnectorCore {
   /** Sessions opened since the last collection, and whether any opened since the last tick (see reclaim()). */
   private openedSinceGc = 0;
   private openedThisTick = false;
+  /** SIGTERM: no new joins; the open sessions are being moved away. */
+  draining = false;
 
   constructor(private readonly options: CoreOptions) {
     const { config } = options;
@@ -63,6 +67,8 @@ export class ConnectorCore {
       bigRoomSockets: config.pushBigRoom,
       notifyDelayMs: config.pushNotifyDelayMs,
       sweepMs: config.pushSweepMs,
+      catchUpMaxAgeMs: config.catchUpMaxAgeMs,
+      deliveryBudget: config.roomDeliveryBudget,
       onMembership: options.onMembership,
       ...(options.sampleRatio ? { sampleRatio: options.sampleRatio } : {}),
     });
@@ -112,10 +118,11 @@ export class ConnectorCore {
   }
 
   /**
-   * Joins a room (the business module's room-entry check first). Returns the cursor, or throws
-   * an ApiError; returns null when the session closed meanwhile.
+   * Joins a room (the business module's room-entry check first). Returns the cursor and whether
+   * the catch-up left messages out, or throws an ApiError; returns null when the session closed
+   * meanwhile.
    */
-  async join(session: Session, roomId: string, types: MessageType[], cursor: Cursor | null): Promise<string | null> {
+  async join(session: Session, roomId: string, types: MessageType[], cursor: Cursor | null): Promise<{ cursor: string; skipped: boolean } | null> {
     const { store } = this.options;
     // Counted and reserved before any await: joins sent without waiting for their acks would all
     // pass a check that only looks at finished joins.
@@ -126,6 +133,7 @@ export class ConnectorCore {
       joins.inc({ result: 'refused' });
       throw new ApiError(409, 'too_many_rooms', `One connection may sit in at most ${MAX_ROOMS_PER_SOCKET} rooms; leave one first.`);
     }
+    if (this.draining) throw new ApiError(503, 'draining', 'This connector is shutting down; connect to another one (ask GET /v1/route).', 1);
     if (isNew) joining.add(roomId);
     try {
       if (session.principal && (await store.isBanned(roomId, session.principal.id))) {
@@ -134,7 +142,7 @@ export class ConnectorCore {
       const prepared = await this.hub.prepareJoin(roomId, types, cursor, store.retention);
       if (!session.isOpen() || !this.sessions.has(session)) return null;
       // Synchronous from here: catch-up, then membership, so nothing falls between them.
-      if (prepared.catchUp.length > 0) session.catchUp(roomId, prepared.catchUp, prepared.cursor, prepared.skipped);
+      if (prepared.catchUp.length > 0 || prepared.skipped) session.catchUp(roomId, prepared.catchUp, prepared.cursor, prepared.skipped);
       prepared.commit();
       // A join again (other types, or after a reconnect of the app): the old membership goes
       // after the new one is in, so the room never empties (and forgets its stream) in between.
@@ -145,7 +153,7 @@ export class ConnectorCore {
       session.rooms.set(roomId, prepared.group);
       joins.inc({ result: 'ok' });
       if (session.principal) void store.enter(roomId, session.principal).catch(() => undefined);
-      return prepared.cursor;
+      return { cursor: prepared.cursor, skipped: prepared.skipped };
     } catch (err) {
       joins.inc({ result: 'refused' });
       throw err;
@@ -163,6 +171,52 @@ export class ConnectorCore {
     this.hub.release(roomId, group);
     session.rooms.delete(roomId);
     if (session.principal) void this.options.store.leave(roomId, session.principal.id).catch(() => undefined);
+  }
+
+  /**
+   * Moves every session away, spread evenly over `windowMs` so their reconnects (and catch-up
+   * reads) reach the other connectors as a trickle, not a storm: session i of n goes at i/n of the
+   * window. Resolves when the window is over.
+   */
+  async drain(windowMs: number): Promise<void> {
+    this.draining = true;
+    const started = Date.now();
+    const queue = [...this.sessions];
+    const n = queue.length;
+    if (n === 0) return;
+    let next = 0;
+    const tickMs = n > 0 ? Math.max(5, Math.min(250, windowMs / n)) : windowMs;
+    while (Date.now() - started < windowMs || next < n) {
+      const due = windowMs > 0 ? Math.min(n, Math.floor(((Date.now() - started) / windowMs) * n) + 1) : n;
+      for (; next < due; next++) {
+        const session = queue[next] as Session;
+        if (!this.sessions.has(session)) continue;
+        moved.inc({ transport: session.transport });
+        session.move();
+        this.closed(session);
+      }
+      const left = windowMs - (Date.now() - started);
+      if (next >= n && left <= 0) break;
+      await new Promise((resolve) => setTimeout(resolve, next >= n ? left : Math.min(tickMs, Math.max(1, left))));
+    }
+    this.options.logger.info({ moved: n, ms: Date.now() - started }, 'drained');
+  }
+
+  /**
+   * A moderator took a user out of a room (a ban or a kick, pub/sub): each of their sessions in
+   * it here leaves the room and hears why. Returns how many sessions that was.
+   */
+  kick(packet: KickedPacket & { userId: string }): number {
+    const { userId, ...notice } = packet;
+    let n = 0;
+    for (const session of this.sessions) {
+      if (session.principal?.id !== userId || !session.rooms.has(notice.roomId)) continue;
+      this.leave(session, notice.roomId);
+      session.kicked(notice);
+      kicks.inc({ transport: session.transport });
+      n++;
+    }
+    return n;
   }
 
   /** A live started or ended in a room (pub/sub): every group of the room hears it. */

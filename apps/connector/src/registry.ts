@@ -19,6 +19,8 @@ export interface RegistryOptions {
 export interface Registry {
   /** A room's socket count on this node changed; written to Redis within a few ms. */
   roomChanged(roomId: string, sockets: number): void;
+  /** From now on the node says it is draining (written at once): routers stop handing it out. */
+  drain(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -37,9 +39,18 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
   const dirty = new Map<string, number>();
   let flushTimer: NodeJS.Timeout | null = null;
   let stopped = false;
+  let draining = false;
 
   const beat = async (): Promise<void> => {
-    await registerConnector(redis, cluster, { id: nodeId, url: options.url, sockets: options.sessions(), rooms: hub.rooms.size, ts: Date.now(), ...(options.bilibili ? { bilibili: options.bilibili } : {}) });
+    await registerConnector(redis, cluster, {
+      id: nodeId,
+      url: options.url,
+      sockets: options.sessions(),
+      rooms: hub.rooms.size,
+      ts: Date.now(),
+      ...(options.bilibili ? { bilibili: options.bilibili } : {}),
+      ...(draining ? { draining } : {}),
+    });
   };
 
   const write = async (counts: Map<string, number>): Promise<void> => {
@@ -81,6 +92,10 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
       if (stopped) return;
       dirty.set(roomId, sockets);
       flushTimer ??= setTimeout(flush, FLUSH_MS);
+    },
+    async drain() {
+      draining = true;
+      await beat().catch((err: unknown) => logger.warn({ err }, 'could not say draining; routers see it at the next heartbeat'));
     },
     async stop() {
       stopped = true;

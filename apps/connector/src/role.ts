@@ -11,6 +11,7 @@ const KEYS = [
   'cluster',
   'anonViewers',
   'onlineTtlMs',
+  'catchUpMaxAgeMs',
   'pushMergeMs',
   'pushBigMergeMs',
   'pushBigRoom',
@@ -23,6 +24,8 @@ const KEYS = [
   'biliTcpPort',
   'corsOrigins',
   'switchesRefreshMs',
+  'drainMs',
+  'roomDeliveryBudget',
 ] as const;
 export type ConnectorSettings = Pick<Config, (typeof KEYS)[number]>;
 
@@ -73,6 +76,7 @@ export const connectorRole: Role<ConnectorSettings> = defineRole('connector', KE
   if (own) process.stdout.write(`connector ${connector.nodeId} listening on ${publicUrl}\n`);
   return {
     ready: Promise.resolve(),
+    drain: () => connector.drain(settings.drainMs),
     async stop() {
       await connector.stop();
       ownSwitches?.stop();

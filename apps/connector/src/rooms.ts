@@ -1,5 +1,5 @@
 import { encodeCursor, type Cursor, type MessageType } from '@danmaku/model';
-import { counter, histogram, type Logger } from '@danmaku/observability';
+import { counter, gauge, histogram, type Logger } from '@danmaku/observability';
 import type { StoredMessage } from '@danmaku/push';
 import { SAMPLED_TYPES, keptBySample } from '@danmaku/switches';
 import type { ReadResult, RedisStore } from '@danmaku/store';
@@ -15,7 +15,16 @@ const emitDelay = histogram({
   buckets: [0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5],
 });
 const sampledOut = counter({ name: 'danmaku_connector_sampled_out_total', help: 'Messages a big room\'s packets left out (the bigRoomSampleRatio switch), counted once per packet' });
+const budgetSampledOut = counter({ name: 'danmaku_connector_budget_sampled_out_total', help: 'Messages left out of packets because their room was over DANMAKU_ROOM_DELIVERY_BUDGET on this connector, counted once per packet' });
+const throttledRooms = gauge({ name: 'danmaku_connector_throttled_rooms', help: 'Rooms this connector samples by itself, being over DANMAKU_ROOM_DELIVERY_BUDGET' });
 const broadcastsIn = counter<'result'>({ name: 'danmaku_connector_broadcasts_total', help: 'Broadcast payloads received from the pusher', labelNames: ['result'] });
+
+/** A throttled room aims at this share of the budget, so it stays under it while its rate wobbles. */
+const BUDGET_TARGET = 0.9;
+/** A throttled room goes back to everything once it wants less than this share of the budget (hysteresis). */
+const BUDGET_RELEASE = 0.7;
+/** How long a room's demand is counted before its share is set again. */
+const BUDGET_WINDOW_MS = 1000;
 
 /** Most messages one pull takes per stream; a longer backlog is pulled again at once. */
 const PULL_LIMIT = 500;
@@ -38,6 +47,11 @@ interface Room {
   taken: Map<MessageType, number>;
   /** Highest seq per type emitted to the room: a joining socket's catch-up ends here. */
   emitted: Map<MessageType, number>;
+  /** Newest ts per type of what was taken (from the room's start here): tells a restarted stream from a lagging read. */
+  takenTs: Map<MessageType, number>;
+  /** A stream restarted below `taken` (its keys expired): the next packet says skipped, so clients rewind. */
+  restarted: boolean;
+  openedAt: number;
   pending: StoredMessage[];
   pulling: boolean;
   pullAgain: boolean;
@@ -46,6 +60,11 @@ interface Room {
   lastFlushAt: number;
   lastPullAt: number;
   closed: boolean;
+  /** Deliveries the room's packets would have cost unsampled (messages x sockets) since budgetFrom. */
+  demand: number;
+  budgetFrom: number;
+  /** The share of comments this connector keeps on its own (1: all); below 1 while over budget. */
+  budgetRatio: number;
 }
 
 export interface RoomHubOptions {
@@ -59,6 +78,8 @@ export interface RoomHubOptions {
   bigRoomSockets: number;
   notifyDelayMs: number;
   sweepMs: number;
+  /** A join whose cursor points at messages older than this catches up only on newer ones. */
+  catchUpMaxAgeMs: number;
   /** Rooms whose socket count changed (the registry tells the pusher). */
   onMembership: (roomId: string, sockets: number) => void;
   /**
@@ -67,6 +88,8 @@ export interface RoomHubOptions {
    * who polls and one who holds a connection see the same subset). Default: all.
    */
   sampleRatio?: () => number;
+  /** Deliveries per second one room may cost here before its comments are sampled (0: no limit). */
+  deliveryBudget?: number;
 }
 
 export interface JoinResult {
@@ -114,6 +137,7 @@ export class RoomHub {
         roomId,
         types.map((type) => ({ type, cursorSeq: from.get(type) ?? null })),
         cursor ? catchUpLimit : Math.min(catchUpLimit, 50),
+        cursor ? Date.now() - this.options.catchUpMaxAgeMs : 0,
       );
       // From here to commit() everything is synchronous: no emit can slip in between.
       const room = this.rooms.get(roomId);
@@ -219,13 +243,16 @@ export class RoomHub {
       return;
     }
     broadcastsIn.inc({ result: 'taken' });
+    let newestTs = room.takenTs.get(type) ?? room.openedAt;
     for (; i < messages.length; i++) {
       const m = messages[i] as StoredMessage;
       if (m.seq <= cur) continue;
       room.pending.push(m);
       cur = m.seq;
+      if (m.ts > newestTs) newestTs = m.ts;
     }
     room.taken.set(type, cur);
+    room.takenTs.set(type, newestTs);
     this.scheduleFlush(room);
   }
 
@@ -262,13 +289,26 @@ export class RoomHub {
         const result = results.get(type);
         if (!result || result.messages.length === 0) continue;
         let cur = room.taken.get(type) ?? 0;
+        let newestTs = room.takenTs.get(type) ?? room.openedAt;
+        let messages = parseStored(result.messages);
+        if (result.newestSeq < cur) {
+          // The stream is behind what this room took: its keys expired after a quiet spell (or the
+          // store was reset) and it numbers from 1 again. What is newer than anything taken is new;
+          // a lagging replica's messages are not, and are left alone.
+          messages = messages.filter((m) => m.ts > newestTs);
+          if (messages.length === 0) continue;
+          cur = 0;
+          room.restarted = true;
+        }
         // A broadcast may have moved `taken` while the read was in flight.
-        for (const m of parseStored(result.messages)) {
+        for (const m of messages) {
           if (m.seq <= cur) continue;
           room.pending.push(m);
           cur = m.seq;
+          if (m.ts > newestTs) newestTs = m.ts;
         }
         room.taken.set(type, cur);
+        room.takenTs.set(type, newestTs);
         if (result.messages.length >= PULL_LIMIT) again = true;
       }
       this.scheduleFlush(room);
@@ -305,12 +345,17 @@ export class RoomHub {
     emitDelay.observe(Math.max(0, room.lastFlushAt - oldest) / 1000);
     // The cursors move past what was left out: a thinned packet is the whole window, said so.
     for (const [type, seq] of room.taken) room.emitted.set(type, seq);
-    let skipped = false;
-    const ratio = room.sockets >= this.options.bigRoomSockets && this.options.sampleRatio ? this.options.sampleRatio() : 1;
+    // After a restarted stream the cursor goes back: skipped tells clients to follow it.
+    let skipped = room.restarted;
+    room.restarted = false;
+    this.measureDemand(room, messages.length * room.sockets, room.lastFlushAt);
+    // The operators' switch, when set, overrides the room's own budget.
+    const manual = room.sockets >= this.options.bigRoomSockets && this.options.sampleRatio ? this.options.sampleRatio() : 1;
+    const ratio = manual < 1 ? manual : room.budgetRatio;
     if (ratio < 1) {
       const kept = messages.filter((m) => !SAMPLED_TYPES.has(m.type) || keptBySample(m.seq, ratio));
-      skipped = kept.length < messages.length;
-      sampledOut.inc(messages.length - kept.length);
+      skipped ||= kept.length < messages.length;
+      (manual < 1 ? sampledOut : budgetSampledOut).inc(messages.length - kept.length);
       messages = kept;
     }
     for (const group of room.groups.values()) {
@@ -325,6 +370,37 @@ export class RoomHub {
     }
   }
 
+  /**
+   * Counts what the room's packets would cost unsampled and, once a window, sets the share of
+   * comments it keeps: over the budget, the share that brings it to BUDGET_TARGET of it (the same
+   * rule as the bigRoomSampleRatio switch: by seq, gifts and notices whole); back to all once it
+   * wants less than BUDGET_RELEASE of the budget, so a room near the line does not flap.
+   */
+  private measureDemand(room: Room, deliveries: number, now: number): void {
+    const budget = this.options.deliveryBudget ?? 0;
+    if (budget <= 0) return;
+    room.demand += deliveries;
+    const elapsed = now - room.budgetFrom;
+    if (elapsed < BUDGET_WINDOW_MS) return;
+    const rate = (room.demand * 1000) / elapsed;
+    room.demand = 0;
+    room.budgetFrom = now;
+    const throttled = room.budgetRatio < 1;
+    if (rate > budget || (throttled && rate >= budget * BUDGET_RELEASE)) {
+      // Never quite 1 while throttled: the room stays marked until it is well under.
+      const ratio = Math.min(0.999, (budget * BUDGET_TARGET) / rate);
+      if (!throttled) {
+        throttledRooms.inc();
+        this.options.logger.info({ roomId: room.id, deliveriesPerSecond: Math.round(rate), budget, ratio }, 'room over its delivery budget: sampling its comments');
+      }
+      room.budgetRatio = ratio;
+    } else if (throttled) {
+      throttledRooms.dec();
+      room.budgetRatio = 1;
+      this.options.logger.info({ roomId: room.id, deliveriesPerSecond: Math.round(rate), budget }, 'room back under its delivery budget');
+    }
+  }
+
   private ensureRoom(roomId: string): Room {
     let room = this.rooms.get(roomId);
     if (!room) {
@@ -334,6 +410,9 @@ export class RoomHub {
         sockets: 0,
         taken: new Map(),
         emitted: new Map(),
+        takenTs: new Map(),
+        restarted: false,
+        openedAt: Date.now(),
         pending: [],
         pulling: false,
         pullAgain: false,
@@ -342,6 +421,9 @@ export class RoomHub {
         lastFlushAt: 0,
         lastPullAt: Date.now(),
         closed: false,
+        demand: 0,
+        budgetFrom: Date.now(),
+        budgetRatio: 1,
       };
       this.rooms.set(roomId, room);
     }
@@ -350,6 +432,7 @@ export class RoomHub {
 
   private closeRoom(room: Room): void {
     room.closed = true;
+    if (room.budgetRatio < 1) throttledRooms.dec();
     if (room.notifyTimer) clearTimeout(room.notifyTimer);
     if (room.flushTimer) clearTimeout(room.flushTimer);
     this.rooms.delete(room.id);
@@ -360,6 +443,8 @@ export class RoomHub {
     const now = Date.now();
     for (const room of this.rooms.values()) {
       if (now - room.lastPullAt >= this.options.sweepMs) void this.pull(room, 'sweep');
+      // A throttled room that went quiet is released without waiting for its next packet.
+      if (room.budgetRatio < 1) this.measureDemand(room, 0, now);
     }
   }
 

@@ -4,7 +4,7 @@ import type { Auth, Principal } from '@danmaku/auth';
 import { shapeSocketIoErrors, socketCors, toApiError } from '@danmaku/http';
 import type { SendPipeline as Ingest } from '@danmaku/send';
 import { ApiError, DEFAULT_POLL_TYPES, decodeCursor, type Cursor } from '@danmaku/model';
-import { isAck, type Ack, type ClientToServerWire, type Message, type Refusal, type ServerToClientEvents } from '@danmaku/protocol';
+import { isAck, type Ack, type ClientToServerWire, type KickedPacket, type Message, type Refusal, type ServerToClientEvents } from '@danmaku/protocol';
 import { describeErrors, validJoin, validLeave, validSend } from '@danmaku/protocol/validate';
 import { counter, gauge } from '@danmaku/observability';
 import type { StoredMessage } from '@danmaku/push';
@@ -91,6 +91,15 @@ class SocketIoSession implements Session {
     // The store keeps API messages whole; StoredMessage only types what the push path reads.
     this.socket.emit('messages', { roomId, messages: messages as unknown as Message[], cursor, ...(skipped ? { skipped: true } : {}) });
   }
+  /** `move` first, in the same flush as the close: the SDK reconnects elsewhere, with its cursor. */
+  move(): void {
+    this.socket.emit('move', { reason: 'draining' });
+    this.socket.disconnect(true);
+  }
+  /** The socket stays: it may sit in other rooms, and the SDK closes it when it hears this. */
+  kicked(packet: KickedPacket): void {
+    this.socket.emit('kicked', packet);
+  }
 }
 
 /**
@@ -128,6 +137,7 @@ export class SocketIoTransport implements Transport {
       const token: unknown = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
       let principal: Principal | null = null;
       try {
+        if (core.draining) throw new ApiError(503, 'draining', 'This connector is shutting down; connect to another one (ask GET /v1/route).', 1);
         if (typeof token === 'string' && token.length > 0) principal = auth.verify(token);
         else if (!config.anonViewers) throw new ApiError(401, 'missing_token', 'This server needs a token: connect with auth: { token }.');
       } catch (err) {
@@ -211,7 +221,7 @@ export class SocketIoTransport implements Transport {
     }
     try {
       const joined = await this.options.core.join(session, payload.roomId, types, cursor);
-      if (joined !== null) ack({ ok: true, cursor: joined });
+      if (joined !== null) ack({ ok: true, cursor: joined.cursor, ...(joined.skipped ? { skipped: true as const } : {}) });
     } catch (err) {
       ack(errorBody(err));
     }

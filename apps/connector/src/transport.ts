@@ -1,5 +1,6 @@
 import type { Principal } from '@danmaku/auth';
 import type { MessageType } from '@danmaku/model';
+import type { KickedPacket } from '@danmaku/protocol';
 import type { StoredMessage } from '@danmaku/push';
 
 /**
@@ -40,4 +41,8 @@ export interface Session {
   leaveGroup(group: string): void;
   /** What a joining session missed; a transport whose clients expect no history ignores it. */
   catchUp(roomId: string, messages: StoredMessage[], cursor: string, skipped: boolean): void;
+  /** The session was taken out of a room (it has left it already): tell the client why, as its protocol can. */
+  kicked(packet: KickedPacket): void;
+  /** This node is draining: tell the client to reconnect elsewhere (as its protocol can), then close. */
+  move(): void;
 }

@@ -41,6 +41,7 @@ const CODE_STATUS: Record<string, number> = {
   moderation_unavailable: 503,
   likes_disabled: 503,
   not_ready: 503,
+  draining: 503,
   internal_error: 500,
 };
 
@@ -156,12 +157,13 @@ const DOCS: Record<string, Doc> = {
   'PUT /v1/admin/route-config': { tag: 'admin', summary: 'Change the routing config', answer: open({ config: any('the new routing config') }), errors: [...BODY, ...MODERATOR, 'redis_unavailable'] },
   'POST /v1/client-metrics': { tag: 'observability', summary: 'Client connection reports', status: 202, answer: open({ ok: bool, accepted: num }), errors: BODY },
   'GET /healthz': { tag: 'observability', summary: 'Liveness', answer: open({ ok: bool }) },
-  'GET /readyz': { tag: 'observability', summary: 'Readiness', answer: open({ ready: bool, checks: any('dependency -> up') }), errors: ['not_ready'] },
+  'GET /readyz': { tag: 'observability', summary: 'Readiness (503 draining once the process got SIGTERM)', answer: open({ ready: bool, checks: any('dependency -> up') }), errors: ['not_ready', 'draining'] },
   'GET /metrics': { tag: 'observability', summary: 'Prometheus metrics', text: 'text/plain' },
   'POST /v1/dev/token': { tag: 'auth', summary: 'A development token (development secret only)', answer: open({ token: str, sub: str, name: str, role: str, rooms: { type: 'array' }, expiresInSeconds: num }), errors: [...BODY, 'not_found'] },
   'POST /v1/rooms/:roomId/mutes': { tag: 'moderation', summary: 'Mute a user', answer: open({ userId: str, mutedUntil: any('ms') }), errors: [...BODY, ...MODERATOR, 'redis_unavailable'] },
   'DELETE /v1/rooms/:roomId/mutes/:userId': { tag: 'moderation', summary: 'Unmute a user', answer: open({ userId: str, muted: bool }), errors: [...MODERATOR, 'redis_unavailable'] },
   'POST /v1/rooms/:roomId/bans': { tag: 'moderation', summary: 'Ban a user', answer: open({ userId: str, bannedUntil: any('ms, or null for good') }), errors: [...BODY, ...MODERATOR, 'redis_unavailable'] },
+  'POST /v1/rooms/:roomId/kicks': { tag: 'moderation', summary: 'Take a user out of the room (every live session, once)', answer: open({ userId: str, kicked: bool }), errors: [...BODY, ...MODERATOR, 'redis_unavailable'] },
   'DELETE /v1/rooms/:roomId/bans/:userId': { tag: 'moderation', summary: 'Unban a user', answer: open({ userId: str, banned: bool }), errors: [...MODERATOR, 'redis_unavailable'] },
   'DELETE /v1/rooms/:roomId/messages/:messageId': { tag: 'moderation', summary: 'Delete a message (live and replay)', answer: open({ id: str, removedFromLive: bool, archived: bool }), errors: ['invalid_request', ...MODERATOR, 'redis_unavailable', 'archive_unavailable'] },
   'PUT /v1/rooms/:roomId/slow-mode': { tag: 'moderation', summary: 'Slow mode', answer: open({ slowModeSec: num }), errors: [...BODY, ...MODERATOR, 'redis_unavailable'] },

@@ -21,6 +21,7 @@ export const FRONT_SETTINGS = [
   'bigRoomSpanMs',
   'pressureLagMs',
   'pollRetryMs',
+  'catchUpMaxAgeMs',
   'likesFlushMs',
   'frameAncestors',
   'corsOrigins',

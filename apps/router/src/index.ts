@@ -4,6 +4,7 @@ export {
   grayBucket,
   versionMatches,
   bilibiliEndpoints,
+  rankConnectors,
   DEFAULT_ROUTE_CONFIG,
   type RouteConfig,
   type RouteLists,

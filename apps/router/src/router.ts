@@ -74,7 +74,38 @@ export interface RouteQuery {
   version?: string;
 }
 
-/** The Bilibili endpoints of live connectors, least loaded first like `endpoints`. */
+/** A 32-bit hash with its bits well mixed (FNV-1a, then murmur3's finaliser): near-uniform even for similar keys. */
+function mixedHash(text: string): number {
+  let h = hash32(text);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * The connectors in the order one client should try them: weighted rendezvous hashing of the
+ * client over the live, non-draining connectors. Each connector scores -w / ln(h), h a hash of
+ * (client, connector) in (0, 1), so a client's first choice is connector i with probability
+ * w_i / sum(w): stable for the same client, spread over every connector for many, and when a
+ * connector dies only its own clients move, over all the survivors. The weight falls with load
+ * (w = 1 / (1 + sockets / mean sockets)): an idle connector draws about twice the share of one at
+ * the mean, but not every client, as "least loaded first" would after a peer's death.
+ */
+export function rankConnectors(client: string, connectors: readonly ConnectorInfo[]): ConnectorInfo[] {
+  if (connectors.length <= 1) return [...connectors];
+  const mean = connectors.reduce((sum, c) => sum + c.sockets, 0) / connectors.length;
+  const scored = connectors.map((c) => {
+    const weight = 1 / (1 + c.sockets / (mean + 1));
+    const h = (mixedHash(`${client}\n${c.id}`) + 0.5) / 2 ** 32;
+    return { c, score: -weight / Math.log(h) };
+  });
+  return scored.sort((a, b) => b.score - a.score || a.c.id.localeCompare(b.c.id)).map((s) => s.c);
+}
+
+/** The Bilibili endpoints of live connectors, least loaded first. */
 export function bilibiliEndpoints(connectors: readonly ConnectorInfo[]): { ws: string[]; tcp: string[] } {
   const ws: string[] = [];
   const tcp: string[] = [];
@@ -203,9 +234,13 @@ export async function routerRoutes(app: FastifyInstance, deps: RouterDeps): Prom
 
   app.get<{ Querystring: RouteQuery }>('/v1/route', { schema: { querystring: routeQuerySchema } }, async (request) => {
     const { config, connectors } = await load();
-    const answer = decideRoute(config, request.query, connectors.map((c) => c.url), deps.forcePolling?.() ?? false);
+    // A draining connector (SIGTERM) still serves its sockets while they move, but takes no new ones.
+    const offered = connectors.filter((c) => !c.draining);
+    // Clients without an id are spread at random (by the same weights).
+    const client = request.query.uid || request.query.deviceId || `anon:${Math.random()}`;
+    const answer = decideRoute(config, request.query, rankConnectors(client, offered).map((c) => c.url), deps.forcePolling?.() ?? false);
     answer.pollIntervalMs = Math.max(answer.pollIntervalMs, deps.minPollIntervalMs?.() ?? 0);
-    answer.bilibili = bilibiliEndpoints(connectors);
+    answer.bilibili = bilibiliEndpoints(offered);
     routes.inc({ mode: answer.mode, reason: answer.reason });
     return answer;
   });

@@ -7,11 +7,12 @@ import assert from 'node:assert/strict';
 import { createAuth } from '@danmaku/auth';
 import { createHttpServer, type FastifyInstance } from '@danmaku/http';
 import { createLogger } from '@danmaku/observability';
-import { NODE_TTL_MS, registerConnector } from '@danmaku/push';
+import { NODE_TTL_MS, registerConnector, type ConnectorInfo } from '@danmaku/push';
 import { createRedis, deploymentKeys, waitReady, type Redis } from '@danmaku/store';
 import { startRedis, testConfig, tokenFor, uniqueRoom } from '@danmaku/testkit';
 import { Switchboard } from '@danmaku/switches';
-import { DEFAULT_ROUTE_CONFIG, decideRoute, grayBucket, routerRoutes, versionMatches, type RouteConfig } from '../src/index.js';
+
+import { DEFAULT_ROUTE_CONFIG, decideRoute, grayBucket, rankConnectors, routerRoutes, versionMatches, type RouteConfig } from '../src/index.js';
 
 /** The answer without its Bilibili endpoints (asserted on their own). */
 function withoutBilibili(answer: unknown): unknown {
@@ -67,6 +68,55 @@ describe('decideRoute', () => {
   });
 });
 
+describe('rankConnectors: weighted rendezvous hashing of the client', () => {
+  const node = (id: string, sockets: number): ConnectorInfo => ({ id, url: `http://${id}`, sockets, rooms: 1, ts: 0 });
+  const firstChoices = (nodes: ConnectorInfo[], clients: number, prefix = 'u'): Map<string, number> => {
+    const counts = new Map<string, number>(nodes.map((n) => [n.id, 0]));
+    for (let i = 0; i < clients; i++) {
+      const first = rankConnectors(`${prefix}${i}`, nodes)[0] as ConnectorInfo;
+      counts.set(first.id, (counts.get(first.id) ?? 0) + 1);
+    }
+    return counts;
+  };
+
+  it('spreads clients evenly over equally loaded connectors, and the same client always the same way', () => {
+    const nodes = [node('c1', 100), node('c2', 100), node('c3', 100), node('c4', 100)];
+    const counts = firstChoices(nodes, 40_000);
+    console.log(`# 40,000 clients over 4 equal connectors: ${JSON.stringify(Object.fromEntries(counts))}`);
+    for (const n of counts.values()) assert.ok(Math.abs(n / 40_000 - 0.25) < 0.015, `share ${n / 40_000}`);
+    // Every connector is in every answer (the fallbacks), and the order is stable per client.
+    assert.deepEqual(rankConnectors('alice', nodes), rankConnectors('alice', [...nodes].reverse()));
+    assert.equal(new Set(rankConnectors('alice', nodes).map((n) => n.id)).size, 4);
+  });
+
+  it('weighs by load: less loaded connectors draw more, but not every client', () => {
+    // Mean 1,000: weights 1/(1+0/1001), 1/(1+1000/1001), 1/(1+2000/1001) = 1, 0.5, 0.334.
+    const nodes = [node('idle', 0), node('mid', 1000), node('busy', 2000)];
+    const counts = firstChoices(nodes, 40_000);
+    const share = (id: string): number => (counts.get(id) ?? 0) / 40_000;
+    console.log(`# 40,000 clients over connectors with 0 / 1,000 / 2,000 sockets: ${JSON.stringify(Object.fromEntries(counts))}`);
+    const total = 1 + 1 / (1 + 1000 / 1001) + 1 / (1 + 2000 / 1001);
+    assert.ok(Math.abs(share('idle') - 1 / total) < 0.02, `idle ${share('idle')}`);
+    assert.ok(Math.abs(share('mid') - 1 / (1 + 1000 / 1001) / total) < 0.02, `mid ${share('mid')}`);
+    assert.ok(Math.abs(share('busy') - 1 / (1 + 2000 / 1001) / total) < 0.02, `busy ${share('busy')}`);
+  });
+
+  it('when a connector dies only its clients move, spread over all the survivors', () => {
+    const nodes = [node('c1', 500), node('c2', 500), node('c3', 500), node('c4', 500)];
+    const survivors = nodes.filter((n) => n.id !== 'c4');
+    const moved = new Map<string, number>(survivors.map((n) => [n.id, 0]));
+    for (let i = 0; i < 20_000; i++) {
+      const before = (rankConnectors(`u${i}`, nodes)[0] as ConnectorInfo).id;
+      const after = (rankConnectors(`u${i}`, survivors)[0] as ConnectorInfo).id;
+      if (before !== 'c4') assert.equal(after, before, 'a client of a survivor stays');
+      else moved.set(after, (moved.get(after) ?? 0) + 1);
+    }
+    const total = [...moved.values()].reduce((a, b) => a + b, 0);
+    console.log(`# clients of the dead connector, by new connector: ${JSON.stringify(Object.fromEntries(moved))}`);
+    for (const n of moved.values()) assert.ok(Math.abs(n / total - 1 / 3) < 0.04, `spread ${n / total}`);
+  });
+});
+
 describe('GET /v1/route and the admin endpoint', () => {
   const cluster = uniqueRoom('cluster');
   const config = testConfig({ cluster });
@@ -93,17 +143,22 @@ describe('GET /v1/route and the admin endpoint', () => {
     app.inject({ method: 'PUT', url: '/v1/admin/route-config', headers: { authorization: `Bearer ${token}` }, payload: body as object });
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-  it('hands out live connectors least loaded first; dead ones drop out', async () => {
+  it('hands out live connectors, ranked for the client (Bilibili least loaded first); dead and draining ones drop out', async () => {
     assert.equal((await route('uid=a')).body.reason, 'no_connectors');
     const now = Date.now();
     await registerConnector(redis, cluster, { id: 'busy', url: 'http://busy', sockets: 900, rooms: 1, ts: now, bilibili: { ws: 'ws://busy/sub', tcp: 'busy:2243' } });
     await registerConnector(redis, cluster, { id: 'idle', url: 'http://idle', sockets: 10, rooms: 1, ts: now, bilibili: { ws: 'ws://idle/sub', tcp: null } });
     await registerConnector(redis, cluster, { id: 'dead', url: 'http://dead', sockets: 0, rooms: 0, ts: now - NODE_TTL_MS - 1 });
+    await registerConnector(redis, cluster, { id: 'leaving', url: 'http://leaving', sockets: 0, rooms: 0, ts: now, draining: true, bilibili: { ws: 'ws://leaving/sub', tcp: null } });
     await sleep(60);
     const { body } = await route('uid=a&deviceId=d&version=1.0.0');
+    const ranked = rankConnectors('a', [
+      { id: 'busy', url: 'http://busy', sockets: 900, rooms: 1, ts: now },
+      { id: 'idle', url: 'http://idle', sockets: 10, rooms: 1, ts: now },
+    ]).map((c) => c.url);
     assert.deepEqual(body, {
       mode: 'long',
-      endpoints: ['http://idle', 'http://busy'],
+      endpoints: ranked,
       pollIntervalMs: 2000,
       reason: 'gray',
       // Both transports of the same connectors, in the same order; a node with TCP off lists none.

@@ -154,6 +154,9 @@ export function notice(m: Message, roomid: number): Record<string, unknown> {
  * A moderator's delete. JavaScript clients treat every cmd containing "DANMU_MSG" as a comment
  * and read info[1], so the cmd must not contain it.
  */
+/** A user blocked in the room (Bilibili's ROOM_BLOCK_MSG); sent to that user's connection before it closes. */
+export const roomBlock = (uid: number, uname: string, reason: string): Record<string, unknown> => ({ cmd: 'ROOM_BLOCK_MSG', uid, uname, data: { uid, uname, operator: 2, reason } });
+
 export const messagesDeleted = (roomid: number, ids: readonly string[]): Record<string, unknown> => ({ cmd: 'DANMAKU_DELETE', data: { roomid, ids } });
 
 /** The body for one stored message; null for types that have no Bilibili form (likes are totals). */

@@ -125,9 +125,19 @@ export class DanmakuClient {
           this.forget(transport);
           if (this.stopped) return;
           this.metrics.sample('disconnect', 'long');
-          // Reconnect at once, to the next connector: the one we were on may be gone.
+          // To the next connector (the one we were on may be gone), after a jittered backoff: every
+          // client of a dead connector loses it at the same moment.
+          this.routing.lost();
           this.routing.next();
-          this.connectLong();
+          this.reconnectLater();
+        },
+        moved: () => {
+          this.forget(transport);
+          if (this.stopped) return;
+          this.metrics.sample('disconnect', 'long');
+          // The connector is draining and spreads its clients' moves itself: ask the router now,
+          // it no longer offers that connector; the join carries the cursor.
+          void this.route();
         },
         refused: (error) => {
           this.forget(transport);
@@ -152,10 +162,14 @@ export class DanmakuClient {
     }
     this.routing.next();
     // The next connector, soon; what arrives meanwhile comes with the join (the cursor).
+    this.reconnectLater();
+  }
+
+  private reconnectLater(): void {
     this.retryTimer ??= setTimeout(() => {
       this.retryTimer = null;
       this.connectLong();
-    }, this.routing.nextConnectorDelayMs);
+    }, this.routing.reconnectDelayMs());
   }
 
   private forget(transport: LongTransport): void {
@@ -187,6 +201,7 @@ export class DanmakuClient {
         },
         failed: () => this.metrics.sample('poll_failed', 'short'),
         lost: () => undefined,
+        moved: () => undefined,
         refused: (error) => this.options.onError?.(error),
       },
     );
@@ -200,11 +215,12 @@ export class DanmakuClient {
 
   // --- what both transports bring ----------------------------------------------------------
 
-  private sink(mode: Mode): Pick<TransportEvents, 'cursor' | 'messages' | 'advance' | 'deleted' | 'room'> {
+  private sink(mode: Mode): Pick<TransportEvents, 'cursor' | 'messages' | 'advance' | 'rewind' | 'deleted' | 'room'> {
     return {
       cursor: () => this.delivery.cursor,
       messages: (messages) => this.deliver(messages, mode),
       advance: (cursor) => this.delivery.advance(cursor),
+      rewind: (cursor) => this.delivery.rewind(cursor),
       deleted: (ids) => this.options.onDeleted?.(ids),
       room: (info) => this.options.onRoom?.(info),
     };

@@ -31,6 +31,20 @@ export class Delivery {
     }
   }
 
+  /**
+   * The server answered `skipped` with this cursor. Where it is behind ours, the room's stream
+   * started again below us (its live state expired after a quiet spell, or the store was reset):
+   * our floor for that type goes back, so the new messages are not taken for old ones. Ids already
+   * delivered stay known.
+   */
+  rewind(text: string): void {
+    const cursor = decodeCursor(text);
+    if (!cursor) return;
+    for (const [type, seq] of Object.entries(cursor) as [keyof Cursor, number][]) {
+      if (seq < (this.seqs[type] ?? 0)) this.seqs[type] = 0;
+    }
+  }
+
   /** Returns the messages not delivered before, in seq order per type, and records them as delivered. */
   accept(messages: readonly Message[]): Message[] {
     if (messages.length === 0) return [];

@@ -81,6 +81,7 @@ export class LongTransport implements Transport {
     // What a catch-up or a push brings; the catch-up comes before the join's ack.
     socket.on('messages', (packet) => {
       if (packet.roomId !== roomId) return;
+      if (packet.skipped && packet.cursor) this.events.rewind(packet.cursor);
       this.events.messages(packet.messages);
       if (packet.cursor) this.events.advance(packet.cursor);
     });
@@ -89,6 +90,18 @@ export class LongTransport implements Transport {
     });
     socket.on('room', (info) => {
       if (info.roomId === roomId) this.events.room(info);
+    });
+    // The connector is going away (a deploy): elsewhere, with the cursor. Its close follows.
+    socket.on('move', () => {
+      if (this.socket !== socket || !this.joined) return;
+      this.close();
+      this.events.moved();
+    });
+    // A moderator took this user out of the room: no rejoin (a ban would refuse it anyway).
+    socket.on('kicked', (packet) => {
+      if (packet.roomId !== roomId) return;
+      this.close();
+      this.events.refused(new ClientError(packet.code, packet.message, 403));
     });
     socket.on('disconnect', () => {
       if (this.socket !== socket) return;

@@ -29,6 +29,16 @@ export interface ClientOptions {
   /** First wait before trying long again after degrading; doubles each time up to longRetryMaxMs. */
   longRetryMs?: number;
   longRetryMaxMs?: number;
+  /**
+   * Reconnects (after a lost connection or a failed connect) wait a random time between 0 and
+   * reconnectBaseMs * 2^attempt, capped at reconnectMaxMs ("full jitter"), so the clients of a
+   * connector that went away come back spread out instead of all at once.
+   */
+  reconnectBaseMs?: number;
+  reconnectMaxMs?: number;
+  /** Randomness and clock of the backoff, for tests. */
+  random?: () => number;
+  now?: () => number;
   /** How often connection metrics are reported (0: never). */
   metricsIntervalMs?: number;
   /** Report the delivery latency of one message in this many. */
@@ -48,7 +58,19 @@ export class ClientError extends Error {
   }
 }
 
-type Defaulted = 'types' | 'connectTimeoutMs' | 'maxFailures' | 'longRetryMs' | 'longRetryMaxMs' | 'metricsIntervalMs' | 'latencySampleEvery' | 'fetch';
+type Defaulted =
+  | 'types'
+  | 'connectTimeoutMs'
+  | 'maxFailures'
+  | 'longRetryMs'
+  | 'longRetryMaxMs'
+  | 'reconnectBaseMs'
+  | 'reconnectMaxMs'
+  | 'random'
+  | 'now'
+  | 'metricsIntervalMs'
+  | 'latencySampleEvery'
+  | 'fetch';
 
 /** The options with every default filled in. */
 export type ResolvedOptions = Omit<ClientOptions, Defaulted> & Required<Pick<ClientOptions, Defaulted>>;
@@ -59,6 +81,10 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     maxFailures: 3,
     longRetryMs: 30_000,
     longRetryMaxMs: 5 * 60_000,
+    reconnectBaseMs: 1000,
+    reconnectMaxMs: 30_000,
+    random: Math.random,
+    now: Date.now,
     metricsIntervalMs: 30_000,
     latencySampleEvery: 20,
     ...options,

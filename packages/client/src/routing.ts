@@ -8,8 +8,13 @@ import { ClientError, type ResolvedOptions } from './options.js';
 
 export type { RouteAnswer };
 
-/** A retry after a failed connect waits this long times the failures in a row. */
-const NEXT_CONNECTOR_STEP_MS = 200;
+/** A connection up this long was stable: the next drop starts the backoff again from its first step. */
+export const STABLE_MS = 10_000;
+
+/** Exponential backoff with full jitter: uniformly random in [0, min(maxMs, baseMs * 2^attempt)). */
+export function fullJitterMs(attempt: number, baseMs: number, maxMs: number, random: () => number): number {
+  return Math.floor(random() * Math.min(maxMs, baseMs * 2 ** attempt));
+}
 
 export class Routing {
   /** The poll interval the router asked for; kept when the router cannot be reached. */
@@ -18,8 +23,16 @@ export class Routing {
   private index = 0;
   private failures = 0;
   private degradations = 0;
+  /** Reconnects since the last stable connection: the backoff's exponent. */
+  private attempts = 0;
+  private upSince = 0;
 
-  constructor(private readonly options: Pick<ResolvedOptions, 'baseUrl' | 'routerUrl' | 'uid' | 'deviceId' | 'version' | 'fetch' | 'maxFailures' | 'longRetryMs' | 'longRetryMaxMs'>) {}
+  constructor(
+    private readonly options: Pick<
+      ResolvedOptions,
+      'baseUrl' | 'routerUrl' | 'uid' | 'deviceId' | 'version' | 'fetch' | 'maxFailures' | 'longRetryMs' | 'longRetryMaxMs' | 'reconnectBaseMs' | 'reconnectMaxMs' | 'random' | 'now'
+    >,
+  ) {}
 
   /** Asks the router. With no router (down, or not served at this address) the answer is to poll the front. */
   async ask(): Promise<RouteAnswer> {
@@ -60,6 +73,12 @@ export class Routing {
 
   connected(): void {
     this.failures = 0;
+    this.upSince = this.options.now();
+  }
+
+  /** The connection went away; one that had been up a while starts the backoff over. */
+  lost(): void {
+    if (this.options.now() - this.upSince >= STABLE_MS) this.attempts = 0;
   }
 
   /** Counts a failed connect; true when it was one too many and the client should poll now. */
@@ -71,9 +90,9 @@ export class Routing {
     return true;
   }
 
-  /** How long to wait before the next connector, after a failure that did not degrade. */
-  get nextConnectorDelayMs(): number {
-    return NEXT_CONNECTOR_STEP_MS * this.failures;
+  /** How long to wait before the next connect (after a lost connection or a failed connect); counts the attempt. */
+  reconnectDelayMs(): number {
+    return fullJitterMs(this.attempts++, this.options.reconnectBaseMs, this.options.reconnectMaxMs, this.options.random);
   }
 
   /** How long to poll before asking the router again: doubling with each degradation, up to longRetryMaxMs. */

@@ -14,6 +14,7 @@ export interface PollOptions extends HttpTarget {
 interface PollPage {
   messages: Message[];
   cursor: string;
+  skipped?: boolean;
   retryAfterMs: number;
 }
 
@@ -61,6 +62,7 @@ export class PollTransport implements Transport {
       if (!response.ok) throw new ClientError('poll_failed', `Poll answered ${response.status}.`, response.status);
       const page = (await response.json()) as PollPage;
       if (!this.running) return;
+      if (page.skipped) this.events.rewind(page.cursor);
       this.events.messages(page.messages);
       this.events.advance(page.cursor);
       wait = Math.max(MIN_WAIT_MS, page.retryAfterMs ?? this.options.intervalMs());

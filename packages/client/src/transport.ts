@@ -34,6 +34,8 @@ export interface TransportEvents {
   messages(messages: Message[]): void;
   /** A cursor the server gave with them: the client is at least this far. */
   advance(cursor: string): void;
+  /** A `skipped` answer's cursor, before its messages: where it is behind the client's, the stream restarted. */
+  rewind(cursor: string): void;
   deleted(ids: string[]): void;
   room(info: RoomInfo): void;
   /** Connected and in the room (long: handshake and join done, in `ms`), or a poll answered. */
@@ -42,6 +44,8 @@ export interface TransportEvents {
   failed(reason: string): void;
   /** Was up, and the link went away; the transport is closed. */
   lost(): void;
+  /** The server asked the client to reconnect elsewhere (it is draining); the transport is closed. */
+  moved(): void;
   /** The server refused the room for a reason no transport would fix (banned, a bad request); closed. */
   refused(error: ClientError): void;
 }

@@ -11,7 +11,7 @@ import { decodeCursor, encodeCursor, type Message, type MessageType } from '@dan
 import { freePort, waitFor } from '@danmaku/testkit';
 import { Delivery } from '../src/delivery.js';
 import { Metrics } from '../src/metrics.js';
-import { Routing } from '../src/routing.js';
+import { Routing, STABLE_MS, fullJitterMs } from '../src/routing.js';
 
 const msg = (type: MessageType, seq: number, id = `${type}-${seq}`, ts = Date.now()): Message => ({
   id,
@@ -51,6 +51,20 @@ describe('delivery', () => {
     assert.deepEqual(decodeCursor(d.cursor ?? ''), { comment: 11, enter: 3 });
   });
 
+  it('rewinds a type whose stream restarted below it (a skipped answer behind its cursor), and only then', () => {
+    const d = new Delivery();
+    d.accept([msg('comment', 7), msg('gift', 3)]);
+    // A skipped answer ahead of us (retention, sampling): nothing goes back.
+    d.rewind(encodeCursor({ comment: 9 }));
+    assert.deepEqual(d.accept([msg('comment', 2, 'old-2')]), []);
+    // Behind us: the room's live state expired and numbers from 1 again.
+    d.rewind(encodeCursor({ comment: 1 }));
+    assert.deepEqual(d.accept([msg('comment', 1, 'new-1')]).map((m) => m.id), ['new-1']);
+    assert.deepEqual(decodeCursor(d.cursor ?? ''), { comment: 1, gift: 3 });
+    // What was delivered before stays known by id.
+    assert.deepEqual(d.accept([msg('comment', 7)]), []);
+  });
+
   it('forgets the oldest ids past its capacity, still guarded by the seqs', () => {
     const d = new Delivery(3);
     d.accept([1, 2, 3, 4, 5].map((seq) => msg('comment', seq)));
@@ -58,6 +72,20 @@ describe('delivery', () => {
     assert.deepEqual(d.accept([msg('comment', 1)]), []);
     assert.deepEqual(d.accept([msg('gift', 1, 'comment-5')]), [], 'a recent id is still known');
   });
+});
+
+/** Routing options for the tests: small backoff numbers; `extra` overrides. */
+const options = (baseUrl: string, extra: Partial<ConstructorParameters<typeof Routing>[0]> = {}): ConstructorParameters<typeof Routing>[0] => ({
+  baseUrl,
+  fetch: globalThis.fetch,
+  maxFailures: 3,
+  longRetryMs: 1000,
+  longRetryMaxMs: 5000,
+  reconnectBaseMs: 100,
+  reconnectMaxMs: 1000,
+  random: Math.random,
+  now: Date.now,
+  ...extra,
 });
 
 describe('routing', () => {
@@ -76,14 +104,6 @@ describe('routing', () => {
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
-  const options = (baseUrl: string, extra: Partial<ConstructorParameters<typeof Routing>[0]> = {}): ConstructorParameters<typeof Routing>[0] => ({
-    baseUrl,
-    fetch: globalThis.fetch,
-    maxFailures: 3,
-    longRetryMs: 1000,
-    longRetryMaxMs: 5000,
-    ...extra,
-  });
 
   it('asks the router with the client identity and rotates through its connectors', async () => {
     let asked = '';
@@ -115,9 +135,7 @@ describe('routing', () => {
     const routing = new Routing(options('http://x'));
     assert.equal(routing.degraded, false);
     assert.equal(routing.connectFailed(), false);
-    assert.equal(routing.nextConnectorDelayMs, 200);
     assert.equal(routing.connectFailed(), false);
-    assert.equal(routing.nextConnectorDelayMs, 400);
     routing.connected();
     // A success in between starts the count again.
     assert.equal(routing.connectFailed(), false);
@@ -129,6 +147,57 @@ describe('routing', () => {
     assert.equal(routing.longRetryDelayMs, 2000);
     for (let i = 0; i < 9; i++) routing.connectFailed();
     assert.equal(routing.longRetryDelayMs, 5000, 'capped at longRetryMaxMs');
+  });
+});
+
+describe('reconnect backoff: exponential with full jitter', () => {
+  it('waits a random share of a doubling cap: 0 .. base * 2^attempt, at most the max', () => {
+    assert.equal(fullJitterMs(0, 100, 1000, () => 0), 0);
+    assert.deepEqual([0, 1, 2, 3, 4, 5].map((a) => fullJitterMs(a, 100, 1000, () => 0.5)), [50, 100, 200, 400, 500, 500]);
+    assert.deepEqual([0, 1, 2, 3, 4].map((a) => fullJitterMs(a, 100, 1000, () => 0.999999)), [99, 199, 399, 799, 999]);
+  });
+
+  it('the routing counts attempts, and a stable connection (by the injected clock) starts over', () => {
+    let now = 1_000_000;
+    const draws: number[] = [];
+    const routing = new Routing(
+      options('http://x', {
+        // The top of each range, so the caps show.
+        random: () => {
+          draws.push(now);
+          return 0.999999;
+        },
+        now: () => now,
+      }),
+    );
+    assert.deepEqual([routing.reconnectDelayMs(), routing.reconnectDelayMs(), routing.reconnectDelayMs()], [99, 199, 399]);
+    routing.connected();
+    now += STABLE_MS - 1;
+    // Up, but not for long: a flapping connector keeps the backoff growing.
+    routing.lost();
+    assert.equal(routing.reconnectDelayMs(), 799);
+    assert.equal(routing.reconnectDelayMs(), 999, 'capped');
+    routing.connected();
+    now += STABLE_MS;
+    routing.lost();
+    assert.equal(routing.reconnectDelayMs(), 99, 'after a stable connection, from the first step');
+    assert.equal(draws.length, 6, 'one draw per reconnect');
+  });
+
+  it('10,000 clients losing the same connector come back spread evenly over the first window', () => {
+    const routing = (): Routing => new Routing(options('http://x', { reconnectBaseMs: 1000, reconnectMaxMs: 30_000 }));
+    const perQuarter = [0, 0, 0, 0];
+    for (let i = 0; i < 10_000; i++) {
+      const r = routing();
+      r.connected();
+      r.lost();
+      const delay = r.reconnectDelayMs();
+      assert.ok(delay >= 0 && delay < 1000);
+      const quarter = Math.floor(delay / 250);
+      perQuarter[quarter] = (perQuarter[quarter] ?? 0) + 1;
+    }
+    console.log(`# first reconnect of 10,000 clients, per 250 ms of the first second: ${perQuarter.join(', ')}`);
+    for (const n of perQuarter) assert.ok(n > 2300 && n < 2700, `even: ${perQuarter.join(', ')}`);
   });
 });
 

@@ -103,6 +103,8 @@ export const SETTINGS = {
   jwtSecret: { env: 'DANMAKU_JWT_SECRET', default: 'dev-secret-change-me', doc: 'HS256 secret of the tokens (API.md, Auth).' },
   retention: { env: 'DANMAKU_RETENTION', default: '1000', doc: 'Live messages kept per (room, type) in Redis; older ones are only in the archive.', parse: positiveInt },
   dedupWindow: { env: 'DANMAKU_DEDUP_WINDOW', default: '20000', doc: 'Message ids remembered per (room, type) to drop redelivered messages.', parse: positiveInt },
+  roomTtlS: { env: 'DANMAKU_ROOM_TTL_S', default: '86400', doc: 'Seconds a room\'s live state in Redis (each (room, type)\'s messages, dedup ids, seq counter, floor) lives after the room\'s last write; then Redis forgets it (the archive keeps everything) and a poll or join answers an empty window.', parse: positiveInt },
+  catchUpMaxAgeMs: { env: 'DANMAKU_CATCHUP_MAX_AGE_MS', default: '60000', doc: 'A poll or socket.io join whose cursor points at messages older than this gets only newer ones, with skipped: true (stale comments are not replayed to a viewer who comes back; the replay API reads everything).', parse: positiveInt },
   onlineTtlMs: { env: 'DANMAKU_ONLINE_TTL_MS', default: '90000', doc: 'A viewer not seen (enter/heartbeat) for this long no longer counts as online.', parse: positiveInt },
   processorLingerMs: { env: 'DANMAKU_PROCESSOR_LINGER_MS', default: '5', doc: 'How long the processor waits to fill a batch: fewer Lua calls and announcements at low rates, for a few ms of latency.', parse: wholeNumber },
   archiverLingerMs: { env: 'DANMAKU_ARCHIVER_LINGER_MS', default: '200', doc: 'How long the archiver waits to fill a batch before inserting into MySQL.', parse: wholeNumber },
@@ -144,6 +146,8 @@ export const SETTINGS = {
   pollRetryMs: { env: 'DANMAKU_POLL_RETRY_MS', default: '2000', doc: 'retryAfterMs of a poll (doubled when the front is under pressure; the pollIntervalMs switch raises it).', parse: positiveInt },
   likesFlushMs: { env: 'DANMAKU_LIKES_FLUSH_MS', default: '1000', doc: 'How often a front flushes its aggregated like counts to Redis.', parse: positiveInt },
   // Long connections: router, connector, pusher
+  roomDeliveryBudget: { env: 'DANMAKU_ROOM_DELIVERY_BUDGET', default: '500000', doc: 'Deliveries per second (messages x sockets) one connector spends on one room; a room that wants more has its comments sampled by that connector (by seq, gifts and system notices whole, packets say skipped) until it wants under 70 % of it again. 0 = no budget. The bigRoomSampleRatio switch, when set, overrides it.', parse: wholeNumber },
+  drainMs: { env: 'DANMAKU_DRAIN_MS', default: '30000', doc: 'On SIGTERM a role answers /readyz 503 at once, and a connector closes its connections spread evenly over this many ms (socket.io clients are told to move first), then exits. SIGINT stops at once.', parse: wholeNumber },
   routerPort: { env: 'ROUTER_PORT', default: '8090', doc: 'Port of the router (GET /v1/route) when it runs on its own.', parse: port },
   connectorPort: { env: 'CONNECTOR_PORT', default: '8091', doc: 'Port of a connector (socket.io, /metrics) when it runs on its own.', parse: port },
   pusherPort: { env: 'PUSHER_PORT', default: '9103', doc: 'Port of the pusher\'s /metrics, /healthz and /readyz.', parse: port },

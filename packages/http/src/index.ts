@@ -328,9 +328,25 @@ export function shapeSocketIoErrors(server: HttpServer, path = '/socket.io/'): v
   });
 }
 
-/** `/readyz`: 200 when every check passes, else 503 naming the failing dependencies. */
+let draining = false;
+
+/**
+ * This process is going away (SIGTERM): from now on every /readyz it serves answers 503
+ * `draining`, so load balancers and the router stop sending it work while it finishes what it has.
+ * Process-wide on purpose: the roles of one process stop together.
+ */
+export function startDraining(): void {
+  draining = true;
+}
+
+export function isDraining(): boolean {
+  return draining;
+}
+
+/** `/readyz`: 200 when every check passes, else 503 naming the failing dependencies (or `draining`). */
 export function readinessRoute(app: FastifyInstance, checks: Record<string, () => Promise<boolean> | boolean>): void {
   app.get('/readyz', async (_request, reply) => {
+    if (draining) return sendError(reply, new ApiError(503, 'draining', 'Draining: this process is shutting down.', 1));
     const results: Record<string, boolean> = {};
     await Promise.all(
       Object.entries(checks).map(async ([name, check]) => {

@@ -203,7 +203,14 @@ export class Moderation {
     const until = durationSec === undefined ? Number.POSITIVE_INFINITY : now + durationSec * 1000;
     await this.options.store.ban(roomId, userId, until);
     await this.changed(roomId, 'ban', userId, until);
+    // Bans are checked on join and send; a viewer already in the room is taken out of it.
+    await this.options.store.kick({ roomId, userId, code: 'banned', message: bannedError(roomId, Number.isFinite(until) ? until : 'inf').message });
     return Number.isFinite(until) ? until : null;
+  }
+
+  /** Takes the user's live sessions out of the room, once: unlike a ban, they may join again. */
+  async kick(roomId: string, userId: string): Promise<void> {
+    await this.options.store.kick({ roomId, userId, code: 'kicked', message: `A moderator removed you from room ${roomId}.` });
   }
 
   async unban(roomId: string, userId: string): Promise<void> {

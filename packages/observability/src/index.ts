@@ -42,16 +42,29 @@ export async function metricsText(): Promise<{ contentType: string; body: string
   return { contentType: registry.contentType, body: await registry.metrics() };
 }
 
+export interface StopOptions {
+  /** How long the stop itself may take before the process exits anyway. */
+  graceMs?: number;
+  /**
+   * SIGTERM only (a deploy): runs first, then the stop. SIGINT (development) skips it, and a
+   * SIGINT while draining stops at once.
+   */
+  drain?: () => Promise<void>;
+  /** How long the drain may take (its own window), on top of graceMs. */
+  drainMs?: number;
+}
+
 /**
  * Stops the role cleanly on SIGINT/SIGTERM (finish the batch in hand, commit, close), and
- * exits anyway if that takes longer than `graceMs`.
+ * exits anyway if that takes longer than `graceMs`; on SIGTERM a `drain` runs before the stop.
  */
-export function stopOnSignals(logger: Logger, stop: () => Promise<void>, graceMs = 10_000): void {
+export function stopOnSignals(logger: Logger, stop: () => Promise<void>, options: StopOptions = {}): void {
+  const graceMs = options.graceMs ?? 10_000;
   let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
+  let draining = false;
+  const stopNow = (): void => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'stopping');
     setTimeout(() => {
       logger.error('did not stop in time; exiting');
       process.exit(1);
@@ -64,6 +77,24 @@ export function stopOnSignals(logger: Logger, stop: () => Promise<void>, graceMs
       },
     );
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    if (signal === 'SIGTERM' && options.drain && !draining) {
+      draining = true;
+      logger.info({ signal, drainMs: options.drainMs }, 'draining');
+      setTimeout(() => {
+        logger.error('did not drain in time; exiting');
+        process.exit(1);
+      }, (options.drainMs ?? 0) + graceMs).unref();
+      options.drain().then(stopNow, (err: unknown) => {
+        logger.error({ err }, 'error while draining');
+        stopNow();
+      });
+      return;
+    }
+    logger.info({ signal }, 'stopping');
+    stopNow();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 }

@@ -25,7 +25,8 @@ export interface JoinRequest {
   /** Where the client left off: it first receives what it missed, within retention. */
   cursor?: string;
 }
-export type JoinAck = { ok: true; cursor: string } | Refusal;
+/** `skipped`: the catch-up left messages out (older than retention, or than the catch-up age). */
+export type JoinAck = { ok: true; cursor: string; skipped?: true } | Refusal;
 
 export interface LeaveRequest {
   roomId: string;
@@ -40,7 +41,7 @@ export interface MessagesPacket {
   roomId: string;
   messages: Message[];
   cursor: string;
-  /** A catch-up that could not reach back as far as the join's cursor (retention). */
+  /** Messages were left out: a catch-up that could not or would not reach back as far as the join's cursor (retention, catch-up age), or a sampled big room. */
   skipped?: boolean;
 }
 
@@ -53,6 +54,21 @@ export interface RoomInfo {
 export interface DeletedPacket {
   roomId: string;
   ids: string[];
+}
+
+/**
+ * The user was taken out of the room by a moderator: `banned` (a ban, the room refuses a join
+ * until it ends) or `kicked` (this time only). No more packets of the room follow; the SDK does
+ * not rejoin by itself.
+ */
+export interface KickedPacket {
+  roomId: string;
+  code: 'banned' | 'kicked';
+  message: string;
+}
+
+export interface MovePacket {
+  reason: 'draining';
 }
 
 export type Ack<A> = (answer: A) => void;
@@ -69,6 +85,9 @@ export interface ServerToClientEvents {
   messages: (packet: MessagesPacket) => void;
   room: (info: RoomInfo) => void;
   deleted: (packet: DeletedPacket) => void;
+  kicked: (packet: KickedPacket) => void;
+  /** This connector is going away (a deploy): reconnect to another one, with the cursor. The server closes the socket right after. */
+  move: (packet: MovePacket) => void;
 }
 
 export const CLIENT_EVENTS = ['join', 'leave', 'send'] as const satisfies readonly (keyof ClientToServerEvents)[];

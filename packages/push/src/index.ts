@@ -87,6 +87,8 @@ export interface ConnectorInfo {
   ts: number;
   /** The Bilibili live protocol on this node: WebSocket URL (path /sub), and raw TCP host:port when on. */
   bilibili?: { ws: string; tcp: string | null };
+  /** Shutting down (SIGTERM): still alive for the pushers, no longer handed out by routers. */
+  draining?: boolean;
 }
 
 /** A node that has not beaten for this long is dead: routers stop handing it out, pushers skip it. */

@@ -35,6 +35,11 @@ export interface RunningRole {
   ready: Promise<void>;
   /** Graceful: finish the work in hand, commit, close what the role opened itself. */
   stop(): Promise<void>;
+  /**
+   * Before stop on SIGTERM (a deploy), while /readyz already answers 503: hand the role's clients
+   * over to its peers (a connector moves its connections over DANMAKU_DRAIN_MS). Optional.
+   */
+  drain?(): Promise<void>;
 }
 
 /** The front's HTTP server, once a front runs in this process: other roles share its port. */

@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig, unsafeStartReason, type Config } from '@danmaku/config';
+import { startDraining } from '@danmaku/http';
 import { createLogger, stopOnSignals, type Logger } from '@danmaku/observability';
 import type { Role, RunningRole } from './role.js';
 import { ProcessShared } from './shared.js';
@@ -9,6 +10,8 @@ export interface RunningRoles {
   ready: Promise<void>;
   /** Stops the roles in reverse order (those that take traffic started last and stop first), then the shared resources. */
   stop(): Promise<void>;
+  /** /readyz answers 503 from now on, and every role drains (all at once); stop comes after. */
+  drain(): Promise<void>;
 }
 
 /** A role of any settings type (a list mixes them); the runner hands each its own slice. */
@@ -34,10 +37,18 @@ export async function runRoles(config: Config, logger: Logger, roles: readonly A
     await stop().catch(() => undefined);
     throw err;
   }
-  return { shared, ready: Promise.all(running.map((r) => r.ready)).then(() => undefined), stop };
+  const drain = async (): Promise<void> => {
+    startDraining();
+    await Promise.all(running.map((role) => role.drain?.()));
+  };
+  return { shared, ready: Promise.all(running.map((r) => r.ready)).then(() => undefined), stop, drain };
 }
 
-/** A role's main.ts: config from the environment, the role alone in this process, stopped on SIGINT/SIGTERM. */
+/**
+ * A role's main.ts: config from the environment, the role alone in this process. SIGTERM drains
+ * (/readyz 503 at once, then the role's drain, at most DANMAKU_DRAIN_MS) and stops; SIGINT, or a
+ * second signal, stops at once.
+ */
 export async function runMain(role: AnyRole): Promise<RunningRoles> {
   const config = loadConfig();
   const logger = createLogger(role.name, config.logLevel);
@@ -56,7 +67,7 @@ export async function runMain(role: AnyRole): Promise<RunningRoles> {
     process.stderr.write(`${err.message}\n`);
     process.exit(1);
   }
-  stopOnSignals(logger, () => running.stop());
+  stopOnSignals(logger, () => running.stop(), { drain: () => running.drain(), drainMs: config.drainMs });
   await running.ready;
   return running;
 }

@@ -153,6 +153,8 @@ export const channels = {
   node: (nodeId: string) => `dm:{n:${nodeId}}:node`,
   /** Messages were deleted; caches drop them, connectors emit `deleted`. Low traffic: one channel. */
   deleted: 'dm:{g}:deleted',
+  /** A user was banned from or kicked out of a room; connectors close that user's sessions in it. */
+  kicked: 'dm:{g}:kicked',
   /** A room's live started or ended; per-process live caches drop that room. */
   live: 'dm:{g}:live',
   /** A live's replay caches are stale (a message was deleted). */

@@ -6,7 +6,7 @@ import { RedisStore } from './store.js';
 
 type StoreConfig = Pick<
   Config,
-  'redisUrl' | 'redisReadUrl' | 'redisClusterNodes' | 'redisClusterReplicaReads' | 'redisTimeoutMs' | 'retention' | 'dedupWindow' | 'onlineTtlMs' | 'redisWaitReplicas' | 'redisWaitTimeoutMs'
+  'redisUrl' | 'redisReadUrl' | 'redisClusterNodes' | 'redisClusterReplicaReads' | 'redisTimeoutMs' | 'retention' | 'dedupWindow' | 'onlineTtlMs' | 'roomTtlS' | 'redisWaitReplicas' | 'redisWaitTimeoutMs'
 >;
 
 /** Where the store lives, in words for logs and errors. */
@@ -58,6 +58,7 @@ export async function openStore(config: StoreConfig, name: string): Promise<{ st
     retention: config.retention,
     dedupWindow: config.dedupWindow,
     onlineTtlMs: config.onlineTtlMs,
+    roomTtlS: config.roomTtlS,
     waitReplicas: config.redisWaitReplicas,
     waitTimeoutMs: config.redisWaitTimeoutMs,
   });

@@ -18,7 +18,7 @@ type ScriptReply = (string | number)[];
 
 interface ScriptedRedis extends Redis {
   dmAppend(z: string, seq: string, ids: string, floor: string, ...args: (string | number)[]): Promise<ScriptReply>;
-  dmRead(z: string, seq: string, floor: string, cursor: number, limit: number): Promise<ScriptReply>;
+  dmRead(z: string, seq: string, floor: string, cursor: number, limit: number, notBefore: number): Promise<ScriptReply>;
   dmDelete(z: string, ids: string, id: string): Promise<number>;
   dmPresence(users: string, names: string, now: number, ttl: number, op: string, id: string, name: string): Promise<number>;
 }
@@ -39,6 +39,17 @@ export interface MessagesDeleted {
   roomId: string;
   type: MessageType;
   ids: string[];
+}
+
+/** Pub/sub channel: a user is out of a room (ban or kick); every connector removes their sessions. */
+export const KICKED_CHANNEL = channels.kicked;
+
+export interface RoomKick {
+  roomId: string;
+  userId: string;
+  code: 'banned' | 'kicked';
+  /** A sentence for the user, as in an error body. */
+  message: string;
 }
 
 export interface AppendEntry {
@@ -70,6 +81,8 @@ export interface StoreOptions {
   retention: number;
   dedupWindow: number;
   onlineTtlMs: number;
+  /** Seconds a (room, type) stream's keys live after its last append (default one day). */
+  roomTtlS?: number;
   /**
    * After every append, WAIT for this many replicas (at most waitTimeoutMs) and fail the append
    * when fewer acknowledged: the processor then does not commit, and the bus redelivers.
@@ -83,8 +96,8 @@ export interface StoreOptions {
 /** The message log of the roles (Centrifuge's Broker history, in our shape). */
 export interface MessageLog {
   append(roomId: string, type: MessageType, entries: readonly AppendEntry[]): Promise<AppendResult>;
-  readSince(roomId: string, type: MessageType, cursorSeq: number | null, limit: number): Promise<ReadResult>;
-  readMany(roomId: string, wants: readonly { type: MessageType; cursorSeq: number | null }[], limit: number): Promise<Map<MessageType, ReadResult>>;
+  readSince(roomId: string, type: MessageType, cursorSeq: number | null, limit: number, notBefore?: number): Promise<ReadResult>;
+  readMany(roomId: string, wants: readonly { type: MessageType; cursorSeq: number | null }[], limit: number, notBefore?: number): Promise<Map<MessageType, ReadResult>>;
   newestSeq(roomId: string, type: MessageType): Promise<number>;
   newestSeqs(roomId: string, types: readonly MessageType[]): Promise<number[]>;
   deleteMessage(roomId: string, type: MessageType, id: string): Promise<boolean>;
@@ -112,6 +125,7 @@ export class RedisStore implements MessageLog, Presence {
   readonly retention: number;
   private readonly dedupWindow: number;
   private readonly onlineTtlMs: number;
+  private readonly roomTtlS: number;
   private readonly waitReplicas: number;
   private readonly waitTimeoutMs: number;
 
@@ -123,6 +137,7 @@ export class RedisStore implements MessageLog, Presence {
     this.retention = options.retention;
     this.dedupWindow = options.dedupWindow;
     this.onlineTtlMs = options.onlineTtlMs;
+    this.roomTtlS = options.roomTtlS ?? 86_400;
     this.waitReplicas = options.waitReplicas ?? 0;
     this.waitTimeoutMs = options.waitTimeoutMs ?? 100;
   }
@@ -132,7 +147,7 @@ export class RedisStore implements MessageLog, Presence {
     const args: string[] = [];
     for (const e of entries) args.push(e.id, e.json);
     const z = keys.messages(roomId, type);
-    const reply = await guard(() => this.write.dmAppend(z, keys.seq(roomId, type), keys.ids(roomId, type), keys.floor(roomId, type), this.retention, this.dedupWindow, ...args));
+    const reply = await guard(() => this.write.dmAppend(z, keys.seq(roomId, type), keys.ids(roomId, type), keys.floor(roomId, type), this.retention, this.dedupWindow, this.roomTtlS, ...args));
     if (this.waitReplicas > 0) await this.waitForReplicas(z);
     const seqs = reply.slice(1).map((s) => (Number(s) > 0 ? Number(s) : null));
     return { newestSeq: Number(reply[0]), seqs };
@@ -149,21 +164,25 @@ export class RedisStore implements MessageLog, Presence {
     if (Number(acked) < this.waitReplicas) throw unavailable('redis');
   }
 
-  /** Messages after `cursorSeq` (null: the newest window), at most `limit`. */
-  async readSince(roomId: string, type: MessageType, cursorSeq: number | null, limit: number): Promise<ReadResult> {
-    const reply = await guard(() => this.read.dmRead(keys.messages(roomId, type), keys.seq(roomId, type), keys.floor(roomId, type), cursorSeq ?? -1, limit));
+  /**
+   * Messages after `cursorSeq` (null: the newest window), at most `limit`. With `notBefore` (ms),
+   * a cursor that points at messages stamped before it gets only newer ones, and `skipped`.
+   */
+  async readSince(roomId: string, type: MessageType, cursorSeq: number | null, limit: number, notBefore = 0): Promise<ReadResult> {
+    const reply = await guard(() => this.read.dmRead(keys.messages(roomId, type), keys.seq(roomId, type), keys.floor(roomId, type), cursorSeq ?? -1, limit, notBefore));
     return toReadResult(reply, cursorSeq);
   }
 
-  /** Several streams of a room in one round trip. */
+  /** Several streams of a room in one round trip (`notBefore` as in readSince). */
   async readMany(
     roomId: string,
     wants: readonly { type: MessageType; cursorSeq: number | null }[],
     limit: number,
+    notBefore = 0,
   ): Promise<Map<MessageType, ReadResult>> {
     // Each (room, type) is its own slot: one pipeline on a single Redis, per node on a cluster.
     const replies = await guard(async () => {
-      const commands: Command[] = wants.map((w) => ['dmRead', keys.messages(roomId, w.type), keys.seq(roomId, w.type), keys.floor(roomId, w.type), w.cursorSeq ?? -1, limit]);
+      const commands: Command[] = wants.map((w) => ['dmRead', keys.messages(roomId, w.type), keys.seq(roomId, w.type), keys.floor(roomId, w.type), w.cursorSeq ?? -1, limit, notBefore]);
       const results = await execSpread(this.read, commands);
       return results.map(([err, value]) => {
         if (err) throw err;
@@ -185,6 +204,11 @@ export class RedisStore implements MessageLog, Presence {
     const event: MessagesDeleted = { roomId, type, ids: [id] };
     await this.signals.publish(DELETED_CHANNEL, JSON.stringify(event));
     return true;
+  }
+
+  /** Tells every connector to take the user's sessions out of the room (fire and forget, like every signal). */
+  async kick(kick: RoomKick): Promise<void> {
+    await this.signals.publish(KICKED_CHANNEL, JSON.stringify(kick));
   }
 
   async newestSeq(roomId: string, type: MessageType): Promise<number> {

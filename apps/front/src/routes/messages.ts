@@ -139,7 +139,9 @@ export async function messageRoutes(app: FastifyInstance, ctx: FrontContext): Pr
       } else {
         const wants = types.map((type) => ({ type, cursorSeq: cursor?.[type] ?? null }));
         const started = performance.now();
-        const results = await store.readMany(roomId, wants, rules ? Math.min(limit, rules.limit) : limit);
+        // A viewer back with an old cursor gets what is recent, not a replay of what went by.
+        const notBefore = cursor ? Date.now() - config.catchUpMaxAgeMs : 0;
+        const results = await store.readMany(roomId, wants, rules ? Math.min(limit, rules.limit) : limit, notBefore);
         redisSeconds.observe({ op: 'poll' }, (performance.now() - started) / 1000);
         redisPolls.inc();
         for (const { type } of wants) {

@@ -79,6 +79,23 @@ export async function moderationRoutes(app: FastifyInstance, ctx: FrontContext):
         },
       );
 
+      room.post<Room & { Body: { userId: string } }>(
+        '/v1/rooms/:roomId/kicks',
+        {
+          schema: {
+            params: roomParamsSchema,
+            body: { type: 'object', required: ['userId'], additionalProperties: false, properties: { userId: USER_ID } },
+          },
+        },
+        async (request) => {
+          const { roomId } = request.params;
+          if (request.body.userId === request.user.id) throw new ApiError(400, 'invalid_request', 'You cannot kick yourself.');
+          await moderation.kick(roomId, request.body.userId);
+          await store.leave(roomId, request.body.userId);
+          return { userId: request.body.userId, kicked: true };
+        },
+      );
+
       room.delete<RoomUser>('/v1/rooms/:roomId/bans/:userId', { schema: { params: userParams } }, async (request) => {
         const { roomId, userId } = request.params;
         await moderation.unban(roomId, userId);

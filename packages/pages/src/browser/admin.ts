@@ -165,6 +165,7 @@ async function refreshMetrics(): Promise<void> {
   rows.push(row(['cache hit ratio', polls ? `${((100 * counters['polls from local cache']!) / polls).toFixed(0)} %` : '–', '']));
   rows.push(row(['cached (big) rooms', String(sum(samples, 'danmaku_front_cached_rooms')), '']));
   rows.push(row(['sockets', String(sum(samples, 'danmaku_connector_sockets')), '']));
+  rows.push(row(['rooms over their delivery budget (sampled by the connector)', String(sum(samples, 'danmaku_connector_throttled_rooms')), '']));
   rows.push(row(['bus lag (records)', String(sum(samples, 'danmaku_bus_lag_records')), '']));
   const codes = samples
     .filter((s) => s.name === 'danmaku_http_errors_total' && s.value > 0)
