@@ -1,11 +1,12 @@
 import type { Batch, Bus, Consumer } from '@danmaku/bus';
 import type { RoomAdvanced } from '@danmaku/push';
 import { bucketOf, channels, type Signals } from '@danmaku/store';
-import { parseStreamKey, partitionFor, type MessageType, type UnsequencedMessage } from '@danmaku/model';
+import { parseStreamKey, partitionFor, streamKey, type MessageType, type UnsequencedMessage } from '@danmaku/model';
 import { counter, gauge, histogram, type Logger } from '@danmaku/observability';
 import { redisSeconds, type AppendEntry, type RedisStore } from '@danmaku/store';
 import { parallel, publishGear, sweepGears, type Gear } from '@danmaku/switches';
 import { DEFAULT_GEAR_OPTIONS, GearBox, type GearOptions } from './gears.js';
+import { StreamRetention } from './retention.js';
 
 
 const stored = counter<'type'>({ name: 'danmaku_processor_stored_total', help: 'Messages numbered and stored', labelNames: ['type'] });
@@ -92,6 +93,7 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
   const { store, logger, batchSize } = options;
   const groupId = options.groupId ?? 'processor';
   const gearOptions: GearOptions = { ...DEFAULT_GEAR_OPTIONS, ...options.gears };
+  const retention = new StreamRetention(store.retention);
   const publish = (key: string, gear: Gear): void => {
     publishGear(store.write, key, gear).catch((err: unknown) => logger.warn({ err, key, gear }, 'could not publish a gear; retried on the next sweep'));
   };
@@ -105,7 +107,9 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
     const label = { gear: String(gear) };
     const write = async (chunk: AppendEntry[]): Promise<number> => {
       const started = performance.now();
-      const result = await store.append(stream.roomId, stream.type, chunk);
+      const key = streamKey(stream.roomId, stream.type);
+      const result = await store.append(stream.roomId, stream.type, chunk, retention.of(key));
+      retention.after(key, result.newestSeq);
       redisSeconds.observe({ op: 'append' }, (performance.now() - started) / 1000);
       appends.inc(label);
       gearRecords.inc(label, chunk.length);

@@ -101,7 +101,7 @@ export const SETTINGS = {
   topic: { env: 'DANMAKU_TOPIC', default: 'danmaku.messages', doc: 'Bus topic of all messages.' },
   partitions: { env: 'DANMAKU_PARTITIONS', default: '8', doc: 'Partitions of the topic (the Kafka topic must have this many).', parse: positiveInt },
   jwtSecret: { env: 'DANMAKU_JWT_SECRET', default: 'dev-secret-change-me', doc: 'HS256 secret of the tokens (API.md, Auth).' },
-  retention: { env: 'DANMAKU_RETENTION', default: '1000', doc: 'Live messages kept per (room, type) in Redis; older ones are only in the archive.', parse: positiveInt },
+  retention: { env: 'DANMAKU_RETENTION', default: '1000', doc: 'Live messages kept per (room, type) in Redis; older ones are only in the archive. A hot stream keeps more: its last 10 s of messages, up to ten times this, so a poller never falls behind it.', parse: positiveInt },
   dedupWindow: { env: 'DANMAKU_DEDUP_WINDOW', default: '20000', doc: 'Message ids remembered per (room, type) to drop redelivered messages.', parse: positiveInt },
   roomTtlS: { env: 'DANMAKU_ROOM_TTL_S', default: '86400', doc: 'Seconds a room\'s live state in Redis (each (room, type)\'s messages, dedup ids, seq counter, floor) lives after the room\'s last write; then Redis forgets it (the archive keeps everything) and a poll or join answers an empty window.', parse: positiveInt },
   catchUpMaxAgeMs: { env: 'DANMAKU_CATCHUP_MAX_AGE_MS', default: '60000', doc: 'A poll or socket.io join whose cursor points at messages older than this gets only newer ones, with skipped: true (stale comments are not replayed to a viewer who comes back; the replay API reads everything).', parse: positiveInt },

@@ -95,7 +95,8 @@ export interface StoreOptions {
 
 /** The message log of the roles (Centrifuge's Broker history, in our shape). */
 export interface MessageLog {
-  append(roomId: string, type: MessageType, entries: readonly AppendEntry[]): Promise<AppendResult>;
+  /** `retention`: messages the stream keeps (default: the store's); a hot stream may keep more. */
+  append(roomId: string, type: MessageType, entries: readonly AppendEntry[], retention?: number): Promise<AppendResult>;
   readSince(roomId: string, type: MessageType, cursorSeq: number | null, limit: number, notBefore?: number): Promise<ReadResult>;
   readMany(roomId: string, wants: readonly { type: MessageType; cursorSeq: number | null }[], limit: number, notBefore?: number): Promise<Map<MessageType, ReadResult>>;
   newestSeq(roomId: string, type: MessageType): Promise<number>;
@@ -143,11 +144,11 @@ export class RedisStore implements MessageLog, Presence {
   }
 
   /** Numbers and stores a batch of one (room, type) in one atomic script call. */
-  async append(roomId: string, type: MessageType, entries: readonly AppendEntry[]): Promise<AppendResult> {
+  async append(roomId: string, type: MessageType, entries: readonly AppendEntry[], retention = this.retention): Promise<AppendResult> {
     const args: string[] = [];
     for (const e of entries) args.push(e.id, e.json);
     const z = keys.messages(roomId, type);
-    const reply = await guard(() => this.write.dmAppend(z, keys.seq(roomId, type), keys.ids(roomId, type), keys.floor(roomId, type), this.retention, this.dedupWindow, this.roomTtlS, ...args));
+    const reply = await guard(() => this.write.dmAppend(z, keys.seq(roomId, type), keys.ids(roomId, type), keys.floor(roomId, type), retention, this.dedupWindow, this.roomTtlS, ...args));
     if (this.waitReplicas > 0) await this.waitForReplicas(z);
     const seqs = reply.slice(1).map((s) => (Number(s) > 0 ? Number(s) : null));
     return { newestSeq: Number(reply[0]), seqs };
