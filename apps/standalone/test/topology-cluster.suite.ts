@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { checkHotRoom, checkSpread } from './topology-checks.js';
-import { freePorts, startTopology, type RunningTopology } from '@danmaku/testkit';
+import { freePorts, startTopology, waitFor, type RunningTopology } from '@danmaku/testkit';
 import { driveDeployment } from '../../../bench/lib/deployment.js';
 
 let topology: RunningTopology;
@@ -39,7 +39,8 @@ after(async () => {
 
 test('start:cluster comes up on three brokers: eleven roles ready, two connectors each with its own Bilibili TCP port', async () => {
   assert.equal(Object.keys(topology.ports).length, 11);
-  assert.match(topology.output(), /Kafka 127\.0\.0\.1:29092,127\.0\.0\.1:29093,127\.0\.0\.1:29094/);
+  // The banner, printed once every role is ready, names the three brokers.
+  await waitFor('the start:cluster banner', () => /Kafka 127\.0\.0\.1:29092,127\.0\.0\.1:29093,127\.0\.0\.1:29094/.test(topology.output()), 30_000);
   const route = (await (await fetch(`${fronts[0]}/v1/route`)).json()) as { endpoints: string[]; bilibili: { tcp: string[] } };
   assert.equal(route.endpoints.length, 2);
   assert.deepEqual([...route.bilibili.tcp].sort(), [`127.0.0.1:${tcpBase}`, `127.0.0.1:${tcpBase + 1}`]);
