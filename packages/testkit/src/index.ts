@@ -20,3 +20,4 @@ export { startMariaDb, type TestMariaDb } from './mariadb.js';
 export { readRoom, type ReadRoomOptions } from './read-room.js';
 export { probeDelivery, type ProbeOptions, type ProbeResult, type StageBreakdown, type WireResult } from './probe.js';
 export { freePorts, numericRooms, startTopology, type RunningTopology } from './topology.js';
+export { measurePollCost, type PollCost, type PollCostOptions } from './poll-cost.js';
