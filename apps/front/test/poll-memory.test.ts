@@ -14,6 +14,7 @@ import { startStandalone, type Standalone } from '@danmaku/standalone';
 import { channels, createRedis, RedisStore, waitReady } from '@danmaku/store';
 import { measurePollCost, sleep, startRedis, testConfig, tokenFor, uniqueRoom, waitFor, type TestRedis } from '@danmaku/testkit';
 import { PollMemory } from '../src/cache/memory.js';
+import { MIN_RETRY_MS } from '../src/cache/pace.js';
 import { metric, metrics, poll, send } from './hot-helpers.js';
 
 const WINDOW = 40;
@@ -98,6 +99,13 @@ describe('poll memory of small rooms', () => {
     const answered = await sources(system.url);
     assert.ok(answered.memory - before.memory >= 60, `memory answered ${answered.memory - before.memory} of 150`);
     assert.ok(answered.redis - before.redis >= olderThanMemory, `${olderThanMemory} cursors older than memory, ${answered.redis - before.redis} Redis answers`);
+
+    // A full page from memory tells the poller to come back at once (PollPace), as Redis answers do.
+    const memoryBefore = (await sources(system.url)).memory;
+    const full = await poll(system.url, room, { types: 'comment', cursor: encodeCursor({ comment: 90 }), limit: 2 });
+    assert.equal((await sources(system.url)).memory - memoryBefore, 1);
+    assert.equal(full.messages.length, 2);
+    assert.equal(full.retryAfterMs, MIN_RETRY_MS);
 
     // A cursor below what memory holds: every message after it, from Redis, nothing skipped.
     const redisBefore = (await sources(system.url)).redis;
