@@ -157,9 +157,15 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
       }),
     );
     if (options.announce && events.length > 0) {
-      await options.announce(events).then(
+      const announce = options.announce;
+      await announce(events).then(
         () => announcedDelay.observe((Date.now() - oldest) / 1000),
-        (err: unknown) => logger.warn({ err }, 'announce failed; connectors will catch up on their timer'),
+        (err: unknown) => {
+          logger.warn({ err }, 'announce failed; announcing again in the background (connectors also catch up on their timer)');
+          // Fronts' poll memory has no timer: an advance nobody heard would stay unseen there until
+          // the room's next one. Announcing twice is harmless (listeners skip what they have).
+          announceLater(announce, events, 1);
+        },
       );
     }
   };
@@ -186,6 +192,16 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
       await consumer.stop();
     },
   };
+}
+
+const ANNOUNCE_RETRIES = 5;
+
+function announceLater(announce: (events: RoomAdvanced[]) => Promise<void>, events: RoomAdvanced[], attempt: number): void {
+  if (attempt > ANNOUNCE_RETRIES) return;
+  const timer = setTimeout(() => {
+    announce(events).catch(() => announceLater(announce, events, attempt + 1));
+  }, 500 * 2 ** (attempt - 1));
+  timer.unref();
 }
 
 /** The stored JSON the store's append script writes: seq first, then the front's fields. */
