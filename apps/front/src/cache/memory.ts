@@ -185,7 +185,7 @@ export class PollMemory {
   private async readUntilFresh(h: Held, reason: 'load' | 'advanced' | 'catch_up'): Promise<void> {
     const { store, logger } = this.options;
     try {
-      for (let i = 0; i < 100; i++) {
+      for (let i = 0; i < 30; i++) {
         const cursor = h.loaded ? h.window.newestSeq : null;
         const started = performance.now();
         memoryReads.inc({ reason: i === 0 ? reason : 'advanced' });
@@ -193,6 +193,8 @@ export class PollMemory {
         redisSeconds.observe({ op: 'poll_memory' }, (performance.now() - started) / 1000);
         const complete = this.merge(h, cursor, result);
         if (complete && h.window.newestSeq >= h.wanted) return;
+        // Complete yet behind the announcement: a replica still catching up. Give it a moment.
+        if (complete) await new Promise((resolve) => setTimeout(resolve, Math.min(200, 5 * 2 ** i)));
       }
     } catch (err) {
       // Redis trouble: the stream reloads whole at its next poll, which Redis answers meanwhile.
