@@ -5,12 +5,16 @@
  * cached answer (what serving a ready string costs, 3.7 KB instead of 17 bytes).
  * Every server is a child process on 127.0.0.1; autocannon runs here, bounded in time.
  * Targets: cached >= 4x uncached req/s, and >= 80 % of the hello-world baseline.
- * Knobs: BENCH_DURATION_S (10 per run), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50), BENCH_POLL_MESSAGES (10 per answer).
+ * Then many small rooms (BENCH_SMALL_ROOMS, 200), each polled every 500 ms with comments flowing
+ * (one per 20 polls), on a private Redis: Redis commands per poll from the front's memory and on
+ * the Redis path (the memory off), beside each other.
+ * Knobs: BENCH_DURATION_S (10 per run), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50), BENCH_POLL_MESSAGES (10 per answer), BENCH_SMALL_ROOMS (200).
  * `--profile` runs the server under `node --cpu-prof` and prints its top functions at the end.
  */
 import { createAuth } from '@danmaku/auth';
 import { loadConfig } from '@danmaku/config';
 import { decodeCursor, encodeCursor } from '@danmaku/model';
+import { measurePollCost, startRedis, uniqueRoom, type PollCost } from '@danmaku/testkit';
 import { Redis } from 'ioredis';
 import { benchSettings, runLoad, type LoadResult } from './lib/cannon.js';
 import { printTable, ratio, writeResult } from './lib/report.js';
@@ -25,7 +29,10 @@ const BIG_ONLINE = 50;
 
 // The server's settings for this run: big rooms by online count only, so the small room stays
 // uncached however hard it is polled, and a span long enough that the seeded comments stay fresh.
+// Its small-room memory is off, so the small-room row is the Redis path (the many-small-rooms
+// row below measures the memory).
 const serverEnv = {
+  DANMAKU_POLL_MEMORY_STREAMS: '0',
   DANMAKU_BIG_ROOM_ONLINE: String(BIG_ONLINE),
   DANMAKU_BIG_ROOM_POLL_RATE: '1000000000',
   DANMAKU_BIG_ROOM_SPAN_MS: '3600000',
@@ -170,6 +177,33 @@ try {
     servedFromCache,
     servedFromRedis,
   };
+  // Many small rooms: what their polls cost Redis, from memory and on the Redis path.
+  const smallRooms = Math.max(1, Number(process.env.BENCH_SMALL_ROOMS ?? 200));
+  const smallPolls = Math.round(smallRooms * 2 * durationS);
+  const privateRedis = await startRedis();
+  const smallRun = async (memory: boolean): Promise<PollCost> => {
+    const env = { ...serverEnv, REDIS_URL: privateRedis.url, DANMAKU_POLL_MEMORY_STREAMS: memory ? '20000' : '0', DANMAKU_GEAR_UP_MS: '600000' };
+    const small = await startStandaloneServer(env);
+    try {
+      const rooms = Array.from({ length: smallRooms }, (_, i) => uniqueRoom(`bench-many-${memory ? 'mem' : 'redis'}-${i}`));
+      return await measurePollCost({ url: small.url, redisUrl: privateRedis.url, token: auth.sign({ sub: 'bench-flow', name: 'Flow', role: 'viewer' }), rooms, polls: smallPolls });
+    } finally {
+      await small.stop();
+    }
+  };
+  let manySmall: { rooms: number; memory: PollCost; redis: PollCost };
+  try {
+    manySmall = { rooms: smallRooms, memory: await smallRun(true), redis: await smallRun(false) };
+  } finally {
+    await privateRedis.stop();
+  }
+  const costOf = (c: PollCost) => ({ polls: c.polls, comments: c.comments, seconds: c.seconds, redisCommandsPerPoll: Math.round(c.perPoll * 1000) / 1000 });
+  const manySmallSummary = { rooms: manySmall.rooms, memory: costOf(manySmall.memory), redisPath: costOf(manySmall.redis), target: 0.1 };
+  process.stdout.write(
+    `\nmany small rooms (${smallRooms}, each polled every 500 ms, a comment per 20 polls): Redis commands per poll ${manySmallSummary.memory.redisCommandsPerPoll} from memory ` +
+      `(${manySmall.memory.polls} polls, ${manySmall.memory.comments} comments; target <= 0.1), ${manySmallSummary.redisPath.redisCommandsPerPoll} on the Redis path (${manySmall.redis.polls} polls)\n`,
+  );
+
   const met = summary.cachedVsUncached >= summary.targets.cachedVsUncached && summary.cachedVsBaseline >= summary.targets.cachedVsBaseline;
   process.stdout.write(
     `\ncached / uncached = ${summary.cachedVsUncached}x (target >= ${summary.targets.cachedVsUncached}x), cached / hello-world = ${Math.round(summary.cachedVsBaseline * 100)} % (target >= ${summary.targets.cachedVsBaseline * 100} %): ${met ? 'targets met' : 'TARGETS MISSED'}\n` +
@@ -177,7 +211,7 @@ try {
       `Redis CPU per poll: ${cached.redisCpuUsPerReq} us cached (background refreshes only), ${uncached.redisCpuUsPerReq} us uncached\n` +
       `server counted ${summary.servedFromCache} polls from the cache during the cached run and ${summary.servedFromRedis} from Redis during the uncached run\n`,
   );
-  const path = writeResult('poll', { settings: { durationS, connections, perAnswer, rounds: roundsWanted, serverEnv }, results, rounds, summary, targetsMet: met });
+  const path = writeResult('poll', { settings: { durationS, connections, perAnswer, rounds: roundsWanted, serverEnv }, results, rounds, summary, manySmallRooms: manySmallSummary, targetsMet: met });
   process.stdout.write(`results: ${path}\n`);
 } finally {
   await server.stop();

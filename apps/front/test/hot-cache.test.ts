@@ -1,13 +1,14 @@
 /**
  * A big room's polls are answered from the front's local cache with no
  * Redis call per poll (counted by the Redis server itself, INFO commandstats on a private
- * Redis), a small room's polls each go to Redis; the cache sees new and deleted messages and
+ * Redis), a small room's polls with a cursor older than its memory each go to Redis; the cache sees new and deleted messages and
  * keeps invariant 1; a room that cools loses its cache.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
+import { encodeCursor } from '@danmaku/model';
 import { createRedis, RedisStore, waitReady } from '@danmaku/store';
 import { sleep, startRedis, testConfig, tokenFor, uniqueRoom, waitFor, type TestRedis } from '@danmaku/testkit';
 import { commandStats, delta, metric, metrics, poll, post, send, totalDelta } from './hot-helpers.js';
@@ -29,6 +30,7 @@ describe('front local cache', () => {
       bigRoomCoolMs: 1000,
       bigRoomPollLimit: 200,
       bigRoomSpanMs: 600_000,
+      pollMemoryWindow: 10,
       rateUserMax: 1_000_000,
       rateIpMax: 1_000_000,
     });
@@ -103,12 +105,14 @@ describe('front local cache', () => {
     t.diagnostic(`${N} cached polls: ${bigScripts} script calls, ${bigAll} Redis commands in all (background ~${Math.round(idlePerMs * elapsedMs)}) in ${elapsedMs} ms`);
     assert.equal(metric(await metrics(system.url), 'danmaku_polls_total', { source: 'cache' }) - cachedBefore, N);
 
+    // A cursor older than the small room's memory window (DANMAKU_POLL_MEMORY_WINDOW 10): each poll reads Redis.
+    const old = encodeCursor({ comment: 5 });
     stats = await commandStats(redis.url);
     started = Date.now();
-    for (let i = 0; i < N; i += 30) await Promise.all(Array.from({ length: 30 }, () => poll(system.url, small, { types: 'comment', limit: 10 })));
+    for (let i = 0; i < N; i += 30) await Promise.all(Array.from({ length: 30 }, () => poll(system.url, small, { types: 'comment', limit: 10, cursor: old })));
     after = await commandStats(redis.url);
-    assert.ok(delta(stats, after, SCRIPTS) >= N, `each small-room poll reads Redis: ${delta(stats, after, SCRIPTS)} script calls for ${N} polls`);
-    t.diagnostic(`${N} small-room polls: ${delta(stats, after, SCRIPTS)} script calls`);
+    assert.ok(delta(stats, after, SCRIPTS) >= N, `each small-room poll older than memory reads Redis: ${delta(stats, after, SCRIPTS)} script calls for ${N} polls`);
+    t.diagnostic(`${N} small-room polls older than memory: ${delta(stats, after, SCRIPTS)} script calls`);
   });
 
   it('a ready answer (written before routing) has the status, headers and bytes of the routed answer', async () => {
@@ -196,11 +200,15 @@ describe('front local cache', () => {
       // room cooled is that a lone poll of it is answered from Redis again.
       await waitFor('the room to cool and drop its cache', async () => (await changes('small')) > smallBefore, 5000);
       await waitFor(
-        'a poll of the cooled room to be answered from Redis',
+        'a poll of the cooled room to be answered as a small room again (memory or Redis)',
         async () => {
-          const redisBefore = metric(await metrics(hot.url), 'danmaku_polls_total', { source: 'redis' });
+          const small = async () => {
+            const text = await metrics(hot.url);
+            return metric(text, 'danmaku_polls_total', { source: 'redis' }) + metric(text, 'danmaku_polls_total', { source: 'memory' });
+          };
+          const smallBefore = await small();
           await poll(hot.url, room);
-          return metric(await metrics(hot.url), 'danmaku_polls_total', { source: 'redis' }) - redisBefore === 1;
+          return (await small()) - smallBefore === 1;
         },
         5000,
         200,

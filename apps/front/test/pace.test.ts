@@ -4,7 +4,7 @@ import { PollPace } from '../src/cache/pace.js';
 
 test('a quiet room keeps the configured wait; a hot one is told to come back before a third of retention arrives', () => {
   const pace = new PollPace(1000);
-  assert.equal(pace.retryAfter('quiet', 10, 2000, false, 0), 1000, 'first sight: no rate known yet, so the first wait is short');
+  assert.equal(pace.retryAfter('quiet', 10, 2000, false, 0), 2000, 'first sight: no rate known yet');
   assert.equal(pace.retryAfter('quiet', 11, 2000, false, 2000), 2000, '0.5 messages/s is far from retention');
   assert.equal(pace.retryAfter('quiet', 11, 500, false, 4000), 500, 'a shorter configured wait stays');
 
@@ -26,5 +26,5 @@ test('never below the floor however hot, and rooms beyond the memory bound are f
   assert.equal(pace.retryAfter('raid', 100_000, 2000, false, 1000), 250);
   for (let i = 0; i < 20_000; i++) pace.retryAfter(`room-${i}`, 0, 2000, false, 1000);
   // 'raid' was the least recently polled: it starts over with no rate known.
-  assert.equal(pace.retryAfter('raid', 200_000, 2000, false, 2000), 1000);
+  assert.equal(pace.retryAfter('raid', 200_000, 2000, false, 2000), 2000);
 });

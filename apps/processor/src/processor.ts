@@ -1,5 +1,5 @@
 import type { Batch, Bus, Consumer } from '@danmaku/bus';
-import type { RoomAdvanced } from '@danmaku/push';
+import { ANNOUNCED_BYTES_MAX, ANNOUNCED_MESSAGES_MAX, type RoomAdvanced } from '@danmaku/push';
 import { bucketOf, channels, type Signals } from '@danmaku/store';
 import { parseStreamKey, partitionFor, streamKey, type MessageType, type UnsequencedMessage } from '@danmaku/model';
 import { counter, gauge, histogram, type Logger } from '@danmaku/observability';
@@ -103,7 +103,8 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
     publish(key, gear);
   });
 
-  const writeStream = async (stream: Stream, gear: Gear): Promise<number> => {
+  /** `added`: what was stored, as [seq, the stored JSON], for an announcement that carries it. */
+  const writeStream = async (stream: Stream, gear: Gear, added: [number, string][]): Promise<number> => {
     const label = { gear: String(gear) };
     const write = async (chunk: AppendEntry[]): Promise<number> => {
       const started = performance.now();
@@ -113,9 +114,12 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
       redisSeconds.observe({ op: 'append' }, (performance.now() - started) / 1000);
       appends.inc(label);
       gearRecords.inc(label, chunk.length);
-      const added = result.seqs.filter((s) => s !== null).length;
-      stored.inc({ type: stream.type }, added);
-      if (added < chunk.length) duplicates.inc(chunk.length - added);
+      result.seqs.forEach((seq, i) => {
+        if (seq !== null && added.length <= ANNOUNCED_MESSAGES_MAX) added.push([seq, storedJson(seq, (chunk[i] as AppendEntry).json)]);
+      });
+      const count = result.seqs.filter((s) => s !== null).length;
+      stored.inc({ type: stream.type }, count);
+      if (count < chunk.length) duplicates.inc(chunk.length - count);
       return result.newestSeq;
     };
     let newest = 0;
@@ -150,15 +154,22 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
       [...streams.entries()].map(async ([key, stream]) => {
         if (partitionFor(key, options.bus.partitions) !== batch.partition) spreadRecords.inc(stream.entries.length);
         const gear = gears.observe(key, now - stream.oldestTs, now);
-        const newest = await writeStream(stream, gear);
+        const added: [number, string][] = [];
+        const newest = await writeStream(stream, gear, added);
         delay.observe({ gear: String(gear) }, (Date.now() - stream.oldestTs) / 1000);
-        events.push({ roomId: stream.roomId, type: stream.type, seq: newest });
+        events.push({ roomId: stream.roomId, type: stream.type, seq: newest, ...carried(added, newest) });
       }),
     );
     if (options.announce && events.length > 0) {
-      await options.announce(events).then(
+      const announce = options.announce;
+      await announce(events).then(
         () => announcedDelay.observe((Date.now() - oldest) / 1000),
-        (err: unknown) => logger.warn({ err }, 'announce failed; connectors will catch up on their timer'),
+        (err: unknown) => {
+          logger.warn({ err }, 'announce failed; announcing again in the background (connectors also catch up on their timer)');
+          // Fronts' poll memory has no timer: an advance nobody heard would stay unseen there until
+          // the room's next one. Announcing twice is harmless (listeners skip what they have).
+          announceLater(announce, events, 1);
+        },
       );
     }
   };
@@ -185,6 +196,37 @@ export async function startProcessor(options: ProcessorOptions): Promise<Consume
       await consumer.stop();
     },
   };
+}
+
+const ANNOUNCE_RETRIES = 5;
+
+function announceLater(announce: (events: RoomAdvanced[]) => Promise<void>, events: RoomAdvanced[], attempt: number): void {
+  if (attempt > ANNOUNCE_RETRIES) return;
+  const timer = setTimeout(() => {
+    announce(events).catch(() => announceLater(announce, events, attempt + 1));
+  }, 500 * 2 ** (attempt - 1));
+  timer.unref();
+}
+
+/** The stored JSON the store's append script writes: seq first, then the front's fields. */
+function storedJson(seq: number, json: string): string {
+  return `{"seq":${seq},${json.slice(1)}`;
+}
+
+/**
+ * The messages an advance carries: a few small ones, consecutive and ending at the newest seq
+ * (parallel chunks may have finished in any order), so a front holding the stream needs no read.
+ */
+function carried(added: [number, string][], newest: number): { messages?: string[] } {
+  if (added.length === 0 || added.length > ANNOUNCED_MESSAGES_MAX) return {};
+  added.sort((a, b) => a[0] - b[0]);
+  let bytes = 0;
+  for (let i = 0; i < added.length; i++) {
+    const [seq, json] = added[i] as [number, string];
+    bytes += json.length;
+    if (seq !== newest - added.length + 1 + i || bytes > ANNOUNCED_BYTES_MAX) return {};
+  }
+  return { messages: added.map(([, json]) => json) };
 }
 
 /** Announces over room signals: one publish per spread bucket of the batch, whatever the number of streams. */

@@ -13,7 +13,17 @@ export interface RoomAdvanced {
   roomId: string;
   type: MessageType;
   seq: number;
+  /**
+   * The stored JSON of the messages this advance added, seq order, ending at `seq`, when they are
+   * few (ANNOUNCED_MESSAGES_MAX, ANNOUNCED_BYTES_MAX): a listener that holds the stream up to the
+   * first one takes them without a read. Absent for bigger batches: read the store.
+   */
+  messages?: string[];
 }
+
+/** Most messages, and bytes of them, an advance carries. */
+export const ANNOUNCED_MESSAGES_MAX = 16;
+export const ANNOUNCED_BYTES_MAX = 16 * 1024;
 
 /** The channel a pusher uses to reach one connector node. */
 export const nodeChannel = channels.node;

@@ -3,6 +3,7 @@ export {
   RedisStore,
   keys,
   seqOf,
+  tsOf,
   DELETED_CHANNEL,
   KICKED_CHANNEL,
   type MessagesDeleted,

@@ -19,7 +19,11 @@ export interface Signals {
   publish(channel: string, message: string): Promise<void>;
   /** Several channels at once: one pipeline on a single Redis, per-shard on a cluster. */
   publishMany(batch: readonly (readonly [channel: string, message: string])[]): Promise<void>;
-  subscribe(channels: readonly string[], handler: SignalHandler, onResubscribed?: () => void): Promise<Subscription>;
+  /**
+   * `onLost`: the subscription may be missing signals from now until the next `onResubscribed`
+   * (a listener that serves from memory stops trusting it in between).
+   */
+  subscribe(channels: readonly string[], handler: SignalHandler, onResubscribed?: () => void, onLost?: () => void): Promise<Subscription>;
 }
 
 /**
@@ -57,7 +61,7 @@ export class RedisSignals implements Signals {
     });
   }
 
-  async subscribe(list: readonly string[], handler: SignalHandler, onResubscribed?: () => void): Promise<Subscription> {
+  async subscribe(list: readonly string[], handler: SignalHandler, onResubscribed?: () => void, onLost?: () => void): Promise<Subscription> {
     const channels = [...list];
     if (isCluster(this.publisher)) {
       const sub = this.publisher.duplicate(undefined, {
@@ -82,7 +86,11 @@ export class RedisSignals implements Signals {
         onResubscribed?.();
       });
       setTimeout(() => (initial = false), 0);
-      sub.on('-node', () => onResubscribed?.());
+      sub.on('-subscriber', () => onLost?.());
+      sub.on('-node', () => {
+        onLost?.();
+        onResubscribed?.();
+      });
       return {
         async close() {
           sub.disconnect();
@@ -94,8 +102,14 @@ export class RedisSignals implements Signals {
     sub.on('message', (channel: string, message: string) => handler(channel, message));
     await waitReady(sub);
     await sub.subscribe(...channels);
-    // ioredis re-subscribes by itself after a reconnect, then emits ready again.
-    sub.on('ready', () => onResubscribed?.());
+    // ioredis re-subscribes by itself after a reconnect, then emits ready again, before Redis has
+    // answered the SUBSCRIBE: a PING behind it on the same connection says the channels are live,
+    // so a catch-up read made after it cannot miss a signal.
+    sub.on('ready', () => {
+      if (!onResubscribed) return;
+      sub.ping().then(onResubscribed, onResubscribed);
+    });
+    sub.on('close', () => onLost?.());
     return {
       async close() {
         sub.disconnect();

@@ -293,6 +293,11 @@ function toReadResult(reply: ScriptReply, cursorSeq: number | null): ReadResult 
   return { newestSeq, skipped, messages, cursorSeq: last };
 }
 
+/** The ts of a stored message, read as the store's scripts read it (no JSON parse). */
+export function tsOf(storedJson: string): number {
+  return Number(/"ts":(\d+)/.exec(storedJson)?.[1] ?? 0);
+}
+
 /** The seq of a stored message: the store writes it first, so no JSON parse is needed. */
 export function seqOf(storedJson: string): number {
   return Number(storedJson.slice(7, storedJson.indexOf(',', 7)));

@@ -19,3 +19,4 @@ export { browserBundle, importsNodeBuiltin } from './bundle.js';
 export { startMariaDb, type TestMariaDb } from './mariadb.js';
 export { readRoom, type ReadRoomOptions } from './read-room.js';
 export { freePorts, startTopology, type RunningTopology } from './topology.js';
+export { measurePollCost, type PollCost, type PollCostOptions } from './poll-cost.js';

@@ -2,12 +2,15 @@ import type { Logger } from '@danmaku/observability';
 import type { FrontDeps } from '../context.js';
 import { LikeCounter } from '../likes.js';
 import { EnterAnnouncer } from './enter.js';
+import { PollMemory } from './memory.js';
 import { RoomCache } from './room-cache.js';
 import { Pressure } from './shape.js';
 
-/** What keeps a big room cheap for the front: local cache, aggregated likes, enter messages, pressure. */
+/** What keeps rooms cheap for the front: local cache, poll memory, aggregated likes, enter messages, pressure. */
 export interface FrontHot {
   cache: RoomCache;
+  /** Small rooms' polls, answered from windows kept fresh by the rooms' signals. */
+  memory: PollMemory;
   likes: LikeCounter;
   pressure: Pressure;
   enters: EnterAnnouncer;
@@ -28,6 +31,15 @@ export function createHot(deps: FrontDeps, logger: Logger): FrontHot {
     logger,
   });
   void cache.start();
+  const memory = new PollMemory({
+    store,
+    signals: store.signals,
+    maxStreams: config.pollMemoryStreams,
+    window: config.pollMemoryWindow,
+    idleMs: config.pollMemoryIdleMs,
+    logger,
+  });
+  void memory.start();
   const likes = new LikeCounter(store.write, config.likesFlushMs);
   likes.start();
   const pressure = new Pressure(config.pressureLagMs);
@@ -35,11 +47,13 @@ export function createHot(deps: FrontDeps, logger: Logger): FrontHot {
   const enters = new EnterAnnouncer(deps.send, switches, cache, config.bigRoomOnline, config.onlineTtlMs, logger);
   return {
     cache,
+    memory,
     likes,
     pressure,
     enters,
     async stop() {
       cache.stop();
+      memory.stop();
       pressure.stop();
       await likes.stop().catch(() => undefined);
     },

@@ -6,7 +6,8 @@
  * polls are sampled on purpose); a small room taking hundreds of comments a second (a bot, a
  * raid, a room whose viewers all hold long connections) must not: each poll's answer tells this
  * front how fast the room's streams advance, and retryAfterMs shrinks so that a poller comes back
- * while at most a third of retention has arrived.
+ * while at most a third of retention has arrived. (The processor also keeps a hot stream's last
+ * 10 s, more than retention: the first interval, before any rate is known, is covered by that.)
  */
 interface Pace {
   seq: number;
@@ -19,8 +20,6 @@ interface Pace {
 const MAX_ROOMS = 20_000;
 /** Shortest wait a poller is told, however hot the room; also the wait after a full page. */
 export const MIN_RETRY_MS = 250;
-/** The wait while a stream's rate is not known yet: a raid must not overflow the first interval. */
-const FIRST_RETRY_MS = 1000;
 
 export class PollPace {
   private readonly streams = new Map<string, Pace>();
@@ -50,7 +49,6 @@ export class PollPace {
     }
     this.streams.set(key, pace);
     if (pageFull) return MIN_RETRY_MS;
-    if (!known) return Math.min(retryAfterMs, FIRST_RETRY_MS);
     if (pace.rate <= 0) return retryAfterMs;
     return Math.min(retryAfterMs, Math.max(MIN_RETRY_MS, Math.floor(this.retention / 3 / pace.rate)));
   }

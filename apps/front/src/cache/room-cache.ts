@@ -261,7 +261,7 @@ export class RoomCache {
   }
 }
 
-function toCached(json: string): CachedMessage | null {
+export function toCached(json: string): CachedMessage | null {
   try {
     const parsed = JSON.parse(json) as { seq: number; ts: number; id: string };
     return { seq: parsed.seq, ts: parsed.ts, id: parsed.id, json };

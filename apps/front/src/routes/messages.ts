@@ -15,15 +15,16 @@ import {
 import { counter } from '@danmaku/observability';
 import { answerEarlyFor, restricted, type FastifyInstance } from '@danmaku/http';
 import type { FrontContext } from '../context.js';
-import { redisSeconds } from '@danmaku/store';
+import { redisSeconds, tsOf } from '@danmaku/store';
 import type { StreamWindow } from '../cache/room-cache.js';
 import { readWindow, type BigRoomRules } from '../cache/shape.js';
 import { PollPace } from '../cache/pace.js';
 
-const polls = counter<'source'>({ name: 'danmaku_polls_total', help: 'Polls answered, by source (cache hit ratio = cache / all)', labelNames: ['source'] });
+const polls = counter<'source'>({ name: 'danmaku_polls_total', help: 'Polls answered, by source: cache (big rooms), memory (small rooms), redis', labelNames: ['source'] });
 // Bound once: label lookup per poll is measurable on the cached path.
 const cachePolls = polls.labels('cache');
 const redisPolls = polls.labels('redis');
+const memoryPolls = polls.labels('memory');
 
 const DEFAULT_POLL_LIMIT = 100;
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -138,17 +139,27 @@ export async function messageRoutes(app: FastifyInstance, ctx: FrontContext): Pr
         cachePolls.inc();
       } else {
         const wants = types.map((type) => ({ type, cursorSeq: cursor?.[type] ?? null }));
-        const started = performance.now();
-        // A viewer back with an old cursor gets what is recent, not a replay of what went by.
+        // A viewer back with an old cursor gets what is recent, not a replay of what went by: the
+        // store's read applies that rule, so memory answers only when its first message is recent.
         const notBefore = cursor ? Date.now() - config.catchUpMaxAgeMs : 0;
-        const results = await store.readMany(roomId, wants, rules ? Math.min(limit, rules.limit) : limit, notBefore);
-        redisSeconds.observe({ op: 'poll' }, (performance.now() - started) / 1000);
-        redisPolls.inc();
+        // A small room's poll: from this front's memory when it holds the answer, else from Redis.
+        let remembered = big ? null : await hot.memory.read(roomId, wants, limit);
+        if (remembered && notBefore > 0 && [...remembered.values()].some((r) => r.messages.length > 0 && tsOf(r.messages[0] as string) < notBefore)) remembered = null;
+        let results: Map<MessageType, { messages: string[]; cursorSeq: number; newestSeq: number; skipped?: boolean }>;
+        if (remembered) {
+          results = remembered;
+          memoryPolls.inc();
+        } else {
+          const started = performance.now();
+          results = await store.readMany(roomId, wants, rules ? Math.min(limit, rules.limit) : limit, notBefore);
+          redisSeconds.observe({ op: 'poll' }, (performance.now() - started) / 1000);
+          redisPolls.inc();
+        }
         for (const { type } of wants) {
           const result = results.get(type);
           if (!result) continue;
           next[type] = result.cursorSeq;
-          skipped ||= result.skipped;
+          skipped ||= result.skipped === true;
           for (const json of result.messages) parts.push(json);
           if (!big) retryAfterMs = pace.retryAfter(`${roomId}\n${type}`, result.newestSeq, retryAfterMs, result.messages.length >= limit);
         }
