@@ -39,14 +39,14 @@ let liveId: string;
 /** Live comments: white, scrolling, in the first second or two of the live. */
 const LIVE_TEXTS = ['first!', '前方高能 🔥', 'hello {world} \\N not a break'];
 
-/** The imported file: places and colours the ASS test looks for, after the live comments are gone. */
+/** The imported file: places and colours the ASS test looks for, 20 s after the live comments (sent at the live's start, however slow the machine) are gone. */
 const FILE_ROWS = [
-  '<d p="6.0,5,25,16711680,1600000000,0,aa11bb22,9001">RED TOP</d>',
-  '<d p="6.0,5,25,255,1600000000,0,aa11bb22,9002">BLUE TOP</d>',
-  '<d p="8.0,4,25,65280,1600000000,0,cc33dd44,9003">GREEN</d>',
-  '<d p="10.0,1,25,16776960,1600000000,0,cc33dd44,9004">YELLOW</d>',
-  '<d p="10.5,2,25,16777215,1600000000,0,cc33dd44">弾幕 &amp; emoji 🎉</d>',
-  '<d p="3,7,25,0,1600000000,0,cc33dd44,9006">[positioned, not importable]</d>',
+  '<d p="26.0,5,25,16711680,1600000000,0,aa11bb22,9001">RED TOP</d>',
+  '<d p="26.0,5,25,255,1600000000,0,aa11bb22,9002">BLUE TOP</d>',
+  '<d p="28.0,4,25,65280,1600000000,0,cc33dd44,9003">GREEN</d>',
+  '<d p="30.0,1,25,16776960,1600000000,0,cc33dd44,9004">YELLOW</d>',
+  '<d p="30.5,2,25,16777215,1600000000,0,cc33dd44">弾幕 &amp; emoji 🎉</d>',
+  '<d p="23,7,25,0,1600000000,0,cc33dd44,9006">[positioned, not importable]</d>',
 ];
 const IMPORTABLE = FILE_ROWS.length - 1;
 const xmlFile = (rows: string[]): string => `<?xml version="1.0" encoding="UTF-8"?>\n<i>\n<chatserver>chat.bilibili.com</chatserver>\n<chatid>77</chatid>\n${rows.join('\n')}\n</i>\n`;
@@ -170,11 +170,11 @@ describe('danmaku files: import, density, ASS', () => {
     const byTimeAndText = (a: unknown[], b: unknown[]): number => (a[0] as number) - (b[0] as number) || String(a[1]).localeCompare(String(b[1]));
     const imported = messages.slice(LIVE_TEXTS.length).map((m) => [m.offsetMs, m.content, m.color, m.mode, m.user.id]);
     assert.deepEqual(imported.sort(byTimeAndText), [
-      [6000, 'BLUE TOP', '#0000ff', 'top', 'imported-aa11bb22'],
-      [6000, 'RED TOP', '#ff0000', 'top', 'imported-aa11bb22'],
-      [8000, 'GREEN', '#00ff00', 'bottom', 'imported-cc33dd44'],
-      [10000, 'YELLOW', '#ffff00', undefined, 'imported-cc33dd44'],
-      [10500, '弾幕 & emoji 🎉', undefined, undefined, 'imported-cc33dd44'],
+      [26000, 'BLUE TOP', '#0000ff', 'top', 'imported-aa11bb22'],
+      [26000, 'RED TOP', '#ff0000', 'top', 'imported-aa11bb22'],
+      [28000, 'GREEN', '#00ff00', 'bottom', 'imported-cc33dd44'],
+      [30000, 'YELLOW', '#ffff00', undefined, 'imported-cc33dd44'],
+      [30500, '弾幕 & emoji 🎉', undefined, undefined, 'imported-cc33dd44'],
     ]);
 
     // This system's own XML file of the live, imported into it, names rows by their message ids: nothing new.
@@ -185,12 +185,12 @@ describe('danmaku files: import, density, ASS', () => {
     // The players' views carry them too.
     const dplayer = await call(stack.url, 'GET', `/v1/dplayer/v3/?id=${liveId}`);
     const rows = dplayer.body.data as [number, number, number, string, string][];
-    assert.deepEqual(rows.find((r) => r[4] === 'RED TOP')?.slice(0, 3), [6, 1, 0xff0000]);
+    assert.deepEqual(rows.find((r) => r[4] === 'RED TOP')?.slice(0, 3), [26, 1, 0xff0000]);
     assert.equal(rows.length, LIVE_TEXTS.length + IMPORTABLE);
     const xml = await (await fetch(`${stack.url}/v1/lives/${liveId}/danmaku.xml`)).text();
     const ds = (new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', parseTagValue: false, isArray: (n) => n === 'd' }).parse(xml) as { i: { d: { p: string; '#text': string }[] } }).i.d;
     assert.equal(ds.length, LIVE_TEXTS.length + IMPORTABLE);
-    assert.deepEqual(ds.find((d) => d['#text'] === 'GREEN')?.p.split(',').slice(0, 4), ['8.000', '4', '25', String(0x00ff00)]);
+    assert.deepEqual(ds.find((d) => d['#text'] === 'GREEN')?.p.split(',').slice(0, 4), ['28.000', '4', '25', String(0x00ff00)]);
   });
 
   test('density: the counts add up to the replay, each in its span, past the live\'s own end', async () => {
@@ -200,7 +200,7 @@ describe('danmaku files: import, density, ASS', () => {
       assert.equal(res.status, 200);
       const { durationMs, bucketMs, counts } = res.body as { durationMs: number; bucketMs: number; counts: number[] };
       assert.equal(res.body.liveId, liveId);
-      assert.ok(durationMs > 10_500, `reaches the last imported comment (${durationMs})`);
+      assert.ok(durationMs > 30_500, `reaches the last imported comment (${durationMs})`);
       assert.equal(bucketMs, Math.ceil(durationMs / buckets));
       const expected = new Array<number>(buckets).fill(0);
       for (const m of messages) expected[Math.min(buckets - 1, Math.floor(m.offsetMs / bucketMs))]! += 1;
@@ -219,9 +219,9 @@ describe('danmaku files: import, density, ASS', () => {
     const dialogues = ass.split('\n').filter((l) => l.startsWith('Dialogue: '));
     assert.equal(dialogues.length, LIVE_TEXTS.length + IMPORTABLE);
     const byText = (text: string): string => dialogues.find((l) => l.endsWith(`}${text}`)) ?? assert.fail(`no Dialogue ends with ${text}:\n${dialogues.join('\n')}`);
-    assert.match(byText('RED TOP'), /^Dialogue: 0,0:00:06\.00,0:00:10\.00,Danmaku,,0,0,0,,\{\\an8\\pos\(320,0\)\\c&H0000FF&\}/);
+    assert.match(byText('RED TOP'), /^Dialogue: 0,0:00:26\.00,0:00:30\.00,Danmaku,,0,0,0,,\{\\an8\\pos\(320,0\)\\c&H0000FF&\}/);
     assert.match(byText('GREEN'), /\{\\an2\\pos\(320,\d+\)\\c&H00FF00&\}/);
-    assert.match(byText('YELLOW'), /^Dialogue: 0,0:00:10\.00,0:00:14\.00,.*\{\\move\(640,0,-\d+,0\)\\c&H00FFFF&\}/);
+    assert.match(byText('YELLOW'), /^Dialogue: 0,0:00:30\.00,0:00:34\.00,.*\{\\move\(640,0,-\d+,0\)\\c&H00FFFF&\}/);
     byText('前方高能 🔥');
     byText('弾幕 & emoji 🎉');
     byText('hello \\{world\\} \\\u200bN not a break');
@@ -239,13 +239,13 @@ describe('danmaku files: import, density, ASS', () => {
       assert.equal(errorOf(refused.body).code, 'invalid_request');
     }
 
-    // Rendered over 14 s of black at 10 frames a second; frame n is the moment n/10 s.
+    // Rendered over 34 s of black at 10 frames a second; frame n is the moment n/10 s.
     const file = join(dir, 'live.ass');
     writeFileSync(file, ass);
-    const at = [5.5, 6.5, 8.5, 10.5, 12];
+    const at = [25.5, 26.5, 28.5, 30.5, 32];
     const { stdout } = await run(
       'ffmpeg',
-      ['-v', 'error', '-f', 'lavfi', '-i', 'color=c=black:s=640x360:r=10:d=14', '-vf', `ass=${file},select='${at.map((t) => `eq(n\\,${Math.round(t * 10)})`).join('+')}'`, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],
+      ['-v', 'error', '-f', 'lavfi', '-i', 'color=c=black:s=640x360:r=10:d=34', '-vf', `ass=${file},select='${at.map((t) => `eq(n\\,${Math.round(t * 10)})`).join('+')}'`, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],
       { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 },
     );
     const frameBytes = 640 * 360 * 3;
@@ -278,31 +278,31 @@ describe('danmaku files: import, density, ASS', () => {
     const lane = (i: number, x0 = 0, x1 = 640) => ({ x0, y0: i * 32, x1, y1: (i + 1) * 32 });
     const everywhere = { x0: 0, y0: 0, x1: 640, y1: 360 };
 
-    assert.equal(look(5.5, 'red', everywhere).n, 0, 'nothing red before its time');
-    assert.equal(look(5.5, 'blue', everywhere).n, 0);
-    // Both top comments at 6 s: red in the top lane, blue in the next, centred; nowhere else.
-    const red = look(6.5, 'red', lane(0, 200, 440));
+    assert.equal(look(25.5, 'red', everywhere).n, 0, 'nothing red before its time');
+    assert.equal(look(25.5, 'blue', everywhere).n, 0);
+    // Both top comments at 26 s: red in the top lane, blue in the next, centred; nowhere else.
+    const red = look(26.5, 'red', lane(0, 200, 440));
     assert.ok(red.n > 100, `red top comment in the top lane, centred (${red.n} px)`);
-    assert.equal(look(6.5, 'red', everywhere).n, red.n, 'and nowhere else');
-    const blue = look(6.5, 'blue', lane(1, 200, 440));
+    assert.equal(look(26.5, 'red', everywhere).n, red.n, 'and nowhere else');
+    const blue = look(26.5, 'blue', lane(1, 200, 440));
     assert.ok(blue.n > 100, `blue top comment in the second lane (${blue.n} px)`);
-    assert.equal(look(6.5, 'blue', everywhere).n, blue.n, 'not over the red one');
-    assert.equal(look(6.5, 'green', everywhere).n, 0, 'green not yet');
-    // The bottom comment at 8 s stands centred in the bottom lane; the red one still stands.
-    const green = look(8.5, 'green', lane(10, 220, 420));
+    assert.equal(look(26.5, 'blue', everywhere).n, blue.n, 'not over the red one');
+    assert.equal(look(26.5, 'green', everywhere).n, 0, 'green not yet');
+    // The bottom comment at 28 s stands centred in the bottom lane; the red one still stands.
+    const green = look(28.5, 'green', lane(10, 220, 420));
     assert.ok(green.n > 80, `green bottom comment in the bottom lane (${green.n} px)`);
-    assert.equal(look(8.5, 'green', everywhere).n, green.n);
-    assert.ok(look(8.5, 'red', lane(0)).n > 100, 'a top comment stands 4 s');
-    // At 10.5 s the top comments are gone and the yellow one has entered the top lane from the
-    // right; by 12 s it has moved left at its speed: (640 + its width) px in 4 s.
-    assert.equal(look(10.5, 'red', everywhere).n, 0, 'gone after 4 s');
-    const entering = look(10.5, 'yellow', lane(0));
+    assert.equal(look(28.5, 'green', everywhere).n, green.n);
+    assert.ok(look(28.5, 'red', lane(0)).n > 100, 'a top comment stands 4 s');
+    // At 30.5 s the top comments are gone and the yellow one has entered the top lane from the
+    // right; by 32 s it has moved left at its speed: (640 + its width) px in 4 s.
+    assert.equal(look(30.5, 'red', everywhere).n, 0, 'gone after 4 s');
+    const entering = look(30.5, 'yellow', lane(0));
     assert.ok(entering.n > 50, `yellow scrolling comment in the top lane (${entering.n} px)`);
-    assert.equal(look(10.5, 'yellow', everywhere).n, entering.n);
-    const moved = look(12, 'yellow', lane(0));
+    assert.equal(look(30.5, 'yellow', everywhere).n, entering.n);
+    const moved = look(32, 'yellow', lane(0));
     const width = Number(/\\move\(640,0,-(\d+),0\)/.exec(byText('YELLOW'))![1]);
     const expectedLeft = (x: number) => 640 - ((640 + width) * x) / 4000;
-    assert.ok(Math.abs(entering.left - expectedLeft(500)) < 8, `at 10.5 s its left edge is at ${entering.left}, expected ${expectedLeft(500)}`);
-    assert.ok(Math.abs(moved.left - expectedLeft(2000)) < 8, `at 12 s its left edge is at ${moved.left}, expected ${expectedLeft(2000)}`);
+    assert.ok(Math.abs(entering.left - expectedLeft(500)) < 8, `at 30.5 s its left edge is at ${entering.left}, expected ${expectedLeft(500)}`);
+    assert.ok(Math.abs(moved.left - expectedLeft(2000)) < 8, `at 32 s its left edge is at ${moved.left}, expected ${expectedLeft(2000)}`);
   });
 });
