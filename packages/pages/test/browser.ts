@@ -2,7 +2,7 @@
  * The page tests' browser: Debian's Chromium driven by playwright-core (never a downloaded
  * browser), headless and quiet (no updates, sync or QUIC probing on a test machine).
  */
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -73,4 +73,24 @@ export function overlaps(items: DrawnItem[]): string[] {
     }
   }
   return found;
+}
+
+/** The painted height of each column of a canvas (device pixels from its bottom to the first clearly painted pixel). */
+export function paintedHeights(canvas: Locator): Promise<number[]> {
+  return canvas.evaluate((el) => {
+    const c = el as HTMLCanvasElement;
+    const data = (c.getContext('2d') as CanvasRenderingContext2D).getImageData(0, 0, c.width, c.height).data;
+    const heights: number[] = [];
+    for (let x = 0; x < c.width; x++) {
+      let top = c.height;
+      for (let y = 0; y < c.height; y++) {
+        if ((data[(y * c.width + x) * 4 + 3] ?? 0) > 40) {
+          top = y;
+          break;
+        }
+      }
+      heights.push(c.height - top);
+    }
+    return heights;
+  });
 }

@@ -14,7 +14,7 @@ import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
 import { REPO_ROOT, startRedis, testConfig, tokenFor, uniqueRoom, type TestRedis } from '@danmaku/testkit';
 import { testDatabase } from '../../archive/test/db.js';
-import { launchChromium, watchPage } from './browser.js';
+import { launchChromium, paintedHeights, watchPage } from './browser.js';
 
 /** 40 comments in a burst at 30-32 s, 2 at 5 s, one at 59 s: the shape the curve must have. */
 function danmakuFile(): string {
@@ -94,23 +94,7 @@ describe('danmaku files in the pages', () => {
     // The seek bar reaches the last imported comment (59 s), though the live itself lasted a moment.
     await page.locator('#clock', { hasText: '0:00 / 0:59' }).waitFor();
 
-    // Painted height of each column of the canvas, in device pixels.
-    const columns = await canvas.evaluate((el) => {
-      const c = el as HTMLCanvasElement;
-      const data = (c.getContext('2d') as CanvasRenderingContext2D).getImageData(0, 0, c.width, c.height).data;
-      const heights: number[] = [];
-      for (let x = 0; x < c.width; x++) {
-        let top = c.height;
-        for (let y = 0; y < c.height; y++) {
-          if ((data[(y * c.width + x) * 4 + 3] ?? 0) > 40) {
-            top = y;
-            break;
-          }
-        }
-        heights.push(c.height - top);
-      }
-      return heights;
-    });
+    const columns = await paintedHeights(canvas);
     const width = columns.length;
     const total = 59_001;
     const at = (ms: number): number => columns[Math.round((ms / total) * width)] ?? 0;

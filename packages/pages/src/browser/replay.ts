@@ -53,9 +53,11 @@ let fetchedTo = 0;
 let fetching = false;
 /** Bumped on every seek so a window fetched for the old position is dropped. */
 let generation = 0;
-const density = new DensityCurve(byId<HTMLCanvasElement>('density'), (ms) => {
-  seek(ms);
-  tick();
+const density = new DensityCurve(byId<HTMLCanvasElement>('density'), {
+  onSeek: (ms) => {
+    seek(ms);
+    tick();
+  },
 });
 let densityTimer: ReturnType<typeof setTimeout> | undefined;
 /** How far the live's messages reach: past its end when comments were imported from a longer recording. */

@@ -1,11 +1,12 @@
 /**
  * The viewer page (`/`, `/rooms/:roomId`, `/?room=ID`): danmaku over the live's video (when its
  * streamer gave a playback link; an empty panel otherwise), send box, gifts, likes, online count
- * and viewers. Messages come through the client SDK (route, long
+ * and viewers, and the comment density of the running live's last minutes. Messages come through the client SDK (route, long
  * connection or polls, dedup, order); everything a user typed is shown as text, never as HTML.
  */
 import { createClient, type DanmakuClient, type Message } from '@danmaku/client';
 import { api, byId, claimsOf, describe, idFromLocation, newClientMsgId, type Claims } from './common.js';
+import { DensityCurve, fetchRecentDensity } from './density.js';
 import { giftLabel, Stage } from './stage.js';
 import { attachVideo, type Attached } from './video.js';
 
@@ -30,6 +31,15 @@ let attached: Attached | null = null;
 /** The live whose video link was read, and when: a link set later is picked up within VIDEO_RECHECK_MS. */
 let videoOf: { liveId: string | null; at: number } = { liveId: null, at: 0 };
 const VIDEO_RECHECK_MS = 15_000;
+/** The density strip shows this much of the running live (all of it while it is younger). */
+const DENSITY_WINDOW_MS = 10 * 60_000;
+const DENSITY_EVERY_MS = 5000;
+const densityCanvas = byId<HTMLCanvasElement>('density');
+const densityCurve = new DensityCurve(densityCanvas, { windowMs: DENSITY_WINDOW_MS });
+/** The live the strip follows (null: none, the strip is hidden); one density request at a time. */
+let densityLive: RoomState['live'] = null;
+let densityTimer: ReturnType<typeof setTimeout> | undefined;
+let densityLoading = false;
 
 function say(text: string, isError = false): void {
   status.textContent = text;
@@ -116,6 +126,40 @@ async function refreshVideo(live: RoomState['live']): Promise<void> {
   playVideo(record.playbackUrl);
 }
 
+async function loadDensity(): Promise<void> {
+  clearTimeout(densityTimer);
+  const live = densityLive;
+  if (!live || document.hidden || densityLoading) return;
+  densityLoading = true;
+  try {
+    const answer = await fetchRecentDensity(live.liveId, Date.now() - live.startedAt, DENSITY_WINDOW_MS, densityCanvas.clientWidth);
+    if (densityLive?.liveId !== live.liveId) return;
+    densityCurve.show(answer);
+    const peak = densityCurve.peak;
+    const label = peak ? `Peak: ${peak.count} comments around ${new Date(live.startedAt + peak.atMs).toLocaleTimeString()}` : 'No comments yet';
+    byId('density-peak').textContent = label;
+    densityCanvas.title = label;
+  } catch {
+    // The next round tries again.
+  } finally {
+    densityLoading = false;
+  }
+  // Stopped meanwhile when the live ended or the page hid; another live that began is read at once.
+  if (densityLive && !document.hidden) densityTimer = setTimeout(() => void loadDensity(), densityLive.liveId === live.liveId ? DENSITY_EVERY_MS : 0);
+}
+
+/** The room's live as the last room state said: the strip follows it, or hides and stops. */
+function followDensity(live: RoomState['live']): void {
+  const changed = live?.liveId !== densityLive?.liveId;
+  densityLive = live;
+  byId('live-density').hidden = live === null;
+  if (!changed) return;
+  clearTimeout(densityTimer);
+  densityCurve.show(null);
+  byId('density-peak').textContent = '';
+  if (live) void loadDensity();
+}
+
 async function refreshRoom(): Promise<void> {
   try {
     const state = await api<RoomState>(roomPath);
@@ -125,6 +169,7 @@ async function refreshRoom(): Promise<void> {
     byId('video-live').textContent = state.live ? `live since ${new Date(state.live.startedAt).toLocaleTimeString()}` : 'not live right now';
     byId('online').textContent = String(state.online);
     setLikes(state.likes);
+    followDensity(state.live);
     await refreshVideo(state.live).catch(() => undefined);
     const { users, online } = await api<{ online: number; users: { id: string; name: string }[] }>(`${roomPath}/users?limit=50`);
     const list = byId('viewers');
@@ -215,6 +260,11 @@ byId('dev-token').addEventListener('click', () => {
 addEventListener('pagehide', () => {
   // keepalive lets the request outlive the page; sendBeacon cannot carry the Authorization header.
   if (token) void fetch(`${roomPath}/leave`, { method: 'POST', keepalive: true, headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+});
+
+document.addEventListener('visibilitychange', () => {
+  if (document.hidden) clearTimeout(densityTimer);
+  else void loadDensity();
 });
 
 void connect().then(enter).then(refreshRoom);
