@@ -92,7 +92,7 @@ describe('ArtPlayer with artplayer-plugin-danmuku through the SDK', () => {
 <script>
   const server = ${JSON.stringify(system.url)};
   window.art = new Artplayer({
-    container: '#player', url: 'clip.webm', muted: true, autoplay: true,
+    container: '#player', url: 'clip.webm', muted: true, autoplay: true, loop: true,
     plugins: [artplayerPluginDanmuku({ danmuku: Danmaku.liveDanmuku({ baseUrl: server, liveId: ${JSON.stringify(liveId)} }), speed: 8, emitter: false })],
   });
   window.art.on('ready', () => {
