@@ -624,6 +624,9 @@ export function faultSuite(group: string, names: string[]): void {
         DANMAKU_ARCHIVER_LINGER_MS: '50',
         // The brokers allow short group sessions: a killed processor's partitions move within 3 s.
         DANMAKU_KAFKA_SESSION_TIMEOUT_MS: '3000',
+        // The checker reads each room back from its first message (storedIds): a fault's run is
+        // longer than the default catch-up age, which would answer only the last minute.
+        DANMAKU_CATCHUP_MAX_AGE_MS: String(24 * 3600 * 1000),
         DANMAKU_SOCKET_MAX_BUFFER: String(SOCKET_MAX_BUFFER),
       },
       logDir,
