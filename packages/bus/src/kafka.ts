@@ -420,8 +420,19 @@ class KafkaMember implements Consumer {
           }
           const last = batch.lastOffset();
           resolveOffset(last);
+          if (!isRunning() || isStale()) return;
           // Invariant 3: the commit follows the successful write, never precedes it.
-          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+          try {
+            await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+          } catch (err) {
+            // The group's coordinator moved (its broker died) or forgot this member: kafkajs keeps
+            // asking the old coordinator (NOT_COORDINATOR) for as long as this consumer lives, and
+            // the group stalls. A fresh consumer looks the coordinator up again and rejoins; the
+            // uncommitted batch comes again and is dropped by message id.
+            this.logger?.warn({ err, partition: batch.partition, group: options.groupId }, 'offset commit failed; joining the group again with a fresh consumer');
+            this.restart(consumer);
+            return;
+          }
           this.restartFailures = 0;
           this.lagByPartition.set(batch.partition, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
           await heartbeat();
