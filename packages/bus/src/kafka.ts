@@ -68,6 +68,9 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/** A commit kafkajs has not got acknowledged by then is given up, and the consumer replaced. */
+const COMMIT_TIMEOUT_MS = 5000;
+
 /** How often a failing bus checks whether Kafka is back. */
 const PROBE_MS = 500;
 
@@ -422,8 +425,13 @@ class KafkaMember implements Consumer {
           resolveOffset(last);
           if (!isRunning() || isStale()) return;
           // Invariant 3: the commit follows the successful write, never precedes it.
+          let timer: NodeJS.Timeout | undefined;
           try {
-            await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+            // kafkajs retries a commit without end; bounded here, see below.
+            await Promise.race([
+              consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]),
+              new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`offset commit not acknowledged within ${COMMIT_TIMEOUT_MS} ms`)), COMMIT_TIMEOUT_MS))),
+            ]);
           } catch (err) {
             // The group's coordinator moved (its broker died) or forgot this member: kafkajs keeps
             // asking the old coordinator (NOT_COORDINATOR) for as long as this consumer lives, and
@@ -432,6 +440,8 @@ class KafkaMember implements Consumer {
             this.logger?.warn({ err, partition: batch.partition, group: options.groupId }, 'offset commit failed; joining the group again with a fresh consumer');
             this.restart(consumer);
             return;
+          } finally {
+            clearTimeout(timer);
           }
           this.restartFailures = 0;
           this.lagByPartition.set(batch.partition, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
