@@ -35,9 +35,9 @@ const scale = Math.min(1, Math.max(0.2, Number(process.env.BENCH_SUITE_SCALE ?? 
 const secs = (n: number) => String(Math.max(3, Math.round(n * scale)));
 const ALL: Scenario[] = [
   { name: 'send', result: 'send', args: ['bench/send.ts'], env: { BENCH_DURATION_S: secs(8) }, estimateS: 40 },
-  { name: 'send-low', result: 'send-low', args: ['bench/send-low.ts'], env: {}, estimateS: 60 },
+  { name: 'send-low', result: 'send-low', args: ['bench/send-low.ts'], env: {}, estimateS: 100 },
   { name: 'poll', result: 'poll', args: ['bench/poll.ts'], env: { BENCH_DURATION_S: secs(5), BENCH_ROUNDS: '2' }, estimateS: 60 },
-  { name: 'fanout', result: 'fanout', args: ['bench/fanout.ts', '--seconds', secs(10), '--drain', '20'], env: {}, estimateS: 200 },
+  { name: 'fanout', result: 'fanout', args: ['bench/fanout.ts', '--seconds', secs(10), '--drain', '20'], env: {}, estimateS: 260 },
   // Three wires (socket.io, Bilibili over WebSocket and over TCP), a warm-up crowd, 30 s to settle after each.
   { name: 'connections', result: 'connections', args: ['bench/connections.ts', '--clients', '10000'], env: {}, estimateS: 210 },
   { name: 'replay', result: 'replay', args: ['bench/replay.ts'], env: { BENCH_DURATION_S: secs(5) }, estimateS: 60 },

@@ -22,6 +22,8 @@ const kind = process.env.KIND as 'ours' | 'baseline' | 'bili' | 'bili-tcp';
 const protover = Number(process.env.PROTOVER ?? '3');
 const maxSeq = Number(process.env.MAX_SEQ);
 const token = process.env.TOKEN;
+/** Loopback source addresses to spread over (past one address's ephemeral ports), round robin. */
+const sources = (process.env.SOURCES ?? '').split(',').filter(Boolean);
 
 interface Msg {
   seq: number;
@@ -103,10 +105,11 @@ function eventsFor(client: Uint8Array): ViewerEvents {
 function connect(i: number): void {
   const client = new Uint8Array(maxSeq + 1);
   seen[i] = client;
-  const bili = { roomid: Number(room), protover };
+  const localAddress = sources.length ? sources[i % sources.length] : undefined;
+  const bili = { roomid: Number(room), protover, localAddress };
   if (kind === 'bili') return void viewers.push(biliWsViewer(url, bili, eventsFor(client)));
   if (kind === 'bili-tcp') return void viewers.push(biliTcpViewer(url, bili, eventsFor(client)));
-  if (kind === 'ours') return void viewers.push(socketioViewer(url, { roomId: room, token }, eventsFor(client)));
+  if (kind === 'ours') return void viewers.push(socketioViewer(url, { roomId: room, token, localAddress }, eventsFor(client)));
   // The plain socket.io server of the baseline: its own `join` and one `message` event per message.
   const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: token ? { token } : {} });
   sockets.push(socket);

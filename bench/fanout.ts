@@ -1,9 +1,10 @@
 /**
- * `npm run bench -- fanout [--clients 2000] [--workers 4] [--heap] [--rate 200] [--seconds 10] [--merge 100] [--bigMerge 200] [--nice 10] [--probe 50] [--profile] [--only ours|bili|bili-tcp|baseline] [--systems ours,bili,baseline] [--protover 3] [--mode fanout|connections]`
+ * `npm run bench -- fanout [--clients 2000] [--workers 4] [--heap] [--rate 200] [--seconds 10] [--merge 100] [--bigMerge 200] [--nice 10] [--probe 50] [--profile] [--only ours|ours-kafka|bili|bili-tcp|baseline] [--systems ours,ours-kafka,bili,baseline] [--protover 3] [--mode fanout|connections]`
  *
  * `bili` is the same server as `ours` with the clients on the Bilibili live protocol (WebSocket
  * /sub, brotli for --protover 3, zlib for 2) instead of socket.io: the two transports of the
- * connector measured in the same run; `bili-tcp` the same protocol on its raw TCP wire. `--mode connections` connects --clients idle clients on
+ * connector measured in the same run; `bili-tcp` the same protocol on its raw TCP wire; `ours-kafka`
+ * ours with an Apache Kafka broker as the server's bus (the broker's JVM counted as server CPU). `--mode connections` connects --clients idle clients on
  * each transport (no messages) and reports the connector's resident memory per connection.
  *
  * One big room, K socket.io clients spread over worker processes, R messages/s sent over HTTP for
@@ -17,13 +18,14 @@
  * Redis for ours). `--profile` runs the server and the connector under `node --cpu-prof` and
  * prints their top functions by self time (whole process lifetime, start-up included).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { REPO_ROOT, freePort, spawnTs, startRedis, tokenFor, uniqueRoom, waitFor, type Spawned } from '@danmaku/testkit';
+import { REPO_ROOT, freePort, spawnTs, startKafka, startRedis, tokenFor, uniqueRoom, waitFor, type Spawned } from '@danmaku/testkit';
 import { cpuSeconds } from './lib/cannon.js';
 import { diff, formatDiff, summarize, type HeapDiffRow } from './lib/heap-diff.js';
 import { printProfile } from './lib/profile.js';
@@ -43,7 +45,7 @@ const { values: args } = parseArgs({
     probe: { type: 'string', default: '50' },
     profile: { type: 'boolean', default: false },
     only: { type: 'string', default: '' },
-    systems: { type: 'string', default: 'ours,bili,baseline' },
+    systems: { type: 'string', default: 'ours,ours-kafka,bili,baseline' },
     protover: { type: 'string', default: '3' },
     mode: { type: 'string', default: 'fanout' },
     /** Connections mode: seconds to wait after the clients closed before the last RSS reading. */
@@ -59,12 +61,37 @@ const { values: args } = parseArgs({
      * whose start-up garbage the crowd's collection would take and hide some connections' cost behind.
      */
     warmup: { type: 'string', default: '1000' },
+    /**
+     * Connections mode: hold the idle crowd this many seconds, count it from outside (`ss`), then
+     * post one comment to the room holding all of them: its delivery p99 and what was lost.
+     */
+    hold: { type: 'string', default: '0' },
     /** Extra node flags for the connector process (experiments: `--max-semi-space-size=2`). */
     connectorFlags: { type: 'string', default: '' },
   },
 });
-const K = Number(args.clients);
-const W = Number(args.workers);
+/**
+ * Open files one process may have: the hard limit scripts/bench.sh raised the soft one to. A
+ * connector holds one descriptor per connection, so it bounds the crowd one connector can take;
+ * raising it needs CAP_SYS_RESOURCE, which some machines (containers) do not give.
+ */
+function openFilesLimit(): number {
+  const line = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  const soft = line?.[1] === 'unlimited' ? Infinity : Number(line?.[1] ?? 1024);
+  return soft;
+}
+const FILES = openFilesLimit();
+// What one process needs besides its connections: listeners, Redis, logs, the runtime's own.
+const FILE_MARGIN = 300;
+const ASKED = Number(args.clients);
+const K = args.mode === 'connections' ? Math.min(ASKED, FILES - FILE_MARGIN) : ASKED;
+// Each worker holds its share of the clients' descriptors: enough workers that none passes the limit.
+const W = Math.max(Number(args.workers), Math.ceil(K / (FILES - FILE_MARGIN)));
+/**
+ * Loopback source addresses for the clients: one (source, destination) pair has one ephemeral
+ * port range (about 28,000 ports); 127.0.0.0/8 is all local, so more sources give more ports.
+ */
+const SOURCES = Array.from({ length: Math.max(1, Math.ceil(K / 20_000)) }, (_, i) => `127.0.0.${i + 1}`);
 const R = Number(args.rate);
 const SECONDS = Number(args.seconds);
 const DRAIN_S = Number(args.drain);
@@ -102,7 +129,8 @@ interface RunResult {
   duplicates: number;
 }
 
-type System = 'ours' | 'bili' | 'bili-tcp' | 'baseline';
+/** `ours-kafka`: ours (socket.io viewers) with an Apache Kafka broker for the server's bus; its JVM's CPU counts as server CPU. */
+type System = 'ours' | 'ours-kafka' | 'bili' | 'bili-tcp' | 'baseline';
 
 /** Kernel-side CPU seconds of a process (stime): on loopback a write also pays for the receiver's TCP work. */
 function sysSeconds(pid: number): number {
@@ -119,6 +147,9 @@ function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
+
+/** The client the workers run: ours over Kafka has the same socket.io viewers as ours. */
+const workerKind = (system: System): string => (system === 'ours-kafka' ? 'ours' : system);
 
 const profileFlags = (dir: string): string[] => ['--cpu-prof', `--cpu-prof-dir=${dir}`];
 
@@ -188,6 +219,7 @@ interface Started {
   connectorUrl: string | null;
   post: (i: number) => Promise<boolean>;
   redisStop: (() => Promise<void>) | null;
+  kafkaStop: (() => Promise<void>) | null;
   profileDir: string | null;
   /** Where the connector writes heap snapshots on SIGUSR2 (connections mode, --heap). */
   heapDir: string | null;
@@ -220,11 +252,18 @@ async function startSystem(system: System, into: Started): Promise<void> {
       DANMAKU_RETENTION: '1000',
       // The bench needs no archive; the MySQL URL points nowhere useful only if MySQL is down.
     };
+    let serverEnv: Record<string, string> = env;
+    if (system === 'ours-kafka') {
+      const kafka = await startKafka();
+      into.kafkaStop = kafka.stop;
+      pids.kafka = kafka.pid;
+      serverEnv = { ...env, KAFKA_BROKERS: kafka.brokers.join(',') };
+    }
     if (args.profile) {
       profileDir = join(REPO_ROOT, '.run', `fanout-prof-${Date.now()}`);
       mkdirSync(profileDir, { recursive: true });
     }
-    const server = profileDir ? spawnTs('bench/fanout-server.ts', { ...env, PORT: '0' }, [], profileFlags(profileDir)) : spawnTs('bench/fanout-server.ts', { ...env, PORT: '0' });
+    const server = spawnTs('bench/fanout-server.ts', { ...serverEnv, PORT: '0' }, [], profileDir ? profileFlags(profileDir) : []);
     procs.push(server);
     await server.waitForOutput(/server listening on \S+/, 30_000);
     const serverUrl = /server listening on (\S+)/.exec(server.output())?.[1] as string;
@@ -287,7 +326,7 @@ async function startWorkers(system: System, started: Started, maxSeq: number, bu
   // latency includes their own wait for CPU and is reported separately.
   const sizes = [PROBE, ...Array.from({ length: W }, (_, w) => Math.floor((K - PROBE) / W) + (w < (K - PROBE) % W ? 1 : 0))];
   for (const [w, count] of sizes.entries()) {
-    const worker = spawnTs('bench/fanout-worker.ts', { URL: started.clientUrl, ROOM: started.room, COUNT: String(count), KIND: system, MAX_SEQ: String(maxSeq), PROTOVER: String(args.protover), BURST: String(burst) });
+    const worker = spawnTs('bench/fanout-worker.ts', { URL: started.clientUrl, ROOM: started.room, COUNT: String(count), KIND: workerKind(system), MAX_SEQ: String(maxSeq), PROTOVER: String(args.protover), BURST: String(burst), SOURCES: SOURCES.join(',') });
     if (w > 0 && worker.child.pid) setPriority(worker.child.pid, Number(args.nice));
     workers.push(worker);
     started.procs.push(worker);
@@ -305,10 +344,11 @@ async function stopSystem(started: Started): Promise<void> {
   for (const p of started.procs.reverse()) await Promise.race([p.kill('SIGTERM'), new Promise((r) => setTimeout(r, 5000))]);
   for (const p of started.procs) await p.kill('SIGKILL');
   await started.redisStop?.();
+  await started.kafkaStop?.();
   if (started.profileDir) printProfile(started.profileDir, started.pids, 20);
 }
 
-const emptyStarted = (): Started => ({ room: '', procs: [], pids: {}, clientUrl: '', connectorUrl: null, post: async () => false, redisStop: null, profileDir: null, heapDir: null });
+const emptyStarted = (): Started => ({ room: '', procs: [], pids: {}, clientUrl: '', connectorUrl: null, post: async () => false, redisStop: null, kafkaStop: null, profileDir: null, heapDir: null });
 
 interface IdleResult {
   system: System;
@@ -327,6 +367,13 @@ interface IdleResult {
   settleSeconds: number;
   /** The connector's own split of its memory (its /metrics), before the clients and with them (no collection forced). */
   memory: { before: MemorySplit; withClients: MemorySplit };
+  /** Clients asked for; `clients` is fewer when one process may not open that many files. */
+  asked: number;
+  openFilesLimit: number;
+  /** --hold: established connections to the connector's port counted by `ss` at the end of the hold. */
+  ssEstablished?: number;
+  /** --hold: one comment to the room holding every client, after the hold. */
+  broadcast?: { heldSeconds: number; delivered: number; lost: number; duplicates: number; latencyMs: { p50: number; p99: number; max: number } };
   /** --heap: the same split after the snapshot's full collection, and the snapshot diff per connection. */
   heap?: { withClientsAfterGc: MemorySplit; liveBytesPerConnection: number; top: HeapDiffRow[] };
 }
@@ -369,6 +416,41 @@ function kernelSockBytes(): number {
   return Number(/TCP:.* mem (\d+)/.exec(text)?.[1] ?? 0) * 4096;
 }
 
+/** Established TCP connections whose local port is `port`, counted by `ss` (outside the bench's own bookkeeping). */
+function ssEstablished(port: number): number {
+  const out = execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { maxBuffer: 512 * 1048576, encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.trim()).length;
+}
+
+/** The connector port the clients of `system` connect to. */
+function clientPort(clientUrl: string): number {
+  return Number(/:(\d+)(?:\/|$)/.exec(clientUrl)?.[1]);
+}
+
+/** Holds the idle crowd, counts it with `ss`, then one comment to the room: who got it, how fast. */
+async function holdThenBroadcast(system: System, started: Started, workers: Spawned[], joined: number, holdS: number): Promise<Pick<IdleResult, 'ssEstablished' | 'broadcast'>> {
+  process.stdout.write(`  ${system}: holding ${joined} idle connections for ${holdS} s\n`);
+  await new Promise((r) => setTimeout(r, holdS * 1000));
+  const established = ssEstablished(clientPort(started.clientUrl));
+  process.stdout.write(`  ${system}: ss counts ${established} established connections on the connector's port\n`);
+  const accepted = await started.post(1);
+  if (!accepted) throw new Error('the comment to the crowd was not accepted');
+  await drainDeliveries(async () => (await Promise.all(workers.map((w) => progress(w)))).reduce((a, b) => a + b, 0), joined, { untilMs: Date.now() + 60_000, stallMs: 10_000 });
+  const reports = await Promise.all(workers.map((w) => report(w, 1)));
+  const hist = new Map<number, number>();
+  for (const r of reports) for (const [ms, n] of r.hist) hist.set(ms, (hist.get(ms) ?? 0) + n);
+  const delivered = reports.reduce((n, r) => n + r.deliveries, 0);
+  const broadcast = {
+    heldSeconds: holdS,
+    delivered,
+    lost: reports.reduce((n, r) => n + r.lost, 0),
+    duplicates: reports.reduce((n, r) => n + r.duplicates, 0),
+    latencyMs: { p50: percentile(hist, delivered, 0.5), p99: percentile(hist, delivered, 0.99), max: Math.max(0, ...hist.keys()) },
+  };
+  process.stdout.write(`  ${system}: one comment to all: delivered ${delivered}, lost ${broadcast.lost}, p50 ${broadcast.latencyMs.p50} ms, p99 ${broadcast.latencyMs.p99} ms\n`);
+  return { ssEstablished: established, broadcast };
+}
+
 /** Idle connections on one transport of our connector: resident memory per connection. */
 async function runIdle(system: Exclude<System, 'baseline'>): Promise<IdleResult> {
   const started = emptyStarted();
@@ -376,7 +458,7 @@ async function runIdle(system: Exclude<System, 'baseline'>): Promise<IdleResult>
     await startSystem(system, started);
     const warmup = Number(args.warmup);
     if (warmup > 0) {
-      const worker = spawnTs('bench/fanout-worker.ts', { URL: started.clientUrl, ROOM: started.room, COUNT: String(warmup), KIND: system, MAX_SEQ: '10', PROTOVER: String(args.protover), BURST: '200' });
+      const worker = spawnTs('bench/fanout-worker.ts', { URL: started.clientUrl, ROOM: started.room, COUNT: String(warmup), KIND: workerKind(system), MAX_SEQ: '10', PROTOVER: String(args.protover), BURST: '200' });
       started.procs.push(worker);
       await worker.waitForOutput(/joined \d+ failed \d+/, 120_000);
       worker.child.stdin?.write('exit\n');
@@ -410,6 +492,9 @@ async function runIdle(system: Exclude<System, 'baseline'>): Promise<IdleResult>
       process.stdout.write(`  ${system}: live heap per connection (snapshots before and with ${joined} clients, ${started.heapDir}):\n${formatDiff(result)}\n`);
       heap = { withClientsAfterGc, liveBytesPerConnection: Math.round(result.totalBytesPerConnection), top: result.rows.slice(0, 30).map((r) => ({ ...r, countPerConnection: round(r.countPerConnection, 3), bytesPerConnection: round(r.bytesPerConnection, 1) })) };
     }
+    const hold = Number(args.hold);
+    let held: Pick<IdleResult, 'ssEstablished' | 'broadcast'> = {};
+    if (hold > 0) held = await holdThenBroadcast(system, started, workers, joined, hold);
     const settle = Number(args.settle);
     for (const w of workers) w.child.stdin?.write('exit\n');
     await Promise.all(workers.map((w) => Promise.race([w.kill('SIGTERM'), new Promise((r) => setTimeout(r, 5000))])));
@@ -434,6 +519,9 @@ async function runIdle(system: Exclude<System, 'baseline'>): Promise<IdleResult>
       kernelSockMemDeltaBytes: kernelSockBytes() - kernelBefore,
       rssAfterCloseBytes: rssBytes(pid),
       settleSeconds: settle,
+      asked: ASKED,
+      openFilesLimit: FILES,
+      ...held,
       memory: { before: memoryBefore, withClients },
       ...(heap ? { heap } : {}),
     };
@@ -541,11 +629,17 @@ function round(n: number, digits: number): number {
   return Math.round(n * f) / f;
 }
 
-const systems = (args.only ? [args.only] : String(args.systems).split(',')).filter((x): x is System => x === 'ours' || x === 'bili' || x === 'bili-tcp' || x === 'baseline');
+const systems = (args.only ? [args.only] : String(args.systems).split(',')).filter((x): x is System => x === 'ours' || x === 'ours-kafka' || x === 'bili' || x === 'bili-tcp' || x === 'baseline');
 
 if (args.mode === 'connections') {
   // Idle memory per connection on each transport of the connector (the baseline has no part here).
-  process.stdout.write(`connections: ${K} idle clients per transport over ${W} workers (+${PROBE} probe)\n`);
+  process.stdout.write(`connections: ${K} idle clients per transport over ${W} workers (+${PROBE} probe), from ${SOURCES.length} loopback source address(es)\n`);
+  if (K < ASKED) {
+    process.stdout.write(
+      `  asked for ${ASKED}, but one process may open ${FILES} files here (the hard limit; raising it needs CAP_SYS_RESOURCE), ` +
+        `so one connector holds at most about ${FILES - FILE_MARGIN} connections: measuring ${K}\n`,
+    );
+  }
   const idle: IdleResult[] = [];
   for (const system of systems) if (system !== 'baseline') idle.push(await runIdle(system));
   process.stdout.write(
@@ -588,6 +682,7 @@ for (const r of results) {
   );
 }
 const ours = results.find((r) => r.system === 'ours');
+const oursKafka = results.find((r) => r.system === 'ours-kafka');
 const bili = results.find((r) => r.system === 'bili');
 const base = results.find((r) => r.system === 'baseline');
 const summary: Record<string, unknown> = { at: new Date().toISOString(), clients: K, workers: W, rate: R, seconds: SECONDS, mergeMs: Number(args.merge), bigMergeMs: Number(args.bigMerge), biliProtover: Number(args.protover), results };
@@ -606,6 +701,12 @@ if (ours && base) {
   process.stdout.write(
     `\nours / baseline, deliveries per server CPU-second: ${ratio}x (fan-out process only: ${fanoutRatio}x); p99 ${ours.latencyMs.p99} ms vs ${base.latencyMs.p99} ms\n` +
       `targets: 10x baseline, 2,000,000 deliveries per server CPU-second, p99 < 300 ms\n`,
+  );
+}
+if (oursKafka && base) {
+  summary.kafkaRatioPerServerCpuSecond = round(oursKafka.deliveriesPerServerCpuSecond / Math.max(base.deliveriesPerServerCpuSecond, 1), 1);
+  process.stdout.write(
+    `ours over a Kafka broker / baseline, deliveries per server CPU-second (the broker's JVM included): ${String(summary.kafkaRatioPerServerCpuSecond)}x; p99 ${oursKafka.latencyMs.p99} ms\n`,
   );
 }
 process.stdout.write(`results: ${writeResult('fanout', summary)}\n`);

@@ -5,14 +5,15 @@
  * registered (silent) connector node holds with 2,000 subscribers, so the pusher reads and
  * broadcasts as for a big room. Posts LOW_N messages at LOW_RATE per second, waits until the last
  * is stored, and prints the server's CPU per message (from /proc), its idle CPU, Redis's CPU per
- * message and the Redis commands per message (INFO commandstats).
+ * message and the Redis commands per message (INFO commandstats); then the same over an Apache
+ * Kafka broker as the bus, the broker's JVM counted beside the server.
  * Knobs: LOW_N (1000), LOW_RATE (200), LOW_ENV (JSON of extra server environment); `--profile`
  * runs the server under `node --cpu-prof` and prints its top functions and areas at the end.
  */
 import { Redis } from 'ioredis';
 import { decodeCursor } from '@danmaku/model';
 import { pushKeys } from '@danmaku/push';
-import { spawnTs, startRedis, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
+import { spawnTs, startKafka, startRedis, tokenFor, uniqueRoom, waitFor, type TestKafka } from '@danmaku/testkit';
 import { cpuSeconds, threadCpuSeconds } from './lib/cannon.js';
 import { printProfile, profileDir } from './lib/profile.js';
 import { startHelloServer } from './lib/servers.js';
@@ -38,110 +39,153 @@ const env = {
 };
 const profiling = process.argv.includes('--profile') ? profileDir('send-low') : null;
 const spawnedAt = Date.now();
-const server = spawnTs('bench/fanout-server.ts', env, [], profiling?.flags ?? []);
 let measuredFrom = spawnedAt;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-try {
-  await server.waitForOutput(/server listening on \S+/, 60_000);
-  const url = /server listening on (\S+)/.exec(server.output())?.[1] as string;
-  const pid = server.child.pid as number;
-  const room = uniqueRoom('low');
-  await probe.hset(pushKeys.subscribers(cluster, room), 'silent-node', 2000);
-  await probe.zadd(pushKeys.alive(cluster), Date.now() + 3_600_000, 'silent-node');
-  const token = tokenFor('low-sender');
-  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-  const postTo = async (target: string, i: number): Promise<void> => {
-    const res = await fetch(target, { method: 'POST', headers, body: JSON.stringify({ type: 'comment', content: `b ${Date.now()} ${i}` }) });
-    await res.arrayBuffer();
-    if (res.status !== 202) throw new Error(`${target} answered ${res.status}`);
-  };
-  /** Posts N bodies to `target` at R per second, each on its own schedule; resolves when all were answered. */
-  const postPaced = async (target: string): Promise<void> => {
-    const start = Date.now();
-    const inFlight: Promise<void>[] = [];
-    for (let i = 0; i < N; i++) {
-      const wait = start + (i * 1000) / R - Date.now();
-      if (wait > 0) await sleep(wait);
-      inFlight.push(postTo(target, i));
-    }
-    await Promise.all(inFlight);
-  };
-  /** The paced posts to a baseline; the CPU `cpuPid` used meanwhile, in us per post. */
-  const paced = async (target: string, cpuPid: number): Promise<number> => {
-    for (let i = 0; i < WARM_UP; i++) await postTo(target, -1);
-    await sleep(1000);
-    const before = cpuSeconds(cpuPid) ?? 0;
-    await postPaced(target);
+const token = tokenFor('low-sender');
+const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+const postTo = async (target: string, i: number): Promise<void> => {
+  const res = await fetch(target, { method: 'POST', headers, body: JSON.stringify({ type: 'comment', content: `b ${Date.now()} ${i}` }) });
+  await res.arrayBuffer();
+  if (res.status !== 202) throw new Error(`${target} answered ${res.status}`);
+};
+/** Posts N bodies to `target` at R per second, each on its own schedule; resolves when all were answered. */
+const postPaced = async (target: string): Promise<void> => {
+  const start = Date.now();
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < N; i++) {
+    const wait = start + (i * 1000) / R - Date.now();
+    if (wait > 0) await sleep(wait);
+    inFlight.push(postTo(target, i));
+  }
+  await Promise.all(inFlight);
+};
+/** The paced posts to a baseline; the CPU `cpuPid` used meanwhile, in us per post. */
+const paced = async (target: string, cpuPid: number): Promise<number> => {
+  for (let i = 0; i < WARM_UP; i++) await postTo(target, -1);
+  await sleep(1000);
+  const before = cpuSeconds(cpuPid) ?? 0;
+  await postPaced(target);
+  await sleep(300);
+  return Math.round((((cpuSeconds(cpuPid) ?? 0) - before) * 1e6) / N);
+};
+
+/**
+ * The server (bench/fanout-server.ts) with `serverEnv`, N paced messages to one room that a silent
+ * connector node holds with 2,000 subscribers; what each message cost the server, its threads,
+ * Redis, and `extraPids` (a Kafka broker's JVM), per message, besides their idle CPU.
+ */
+async function measure(serverEnv: Record<string, string>, extraPids: Record<string, number>, flags: string[]) {
+  const server = spawnTs('bench/fanout-server.ts', serverEnv, [], flags);
+  try {
+    await server.waitForOutput(/server listening on \S+/, 60_000);
+    const url = /server listening on (\S+)/.exec(server.output())?.[1] as string;
+    const pid = server.child.pid as number;
+    const room = uniqueRoom('low');
+    await probe.hset(pushKeys.subscribers(cluster, room), 'silent-node', 2000);
+    await probe.zadd(pushKeys.alive(cluster), Date.now() + 3_600_000, 'silent-node');
+    const sendUrl = `${url}/v1/rooms/${room}/messages`;
+    for (let i = 0; i < WARM_UP; i++) await postTo(sendUrl, -1);
+    await sleep(3000);
+    const idlePids = { server: pid, ...extraPids };
+    const idle0 = Object.fromEntries(Object.entries(idlePids).map(([k, p]) => [k, cpuSeconds(p) ?? 0]));
+    await sleep(3000);
+    const idleMsPerS = Object.fromEntries(Object.entries(idlePids).map(([k, p]) => [k, Math.round((((cpuSeconds(p) ?? 0) - (idle0[k] as number)) / 3) * 1000)]));
+    await probe.config('RESETSTAT');
+    if (flags.length) measuredFrom = Date.now();
+    const cpu0 = cpuSeconds(pid) ?? 0;
+    const extra0 = Object.fromEntries(Object.entries(extraPids).map(([k, p]) => [k, cpuSeconds(p) ?? 0]));
+    const threads0 = threadCpuSeconds(pid);
+    const redis0 = cpuSeconds(redisPid) ?? 0;
+    const t0 = Date.now();
+    await postPaced(sendUrl);
+    // Every message (the warm-up's included) stored; counted by the cursor, since under load the
+    // last one sent need not be the last one stored.
+    await waitFor(
+      'every message to be stored',
+      async () => {
+        const page = (await (await fetch(`${url}/v1/rooms/${room}/messages?types=comment&limit=1`)).json()) as { cursor: string };
+        return (decodeCursor(page.cursor)?.comment ?? 0) >= N + WARM_UP;
+      },
+      20_000,
+      20,
+    );
     await sleep(300);
-    return Math.round((((cpuSeconds(cpuPid) ?? 0) - before) * 1e6) / N);
-  };
+    const seconds = (Date.now() - t0) / 1000;
+    const cpu = (cpuSeconds(pid) ?? 0) - cpu0;
+    const threads1 = threadCpuSeconds(pid);
+    const threadUsPerMessage = Object.fromEntries(
+      Object.entries(threads1)
+        .map(([name, s]) => [name, Math.round(((s - (threads0[name] ?? 0)) * 1e6) / N)] as const)
+        .filter(([, us]) => us > 0),
+    );
+    const extraUsPerMessage = Object.fromEntries(Object.entries(extraPids).map(([k, p]) => [k, Math.round((((cpuSeconds(p) ?? 0) - (extra0[k] as number)) * 1e6) / N)]));
+    const redisCpu = (cpuSeconds(redisPid) ?? 0) - redis0;
+    const calls: Record<string, number> = {};
+    for (const m of (await probe.info('commandstats')).matchAll(/cmdstat_([\w|]+):calls=(\d+)/g)) calls[m[1] as string] = Number(m[2]);
+    const commands = Object.values(calls).reduce((a, b) => a + b, 0);
+    return {
+      serverUsPerMessage: Math.round((cpu * 1e6) / N),
+      serverIdleMsPerS: idleMsPerS.server as number,
+      idleMsPerS,
+      threadUsPerMessage,
+      extraUsPerMessage,
+      redisUsPerMessage: Math.round((redisCpu * 1e6) / N),
+      redisCommandsPerMessage: Math.round((commands / N) * 100) / 100,
+      commandsPerMessage: Object.fromEntries(Object.entries(calls).map(([k, v]) => [k, Math.round((v / N) * 100) / 100])),
+      seconds,
+      pid,
+    };
+  } finally {
+    await server.kill('SIGTERM');
+  }
+}
+
+let kafka: TestKafka | null = null;
+let profiledPid = 0;
+try {
   // The same posts at the same pace to Fastify baselines: what one request costs this machine at
   // this rate (a request arriving alone wakes the process and pays its syscalls by itself).
   const hello = await startHelloServer({ REDIS_URL: redis.url });
   const echoUs = await paced(`${hello.url}/echo`, hello.pid);
   const echoRedisUs = await paced(`${hello.url}/echo-redis`, hello.pid);
   await hello.stop();
-  const sendUrl = `${url}/v1/rooms/${room}/messages`;
-  for (let i = 0; i < WARM_UP; i++) await postTo(sendUrl, -1);
-  await sleep(3000);
-  const idle0 = cpuSeconds(pid) ?? 0;
-  await sleep(3000);
-  const idlePerS = ((cpuSeconds(pid) ?? 0) - idle0) / 3;
-  await probe.config('RESETSTAT');
-  measuredFrom = Date.now();
-  const cpu0 = cpuSeconds(pid) ?? 0;
-  const threads0 = threadCpuSeconds(pid);
-  const redis0 = cpuSeconds(redisPid) ?? 0;
-  const t0 = Date.now();
-  await postPaced(sendUrl);
-  // Every message (the warm-up's included) stored; counted by the cursor, since under load the
-  // last one sent need not be the last one stored.
-  await waitFor(
-    'every message to be stored',
-    async () => {
-      const page = (await (await fetch(`${url}/v1/rooms/${room}/messages?types=comment&limit=1`)).json()) as { cursor: string };
-      return (decodeCursor(page.cursor)?.comment ?? 0) >= N + WARM_UP;
-    },
-    20_000,
-    20,
-  );
-  await sleep(300);
-  const seconds = (Date.now() - t0) / 1000;
-  const cpu = (cpuSeconds(pid) ?? 0) - cpu0;
-  const threads1 = threadCpuSeconds(pid);
-  const threadUsPerMessage = Object.fromEntries(
-    Object.entries(threads1)
-      .map(([name, s]) => [name, Math.round(((s - (threads0[name] ?? 0)) * 1e6) / N)] as const)
-      .filter(([, us]) => us > 0),
-  );
-  const redisCpu = (cpuSeconds(redisPid) ?? 0) - redis0;
-  const calls: Record<string, number> = {};
-  for (const m of (await probe.info('commandstats')).matchAll(/cmdstat_([\w|]+):calls=(\d+)/g)) calls[m[1] as string] = Number(m[2]);
-  const commands = Object.values(calls).reduce((a, b) => a + b, 0);
+  const inMemory = await measure(env, {}, profiling?.flags ?? []);
+  profiledPid = inMemory.pid;
+  // The same server with an Apache Kafka broker as its bus, the pipeline as the split roles run it:
+  // the broker's JVM is server CPU too.
+  kafka = await startKafka();
+  const overKafka = await measure({ ...env, KAFKA_BROKERS: kafka.brokers.join(',') }, { kafka: kafka.pid }, []);
+  const { pid: _pid, extraUsPerMessage: _none, ...rest } = inMemory;
   const summary = {
     messages: N,
     ratePerS: R,
-    serverUsPerMessage: Math.round((cpu * 1e6) / N),
-    serverIdleMsPerS: Math.round(idlePerS * 1000),
-    threadUsPerMessage,
+    ...rest,
     echoUsPerRequest: echoUs,
     echoRedisUsPerRequest: echoRedisUs,
-    redisUsPerMessage: Math.round((redisCpu * 1e6) / N),
-    redisCommandsPerMessage: Math.round((commands / N) * 100) / 100,
-    commandsPerMessage: Object.fromEntries(Object.entries(calls).map(([k, v]) => [k, Math.round((v / N) * 100) / 100])),
-    seconds,
+    kafka: {
+      serverUsPerMessage: overKafka.serverUsPerMessage,
+      brokerUsPerMessage: overKafka.extraUsPerMessage.kafka ?? null,
+      totalUsPerMessage: overKafka.serverUsPerMessage + (overKafka.extraUsPerMessage.kafka ?? 0),
+      idleMsPerS: overKafka.idleMsPerS,
+      threadUsPerMessage: overKafka.threadUsPerMessage,
+      redisUsPerMessage: overKafka.redisUsPerMessage,
+      redisCommandsPerMessage: overKafka.redisCommandsPerMessage,
+      seconds: overKafka.seconds,
+    },
   };
   process.stdout.write(
     `send-low: ${N} messages at ${R}/s: server ${summary.serverUsPerMessage} us CPU per message (idle ${summary.serverIdleMsPerS} ms/s), ` +
-      `by thread ${JSON.stringify(threadUsPerMessage)}, ` +
+      `by thread ${JSON.stringify(summary.threadUsPerMessage)}, ` +
       `Redis ${summary.redisUsPerMessage} us and ${summary.redisCommandsPerMessage} commands per message\n  ${JSON.stringify(summary.commandsPerMessage)}\n` +
+      `  over a Kafka broker: server ${summary.kafka.serverUsPerMessage} us + the broker's JVM ${String(summary.kafka.brokerUsPerMessage)} us per message ` +
+      `(idle: server ${String(summary.kafka.idleMsPerS.server)} ms/s, JVM ${String(summary.kafka.idleMsPerS.kafka)} ms/s)\n` +
       `  baselines at the same pace: Fastify JSON echo ${echoUs} us CPU per request, echo after one Redis round trip ${echoRedisUs} us\n`,
   );
   process.stdout.write(`results: ${writeResult('send-low', { settings: { N, R, extraEnv }, summary })}\n`);
 } finally {
   probe.disconnect();
-  await server.kill('SIGTERM');
+  await kafka?.stop();
   await redis.stop();
 }
-if (profiling) printProfile(profiling.dir, { server: server.child.pid ?? 0 }, 30, { skipFirstMs: measuredFrom - spawnedAt });
+if (profiling) printProfile(profiling.dir, { server: profiledPid }, 30, { skipFirstMs: measuredFrom - spawnedAt });
 process.exit(0);

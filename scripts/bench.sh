@@ -12,6 +12,11 @@ To load test a running deployment (any URL; no server started): npm run load -- 
 fi
 [ $# -gt 0 ] && shift
 bash scripts/ensure-deps.sh
+# Crowds of connections need one descriptor each: take the hard limit of open files (raised first
+# where the machine allows it; a container without CAP_SYS_RESOURCE keeps its hard limit, and the
+# connections bench says what that caps).
+ulimit -Hn 1048576 2>/dev/null || true
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
 export DANMAKU_REDIS_PERSIST=0
 bash scripts/infra.sh up redis mysql >/dev/null
 eval "$(bash scripts/infra.sh env)"

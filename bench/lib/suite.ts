@@ -81,6 +81,7 @@ export function buildRows(results: Record<string, Json | null>): { rows: Row[]; 
   const fanout = results.fanout ?? null;
   const ours = sys(fanout, 'ours');
   const bili = sys(fanout, 'bili');
+  const oursKafka = sys(fanout, 'ours-kafka');
   const plain = sys(fanout, 'baseline');
   const pipelineCpu = Object.entries(obj(ours?.cpuByProcess) ?? {})
     .filter(([name]) => !/connector|redis/i.test(name))
@@ -116,6 +117,20 @@ export function buildRows(results: Record<string, Json | null>): { rows: Row[]; 
       now: 'about 1.9 ms',
       values: low,
     });
+    const k = obj(low.kafka);
+    if (k) {
+      const total = num(k.totalUsPerMessage);
+      add({
+        row: `send one at a time over a Kafka broker (send-low, ${fmt(num(low.ratePerS))} msg/s): server + broker JVM CPU per message`,
+        ours: `${fmt(total)} us/msg (server ${fmt(num(k.serverUsPerMessage))} + JVM ${fmt(num(k.brokerUsPerMessage))} us)`,
+        baseline: echoUs === null ? '-' : `Fastify echo at the same pace ${fmt(echoUs)} us/req`,
+        ratio: echoUs === null ? '-' : times(div(total, echoUs)),
+        target: '<= 2x echo',
+        met: total === null || echoUs === null ? null : total <= 2 * echoUs,
+        now: '3.4x (in-memory bus)',
+        values: k,
+      });
+    }
   }
 
   // polls: server CPU per request, Redis's share included (what a poll really costs the system).
@@ -171,7 +186,9 @@ export function buildRows(results: Record<string, Json | null>): { rows: Row[]; 
   for (const [label, r] of [
     ['socket.io', ours],
     ['Bilibili protocol', bili],
+    ['socket.io, over a Kafka broker, its JVM counted', oursKafka],
   ] as const) {
+    if (!r && label.includes('Kafka')) continue;
     add({
       row: `fan-out, deliveries per server CPU-second (${label})`,
       ours: fanDesc(r),
@@ -197,6 +214,7 @@ export function buildRows(results: Record<string, Json | null>): { rows: Row[]; 
   for (const [label, r] of [
     ['ours (socket.io)', ours],
     ['ours (Bilibili)', bili],
+    ['ours over Kafka (socket.io)', oursKafka],
     ['plain socket.io', plain],
   ] as const) {
     if (!r) continue;
