@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { SETTINGS } from '@danmaku/config';
 import { createLogger } from '@danmaku/observability';
 import { REPO_ROOT, testConfig } from '@danmaku/testkit';
@@ -194,6 +194,23 @@ describe('Grafana dashboard (ops/grafana/danmaku.json)', () => {
         assert.ok(target.expr && target.expr.trim(), `${panel.title}: a query without an expression`);
         assert.equal(target.datasource?.uid, uses, `${panel.title}: query data source`);
       }
+    }
+  });
+
+  test('every query is valid PromQL (promtool checks them as recording rules, variables filled in)', () => {
+    const filled = (expr: string): string =>
+      expr.replaceAll('$__rate_interval', '5m').replaceAll('$job', 'danmaku.*').replaceAll('$instance', '.*');
+    const queries = panels.flatMap((panel) => (panel.targets ?? []).map((target) => filled(target.expr ?? '')));
+    assert.ok(queries.every((query) => !query.includes('$')), 'a variable the test does not fill in');
+    const dir = mkdtempSync(join(tmpdir(), 'danmaku-dashboard-'));
+    try {
+      const file = { groups: [{ name: 'dashboard', rules: queries.map((expr, i) => ({ record: `dashboard:query${i}`, expr })) }] };
+      writeFileSync(join(dir, 'queries.yml'), stringify(file));
+      const checked = promtool(['check', 'rules', 'queries.yml'], dir);
+      assert.equal(checked.status, 0, checked.output);
+      assert.match(checked.output, new RegExp(`SUCCESS: ${queries.length} rules found`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
