@@ -44,7 +44,7 @@ const ALL: Scenario[] = [
   { name: 'live-show', result: 'live-show', args: ['bench/live-show.ts', '--seconds', secs(60)], env: {}, estimateS: 150 },
   // start:split (one broker) and start:cluster (three brokers, a Redis Cluster) as users start them.
   { name: 'topologies', result: 'topologies', args: ['bench/topologies.ts'], env: {}, estimateS: 180 },
-  // Measures nothing: the README's capacity model from the results above.
+  // Measures nothing: the capacity model (bench/RESULTS.md) from the results above.
   { name: 'capacity', result: 'capacity', args: ['bench/capacity.ts'], env: {}, estimateS: 5 },
 ];
 const only = (process.env.BENCH_SUITE_ONLY ?? '').split(',').filter(Boolean);

@@ -1,5 +1,5 @@
 /**
- * npm run bench -- capacity: the README's capacity model, computed from the per-core figures the
+ * npm run bench -- capacity: the capacity model of bench/RESULTS.md, computed from the per-core figures the
  * other benches measured (bench/results/NAME-latest.json of send, send-low, poll, fanout,
  * connections, live-show). It measures nothing itself; run the suite (`npm run bench`) first.
  *
