@@ -10,7 +10,7 @@
  * runs the server under `node --cpu-prof` and prints its top functions and areas at the end.
  */
 import { Redis } from 'ioredis';
-import { decodeCursor } from '@danmaku/model';
+import { decodeCursor } from '@danmaku/protocol';
 import { pushKeys } from '@danmaku/push';
 import { spawnTs, startRedis, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
 import { cpuSeconds, threadCpuSeconds } from './lib/cannon.js';

@@ -1,35 +1,7 @@
-import type { Config } from '@danmaku/config';
 import { defineRole, type Role } from '@danmaku/role';
 import { routerRoutes } from '@danmaku/router';
 import { buildFront } from './app.js';
-
-/** Every setting the front's routes read (FrontDeps.config). */
-export const FRONT_SETTINGS = [
-  'host',
-  'port',
-  'trustProxy',
-  'jwtSecret',
-  'cluster',
-  'retention',
-  'onlineTtlMs',
-  'switchesRefreshMs',
-  'cacheRefreshMs',
-  'bigRoomOnline',
-  'bigRoomPollRate',
-  'bigRoomCoolMs',
-  'bigRoomPollLimit',
-  'bigRoomSpanMs',
-  'pressureLagMs',
-  'pollMemoryStreams',
-  'pollMemoryWindow',
-  'pollMemoryIdleMs',
-  'pollRetryMs',
-  'catchUpMaxAgeMs',
-  'likesFlushMs',
-  'frameAncestors',
-  'corsOrigins',
-] as const;
-export type FrontSettings = Pick<Config, (typeof FRONT_SETTINGS)[number]>;
+import { FRONT_SETTINGS, type FrontSettings } from './settings.js';
 
 /**
  * The HTTP API. It also answers `GET /v1/route`, so a client finds its long connection from the

@@ -1,5 +1,4 @@
 export type { FrontServer, Role, RoleContext, RunningRole, SettingsOf, Shared } from './role.js';
 export { ProcessShared, type SharedOptions } from './shared.js';
 export { runMain, runRoles, type AnyRole, type RunningRoles } from './run.js';
-export { listenOwnPort, type OwnPort } from './own-port.js';
-export { defineRole, stopConsumer } from './define.js';
+export { defineRole } from './define.js';
