@@ -1,11 +1,12 @@
 import { Archive } from '@danmaku/archive';
 import { stopConsumer, type Consumer } from '@danmaku/bus';
 import { listenOwnPort } from '@danmaku/http';
+import type { Shared } from '@danmaku/process';
 import { defineRole, type Role } from '@danmaku/role';
 import { startArchiver } from './archiver.js';
 import { ARCHIVER_SETTINGS, type ArchiverSettings } from './settings.js';
 
-export const archiverRole: Role<ArchiverSettings> = defineRole('archiver', ARCHIVER_SETTINGS, async ({ settings, logger, shared }) => {
+export const archiverRole: Role<ArchiverSettings, Shared> = defineRole('archiver', ARCHIVER_SETTINGS, async ({ settings, logger, shared }) => {
   const archive = new Archive(settings.mysqlUrl);
   const bus = await shared.bus();
   let consumer: Consumer | null = null;

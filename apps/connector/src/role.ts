@@ -1,5 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import { listenOwnPort, type OwnPort } from '@danmaku/http';
+import type { Shared } from '@danmaku/process';
 import { defineRole, type Role } from '@danmaku/role';
 import { Switchboard } from '@danmaku/switches';
 import { startConnector } from './connector.js';
@@ -10,7 +11,7 @@ import { CONNECTOR_SETTINGS, type ConnectorSettings } from './settings.js';
  * has a port of its own. Sends over the socket take the send pipeline HTTP sends take, checks and
  * all, so they need a bus; a connector without one only delivers, and `send` answers 503.
  */
-export const connectorRole: Role<ConnectorSettings> = defineRole('connector', CONNECTOR_SETTINGS, async ({ settings, logger, shared }) => {
+export const connectorRole: Role<ConnectorSettings, Shared> = defineRole('connector', CONNECTOR_SETTINGS, async ({ settings, logger, shared }) => {
   const store = await shared.store();
   const sendPath = shared.hasBus ? await shared.send() : null;
   if (!sendPath) logger.warn('no KAFKA_BROKERS: socket sends are refused (clients send over HTTP)');

@@ -1,3 +1,4 @@
+import type { Shared } from '@danmaku/process';
 import { defineRole, type Role } from '@danmaku/role';
 import { routerRoutes } from '@danmaku/router';
 import { buildFront } from './app.js';
@@ -8,7 +9,7 @@ import { FRONT_SETTINGS, type FrontSettings } from './settings.js';
  * address it already has, whether the roles run split or in one process. In one process the
  * other roles share its port (socket.io attaches to its server).
  */
-export const frontRole: Role<FrontSettings> = defineRole('front', FRONT_SETTINGS, async ({ settings, logger, shared }) => {
+export const frontRole: Role<FrontSettings, Shared> = defineRole('front', FRONT_SETTINGS, async ({ settings, logger, shared }) => {
   const [store, bus, sendPath, replay] = await Promise.all([shared.store(), shared.bus(), shared.send(), shared.replay()]);
   const { pipeline: send, switches, moderation } = sendPath;
   const app = buildFront({ config: settings, store, bus, auth: shared.auth, send, switches, replay, moderation }, logger);

@@ -1,10 +1,11 @@
 import { stopConsumer } from '@danmaku/bus';
 import { listenOwnPort } from '@danmaku/http';
+import type { Shared } from '@danmaku/process';
 import { defineRole, type Role } from '@danmaku/role';
 import { redisAnnouncer, startProcessor } from './processor.js';
 import { PROCESSOR_SETTINGS, type ProcessorSettings } from './settings.js';
 
-export const processorRole: Role<ProcessorSettings> = defineRole('processor', PROCESSOR_SETTINGS, async ({ settings, logger, shared }) => {
+export const processorRole: Role<ProcessorSettings, Shared> = defineRole('processor', PROCESSOR_SETTINGS, async ({ settings, logger, shared }) => {
   const [store, bus] = await Promise.all([shared.store(), shared.bus()]);
   const consumer = await startProcessor({
     bus,
