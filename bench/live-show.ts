@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { Archive } from '@danmaku/archive';
 import { loadConfig } from '@danmaku/config';
-import { decodeCursor } from '@danmaku/model';
+import { decodeCursor } from '@danmaku/protocol';
 import { LOAD_ENV, freePort, spawnTs, startKafka, startRedis, tokenFor, waitFor, type TestKafka, type Spawned, type TestRedis } from '@danmaku/testkit';
 import { cpuSeconds } from './lib/cannon.js';
 import { writeResult } from './lib/report.js';

@@ -19,7 +19,7 @@ import { renderHtml, type LoadReport, type RoomReport, type TimelinePoint, type 
 import { SetupError, biliRoomids, discover, tokens } from './lib/load/setup.js';
 import { Histogram } from './lib/load/stats.js';
 import { inBatches } from './lib/load/batches.js';
-import type { Message } from '@danmaku/model';
+import type { Message } from '@danmaku/protocol';
 import { readRoom } from '@danmaku/testkit';
 
 const WORKER = fileURLToPath(new URL('./lib/load/worker.ts', import.meta.url));

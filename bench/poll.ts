@@ -13,7 +13,7 @@
  */
 import { createAuth } from '@danmaku/auth';
 import { loadConfig } from '@danmaku/config';
-import { decodeCursor, encodeCursor } from '@danmaku/model';
+import { decodeCursor, encodeCursor } from '@danmaku/protocol';
 import { measurePollCost, startRedis, uniqueRoom, type PollCost } from '@danmaku/testkit';
 import { Redis } from 'ioredis';
 import { benchSettings, runLoad, type LoadResult } from './lib/cannon.js';

@@ -11,7 +11,7 @@
  * runs the server under `node --cpu-prof` and prints its top functions and areas at the end.
  */
 import { Redis } from 'ioredis';
-import { decodeCursor } from '@danmaku/model';
+import { decodeCursor } from '@danmaku/protocol';
 import { pushKeys } from '@danmaku/push';
 import { spawnTs, startKafka, startRedis, tokenFor, uniqueRoom, waitFor, type TestKafka } from '@danmaku/testkit';
 import { cpuSeconds, threadCpuSeconds } from './lib/cannon.js';

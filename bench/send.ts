@@ -9,7 +9,7 @@
  */
 import { createAuth } from '@danmaku/auth';
 import { loadConfig } from '@danmaku/config';
-import { decodeCursor } from '@danmaku/model';
+import { decodeCursor } from '@danmaku/protocol';
 import { benchSettings, runLoad, type LoadResult } from './lib/cannon.js';
 import { printProfile, profileDir } from './lib/profile.js';
 import { printTable, ratio, writeResult } from './lib/report.js';

@@ -27,7 +27,7 @@ import { WebSocket } from 'ws';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { Archive } from '@danmaku/archive';
 import { MAX_SERVER_PACKET, Op, PacketStream, Ver, decodeServerPackets, encodePacket, type Packet } from '@danmaku/bilibili';
-import { encodeCursor } from '@danmaku/model';
+import { encodeCursor } from '@danmaku/protocol';
 import { REPO_ROOT, freePort, sleep, startKafka, testConfig, tokenFor, waitFor } from '@danmaku/testkit';
 import { Supervisor, type RoleSpec } from '../scripts/supervisor.js';
 import { cpuSeconds } from './lib/cannon.js';

@@ -39,7 +39,7 @@ else
   npx tsc -p tsconfig.json --noEmit
   echo "== lint"
   npx eslint .
-  mapfile -t files < <(find apps packages bench -path '*/node_modules' -prune -o -path '*/test/*' -name '*.test.ts' -print | sort)
+  mapfile -t files < <(find apps packages bench scripts -path '*/node_modules' -prune -o -path '*/test/*' -name '*.test.ts' -print | sort)
 fi
 echo "== tests"
 # --test-force-exit: a file whose tests have all finished ends even if a client socket or timer

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
-import { encodeCursor } from '@danmaku/model';
+import { encodeCursor } from '@danmaku/protocol';
 import { LOAD_ENV, REPO_ROOT, freePort, readRoom, sleep, spawnTs, tokenFor, testConfig, uniqueRoom, type Spawned } from '@danmaku/testkit';
 import { UsageError, parseLoadArgs } from '../lib/load/args.js';
 import { planViewers, viewersPerRoom } from '../lib/load/plan.js';

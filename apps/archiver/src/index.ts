@@ -1,2 +1,3 @@
 export { startArchiver, type ArchiverOptions } from './archiver.js';
-export { archiverRole, type ArchiverSettings } from './role.js';
+export { archiverRole } from './role.js';
+export type { ArchiverSettings } from './settings.js';

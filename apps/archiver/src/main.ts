@@ -1,4 +1,5 @@
+import { openProcessShared } from '@danmaku/process';
 import { runMain } from '@danmaku/role';
 import { archiverRole } from './role.js';
 
-await runMain(archiverRole);
+await runMain(archiverRole, openProcessShared);

@@ -1,13 +1,12 @@
 import { Archive } from '@danmaku/archive';
-import type { Consumer } from '@danmaku/bus';
-import type { Config } from '@danmaku/config';
-import { defineRole, listenOwnPort, stopConsumer, type Role } from '@danmaku/role';
+import { stopConsumer, type Consumer } from '@danmaku/bus';
+import { listenOwnPort } from '@danmaku/http';
+import type { Shared } from '@danmaku/process';
+import { defineRole, type Role } from '@danmaku/role';
 import { startArchiver } from './archiver.js';
+import { ARCHIVER_SETTINGS, type ArchiverSettings } from './settings.js';
 
-const KEYS = ['host', 'archiverPort', 'mysqlUrl', 'topic', 'archiverBatch', 'archiverLingerMs'] as const;
-export type ArchiverSettings = Pick<Config, (typeof KEYS)[number]>;
-
-export const archiverRole: Role<ArchiverSettings> = defineRole('archiver', KEYS, async ({ settings, logger, shared }) => {
+export const archiverRole: Role<ArchiverSettings, Shared> = defineRole('archiver', ARCHIVER_SETTINGS, async ({ settings, logger, shared }) => {
   const archive = new Archive(settings.mysqlUrl);
   const bus = await shared.bus();
   let consumer: Consumer | null = null;

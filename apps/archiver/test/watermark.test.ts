@@ -10,7 +10,7 @@ import { Archive, openReplay, replayKeys, type ReplayStack } from '@danmaku/arch
 import { startArchiver } from '@danmaku/archiver';
 import { MemoryBus } from '@danmaku/bus';
 import { LiveStates } from '@danmaku/lives';
-import { MESSAGE_TYPES } from '@danmaku/model';
+import { MESSAGE_TYPES } from '@danmaku/protocol';
 import { createLogger } from '@danmaku/observability';
 import { createSendPipeline } from '@danmaku/send';
 import { createRedis, waitReady, type Redis } from '@danmaku/store';

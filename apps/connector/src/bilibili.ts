@@ -27,8 +27,7 @@ import {
   type AliasRedis,
   type Packet,
 } from '@danmaku/bilibili';
-import { DEFAULT_POLL_TYPES, isRoomId, type Message } from '@danmaku/model';
-import type { KickedPacket } from '@danmaku/protocol';
+import { DEFAULT_POLL_TYPES, isRoomId, type KickedPacket, type Message } from '@danmaku/protocol';
 import { counter, type Logger } from '@danmaku/observability';
 import { drops, type ConnectorCore } from './core.js';
 import { wsFrame, wsSender, type WsSender } from './fanout.js';

@@ -5,12 +5,12 @@ import { LIVE_CHANNEL, liveKey } from '@danmaku/lives';
 import type { Logger } from '@danmaku/observability';
 import type { SendPipeline as Ingest } from '@danmaku/send';
 import { nodeChannel, parseNodeEvent, type StoredMessage } from '@danmaku/push';
-import { DELETED_CHANNEL, KICKED_CHANNEL, guard, type MessagesDeleted, type Redis, type RedisStore, type RoomKick } from '@danmaku/store';
+import { DELETED_CHANNEL, KICKED_CHANNEL, guard, parseMessagesDeleted, type Redis, type RedisStore, type RoomKick } from '@danmaku/store';
 import { BILI_WS_PATH, BilibiliTransport } from './bilibili.js';
 import { ConnectorCore } from './core.js';
 import { startRegistry, type Registry } from './registry.js';
 import type { RoomHub } from './rooms.js';
-import type { ConnectorSettings } from './role.js';
+import type { ConnectorSettings } from './settings.js';
 import { SocketIoTransport, type ConnectorServer } from './socketio.js';
 
 export type { ConnectorServer } from './socketio.js';
@@ -116,12 +116,9 @@ export async function startConnector(options: ConnectorOptions): Promise<Connect
       return;
     }
     if (channel === DELETED_CHANNEL) {
-      try {
-        const event = JSON.parse(text) as MessagesDeleted;
-        if (typeof event.roomId === 'string' && Array.isArray(event.ids)) hub.deleted(event.roomId, event.type, event.ids);
-      } catch {
-        logger.warn('ignoring a malformed deletion event');
-      }
+      const event = parseMessagesDeleted(text);
+      if (event) hub.deleted(event.roomId, event.type, event.ids);
+      else logger.warn('ignoring a malformed deletion event');
       return;
     }
     const event = parseNodeEvent(text);

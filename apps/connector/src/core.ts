@@ -1,9 +1,9 @@
 import { setFlagsFromString } from 'node:v8';
-import { ApiError, type Cursor, type MessageType } from '@danmaku/model';
-import { MAX_ROOMS_PER_SOCKET, type KickedPacket } from '@danmaku/protocol';
+import { ApiError } from '@danmaku/model';
+import { type Cursor, type KickedPacket, MAX_ROOMS_PER_SOCKET, type MessageType } from '@danmaku/protocol';
 import { counter, gauge, type Logger } from '@danmaku/observability';
 import { guard, roomKeys, type RedisStore } from '@danmaku/store';
-import type { ConnectorSettings } from './role.js';
+import type { ConnectorSettings } from './settings.js';
 import { RoomHub } from './rooms.js';
 import type { RoomEvent, Session, Transport } from './transport.js';
 

@@ -3,4 +3,5 @@ export { ConnectorCore } from './core.js';
 export { BilibiliTransport, BILI_WS_PATH } from './bilibili.js';
 export type { Transport, Session, RoomEvent } from './transport.js';
 export { RoomHub, groupKey } from './rooms.js';
-export { connectorRole, type ConnectorSettings } from './role.js';
+export { connectorRole } from './role.js';
+export type { ConnectorSettings } from './settings.js';

@@ -1,4 +1,5 @@
+import { openProcessShared } from '@danmaku/process';
 import { runMain } from '@danmaku/role';
 import { connectorRole } from './role.js';
 
-await runMain(connectorRole);
+await runMain(connectorRole, openProcessShared);

@@ -1,40 +1,17 @@
 import type { Server as HttpServer } from 'node:http';
-import type { Config } from '@danmaku/config';
-import { defineRole, listenOwnPort, type OwnPort, type Role } from '@danmaku/role';
+import { listenOwnPort, type OwnPort } from '@danmaku/http';
+import type { Shared } from '@danmaku/process';
+import { defineRole, type Role } from '@danmaku/role';
 import { Switchboard } from '@danmaku/switches';
 import { startConnector } from './connector.js';
-
-const KEYS = [
-  'host',
-  'connectorPort',
-  'connectorUrl',
-  'cluster',
-  'anonViewers',
-  'onlineTtlMs',
-  'catchUpMaxAgeMs',
-  'pushMergeMs',
-  'pushBigMergeMs',
-  'pushBigRoom',
-  'pushNotifyDelayMs',
-  'pushSweepMs',
-  'socketPingMs',
-  'socketPingTimeoutMs',
-  'socketMaxBufferBytes',
-  'roomInfoMs',
-  'biliTcpPort',
-  'corsOrigins',
-  'switchesRefreshMs',
-  'drainMs',
-  'roomDeliveryBudget',
-] as const;
-export type ConnectorSettings = Pick<Config, (typeof KEYS)[number]>;
+import { CONNECTOR_SETTINGS, type ConnectorSettings } from './settings.js';
 
 /**
  * The connection layer. Beside a front (standalone) socket.io shares the front's port; alone it
  * has a port of its own. Sends over the socket take the send pipeline HTTP sends take, checks and
  * all, so they need a bus; a connector without one only delivers, and `send` answers 503.
  */
-export const connectorRole: Role<ConnectorSettings> = defineRole('connector', KEYS, async ({ settings, logger, shared }) => {
+export const connectorRole: Role<ConnectorSettings, Shared> = defineRole('connector', CONNECTOR_SETTINGS, async ({ settings, logger, shared }) => {
   const store = await shared.store();
   const sendPath = shared.hasBus ? await shared.send() : null;
   if (!sendPath) logger.warn('no KAFKA_BROKERS: socket sends are refused (clients send over HTTP)');

@@ -1,8 +1,8 @@
-import { encodeCursor, type Cursor, type MessageType } from '@danmaku/model';
+import { encodeCursor, type Cursor, type MessageType } from '@danmaku/protocol';
 import { counter, gauge, histogram, type Logger } from '@danmaku/observability';
 import type { StoredMessage } from '@danmaku/push';
 import { SAMPLED_TYPES, keptBySample } from '@danmaku/switches';
-import type { ReadResult, RedisStore } from '@danmaku/store';
+import type { MessageLog, ReadResult } from '@danmaku/store';
 import type { RoomEvent } from './transport.js';
 
 const packets = counter({ name: 'danmaku_connector_packets_total', help: '`messages` packets emitted to a room group (each encoded once)' });
@@ -70,7 +70,7 @@ interface Room {
 export interface RoomHubOptions {
   /** Hands one event to every transport's sessions in a group; returns how many it reached. */
   deliver: (group: string, event: RoomEvent) => number;
-  store: RedisStore;
+  store: MessageLog;
   logger: Logger;
   mergeMs: number;
   /** The merge window of a room with at least bigRoomSockets sockets here. */

@@ -3,14 +3,25 @@ import { Server, type Socket } from 'socket.io';
 import type { Auth, Principal } from '@danmaku/auth';
 import { shapeSocketIoErrors, socketCors, toApiError } from '@danmaku/http';
 import type { SendPipeline as Ingest } from '@danmaku/send';
-import { ApiError, DEFAULT_POLL_TYPES, decodeCursor, type Cursor } from '@danmaku/model';
-import { isAck, type Ack, type ClientToServerWire, type KickedPacket, type Message, type Refusal, type ServerToClientEvents } from '@danmaku/protocol';
+import { ApiError } from '@danmaku/model';
+import {
+  type Ack,
+  type ClientToServerWire,
+  type Cursor,
+  decodeCursor,
+  DEFAULT_POLL_TYPES,
+  isAck,
+  type KickedPacket,
+  type Message,
+  type Refusal,
+  type ServerToClientEvents,
+} from '@danmaku/protocol';
 import { describeErrors, validJoin, validLeave, validSend } from '@danmaku/protocol/validate';
 import { counter, gauge } from '@danmaku/observability';
 import type { StoredMessage } from '@danmaku/push';
 import { drops, type ConnectorCore } from './core.js';
 import { eventFrame, writeEvent } from './fanout.js';
-import type { ConnectorSettings } from './role.js';
+import type { ConnectorSettings } from './settings.js';
 import type { RoomEvent, Session, Transport } from './transport.js';
 
 const socketsGauge = gauge({ name: 'danmaku_connector_sockets', help: 'Open socket.io sockets' });

@@ -1,6 +1,5 @@
 import type { Principal } from '@danmaku/auth';
-import type { MessageType } from '@danmaku/model';
-import type { KickedPacket } from '@danmaku/protocol';
+import type { KickedPacket, MessageType } from '@danmaku/protocol';
 import type { StoredMessage } from '@danmaku/push';
 
 /**

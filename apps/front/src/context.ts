@@ -5,8 +5,12 @@ import type { RedisStore } from '@danmaku/store';
 import type { Switchboard } from '@danmaku/switches';
 import type { ReplayStack } from '@danmaku/archive';
 import type { Moderation } from '@danmaku/moderation';
-import type { FrontHot } from './cache/hot.js';
-import type { FrontSettings } from './role.js';
+import type { EnterAnnouncer } from './cache/enter.js';
+import type { PollMemory } from './cache/memory.js';
+import type { RoomCache } from './cache/room-cache.js';
+import type { Pressure } from './cache/shape.js';
+import type { LikeCounter } from './likes.js';
+import type { FrontSettings } from './settings.js';
 
 /** What the front's routes share; built once by whoever wires the app (main or standalone). */
 export interface FrontDeps {
@@ -28,4 +32,15 @@ export interface FrontDeps {
 /** What each route plugin is registered with: the deps and the hot-room machinery. */
 export interface FrontContext extends FrontDeps {
   hot: FrontHot;
+}
+
+/** What keeps rooms cheap for the front: local cache, poll memory, aggregated likes, enter messages, pressure. */
+export interface FrontHot {
+  cache: RoomCache;
+  /** Small rooms' polls, answered from windows kept fresh by the rooms' signals. */
+  memory: PollMemory;
+  likes: LikeCounter;
+  pressure: Pressure;
+  enters: EnterAnnouncer;
+  stop(): Promise<void>;
 }

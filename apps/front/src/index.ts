@@ -1,3 +1,4 @@
 export { buildFront } from './app.js';
 export type { FrontContext, FrontDeps } from './context.js';
-export { frontRole, FRONT_SETTINGS, type FrontSettings } from './role.js';
+export { frontRole } from './role.js';
+export { FRONT_SETTINGS, type FrontSettings } from './settings.js';

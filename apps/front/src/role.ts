@@ -1,42 +1,15 @@
-import type { Config } from '@danmaku/config';
+import type { Shared } from '@danmaku/process';
 import { defineRole, type Role } from '@danmaku/role';
 import { routerRoutes } from '@danmaku/router';
 import { buildFront } from './app.js';
-
-/** Every setting the front's routes read (FrontDeps.config). */
-export const FRONT_SETTINGS = [
-  'host',
-  'port',
-  'trustProxy',
-  'jwtSecret',
-  'cluster',
-  'retention',
-  'onlineTtlMs',
-  'switchesRefreshMs',
-  'cacheRefreshMs',
-  'bigRoomOnline',
-  'bigRoomPollRate',
-  'bigRoomCoolMs',
-  'bigRoomPollLimit',
-  'bigRoomSpanMs',
-  'pressureLagMs',
-  'pollMemoryStreams',
-  'pollMemoryWindow',
-  'pollMemoryIdleMs',
-  'pollRetryMs',
-  'catchUpMaxAgeMs',
-  'likesFlushMs',
-  'frameAncestors',
-  'corsOrigins',
-] as const;
-export type FrontSettings = Pick<Config, (typeof FRONT_SETTINGS)[number]>;
+import { FRONT_SETTINGS, type FrontSettings } from './settings.js';
 
 /**
  * The HTTP API. It also answers `GET /v1/route`, so a client finds its long connection from the
  * address it already has, whether the roles run split or in one process. In one process the
  * other roles share its port (socket.io attaches to its server).
  */
-export const frontRole: Role<FrontSettings> = defineRole('front', FRONT_SETTINGS, async ({ settings, logger, shared }) => {
+export const frontRole: Role<FrontSettings, Shared> = defineRole('front', FRONT_SETTINGS, async ({ settings, logger, shared }) => {
   const [store, bus, sendPath, replay] = await Promise.all([shared.store(), shared.bus(), shared.send(), shared.replay()]);
   const { pipeline: send, switches, moderation } = sendPath;
   const app = buildFront({ config: settings, store, bus, auth: shared.auth, send, switches, replay, moderation }, logger);

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
-import { encodeCursor } from '@danmaku/model';
+import { encodeCursor } from '@danmaku/protocol';
 import { createRedis, RedisStore, waitReady } from '@danmaku/store';
 import { sleep, startRedis, testConfig, tokenFor, uniqueRoom, waitFor, type TestRedis } from '@danmaku/testkit';
 import { commandStats, delta, metric, metrics, poll, post, send, totalDelta } from './hot-helpers.js';

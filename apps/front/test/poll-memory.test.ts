@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { decodeCursor, encodeCursor } from '@danmaku/model';
+import { decodeCursor, encodeCursor } from '@danmaku/protocol';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
 import { channels, createRedis, RedisStore, waitReady } from '@danmaku/store';

@@ -1,4 +1,4 @@
-import { encodeCursor } from '@danmaku/model';
+import { encodeCursor } from '@danmaku/protocol';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, testConfig, tokenFor, uniqueRoom, type TestRedis } from '@danmaku/testkit';

@@ -1,4 +1,5 @@
+import { openProcessShared } from '@danmaku/process';
 import { runMain } from '@danmaku/role';
 import { processorRole } from './role.js';
 
-await runMain(processorRole);
+await runMain(processorRole, openProcessShared);

@@ -1,7 +1,8 @@
 import type { Batch, Bus, Consumer } from '@danmaku/bus';
 import { ANNOUNCED_BYTES_MAX, ANNOUNCED_MESSAGES_MAX, type RoomAdvanced } from '@danmaku/push';
 import { bucketOf, channels, type Signals } from '@danmaku/store';
-import { parseStreamKey, partitionFor, streamKey, type MessageType, type UnsequencedMessage } from '@danmaku/model';
+import { parseStreamKey, partitionFor, streamKey, type UnsequencedMessage } from '@danmaku/model';
+import type { MessageType } from '@danmaku/protocol';
 import { counter, gauge, histogram, type Logger } from '@danmaku/observability';
 import { redisSeconds, type AppendEntry, type RedisStore } from '@danmaku/store';
 import { parallel, publishGear, sweepGears, type Gear } from '@danmaku/switches';

@@ -1,11 +1,11 @@
-import type { Config } from '@danmaku/config';
-import { defineRole, listenOwnPort, stopConsumer, type Role } from '@danmaku/role';
+import { stopConsumer } from '@danmaku/bus';
+import { listenOwnPort } from '@danmaku/http';
+import type { Shared } from '@danmaku/process';
+import { defineRole, type Role } from '@danmaku/role';
 import { redisAnnouncer, startProcessor } from './processor.js';
+import { PROCESSOR_SETTINGS, type ProcessorSettings } from './settings.js';
 
-const KEYS = ['host', 'processorPort', 'topic', 'processorBatch', 'processorLingerMs', 'gearUpMs', 'gearDownMs', 'gearHoldMs', 'gearCoolMs', 'gearInFlight'] as const;
-export type ProcessorSettings = Pick<Config, (typeof KEYS)[number]>;
-
-export const processorRole: Role<ProcessorSettings> = defineRole('processor', KEYS, async ({ settings, logger, shared }) => {
+export const processorRole: Role<ProcessorSettings, Shared> = defineRole('processor', PROCESSOR_SETTINGS, async ({ settings, logger, shared }) => {
   const [store, bus] = await Promise.all([shared.store(), shared.bus()]);
   const consumer = await startProcessor({
     bus,

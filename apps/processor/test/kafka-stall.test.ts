@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Message } from '@danmaku/model';
+import type { Message } from '@danmaku/protocol';
 import { freePort, readRoom, spawnTs, startKafka, tokenFor, uniqueRoom, waitFor, type TestKafka, type Spawned } from '@danmaku/testkit';
 
 /**

@@ -1,2 +1,3 @@
 export { startPusher, type Pusher, type PusherOptions, type PushMode } from './pusher.js';
-export { pusherRole, type PusherSettings } from './role.js';
+export { pusherRole } from './role.js';
+export type { PusherSettings } from './settings.js';

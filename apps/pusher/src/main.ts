@@ -1,4 +1,5 @@
+import { openProcessShared } from '@danmaku/process';
 import { runMain } from '@danmaku/role';
 import { pusherRole } from './role.js';
 
-await runMain(pusherRole);
+await runMain(pusherRole, openProcessShared);

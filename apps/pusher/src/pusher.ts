@@ -1,4 +1,4 @@
-import type { MessageType } from '@danmaku/model';
+import type { MessageType } from '@danmaku/protocol';
 import { counter, gauge, type Logger } from '@danmaku/observability';
 import { randomBytes } from 'node:crypto';
 import {

@@ -1,11 +1,10 @@
-import type { Config } from '@danmaku/config';
-import { defineRole, listenOwnPort, type Role } from '@danmaku/role';
+import { listenOwnPort } from '@danmaku/http';
+import type { Shared } from '@danmaku/process';
+import { defineRole, type Role } from '@danmaku/role';
 import { startPusher } from './pusher.js';
+import { PUSHER_SETTINGS, type PusherSettings } from './settings.js';
 
-const KEYS = ['host', 'pusherPort', 'cluster', 'pushBigRoom', 'pushSmallRoom', 'pushNotifyDelayMs'] as const;
-export type PusherSettings = Pick<Config, (typeof KEYS)[number]>;
-
-export const pusherRole: Role<PusherSettings> = defineRole('pusher', KEYS, async ({ settings, logger, shared }) => {
+export const pusherRole: Role<PusherSettings, Shared> = defineRole('pusher', PUSHER_SETTINGS, async ({ settings, logger, shared }) => {
   const store = await shared.store();
   const pusher = await startPusher({
     redis: store.write,

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Message } from '@danmaku/model';
+import type { Message } from '@danmaku/protocol';
 import { keys, slotOf } from '@danmaku/store';
 import {
   freePort,

@@ -10,5 +10,5 @@ export {
   type RouteLists,
   type RouterDeps,
 } from './router.js';
-export { routerRole, type RouterSettings } from './role.js';
-export type { RouteAnswer } from '@danmaku/protocol';
+export { routerRole } from './role.js';
+export type { RouterSettings } from './settings.js';

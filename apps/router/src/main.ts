@@ -1,4 +1,5 @@
+import { openProcessShared } from '@danmaku/process';
 import { runMain } from '@danmaku/role';
 import { routerRole } from './role.js';
 
-await runMain(routerRole);
+await runMain(routerRole, openProcessShared);

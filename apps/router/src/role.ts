@@ -1,16 +1,15 @@
-import type { Config } from '@danmaku/config';
-import { defineRole, listenOwnPort, type Role } from '@danmaku/role';
+import { listenOwnPort } from '@danmaku/http';
+import type { Shared } from '@danmaku/process';
+import { defineRole, type Role } from '@danmaku/role';
 import { Switchboard } from '@danmaku/switches';
 import { routerRoutes } from './router.js';
-
-const KEYS = ['host', 'routerPort', 'cluster', 'switchesRefreshMs', 'corsOrigins'] as const;
-export type RouterSettings = Pick<Config, (typeof KEYS)[number]>;
+import { ROUTER_SETTINGS, type RouterSettings } from './settings.js';
 
 /**
  * The routing service on a port of its own, for deployments that keep it apart. Every front
  * serves the same routes on its own port as well (see the front role), so clients can ask either.
  */
-export const routerRole: Role<RouterSettings> = defineRole('router', KEYS, async ({ settings, logger, shared }) => {
+export const routerRole: Role<RouterSettings, Shared> = defineRole('router', ROUTER_SETTINGS, async ({ settings, logger, shared }) => {
   const store = await shared.store();
   const redis = store.write;
   const switches = await new Switchboard({ redis, refreshMs: settings.switchesRefreshMs }).start();

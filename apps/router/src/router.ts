@@ -1,8 +1,8 @@
 import type { Auth } from '@danmaku/auth';
 import { authPlugin, restricted, type FastifyInstance } from '@danmaku/http';
-import { NO_CONTROL_CHARS, hash32 } from '@danmaku/model';
+import { hash32 } from '@danmaku/model';
+import { NO_CONTROL_CHARS, type RouteAnswer } from '@danmaku/protocol';
 import { counter } from '@danmaku/observability';
-import type { RouteAnswer } from '@danmaku/protocol';
 import { liveConnectors, pushKeys, type ConnectorInfo } from '@danmaku/push';
 import { guard, type Redis } from '@danmaku/store';
 

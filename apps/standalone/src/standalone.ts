@@ -5,6 +5,7 @@ import { frontRole } from '@danmaku/front';
 import type { Logger } from '@danmaku/observability';
 import { processorRole } from '@danmaku/processor';
 import { pusherRole } from '@danmaku/pusher';
+import { openProcessShared, type Shared } from '@danmaku/process';
 import { runRoles, type AnyRole } from '@danmaku/role';
 
 export interface Standalone {
@@ -26,13 +27,13 @@ export interface StandaloneOptions {
  * a new group at the end, so they join before anything is sent), then the front, whose port the
  * router's routes and the connector's socket.io share.
  */
-export function standaloneRoles(options: StandaloneOptions = {}): AnyRole[] {
+export function standaloneRoles(options: StandaloneOptions = {}): AnyRole<Shared>[] {
   return [processorRole, archiverRole, frontRole, pusherRole, ...(options.connector === false ? [] : [connectorRole])];
 }
 
 /** Every role in one process over the in-memory bus: the embedded default. */
 export async function startStandalone(config: Config, logger: Logger, options: StandaloneOptions = {}): Promise<Standalone> {
-  const running = await runRoles(config, logger, standaloneRoles(options), { name: 'standalone', embedded: true });
+  const running = await runRoles(config, logger, standaloneRoles(options), { name: 'standalone', embedded: true, open: openProcessShared });
   await running.ready;
   const front = running.shared.front;
   if (!front) throw new Error('standalone started without a front');

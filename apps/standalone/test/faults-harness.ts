@@ -23,7 +23,8 @@ import WebSocket from 'ws';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { createPool } from 'mysql2/promise';
 import { Op, decodeServerPackets, encodePacket } from '@danmaku/bilibili';
-import { encodeCursor, partitionFor, streamKey } from '@danmaku/model';
+import { partitionFor, streamKey } from '@danmaku/model';
+import { encodeCursor } from '@danmaku/protocol';
 import { keys, slotOf } from '@danmaku/store';
 import {
   LOAD_ENV,

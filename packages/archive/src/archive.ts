@@ -1,6 +1,7 @@
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { counter } from '@danmaku/observability';
-import { isMessageType, type MessageType, type UnsequencedMessage } from '@danmaku/model';
+import type { UnsequencedMessage } from '@danmaku/model';
+import { isMessageType, type MessageType } from '@danmaku/protocol';
 import type { LiveRecord, LiveRecords } from '@danmaku/lives';
 
 export type { LiveRecord };

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
-import { ApiError, type MessageType } from '@danmaku/model';
+import { ApiError } from '@danmaku/model';
+import type { MessageType } from '@danmaku/protocol';
 import { counter, type Logger } from '@danmaku/observability';
 import { channels, replayKeys, type Redis } from '@danmaku/store';
 import type { Archive, LiveRecord, ReplayRow } from './archive.js';

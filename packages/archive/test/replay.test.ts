@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Archive, MAX_SEGMENTS_PER_READ, ReplayReader, replayKeys, toArchiveRow, type ArchiveRow } from '@danmaku/archive';
-import type { MessageType } from '@danmaku/model';
+import type { MessageType } from '@danmaku/protocol';
 import { registry } from '@danmaku/observability';
 import { createRedis, waitReady, type Redis } from '@danmaku/store';
 import { testConfig, uniqueRoom } from '@danmaku/testkit';

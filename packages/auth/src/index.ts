@@ -1,5 +1,6 @@
 import { createSigner, createVerifier, TokenError } from 'fast-jwt';
-import { ApiError, stripControlChars, type Sender } from '@danmaku/model';
+import { ApiError, type Sender } from '@danmaku/model';
+import { stripControlChars } from '@danmaku/protocol';
 
 export const ROLES = ['viewer', 'streamer', 'admin'] as const;
 export type Role = (typeof ROLES)[number];

@@ -1,4 +1,5 @@
-import { hash32, type Message } from '@danmaku/model';
+import { hash32 } from '@danmaku/model';
+import type { Message } from '@danmaku/protocol';
 
 /**
  * Message bodies (op 5, JSON with a `cmd`) in the shapes common clients parse. Fields they read

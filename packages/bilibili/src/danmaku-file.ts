@@ -1,5 +1,5 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { CONTROL_CHAR_RANGES, LIMITS } from '@danmaku/model';
+import { CONTROL_CHAR_RANGES, LIMITS } from '@danmaku/protocol';
 
 /**
  * Reads Bilibili's danmaku file (`<i><d p="seconds,mode,size,colour,unixTime,pool,userHash,rowId">text</d>...</i>`),

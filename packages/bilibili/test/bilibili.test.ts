@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateSync } from 'node:zlib';
-import type { Message } from '@danmaku/model';
+import type { Message } from '@danmaku/protocol';
 import {
   AUTH_OK,
   HEADER_LENGTH,

@@ -2,3 +2,4 @@ export { BusUnavailableError, type Batch, type BatchHandler, type Bus, type BusR
 export { MemoryBus, type MemoryBusOptions } from './memory.js';
 export { KafkaBus, kafkaSecurity, type KafkaBusOptions, type KafkaSecurity } from './kafka.js';
 export { openBus } from './open.js';
+export { stopConsumer } from './stop.js';

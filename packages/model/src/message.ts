@@ -1,21 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { isMessageType, type Message, type MessageType } from '@danmaku/protocol';
 
-/** The wire shapes live in @danmaku/protocol (browser-safe); the server side builds on them here. */
-export {
-  DEFAULT_POLL_TYPES,
-  MESSAGE_TYPES,
-  ROOM_ID_PATTERN,
-  SENDABLE_TYPES,
-  isMessageType,
-  isRoomId,
-  type Gift,
-  type Message,
-  type MessageType,
-  type SendableType,
-  type UserRef,
-} from '@danmaku/protocol';
-
 /** A message as the front puts it on the bus: the processor has not numbered it yet. */
 export type UnsequencedMessage = Omit<Message, 'seq'>;
 

@@ -1,8 +1,5 @@
 import { LIMITS, ROOM_ID_PATTERN } from '@danmaku/protocol';
 
-/** Shared with the socket `send` payload, so they live with the wire contract. */
-export { CONTROL_CHAR_RANGES, LIMITS, NO_CONTROL_CHARS, sendMessageBodySchema, stripControlChars, type SendMessageBody } from '@danmaku/protocol';
-
 /** JSON Schemas (draft-07, as Fastify's Ajv reads them) for the public HTTP API. */
 export const roomParamsSchema = {
   type: 'object',

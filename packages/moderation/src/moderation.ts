@@ -1,5 +1,6 @@
 import { canModerate } from '@danmaku/auth';
-import { ApiError, LIMITS, type SendCheck } from '@danmaku/model';
+import { ApiError, type SendCheck } from '@danmaku/model';
+import { LIMITS } from '@danmaku/protocol';
 import { counter, type Logger } from '@danmaku/observability';
 import { defineScripts, execSpread, globalKeys, guard, isCluster, keys as storeKeys, roomKeys, type Command, type RedisStore, type Redis } from '@danmaku/store';
 import { WordFilter, type FilterMode } from './words.js';

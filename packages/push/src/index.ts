@@ -3,7 +3,7 @@
  * the payloads they exchange over Redis pub/sub, and the connector registry. No role talks to
  * another over its own network protocol: everything goes through Redis.
  */
-import type { MessageType } from '@danmaku/model';
+import type { MessageType } from '@danmaku/protocol';
 import { channels, deploymentKeys, type Redis } from '@danmaku/store';
 
 /** The processor's "(room, type) advanced to seq N" channels: one per spread bucket of rooms. */

@@ -1,5 +1,3 @@
-export type { FrontServer, Role, RoleContext, RunningRole, SettingsOf, Shared } from './role.js';
-export { ProcessShared, type SharedOptions } from './shared.js';
-export { runMain, runRoles, type AnyRole, type RunningRoles } from './run.js';
-export { listenOwnPort, type OwnPort } from './own-port.js';
-export { defineRole, stopConsumer } from './define.js';
+export type { Role, RoleContext, RunningRole, SettingsOf } from './role.js';
+export { runMain, runRoles, type AnyRole, type OpenResources, type ProcessOptions, type ProcessResources, type RunningRoles } from './run.js';
+export { defineRole } from './define.js';

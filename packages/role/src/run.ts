@@ -2,10 +2,24 @@ import { ConfigError, loadConfig, unsafeStartReason, type Config } from '@danmak
 import { startDraining } from '@danmaku/http';
 import { createLogger, stopOnSignals, type Logger } from '@danmaku/observability';
 import type { Role, RunningRole } from './role.js';
-import { ProcessShared } from './shared.js';
 
-export interface RunningRoles {
-  shared: ProcessShared;
+/** What the roles of one process share; the runner closes it after every role stopped. */
+export interface ProcessResources {
+  close(): Promise<void>;
+}
+
+export interface ProcessOptions {
+  /** Several roles in one process: they share an in-memory bus (KAFKA_BROKERS is for roles apart). */
+  embedded: boolean;
+  /** Name of the process's Redis connections and Kafka client. */
+  name: string;
+}
+
+/** Makes a process's shared resources (lazily: a role opens what it uses). */
+export type OpenResources<P extends ProcessResources> = (config: Config, logger: Logger, options: ProcessOptions) => P;
+
+export interface RunningRoles<P> {
+  shared: P;
   /** Every role's readiness. */
   ready: Promise<void>;
   /** Stops the roles in reverse order (those that take traffic started last and stop first), then the shared resources. */
@@ -15,14 +29,20 @@ export interface RunningRoles {
 }
 
 /** A role of any settings type (a list mixes them); the runner hands each its own slice. */
-export type AnyRole = Role<unknown>;
+export type AnyRole<P = unknown> = Role<unknown, P>;
 
 /**
  * Starts `roles` in order in this process. A role that fails to start stops the ones before it,
  * so a half-started process never lingers.
  */
-export async function runRoles(config: Config, logger: Logger, roles: readonly AnyRole[], options: { name: string; embedded?: boolean }): Promise<RunningRoles> {
-  const shared = new ProcessShared(config, logger, { embedded: options.embedded ?? roles.length > 1, name: options.name });
+export async function runRoles<P extends ProcessResources>(
+  config: Config,
+  logger: Logger,
+  // P comes from `open`; each role may ask for less (an interface the resources implement).
+  roles: readonly AnyRole<NoInfer<P>>[],
+  options: { name: string; embedded?: boolean; open: OpenResources<P> },
+): Promise<RunningRoles<P>> {
+  const shared = options.open(config, logger, { embedded: options.embedded ?? roles.length > 1, name: options.name });
   const running: RunningRole[] = [];
   const stop = async (): Promise<void> => {
     for (const role of running.splice(0).reverse()) await role.stop();
@@ -49,7 +69,7 @@ export async function runRoles(config: Config, logger: Logger, roles: readonly A
  * (/readyz 503 at once, then the role's drain, at most DANMAKU_DRAIN_MS) and stops; SIGINT, or a
  * second signal, stops at once.
  */
-export async function runMain(role: AnyRole): Promise<RunningRoles> {
+export async function runMain<P extends ProcessResources>(role: AnyRole<NoInfer<P>>, open: OpenResources<P>): Promise<RunningRoles<P>> {
   const config = loadConfig();
   const logger = createLogger(role.name, config.logLevel);
   // Before anything opens: with the public secret, no role of a production deployment starts.
@@ -58,9 +78,9 @@ export async function runMain(role: AnyRole): Promise<RunningRoles> {
     process.stderr.write(`${unsafe}\n`);
     process.exit(1);
   }
-  let running: RunningRoles;
+  let running: RunningRoles<P>;
   try {
-    running = await runRoles(config, logger, [role], { name: role.name, embedded: false });
+    running = await runRoles(config, logger, [role], { name: role.name, embedded: false, open });
   } catch (err) {
     // A setting that makes the start unsafe or impossible: say so plainly, exit non-zero.
     if (!(err instanceof ConfigError)) throw err;

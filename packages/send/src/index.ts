@@ -1,3 +1,2 @@
 export { buildMessage, createSendPipeline, type SendPipeline, type SendPipelineOptions } from './pipeline.js';
 export { openSend, type SendPath } from './open.js';
-export type { SendCheck, SendContext } from '@danmaku/model';

@@ -1,16 +1,7 @@
 import type { Principal } from '@danmaku/auth';
 import type { Bus } from '@danmaku/bus';
-import {
-  ApiError,
-  clientMessageId,
-  newMessageId,
-  partitionFor,
-  streamKey,
-  type SendCheck,
-  type SendContext,
-  type SendMessageBody,
-  type UnsequencedMessage,
-} from '@danmaku/model';
+import { ApiError, clientMessageId, newMessageId, partitionFor, streamKey, type SendCheck, type SendContext, type UnsequencedMessage } from '@danmaku/model';
+import type { SendMessageBody } from '@danmaku/protocol';
 import { counter, gauge, histogram } from '@danmaku/observability';
 
 const ingested = counter<'type'>({ name: 'danmaku_ingest_total', help: 'Messages accepted onto the bus', labelNames: ['type'] });

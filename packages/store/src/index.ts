@@ -5,6 +5,7 @@ export {
   seqOf,
   tsOf,
   DELETED_CHANNEL,
+  parseMessagesDeleted,
   KICKED_CHANNEL,
   type MessagesDeleted,
   type RoomKick,
@@ -13,7 +14,6 @@ export {
   type ReadResult,
   type StoreOptions,
   type MessageLog,
-  type Presence,
 } from './store.js';
 export { openStore, openClients, describeRedis } from './open.js';
 export { createCluster, asRedis, isCluster, execSpread, parseSeeds, nodeOfKey, Cluster, type Command, type CommandReply, type ClusterOptions } from './cluster.js';

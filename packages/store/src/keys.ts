@@ -6,7 +6,7 @@
  * keys share `{r:ROOM}`; a deployment's connector registry shares `{c:CLUSTER}`. Commands that
  * must touch many slots go through `execSpread`, which splits them per node on a cluster.
  */
-import type { MessageType } from '@danmaku/model';
+import type { MessageType } from '@danmaku/protocol';
 
 export const CLUSTER_SLOTS = 16384;
 

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { unavailable, type MessageType, type UserRef } from '@danmaku/model';
+import { unavailable } from '@danmaku/model';
+import { isMessageType, type MessageType, type UserRef } from '@danmaku/protocol';
 import { execSpread, isCluster, nodeOfKey, type Cluster, type Command } from './cluster.js';
 import { channels, roomKeys, streamKeys } from './keys.js';
 import { defineScripts, guard } from './redis.js';
@@ -39,6 +40,25 @@ export interface MessagesDeleted {
   roomId: string;
   type: MessageType;
   ids: string[];
+}
+
+/**
+ * A DELETED_CHANNEL message as deleteMessage publishes it, or null for anything else (bytes of
+ * another publisher, an unknown type, ids that are not strings): every subscriber drops those
+ * rather than act on a guess.
+ */
+export function parseMessagesDeleted(text: string): MessagesDeleted | null {
+  let event: unknown;
+  try {
+    event = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof event !== 'object' || event === null) return null;
+  const { roomId, type, ids } = event as Record<string, unknown>;
+  if (typeof roomId !== 'string' || typeof type !== 'string' || !isMessageType(type)) return null;
+  if (!Array.isArray(ids) || !ids.every((id): id is string => typeof id === 'string')) return null;
+  return { roomId, type, ids };
 }
 
 /** Pub/sub channel: a user is out of a room (ban or kick); every connector removes their sessions. */
@@ -93,8 +113,13 @@ export interface StoreOptions {
   signals?: Signals;
 }
 
-/** The message log of the roles (Centrifuge's Broker history, in our shape). */
+/**
+ * The message log of the roles (Centrifuge's Broker history, in our shape): what a reader that
+ * only reads and appends messages takes, so it works on any log, not only Redis.
+ */
 export interface MessageLog {
+  /** Messages a stream keeps by default. */
+  readonly retention: number;
   /** `retention`: messages the stream keeps (default: the store's); a hot stream may keep more. */
   append(roomId: string, type: MessageType, entries: readonly AppendEntry[], retention?: number): Promise<AppendResult>;
   readSince(roomId: string, type: MessageType, cursorSeq: number | null, limit: number, notBefore?: number): Promise<ReadResult>;
@@ -104,16 +129,8 @@ export interface MessageLog {
   deleteMessage(roomId: string, type: MessageType, id: string): Promise<boolean>;
 }
 
-/** Who is in a room (Centrifuge's PresenceManager). */
-export interface Presence {
-  enter(roomId: string, user: UserRef, now?: number): Promise<number>;
-  leave(roomId: string, userId: string, now?: number): Promise<number>;
-  online(roomId: string, now?: number): Promise<number>;
-  users(roomId: string, limit: number, now?: number): Promise<{ online: number; users: UserRef[] }>;
-}
-
 /** The live store: per-(room, type) sorted sets and room presence. */
-export class RedisStore implements MessageLog, Presence {
+export class RedisStore implements MessageLog {
   /**
    * The primary (or, on a Redis Cluster, the cluster client typed as one: see asRedis). Roles
    * should prefer the methods and `signals`; the raw client stays for the packages of the store's
@@ -226,6 +243,7 @@ export class RedisStore implements MessageLog, Presence {
     });
   }
 
+  /** Who is in a room (Centrifuge's PresenceManager): enter, leave, online and users. */
   async enter(roomId: string, user: UserRef, now = Date.now()): Promise<number> {
     return guard(() => this.write.dmPresence(keys.users(roomId), keys.names(roomId), now, this.onlineTtlMs, 'enter', user.id, user.name));
   }

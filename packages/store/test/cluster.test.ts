@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { MESSAGE_TYPES } from '@danmaku/model';
+import { MESSAGE_TYPES } from '@danmaku/protocol';
 import {
   bucketOf,
   channels,

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MESSAGE_TYPES } from '@danmaku/model';
+import { MESSAGE_TYPES } from '@danmaku/protocol';
 import { RedisStore, createRedis, keys, openStore, waitReady, type Redis } from '@danmaku/store';
 import { startRedis, startRedisCluster, testConfig, uniqueRoom, waitFor, type TestRedis, type TestRedisCluster } from '@danmaku/testkit';
 

@@ -4,7 +4,8 @@
  * refreshed about once a second, so the hot paths (send, poll) never pay a Redis call for them.
  */
 import type { Redis } from 'ioredis';
-import { ApiError, partitionFor, streamKey, type MessageType, type SendCheck } from '@danmaku/model';
+import { ApiError, partitionFor, streamKey, type SendCheck } from '@danmaku/model';
+import type { MessageType } from '@danmaku/protocol';
 import { counter } from '@danmaku/observability';
 import { defineScripts, execSpread, globalKeys } from '@danmaku/store';
 

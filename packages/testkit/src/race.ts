@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Config } from '@danmaku/config';
-import type { Message } from '@danmaku/model';
+import type { Message } from '@danmaku/protocol';
 import { tokenFor, uniqueRoom } from './harness.js';
 
 export interface RaceOptions {

@@ -1,4 +1,4 @@
-import { encodeCursor, type Message, type MessageType } from '@danmaku/model';
+import { encodeCursor, type Message, type MessageType } from '@danmaku/protocol';
 import { waitFor } from './harness.js';
 
 export interface ReadRoomOptions {

@@ -1,23 +1,12 @@
 import type { Logger } from '@danmaku/observability';
-import type { FrontDeps } from '../context.js';
+import type { FrontDeps, FrontHot } from '../context.js';
 import { LikeCounter } from '../likes.js';
 import { EnterAnnouncer } from './enter.js';
 import { PollMemory } from './memory.js';
 import { RoomCache } from './room-cache.js';
 import { Pressure } from './shape.js';
 
-/** What keeps rooms cheap for the front: local cache, poll memory, aggregated likes, enter messages, pressure. */
-export interface FrontHot {
-  cache: RoomCache;
-  /** Small rooms' polls, answered from windows kept fresh by the rooms' signals. */
-  memory: PollMemory;
-  likes: LikeCounter;
-  pressure: Pressure;
-  enters: EnterAnnouncer;
-  stop(): Promise<void>;
-}
-
-/** Builds and starts it; timers are unref'd and `stop` (on app close) ends them. */
+/** Builds and starts the hot-room machinery; timers are unref'd and `stop` (on app close) ends them. */
 export function createHot(deps: FrontDeps, logger: Logger): FrontHot {
   const { config, store, switches } = deps;
   const cache = new RoomCache({

@@ -1,6 +1,6 @@
-import type { MessageType } from '@danmaku/model';
+import type { MessageType } from '@danmaku/protocol';
 import { counter, gauge, type Logger } from '@danmaku/observability';
-import { channels, DELETED_CHANNEL, redisSeconds, type MessagesDeleted, type ReadResult, type RedisStore, type Signals, type Subscription } from '@danmaku/store';
+import { channels, DELETED_CHANNEL, parseMessagesDeleted, redisSeconds, type MessageLog, type ReadResult, type Signals, type Subscription } from '@danmaku/store';
 import { StreamWindow, toCached, type CachedMessage } from './room-cache.js';
 
 /**
@@ -16,7 +16,7 @@ import { StreamWindow, toCached, type CachedMessage } from './room-cache.js';
  * and every window has caught up, nothing is answered from memory.
  */
 export interface PollMemoryOptions {
-  store: RedisStore;
+  store: MessageLog;
   signals: Signals;
   /** Most streams held; the least recently polled leave first. 0: off. */
   maxStreams: number;
@@ -271,13 +271,8 @@ export class PollMemory {
   }
 
   private onDeleted(text: string): void {
-    let event: MessagesDeleted;
-    try {
-      event = JSON.parse(text) as MessagesDeleted;
-    } catch {
-      return;
-    }
-    if (typeof event.roomId !== 'string' || !Array.isArray(event.ids)) return;
+    const event = parseMessagesDeleted(text);
+    if (!event) return;
     const h = this.streams.get(keyOf(event.roomId, event.type));
     if (!h) return;
     const forgetAt = Date.now() + 60_000;

@@ -1,6 +1,6 @@
-import { MESSAGE_TYPES, type MessageType } from '@danmaku/model';
+import { MESSAGE_TYPES, type MessageType } from '@danmaku/protocol';
 import { counter, gauge, type Logger } from '@danmaku/observability';
-import { DELETED_CHANNEL, redisSeconds, type MessagesDeleted, type RedisStore, type Signals, type Subscription } from '@danmaku/store';
+import { DELETED_CHANNEL, parseMessagesDeleted, redisSeconds, type MessageLog, type Signals, type Subscription } from '@danmaku/store';
 
 /** One stored message as the cache keeps it: parsed once for seq, ts and id, served as its JSON. */
 export interface CachedMessage {
@@ -34,7 +34,7 @@ export class StreamWindow {
 }
 
 export interface RoomCacheOptions {
-  store: RedisStore;
+  store: MessageLog;
   /** Room signals for deleted messages; none: deletes show within a refresh of the whole room. */
   signals?: Signals;
   /** Messages kept per (room, type): the store's retention, so the cache answers what Redis would. */
@@ -242,13 +242,8 @@ export class RoomCache {
   }
 
   private onDeleted(text: string): void {
-    let event: MessagesDeleted;
-    try {
-      event = JSON.parse(text) as MessagesDeleted;
-    } catch {
-      return;
-    }
-    if (!Array.isArray(event.ids)) return;
+    const event = parseMessagesDeleted(text);
+    if (!event) return;
     const state = this.rooms.get(event.roomId);
     if (!state?.big) return;
     const forgetAt = Date.now() + 10 * this.options.refreshMs;

@@ -1,5 +1,5 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { MessageType } from '@danmaku/model';
+import type { MessageType } from '@danmaku/protocol';
 import { SAMPLED_TYPES, keptBySample } from '@danmaku/switches';
 import type { CachedMessage, StreamWindow } from './room-cache.js';
 

@@ -1,7 +1,6 @@
-import { NO_CONTROL_CHARS } from '@danmaku/model';
+import { CLIENT_METRIC_KINDS, type ClientMetricKind, NO_CONTROL_CHARS } from '@danmaku/protocol';
 import { counter, histogram } from '@danmaku/observability';
 import type { FastifyInstance } from '@danmaku/http';
-import { CLIENT_METRIC_KINDS, type ClientMetricKind } from '@danmaku/protocol';
 
 export const clientMetricsBodySchema = {
   type: 'object',

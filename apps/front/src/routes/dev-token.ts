@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Role } from '@danmaku/auth';
 import { isDevelopment } from '@danmaku/config';
-import { ApiError, NO_CONTROL_CHARS } from '@danmaku/model';
+import { ApiError } from '@danmaku/model';
+import { NO_CONTROL_CHARS } from '@danmaku/protocol';
 import type { FastifyInstance } from '@danmaku/http';
 import type { FrontDeps } from '../context.js';
 

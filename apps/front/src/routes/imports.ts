@@ -5,9 +5,7 @@ import { DanmakuFileError, readDanmakuFile, type FileDanmaku } from '@danmaku/bi
 import { ApiError, type UnsequencedMessage } from '@danmaku/model';
 import type { FastifyInstance, FastifyRequest } from '@danmaku/http';
 import type { FrontContext } from '../context.js';
-import { LIVE_ID_PATTERN } from './lives.js';
-import { intToColor } from './players.js';
-import { liveParams, MAX_OFFSET } from './replay.js';
+import { intToColor, LIVE_ID_PATTERN, liveParams, MAX_OFFSET } from './helpers.js';
 
 /**
  * A streamer brings the danmaku of an old recording along: a Bilibili XML file posted to a live

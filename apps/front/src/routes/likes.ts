@@ -1,4 +1,5 @@
-import { ApiError, LIMITS, roomParamsSchema } from '@danmaku/model';
+import { ApiError, roomParamsSchema } from '@danmaku/model';
+import { LIMITS } from '@danmaku/protocol';
 import { restricted, type FastifyInstance } from '@danmaku/http';
 import type { FrontContext } from '../context.js';
 

@@ -1,9 +1,9 @@
-import type { LiveRecord, LiveUrls } from '@danmaku/archive';
-import { ApiError, CONTROL_CHAR_RANGES, ROOM_ID_PATTERN, roomParamsSchema } from '@danmaku/model';
+import type { LiveUrls } from '@danmaku/archive';
+import { ApiError, roomParamsSchema } from '@danmaku/model';
+import { CONTROL_CHAR_RANGES, ROOM_ID_PATTERN } from '@danmaku/protocol';
 import { restricted, type FastifyInstance } from '@danmaku/http';
 import type { FrontContext } from '../context.js';
-
-export const LIVE_ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
+import { LIVE_ID_PATTERN, liveView } from './helpers.js';
 
 const liveParams = {
   type: 'object',
@@ -26,14 +26,6 @@ function checkUrl(field: string, url: string | null | undefined): void {
     throw new ApiError(400, 'invalid_request', `"${field}" is not a URL.`);
   }
 }
-
-/** A live as the API shows it: links null when unset, and its length once it ended. */
-export const liveView = (l: LiveRecord) => ({
-  ...l,
-  playbackUrl: l.playbackUrl ?? null,
-  recordingUrl: l.recordingUrl ?? null,
-  durationMs: l.endedAt === null ? null : l.endedAt - l.startedAt,
-});
 
 /** A streamer starts and ends the lives of a room (API.md); anyone lists them (replay players). */
 export async function liveRoutes(app: FastifyInstance, { replay }: FrontContext): Promise<void> {

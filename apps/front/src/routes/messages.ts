@@ -1,20 +1,9 @@
-import {
-  ApiError,
-  DEFAULT_POLL_TYPES,
-  decodeCursor,
-  encodeCursor,
-  isMessageType,
-  pollQuerySchema,
-  roomParamsSchema,
-  sendMessageBodySchema,
-  type Cursor,
-  type MessageType,
-  type PollQuery,
-  type SendMessageBody,
-} from '@danmaku/model';
+import { ApiError, pollQuerySchema, roomParamsSchema, type PollQuery } from '@danmaku/model';
+import { decodeCursor, encodeCursor, sendMessageBodySchema, type Cursor, type MessageType, type SendMessageBody } from '@danmaku/protocol';
 import { counter } from '@danmaku/observability';
 import { answerEarlyFor, restricted, type FastifyInstance } from '@danmaku/http';
 import type { FrontContext } from '../context.js';
+import { parseTypes } from './helpers.js';
 import { redisSeconds, tsOf } from '@danmaku/store';
 import type { StreamWindow } from '../cache/room-cache.js';
 import { readWindow, type BigRoomRules } from '../cache/shape.js';
@@ -30,17 +19,6 @@ const DEFAULT_POLL_LIMIT = 100;
 const JSON_TYPE = 'application/json; charset=utf-8';
 const POLL_PREFIX = '/v1/rooms/';
 const POLL_SUFFIX = '/messages';
-
-export function parseTypes(text: string | undefined): MessageType[] {
-  if (text === undefined || text === '') return [...DEFAULT_POLL_TYPES];
-  const types = [...new Set(text.split(',').map((t) => t.trim()))];
-  for (const t of types) {
-    if (!isMessageType(t)) {
-      throw new ApiError(400, 'invalid_request', `Unknown message type "${t}"; use comment, gift, like, enter or system.`);
-    }
-  }
-  return types as MessageType[];
-}
 
 /** Send (any caller with a token) and poll (anyone). */
 export async function messageRoutes(app: FastifyInstance, ctx: FrontContext): Promise<void> {

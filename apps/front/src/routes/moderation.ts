@@ -1,4 +1,5 @@
-import { MESSAGE_TYPES, ApiError, LIMITS, NO_CONTROL_CHARS, ROOM_ID_PATTERN, roomParamsSchema, type MessageType } from '@danmaku/model';
+import { ApiError, roomParamsSchema } from '@danmaku/model';
+import { MESSAGE_TYPES, LIMITS, NO_CONTROL_CHARS, ROOM_ID_PATTERN, type MessageType } from '@danmaku/protocol';
 import { restricted, type FastifyInstance, type FastifyRequest } from '@danmaku/http';
 import { guard, keys } from '@danmaku/store';
 import { GEARS_KEY } from '@danmaku/switches';

@@ -3,12 +3,11 @@ import { Readable } from 'node:stream';
 import type { LiveRecord } from '@danmaku/archive';
 import { ASS_DEFAULTS, AssWriter } from '@danmaku/ass';
 import type { Principal } from '@danmaku/auth';
-import { ApiError, LIMITS, isRoomId, type MessageType, type SendMessageBody } from '@danmaku/model';
+import { ApiError } from '@danmaku/model';
+import { LIMITS, isRoomId, type CommentMode, type MessageType, type SendMessageBody } from '@danmaku/protocol';
 import type { FastifyInstance, FastifyRequest } from '@danmaku/http';
 import type { FrontContext } from '../context.js';
-import { LIVE_ID_PATTERN } from './lives.js';
-import { parseTypes } from './messages.js';
-import { liveParams, liveQuerySchema, typesField } from './replay.js';
+import { colorToInt, intToColor, LIVE_ID_PATTERN, liveParams, liveQuerySchema, parseTypes, typesField, WHITE } from './helpers.js';
 
 /**
  * What web video players already load: DPlayer's danmaku backend (API v3) and the Bilibili XML
@@ -16,14 +15,11 @@ import { liveParams, liveQuerySchema, typesField } from './replay.js';
  * an ordinary send.
  */
 
-const WHITE = 0xffffff;
 const COMMENTS: ReadonlySet<MessageType> = new Set<MessageType>(['comment']);
 /** A page of the archive: the replay reader's own limit. */
 const PAGE = 1000;
 const DPLAYER_DEFAULT_MAX = 5000;
 const DPLAYER_MAX = 50_000;
-
-export type DanmakuMode = 'scroll' | 'top' | 'bottom';
 
 /** The fields of a stored comment these formats draw. */
 interface Comment {
@@ -34,21 +30,7 @@ interface Comment {
   userName: string;
   content: string;
   color: number;
-  mode: DanmakuMode;
-}
-
-/** `#RRGGBB` -> 0xRRGGBB; anything else is white, the players' default. */
-export function colorToInt(color: unknown): number {
-  return typeof color === 'string' && /^#[0-9a-fA-F]{6}$/.test(color) ? parseInt(color.slice(1), 16) : WHITE;
-}
-
-/** 0xRRGGBB (or `#RGB`/`#RRGGBB` text, which some players send) -> `#rrggbb`. */
-export function intToColor(color: number | string | undefined): string | undefined {
-  if (color === undefined) return undefined;
-  if (typeof color === 'number') return '#' + (color & WHITE).toString(16).padStart(6, '0');
-  const hex = color.replace(/^#/, '');
-  const six = hex.length === 3 ? [...hex].map((c) => c + c).join('') : hex;
-  return /^[0-9a-fA-F]{6}$/.test(six) ? '#' + six.toLowerCase() : undefined;
+  mode: CommentMode;
 }
 
 /** DPlayer's type: 0 scroll (DPlayer says "right"), 1 top, 2 bottom. */
@@ -56,14 +38,14 @@ export function modeToDplayer(mode: unknown): 0 | 1 | 2 {
   return mode === 'top' ? 1 : mode === 'bottom' ? 2 : 0;
 }
 
-export function dplayerToMode(type: number | string | undefined): DanmakuMode {
+export function dplayerToMode(type: number | string | undefined): CommentMode {
   if (type === 1 || type === 'top') return 'top';
   if (type === 2 || type === 'bottom') return 'bottom';
   return 'scroll';
 }
 
 /** Bilibili's mode: 1 scroll, 4 bottom, 5 top. */
-export function modeToBilibili(mode: DanmakuMode): 1 | 4 | 5 {
+export function modeToBilibili(mode: CommentMode): 1 | 4 | 5 {
   return mode === 'top' ? 5 : mode === 'bottom' ? 4 : 1;
 }
 
@@ -313,8 +295,8 @@ async function* fileOf(head: string, source: AsyncIterable<Comment>, line: (c: C
 }
 
 /** The comment send a player asked for, with its style when it is not the default. */
-function styled(body: SendMessageBody, color: string | undefined, mode: DanmakuMode): SendMessageBody {
-  const style: { color?: string; mode?: DanmakuMode } = {};
+function styled(body: SendMessageBody, color: string | undefined, mode: CommentMode): SendMessageBody {
+  const style: { color?: string; mode?: CommentMode } = {};
   if (color !== undefined && color !== '#ffffff') style.color = color;
   if (mode !== 'scroll') style.mode = mode;
   return { ...body, ...style };

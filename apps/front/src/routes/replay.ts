@@ -1,29 +1,13 @@
 import { ApiError } from '@danmaku/model';
 import type { FastifyInstance } from '@danmaku/http';
 import type { FrontContext } from '../context.js';
-import { LIVE_ID_PATTERN, liveView } from './lives.js';
-import { parseTypes } from './messages.js';
+import { liveQuerySchema, liveParams, liveView, MAX_OFFSET, parseTypes, typesField } from './helpers.js';
 
 const DEFAULT_LIMIT = 200;
 const MAX_LIMIT = 1000;
-export const MAX_OFFSET = 7 * 24 * 3600 * 1000;
 /** A seek bar is a few hundred pixels wide: more spans than pixels say nothing more. */
 const DEFAULT_DENSITY_BUCKETS = 100;
 const MAX_DENSITY_BUCKETS = 2000;
-
-export const liveParams = {
-  type: 'object',
-  required: ['liveId'],
-  properties: { liveId: { type: 'string', pattern: LIVE_ID_PATTERN } },
-} as const;
-
-/** A `types=comment,gift` query field (checked by parseTypes). */
-export const typesField = { type: 'string', maxLength: 64 } as const;
-
-/** The schema of a route on one live with these query fields, and no others. */
-export function liveQuerySchema<P extends Record<string, unknown>>(properties: P) {
-  return { params: liveParams, querystring: { type: 'object', additionalProperties: false, properties } } as const;
-}
 
 interface ReplayQuerystring {
   from?: number;

@@ -12,7 +12,7 @@ import { WebSocket } from 'ws';
 import { HEADER_LENGTH, MAX_SERVER_PACKET, Op, PacketStream, Ver, decodeServerPackets, encodePacket, type Packet } from '@danmaku/bilibili';
 import { createAuth } from '@danmaku/auth';
 import { testConfig, tokenFor, waitFor } from '@danmaku/testkit';
-import type { ClassCounts } from './run.js';
+import type { ClassCounts } from './counts.js';
 import { chance, int, nastyString, pick, type Rng } from './gen.js';
 
 /** What the server must do with a case: close it; refuse its auth (or close); answer the auth either way; answer a heartbeat. */

@@ -11,21 +11,8 @@ import { io as ioClient } from 'socket.io-client';
 import { createAuth } from '@danmaku/auth';
 import { testConfig, tokenFor, type Spawned } from '@danmaku/testkit';
 import { bilibiliFuzz } from './bilibili.js';
+import type { ClassCounts } from './counts.js';
 import { body, chance, enc, int, nastyString, pathSegment, pick, query, rng, type Rng } from './gen.js';
-
-export interface ClassCounts {
-  requests: number;
-  answers: number;
-  inShape: number;
-  ok2xx: number;
-  client4xx: number;
-  server5xx: number;
-  /** Closed with no answer (raw bytes: allowed when the connection ended mid-request). */
-  noAnswer: number;
-  /** Answers that were a 4xx but not `{ error: { code, message } }`, with a sample. */
-  outOfShape: number;
-  samples: string[];
-}
 
 export interface FuzzReport {
   seed: number;

@@ -2,17 +2,44 @@ import { randomBytes } from 'node:crypto';
 import { createAuth, type Auth } from '@danmaku/auth';
 import { MemoryBus, openBus, type Bus } from '@danmaku/bus';
 import { ConfigError, isDefaultSecret, unsafeStartReason, type Config } from '@danmaku/config';
+import type { FastifyInstance } from '@danmaku/http';
 import type { Logger } from '@danmaku/observability';
 import { openStore, type RedisStore } from '@danmaku/store';
 import { archiveScope, openReplay, type ReplayStack } from '@danmaku/archive';
 import { openSend, type SendPath } from '@danmaku/send';
-import type { FrontServer, Shared } from './role.js';
+import type { OpenResources, ProcessOptions } from '@danmaku/role';
 
-export interface SharedOptions {
-  /** Several roles in one process: they share an in-memory bus (KAFKA_BROKERS is for roles apart). */
-  embedded: boolean;
-  /** Name of the process's Redis connections and Kafka client. */
-  name: string;
+/** The front's HTTP server, once a front runs in this process: other roles share its port. */
+export interface FrontServer {
+  app: FastifyInstance;
+  /** http://host:port it listens on. */
+  url: string;
+}
+
+/**
+ * What the roles of one process share, opened on first use and closed by the runner after every
+ * role stopped. A process running one role owns them alone; standalone's roles share one store,
+ * one in-memory bus, one send path and the front's port.
+ */
+export interface Shared {
+  /** True when several roles run in this process (the front's port serves them all). */
+  readonly embedded: boolean;
+  /** False when no bus is configured for a role that can live without one (a connector without Kafka). */
+  readonly hasBus: boolean;
+  readonly auth: Auth;
+  /**
+   * Where this process's archivers record, and its replay readers look up, the archived-up-to
+   * watermark: the deployment and topic, or (embedded, behind a bus of its own) this process alone.
+   */
+  readonly progressScope: string;
+  store(): Promise<RedisStore>;
+  bus(): Promise<Bus>;
+  /** The send pipeline with its switches, moderation and live stamp: every surface that accepts sends shares it. */
+  send(): Promise<SendPath>;
+  /** Lives, the MySQL archive and the replay reader (a front's; opens a MySQL pool on first use). */
+  replay(): Promise<ReplayStack>;
+  /** Set by the front role when it runs in this process. */
+  front: FrontServer | null;
 }
 
 /** The resources of one process, opened lazily from the whole config (roles only see slices). */
@@ -30,7 +57,7 @@ export class ProcessShared implements Shared {
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
-    private readonly options: SharedOptions,
+    private readonly options: ProcessOptions,
   ) {
     this.embedded = options.embedded;
     // One process with several roles can carry records between them in memory; a role alone needs Kafka.
@@ -88,3 +115,6 @@ export class ProcessShared implements Shared {
     await (await settle(this.storeOpened))?.close();
   }
 }
+
+/** For the role runner (runMain, runRoles): opens nothing yet, each resource on its first use. */
+export const openProcessShared: OpenResources<ProcessShared> = (config, logger, options) => new ProcessShared(config, logger, options);

@@ -1,0 +1,1 @@
+export { ProcessShared, openProcessShared, type FrontServer, type Shared } from './shared.js';
