@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '.run/**', 'bench/results/**', '**/public/vendor/**'] },
+  { ignores: ['**/node_modules/**', '.run/**', 'bench/results/**', '**/public/vendor/**', '**/dist/**', 'packages/client/npm-package/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -11,9 +11,11 @@ To load test a running deployment (any URL; no server started): npm run load -- 
   exit 2
 fi
 [ $# -gt 0 ] && shift
-bash scripts/ensure-deps.sh
+. scripts/lib/node.sh
+# The servers a bench starts run compiled (packages/testkit spawnTs); the bench itself from source.
+bash scripts/build.sh
 export DANMAKU_REDIS_PERSIST=0
 bash scripts/infra.sh up redis mysql >/dev/null
 eval "$(bash scripts/infra.sh env)"
 bash scripts/kafka-broker.sh libs >/dev/null
-exec node --import tsx "bench/$name.ts" "$@"
+exec node --conditions=source --import tsx "bench/$name.ts" "$@"
