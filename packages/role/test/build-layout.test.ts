@@ -133,7 +133,9 @@ describe('a process loads one copy of each workspace', () => {
     const hook = `data:text/javascript,${encodeURIComponent(
       'import { registerHooks } from "node:module"; registerHooks({ load(url, context, next) { if (url.startsWith("file:")) process.stdout.write("LOADED " + url + "\\n"); return next(url, context); } });',
     )}`;
-    const out = execFileSync(process.execPath, [...flags, '--import', hook, '--input-type=module', '-e', `await import(${JSON.stringify(specifier)}); process.exit(0);`], { cwd: REPO_ROOT, encoding: 'utf8' });
+    // Without the test runner's variables: the child is no test file.
+    const { NODE_TEST_CONTEXT: _context, ...env } = process.env;
+    const out = execFileSync(process.execPath, [...flags, '--import', hook, '--input-type=module', '-e', `await import(${JSON.stringify(specifier)}); process.exit(0);`], { cwd: REPO_ROOT, encoding: 'utf8', env });
     const root = `file://${REPO_ROOT.replace(/\/$/, '')}/`;
     return out
       .split('\n')
