@@ -16,10 +16,11 @@ RUN bash scripts/ensure-deps.sh
 RUN npm run build
 
 # ---- runtime files: production dependencies of the roles only (no TypeScript, tsx or esbuild),
-# each workspace's package.json and dist/, and the files the pages read at run time.
+# each workspace's package.json and dist/, and the files the pages read at run time. The test kit
+# goes first: npm installs every workspace's dependencies, and its are the tests' (esbuild, ...).
 FROM build AS runtime-files
-RUN rm -rf node_modules apps/*/node_modules packages/*/node_modules \
- && npm ci --omit=dev --no-audit --no-fund --workspace=apps/standalone --workspace=apps/router \
+RUN rm -rf node_modules apps/*/node_modules packages/*/node_modules packages/testkit \
+ && npm ci --omit=dev --no-audit --no-fund \
  && mkdir -p /out \
  && for dir in apps/* packages/*; do \
       [ -d "$dir/dist" ] || continue; \
@@ -29,7 +30,6 @@ RUN rm -rf node_modules apps/*/node_modules packages/*/node_modules \
       [ -d "$dir/node_modules" ] && cp -a "$dir/node_modules" "/out/$dir/node_modules"; \
       true; \
     done \
- && rm -rf /out/packages/testkit \
  && cp -a packages/pages/public packages/pages/bodies /out/packages/pages/ \
  && cp -a package.json node_modules /out/ \
  && mkdir -p /out/scripts && cp scripts/role.sh /out/scripts/
