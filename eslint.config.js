@@ -2,7 +2,7 @@ import tseslint from 'typescript-eslint';
 import noImportCycle from './scripts/lint/no-import-cycle.js';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '.run/**', 'bench/results/**', '**/public/vendor/**'] },
+  { ignores: ['**/node_modules/**', '.run/**', 'bench/results/**', '**/public/vendor/**', '**/dist/**', 'packages/client/npm-package/**'] },
   ...tseslint.configs.recommended,
   {
     plugins: { danmaku: { rules: { 'no-import-cycle': noImportCycle } } },

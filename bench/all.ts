@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { SOURCE_FLAGS } from '@danmaku/role/entry';
 import { REPO_ROOT } from '@danmaku/testkit';
 import { writeResult } from './lib/report.js';
 import { buildRows, printTable } from './lib/suite.js';
@@ -91,10 +92,10 @@ async function runOne(s: Scenario, index: number): Promise<Ran> {
   const started = Date.now();
   const log = join(logDir, `${s.name}.log`);
   const out = createWriteStream(log);
-  const command = `${Object.entries(s.env).map(([k, v]) => `${k}=${v} `).join('')}node --import tsx ${s.args.join(' ')}`;
+  const command = `${Object.entries(s.env).map(([k, v]) => `${k}=${v} `).join('')}node ${SOURCE_FLAGS.join(' ')} ${s.args.join(' ')}`;
   out.write(`$ ${command}\n`);
   // Its own process group, so a run over its time is stopped with every server it started.
-  const child = spawn(process.execPath, ['--import', 'tsx', ...s.args], { cwd: REPO_ROOT, env: { ...process.env, ...s.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(process.execPath, [...SOURCE_FLAGS, ...s.args], { cwd: REPO_ROOT, env: { ...process.env, ...s.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   child.stdout.pipe(out, { end: false });
   child.stderr.pipe(out, { end: false });
   const limitMs = (s.estimateS * 2.5 + 60) * 1000;

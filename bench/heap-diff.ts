@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/heap-diff.ts BEFORE.heapsnapshot AFTER.heapsnapshot CONNECTIONS`
+ * `bash scripts/node.sh --conditions=source --import tsx bench/heap-diff.ts BEFORE.heapsnapshot AFTER.heapsnapshot CONNECTIONS`
  *
  * What CONNECTIONS idle connections add to a process's heap, per connection and by constructor
  * (see bench/lib/heap-diff.ts). `npm run bench -- connections --heap` takes the two snapshots of

@@ -11,7 +11,9 @@ To load test a running deployment (any URL; no server started): npm run load -- 
   exit 2
 fi
 [ $# -gt 0 ] && shift
-bash scripts/ensure-deps.sh
+. scripts/lib/node.sh
+# The servers a bench starts run compiled (packages/testkit spawnTs); the bench itself from source.
+bash scripts/build.sh
 # Crowds of connections need one descriptor each: take the hard limit of open files (raised first
 # where the machine allows it; a container without CAP_SYS_RESOURCE keeps its hard limit, and the
 # connections bench says what that caps).
@@ -21,4 +23,4 @@ export DANMAKU_REDIS_PERSIST=0
 bash scripts/infra.sh up redis mysql >/dev/null
 eval "$(bash scripts/infra.sh env)"
 bash scripts/kafka-broker.sh libs >/dev/null
-exec node --import tsx "bench/$name.ts" "$@"
+exec node --conditions=source --import tsx "bench/$name.ts" "$@"

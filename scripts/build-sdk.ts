@@ -1,8 +1,9 @@
 /**
  * Builds `@danmaku/client` as an installable npm package (`npm run build:sdk`, then
- * `npm pack packages/client/dist`): ES modules for browsers and Node with the workspace's
+ * `npm pack packages/client/npm-package`): ES modules for browsers and Node with the workspace's
  * `@danmaku/protocol` bundled in, `socket.io-client` left as the one dependency, type
- * declarations, the README. The workspace itself keeps using the TypeScript sources.
+ * declarations, the README. The workspace itself runs its sources or its `npm run build` output
+ * (packages/client/dist), never this package.
  *
  * Entry points: `@danmaku/client` (createClient: Node and browsers), `@danmaku/client/stage`
  * (the renderer), `@danmaku/client/replay` (a live's comments for a playhead),
@@ -65,7 +66,7 @@ function declarations(outDir: string): void {
 }
 
 /** Writes the package into `outDir` (replacing it) and returns its package.json. */
-export async function buildSdkPackage(outDir = join(CLIENT, 'dist')): Promise<Record<string, unknown>> {
+export async function buildSdkPackage(outDir = join(CLIENT, 'npm-package')): Promise<Record<string, unknown>> {
   const source = JSON.parse(readFileSync(join(CLIENT, 'package.json'), 'utf8')) as SourcePackage;
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
@@ -78,6 +79,8 @@ export async function buildSdkPackage(outDir = join(CLIENT, 'dist')): Promise<Re
     platform: 'neutral',
     target: 'es2020',
     external,
+    // The workspaces' TypeScript sources, not their dist/.
+    conditions: ['source'],
     outdir: outDir,
     chunkNames: 'chunks/[name]-[hash]',
     keepNames: true,
@@ -100,7 +103,8 @@ export async function buildSdkPackage(outDir = join(CLIENT, 'dist')): Promise<Re
     // Importing the layer defines the custom element.
     sideEffects: ['./layer.js', './chunks/*.js'],
     dependencies: Object.fromEntries(external.map((name) => [name, source.dependencies[name] as string])),
-    engines: { node: '>=20' },
+    // What it is tested on (packages/client/test/package.test.ts runs it on the repository's Node).
+    engines: { node: '>=24' },
   };
   writeFileSync(join(outDir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
   copyFileSync(join(CLIENT, 'README.md'), join(outDir, 'README.md'));
@@ -108,7 +112,7 @@ export async function buildSdkPackage(outDir = join(CLIENT, 'dist')): Promise<Re
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const outDir = process.argv[2] ?? join(CLIENT, 'dist');
+  const outDir = process.argv[2] ?? join(CLIENT, 'npm-package');
   await buildSdkPackage(outDir);
   process.stdout.write(`built ${relative(ROOT, outDir) || outDir}; pack it with: npm pack ${relative(process.cwd(), outDir)}\n`);
 }

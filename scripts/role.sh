@@ -1,11 +1,16 @@
 #!/bin/sh
-# The container's entry point: `role.sh ROLE` runs one role of the system (the image holds them all).
+# The container's entry point: `role.sh ROLE` runs one role of the system (the image holds them all),
+# compiled: node --enable-source-maps apps/ROLE/dist/main.js (`npm run build` writes dist/).
 # ROLE: front, processor, archiver, router, connector, pusher, standalone; `migrate` runs the
 # archive's MySQL migrations and exits.
 set -eu
 cd "$(dirname "$0")/.."
+# Outside the image, on a machine whose node is older than 22: the Node scripts/lib/node.sh installed.
+major="$(node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/')"
+if [ "${major:-0}" -lt 22 ] && [ -x .run/node/bin/node ]; then PATH="$PWD/.run/node/bin:$PATH"; fi
 role="${1:-standalone}"
 [ "$#" -gt 0 ] && shift
+flags=""
 case "$role" in
   connector)
     # A connector holds many idle connections. Two malloc arenas instead of one per thread keep
@@ -14,16 +19,21 @@ case "$role" in
     # burst of connects (idle memory per connection: see README, Benches); --expose-gc lets it
     # run one compacting collection after a crowd comes or goes (apps/connector/src/core.ts reclaim()).
     export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
-    exec node --expose-gc --max-semi-space-size=2 --import tsx "apps/$role/src/main.ts" "$@" ;;
+    flags="--expose-gc --max-semi-space-size=2"
+    entry="apps/$role/dist/main.js" ;;
   standalone)
     # It embeds the connector (see above); its young generation stays V8's default for the front.
     export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
-    exec node --expose-gc --import tsx "apps/$role/src/main.ts" "$@" ;;
+    flags="--expose-gc"
+    entry="apps/$role/dist/main.js" ;;
   front | processor | archiver | router | pusher)
-    exec node --import tsx "apps/$role/src/main.ts" "$@" ;;
+    entry="apps/$role/dist/main.js" ;;
   migrate)
-    exec node --import tsx apps/archiver/src/migrate.ts "$@" ;;
+    entry=apps/archiver/dist/migrate.js ;;
   *)
     echo "unknown role \"$role\": use front, processor, archiver, router, connector, pusher, standalone or migrate" >&2
     exit 64 ;;
 esac
+[ -f "$entry" ] || { echo "$entry is missing: run npm run build first" >&2; exit 70; }
+# shellcheck disable=SC2086 # the flags are a list on purpose
+exec node --enable-source-maps $flags "$entry" "$@"

@@ -2,10 +2,12 @@
 # npm run start:split: every role as its own process over Kafka, as in production.
 # With KAFKA_BROKERS set it uses that cluster; otherwise it starts one Apache Kafka broker
 # (infra.sh up kafka). Redis and MariaDB are started when not running.
-# Ctrl-C stops every role; if one role dies, the others are stopped too.
+# Ctrl-C stops every role; if one role dies, the others are stopped too. Roles run compiled
+# (scripts/role.sh) on the repository's Node, after `npm run build` (incremental).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-deps.sh
+. scripts/lib/node.sh
+bash scripts/build.sh
 user_brokers="${KAFKA_BROKERS:-}"
 bash scripts/infra.sh up redis mysql
 [ -z "$user_brokers" ] && bash scripts/infra.sh up kafka
@@ -26,12 +28,8 @@ trap stop_all INT TERM EXIT
 # Consumers first, the front (which takes traffic) last.
 for role in processor archiver pusher connector router front; do
   [ -f "apps/$role/src/main.ts" ] || continue
-  if [ "$role" = connector ]; then
-    # As scripts/role.sh runs it: see there.
-    MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" node --expose-gc --max-semi-space-size=2 --import tsx "apps/$role/src/main.ts" &
-  else
-    node --import tsx "apps/$role/src/main.ts" &
-  fi
+  # role.sh execs node: $! is the role's node process.
+  sh scripts/role.sh "$role" &
   pids+=($!)
   echo "started $role (pid $!)"
 done

@@ -9,13 +9,14 @@ import { EventEmitter } from 'node:events';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeArgs } from '@danmaku/role/entry';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface RoleSpec {
   /** Unique name, e.g. `front-1`. */
   name: string;
-  /** TypeScript entry point relative to the repo, e.g. `apps/front/src/main.ts`. */
+  /** TypeScript entry point relative to the repo, e.g. `apps/front/src/main.ts`; a role runs its compiled dist/ file (`@danmaku/role/entry`). */
   entry: string;
   /** Port whose GET /readyz tells the role is ready (and what is printed). */
   port: number;
@@ -146,7 +147,7 @@ export class Supervisor extends EventEmitter {
     role.ready = false;
     const toFile = Boolean(this.options.logDir);
     if (toFile && !role.out) role.out = createWriteStream(join(this.options.logDir as string, `${spec.name}.log`), { flags: 'a' });
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, spec.entry)], {
+    const child = spawn(process.execPath, nodeArgs(ROOT, spec.entry), {
       cwd: ROOT,
       env: { ...(this.options.env ?? process.env), ...spec.env },
       // stdin stays a pipe: roles that watch stdin end with the supervisor.

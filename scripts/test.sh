@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # npm test: installs what is missing, starts Redis and MariaDB, fetches Apache Kafka once,
-# type-checks, lints and runs every test. Services it started are stopped again at the end.
+# type-checks, lints, builds and runs every test. Services it started are stopped again at the end.
+# Tests run their TypeScript through tsx, the workspaces resolved to their sources (the "source"
+# export condition); the roles they start run compiled (npm run build, done here first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. scripts/lib/node.sh
 bash scripts/ensure-deps.sh
 # The page tests (packages/pages/test) drive Debian's Chromium; no browser is downloaded. The fonts
 # make CJK and emoji comments show as text, not boxes; ffmpeg makes the test videos.
@@ -41,11 +44,13 @@ else
   npx eslint .
   mapfile -t files < <(find apps packages bench scripts -path '*/node_modules' -prune -o -path '*/test/*' -name '*.test.ts' -print | sort)
 fi
+echo "== build"
+bash scripts/build.sh
 echo "== tests"
 # --test-force-exit: a file whose tests have all finished ends even if a client socket or timer
 # was left open; testkit's exit hook then kills any child process it spawned. Without it one such
 # handle holds the run for the whole per-file timeout.
-node --import tsx --test --test-force-exit --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=300000 "$@" "${files[@]}"
+node --conditions=source --import tsx --test --test-force-exit --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=300000 "$@" "${files[@]}"
 
 # The system suites last, one file at a time and alone on the machine: each runs a whole
 # topology (start:split or start:cluster as a user starts them, or the fault suite's eleven role
@@ -55,5 +60,5 @@ node --import tsx --test --test-force-exit --test-concurrency="${TEST_CONCURRENC
 if [ -z "${TEST_FILES:-}" ] && [ "${TEST_FAULTS:-1}" != "0" ]; then
   echo "== system suites: topologies and faults"
   mapfile -t faults < <(find apps -path '*/node_modules' -prune -o -path '*/test/*' -name '*.suite.ts' -print | sort)
-  node --import tsx --test --test-force-exit --test-concurrency=1 --test-timeout=600000 "$@" "${faults[@]}"
+  node --conditions=source --import tsx --test --test-force-exit --test-concurrency=1 --test-timeout=600000 "$@" "${faults[@]}"
 fi

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { nodeArgs } from '@danmaku/role/entry';
 import { REPO_ROOT } from '@danmaku/testkit';
 import type { LoadReport } from './load/report.js';
 
@@ -100,7 +101,7 @@ export async function driveDeployment(options: DriveOptions): Promise<DriveResul
   const out = mkdtempSync(join(tmpdir(), 'danmaku-drive-'));
   const transports = ['poll', 'socketio', 'bilibili-tcp'];
   const args = [
-    '--import', 'tsx', join(REPO_ROOT, 'bench/load.ts'),
+    ...nodeArgs(REPO_ROOT, 'bench/load.ts'),
     '--target', options.target,
     '--rooms', String(options.rooms),
     '--room-prefix', numericRoomPrefix(),

@@ -39,7 +39,7 @@ export function printProfile(dir: string, pids: Record<string, number>, top = 25
   // Start-up (module loading, schema compiling) is not what a bench measures: skip it when the
   // bench knows how long after the spawn its measured part began.
   const skipUs = (options.skipFirstMs ?? 0) * 1000;
-  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main thread (1 is tsx's loader).
+  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main thread.
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && f.split('.')[4] === '0');
   let text = '';
   for (const file of files) {

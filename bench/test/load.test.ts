@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { encodeCursor } from '@danmaku/protocol';
+import { nodeArgs } from '@danmaku/role/entry';
 import { LOAD_ENV, REPO_ROOT, freePort, readRoom, sleep, spawnTs, tokenFor, testConfig, uniqueRoom, type Spawned } from '@danmaku/testkit';
 import { UsageError, parseLoadArgs } from '../lib/load/args.js';
 import { planViewers, viewersPerRoom } from '../lib/load/plan.js';
@@ -26,7 +27,7 @@ interface Run {
 
 function runLoad(args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench/load.ts'), ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs(REPO_ROOT, 'bench/load.ts'), ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

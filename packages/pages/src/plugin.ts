@@ -6,9 +6,8 @@
  *
  * Each page is one head template (below) around the page's body file in packages/pages/bodies,
  * put together once at startup; CSS is static in packages/pages/public. The page scripts (src/browser/*.ts,
- * with the client SDK and hls.js) are bundled by esbuild in memory on the first request and
- * kept: nothing built is committed or written to disk, so a fresh clone serves pages with no
- * build step.
+ * with the client SDK and hls.js) are bundled by `npm run build`, or on the first request when
+ * run from the sources (browser-code.ts); nothing built is committed.
  *
  * Security headers (helmet) apply to this plugin's routes only, not to the JSON API: a
  * Content-Security-Policy with no inline script or style, nosniff, and a framing policy per page.
@@ -18,25 +17,22 @@ import { fileURLToPath } from 'node:url';
 import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import { STAGE_CSS } from '@danmaku/client/stage';
-import { build } from 'esbuild';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { pageScripts, type PageName } from './browser-code.js';
 import { registerSdk } from './sdk.js';
 
 const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url));
 const BODIES_DIR = fileURLToPath(new URL('../bodies/', import.meta.url));
-const BROWSER_DIR = fileURLToPath(new URL('./browser/', import.meta.url));
 
 /** What differs between the pages' heads; each page's script is /js/<name>.js and its body bodies/<name>.html. */
-const PAGES = {
+const PAGES: Record<PageName, { title: string; stylesheet: string; viewport: string }> = {
   viewer: { title: 'live room', stylesheet: 'pages.css', viewport: 'width=device-width, initial-scale=1' },
   replay: { title: 'replay', stylesheet: 'pages.css', viewport: 'width=device-width, initial-scale=1' },
   studio: { title: 'studio', stylesheet: 'pages.css', viewport: 'width=device-width, initial-scale=1' },
   admin: { title: 'operators', stylesheet: 'pages.css', viewport: 'width=device-width, initial-scale=1' },
   // OBS renders the overlay as a fixed 1080p browser source.
   overlay: { title: 'overlay', stylesheet: 'overlay.css', viewport: 'width=1920, height=1080' },
-} as const;
-type PageName = keyof typeof PAGES;
-const SCRIPTS = Object.keys(PAGES) as PageName[];
+};
 
 /** The whole document of one page: the shared head, then its body file as written. */
 function renderPage(name: PageName): string {
@@ -62,32 +58,6 @@ export interface PagesOptions {
    * e.g. `'self'` or `https://blog.example`). Studio and admin are never framed.
    */
   frameAncestors?: string[];
-}
-
-/** One esbuild run for every page script; a failed build is forgotten so the next request retries. */
-function bundler(): () => Promise<Map<string, string>> {
-  let pending: Promise<Map<string, string>> | null = null;
-  return () => {
-    pending ??= build({
-      entryPoints: SCRIPTS.map((name) => `${BROWSER_DIR}${name}.ts`),
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      target: 'es2022',
-      outdir: '/pages',
-      write: false,
-      minify: true,
-      // Class names stay readable in stack traces from viewers' browsers.
-      keepNames: true,
-      logLevel: 'silent',
-    })
-      .then((result) => new Map(result.outputFiles.map((file) => [file.path.slice('/pages/'.length), file.text])))
-      .catch((err: unknown) => {
-        pending = null;
-        throw err;
-      });
-    return pending;
-  };
 }
 
 /**
@@ -116,7 +86,7 @@ export function pageDirectives(frameAncestors: string[]): Record<string, string[
 
 export async function pagesPlugin(app: FastifyInstance, options: PagesOptions): Promise<void> {
   const frameAncestors = options.frameAncestors?.length ? options.frameAncestors : ["'self'"];
-  const scripts = bundler();
+  const scripts = pageScripts();
 
   // Scoped by encapsulation: @fastify/helmet hooks this plugin's context, never the JSON API's.
   await app.register(fastifyHelmet, {

@@ -1,7 +1,7 @@
 /**
  * The SDK for other sites' pages, served by the front under /sdk/: the client and
- * `<danmaku-layer>` (packages/client/src/browser.ts) bundled by esbuild in memory on the first
- * request, as an ES module and as an IIFE that sets a global `Danmaku`.
+ * `<danmaku-layer>` (packages/client/src/browser.ts) as an ES module and as an IIFE that sets a
+ * global `Danmaku`, bundled by `npm run build` (or on the first request: browser-code.ts).
  *
  * Each build is served under a name with its content hash (`danmaku.<hash>.js`), cached
  * immutably; the plain names redirect to the current one, so a site either follows updates
@@ -9,18 +9,16 @@
  * Readable from any origin: CORS `*`, and a cross-origin resource policy that lets any page load it.
  */
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { sdkBundles, type SdkFormat } from './browser-code.js';
 
-const ENTRY = fileURLToPath(import.meta.resolve('@danmaku/client/browser'));
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 /** One served build: its plain name, its hashed name and its SRI hash. */
 export interface SdkFile {
   name: string;
   file: string;
-  format: 'esm' | 'iife';
+  format: SdkFormat;
   integrity: string;
   bytes: number;
   text: string;
@@ -31,39 +29,19 @@ const FORMATS = [
   { name: 'danmaku.iife.js', stem: 'danmaku.iife', format: 'iife' },
 ] as const;
 
-async function buildAll(): Promise<SdkFile[]> {
-  return Promise.all(
-    FORMATS.map(async ({ name, stem, format }) => {
-      const result = await build({
-        entryPoints: [ENTRY],
-        bundle: true,
-        platform: 'browser',
-        format,
-        ...(format === 'iife' ? { globalName: 'Danmaku' } : {}),
-        target: 'es2020',
-        write: false,
-        minify: true,
-        keepNames: true,
-        legalComments: 'none',
-        logLevel: 'silent',
-      });
-      const text = result.outputFiles[0]?.text ?? '';
+/** The served builds, named and hashed once per process. */
+export function sdkFiles(): () => Promise<SdkFile[]> {
+  const bundles = sdkBundles();
+  let files: SdkFile[] | null = null;
+  return async () => {
+    const texts = await bundles();
+    files ??= FORMATS.map(({ name, stem, format }) => {
+      const text = texts[format];
       const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
       const integrity = `sha384-${createHash('sha384').update(text).digest('base64')}`;
       return { name, file: `${stem}.${hash}.js`, format, integrity, bytes: Buffer.byteLength(text), text };
-    }),
-  );
-}
-
-/** One build per process, on first use; a failed build is forgotten so the next request retries. */
-export function sdkFiles(): () => Promise<SdkFile[]> {
-  let pending: Promise<SdkFile[]> | null = null;
-  return () => {
-    pending ??= buildAll().catch((err: unknown) => {
-      pending = null;
-      throw err;
     });
-    return pending;
+    return files;
   };
 }
 

@@ -11,6 +11,8 @@ export async function browserBundle(entry: string): Promise<string> {
     bundle: true,
     platform: 'browser',
     format: 'esm',
+    // The workspaces' TypeScript sources, not their dist/.
+    conditions: ['source'],
     write: false,
     logLevel: 'silent',
   });

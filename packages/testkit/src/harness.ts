@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { createAuth, type Role } from '@danmaku/auth';
 import { loadConfig, type Config } from '@danmaku/config';
+import { nodeArgs } from '@danmaku/role/entry';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -75,12 +76,14 @@ export interface Spawned {
 }
 
 /**
- * Runs a TypeScript entry point of the repo (e.g. `apps/processor/src/main.ts`) as a real process.
- * Its stdin is a pipe, so a child that watches stdin dies with the test.
+ * Runs an entry point of the repo named by its TypeScript path as a real process: a workspace's
+ * (a role's `apps/processor/src/main.ts`) compiled, as users run it, anything else (a fixture)
+ * through tsx (`@danmaku/role/entry`). Its stdin is a pipe, so a child that watches stdin dies
+ * with the test.
  */
 export function spawnTs(entry: string, env: NodeJS.ProcessEnv = {}, args: string[] = [], nodeFlags: string[] = []): Spawned {
   // Flags such as --cpu-prof are not allowed in NODE_OPTIONS, so they go on the command line.
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', join(REPO_ROOT, entry), ...args], {
+  const child = spawn(process.execPath, [...nodeFlags, ...nodeArgs(REPO_ROOT, entry), ...args], {
     cwd: REPO_ROOT,
     env: { DANMAKU_BILI_TCP_PORT: '0', ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -98,7 +101,7 @@ export function spawnTs(entry: string, env: NodeJS.ProcessEnv = {}, args: string
   return {
     child,
     output: () => text,
-    // A role's first start compiles its TypeScript; on a loaded 2-core machine that alone can take 15 s.
+    // A loaded 2-core machine can take many seconds to start a role (a fixture also compiles its TypeScript).
     waitForOutput: (pattern, timeoutMs = 60_000) =>
       waitFor(`${entry} to print ${pattern}`, () => {
         if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode}:\n${text}`);
