@@ -7,24 +7,11 @@
  * bundles them in memory on the first request instead (bundle.ts, imported only then).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-export const PAGE_NAMES = ['viewer', 'replay', 'studio', 'admin', 'overlay'] as const;
-export type PageName = (typeof PAGE_NAMES)[number];
-export const SDK_FORMATS = ['esm', 'iife'] as const;
-export type SdkFormat = (typeof SDK_FORMATS)[number];
-
-/** Page scripts by their served name (`viewer.js`). */
-export type PageScripts = Map<string, string>;
-export type SdkBundles = Record<SdkFormat, string>;
+import { PAGE_NAMES, pageScriptPath, sdkBundlePath, type PageScripts, type SdkBundles } from './bundle-layout.js';
 
 /** Where a build puts the bundles of the compiled module beside it: dist/bundles/. */
 const PREBUILT_DIR = fileURLToPath(new URL('./bundles/', import.meta.url));
-
-/** Paths inside a bundles folder, shared by the writer (bundle.ts) and the reader below. */
-export const pageScriptPath = (dir: string, name: PageName): string => join(dir, 'pages', `${name}.js`);
-export const sdkBundlePath = (dir: string, format: SdkFormat): string => join(dir, 'sdk', `${format}.js`);
 
 /**
  * One value per process: read from the prebuilt folder right away when there is one (a missing

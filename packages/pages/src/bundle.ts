@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { PAGE_NAMES, SDK_FORMATS, pageScriptPath, sdkBundlePath, type PageScripts, type SdkBundles } from './browser-code.js';
+import { PAGE_NAMES, SDK_FORMATS, pageScriptPath, sdkBundlePath, type PageScripts, type SdkBundles } from './bundle-layout.js';
 
 // ../src/ from both src/ and dist/.
 const BROWSER_DIR = fileURLToPath(new URL('../src/browser/', import.meta.url));

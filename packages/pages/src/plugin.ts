@@ -18,7 +18,8 @@ import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import { STAGE_CSS } from '@danmaku/client/stage';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { pageScripts, type PageName } from './browser-code.js';
+import { pageScripts } from './browser-code.js';
+import type { PageName } from './bundle-layout.js';
 import { registerSdk } from './sdk.js';
 
 const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url));

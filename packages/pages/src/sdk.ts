@@ -10,7 +10,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { sdkBundles, type SdkFormat } from './browser-code.js';
+import { sdkBundles } from './browser-code.js';
+import type { SdkFormat } from './bundle-layout.js';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
