@@ -1,6 +1,6 @@
 export {};
 /**
- * `npm run bench -- connections [--clients 10000] [--workers 4] [--settle 30] [--warmup 1000] [--heap] [--systems ours,bili,bili-tcp] [--connectorFlags "..."]`
+ * `npm run bench -- connections [--clients 10000] [--workers 4] [--settle 30] [--warmup 1000] [--heap] [--systems ours,bili,bili-tcp] [--connectorFlags "..."] [--hold 3]`
  *
  * Idle connections on each wire of one connector (socket.io, the Bilibili protocol on WebSocket
  * /sub and on raw TCP), opened from worker processes as fast as the connector takes them: KB of

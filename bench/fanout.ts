@@ -59,6 +59,11 @@ const { values: args } = parseArgs({
      * whose start-up garbage the crowd's collection would take and hide some connections' cost behind.
      */
     warmup: { type: 'string', default: '1000' },
+    /**
+     * Connections mode: seconds to wait after the clients connected before the "with clients"
+     * reading (V8's memory reducer compacts on its own some seconds after a burst; 3 reads before it).
+     */
+    hold: { type: 'string', default: '3' },
     /** Extra node flags for the connector process (experiments: `--max-semi-space-size=2`). */
     connectorFlags: { type: 'string', default: '' },
   },
@@ -399,7 +404,7 @@ async function runIdle(system: Exclude<System, 'baseline'>): Promise<IdleResult>
     const { workers, joined } = await startWorkers(system, started, 10, 200);
     const connectSeconds = (Date.now() - t0) / 1000;
     process.stdout.write(`  ${system}: ${joined}/${K} idle clients connected in ${connectSeconds.toFixed(1)} s\n`);
-    await new Promise((r) => setTimeout(r, 3000));
+    await new Promise((r) => setTimeout(r, Number(args.hold) * 1000));
     const rssAfter = rssBytes(pid);
     const withClients = await memorySplit(started.connectorUrl as string);
     let heap: IdleResult['heap'];
