@@ -1,14 +1,14 @@
 export {};
 /**
- * `npm run bench -- connections [--clients 10000] [--workers 4] [--settle 30] [--warmup 1000] [--heap] [--wires socketio,bilibili-ws,bilibili-tcp] [--hold 60] [--connectorFlags "..."]`
+ * `npm run bench -- connections [--clients 10000] [--workers 4] [--settle 30] [--warmup 1000] [--heap] [--wires socketio,bilibili-ws,bilibili-tcp] [--hold 3] [--connectorFlags "..."]`
  *
  * Idle connections on each wire of one connector (socket.io, the Bilibili protocol on WebSocket
  * /sub and on raw TCP), opened from worker processes as fast as the connector takes them: KB of
  * connector RSS per connection, connections per second, and RSS `--settle` seconds after they all
  * closed against the RSS before. `--heap` adds heap snapshots of the connector before and with the
  * clients, diffed by constructor (what one connection keeps, object by object; its RSS figures then
- * include the snapshots' own memory). `--hold S` keeps the crowd S seconds, counts it with `ss`,
- * then sends one comment to the room holding all of them (delivery p99, nothing lost).
+ * include the snapshots' own memory). `--hold S` keeps the crowd S seconds before the readings;
+ * then `ss` counts it and one comment goes to the room holding all of them (delivery p99, lost).
  * The clients come from several loopback source addresses (127.0.0.x) past 20,000, and as many
  * workers as the open-files limit needs; a connector takes no more than that limit allows (said so).
  * The fan-out bench's machinery in its `connections` mode.

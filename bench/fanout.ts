@@ -62,10 +62,11 @@ const { values: args } = parseArgs({
      */
     warmup: { type: 'string', default: '1000' },
     /**
-     * Connections mode: hold the idle crowd this many seconds, count it from outside (`ss`), then
-     * post one comment to the room holding all of them: its delivery p99 and what was lost.
+     * Connections mode: seconds the idle crowd is held before the "with clients" reading (V8's
+     * memory reducer compacts on its own some seconds after a burst; 3 reads before it); then the
+     * crowd is counted from outside (`ss`) and one comment goes to the room holding all of them.
      */
-    hold: { type: 'string', default: '0' },
+    hold: { type: 'string', default: '3' },
     /** Extra node flags for the connector process (experiments: `--max-semi-space-size=2`). */
     connectorFlags: { type: 'string', default: '' },
   },
@@ -370,9 +371,9 @@ interface IdleResult {
   /** Clients asked for; `clients` is fewer when one process may not open that many files. */
   asked: number;
   openFilesLimit: number;
-  /** --hold: established connections to the connector's port counted by `ss` at the end of the hold. */
+  /** Established connections to the connector's port counted by `ss` after the hold. */
   ssEstablished?: number;
-  /** --hold: one comment to the room holding every client, after the hold. */
+  /** One comment to the room holding every client, after the hold and the readings. */
   broadcast?: { heldSeconds: number; delivered: number; lost: number; duplicates: number; latencyMs: { p50: number; p99: number; max: number } };
   /** --heap: the same split after the snapshot's full collection, and the snapshot diff per connection. */
   heap?: { withClientsAfterGc: MemorySplit; liveBytesPerConnection: number; top: HeapDiffRow[] };
@@ -427,10 +428,8 @@ function clientPort(clientUrl: string): number {
   return Number(/:(\d+)(?:\/|$)/.exec(clientUrl)?.[1]);
 }
 
-/** Holds the idle crowd, counts it with `ss`, then one comment to the room: who got it, how fast. */
-async function holdThenBroadcast(system: System, started: Started, workers: Spawned[], joined: number, holdS: number): Promise<Pick<IdleResult, 'ssEstablished' | 'broadcast'>> {
-  process.stdout.write(`  ${system}: holding ${joined} idle connections for ${holdS} s\n`);
-  await new Promise((r) => setTimeout(r, holdS * 1000));
+/** The held crowd counted with `ss`, then one comment to the room: who got it, how fast. */
+async function countThenBroadcast(system: System, started: Started, workers: Spawned[], joined: number, holdS: number): Promise<Pick<IdleResult, 'ssEstablished' | 'broadcast'>> {
   const established = ssEstablished(clientPort(started.clientUrl));
   process.stdout.write(`  ${system}: ss counts ${established} established connections on the connector's port\n`);
   const accepted = await started.post(1);
@@ -481,7 +480,7 @@ async function runIdle(system: Exclude<System, 'baseline'>): Promise<IdleResult>
     const { workers, joined } = await startWorkers(system, started, 10, 200);
     const connectSeconds = (Date.now() - t0) / 1000;
     process.stdout.write(`  ${system}: ${joined}/${K} idle clients connected in ${connectSeconds.toFixed(1)} s\n`);
-    await new Promise((r) => setTimeout(r, 3000));
+    await new Promise((r) => setTimeout(r, Number(args.hold) * 1000));
     const rssAfter = rssBytes(pid);
     const withClients = await memorySplit(started.connectorUrl as string);
     let heap: IdleResult['heap'];
@@ -492,9 +491,7 @@ async function runIdle(system: Exclude<System, 'baseline'>): Promise<IdleResult>
       process.stdout.write(`  ${system}: live heap per connection (snapshots before and with ${joined} clients, ${started.heapDir}):\n${formatDiff(result)}\n`);
       heap = { withClientsAfterGc, liveBytesPerConnection: Math.round(result.totalBytesPerConnection), top: result.rows.slice(0, 30).map((r) => ({ ...r, countPerConnection: round(r.countPerConnection, 3), bytesPerConnection: round(r.bytesPerConnection, 1) })) };
     }
-    const hold = Number(args.hold);
-    let held: Pick<IdleResult, 'ssEstablished' | 'broadcast'> = {};
-    if (hold > 0) held = await holdThenBroadcast(system, started, workers, joined, hold);
+    const held = await countThenBroadcast(system, started, workers, joined, Number(args.hold));
     const settle = Number(args.settle);
     for (const w of workers) w.child.stdin?.write('exit\n');
     await Promise.all(workers.map((w) => Promise.race([w.kill('SIGTERM'), new Promise((r) => setTimeout(r, 5000))])));

@@ -30,7 +30,7 @@ import {
 import { DEFAULT_POLL_TYPES, isRoomId, type KickedPacket, type Message } from '@danmaku/protocol';
 import { counter, type Logger } from '@danmaku/observability';
 import { drops, type ConnectorCore } from './core.js';
-import { wsFrame, wsSender, type WsSender } from './fanout.js';
+import { wsFrame, writeFramed } from './internals/ws.js';
 import type { RoomEvent, Session, Transport } from './transport.js';
 
 const auths = counter<'result'>({ name: 'danmaku_bili_auths_total', help: 'Bilibili-protocol auth packets, by result', labelNames: ['result'] });
@@ -102,9 +102,7 @@ class BiliSession implements Session {
       this.wire.socket.write(packet);
       return;
     }
-    const sender = wsSender(this.wire.ws as unknown as { readyState: number; _sender?: WsSender });
-    if (sender) sender.sendFrame([framed]);
-    else if (this.wire.ws.readyState === 1) this.wire.ws.send(packet, { binary: true });
+    if (!writeFramed(this.wire.ws, framed) && this.wire.ws.readyState === 1) this.wire.ws.send(packet, { binary: true });
   }
 
   bufferedBytes(): number {

@@ -21,6 +21,7 @@ import { counter, gauge } from '@danmaku/observability';
 import type { StoredMessage } from '@danmaku/push';
 import { drops, type ConnectorCore } from './core.js';
 import { eventFrame, writeEvent } from './fanout.js';
+import { queuedPackets, releaseRequest, webSocketOf } from './internals/engine-io.js';
 import type { ConnectorSettings } from './settings.js';
 import type { RoomEvent, Session, Transport } from './transport.js';
 
@@ -142,7 +143,7 @@ export class SocketIoTransport implements Transport {
     });
     this.io = io;
     // Its own refusals (unknown transport or session, bad upgrade) in the API's error shape.
-    shapeSocketIoErrors(options.server);
+    shapeSocketIoErrors(io.engine);
 
     io.use((socket, next) => {
       const token: unknown = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
@@ -167,7 +168,7 @@ export class SocketIoTransport implements Transport {
     io.on('connection', (socket) => {
       // The handshake (address, headers, query) is built by now; the upgrade request itself, with
       // its parser leftovers, would otherwise live as long as the connection.
-      (socket.conn as unknown as { request: unknown }).request = null;
+      releaseRequest(socket);
       // Nothing reads the upgrade's headers, query, URL, time or auth (the token: a few hundred
       // bytes) after the middleware; per socket they are a dozen strings. One shared empty object
       // stands for each.
@@ -299,19 +300,17 @@ export class SocketIoTransport implements Transport {
 
 /**
  * Closes a socket without flushing: a plain disconnect waits for the buffer to drain, which a
- * consumer that does not read never lets happen. The TCP socket goes at once, and its buffers with it.
+ * consumer that does not read never lets happen. The WebSocket is terminated (its TCP socket
+ * destroyed) at once, and its buffers go with it.
  */
 function dropNow(socket: ConnectorSocket): void {
-  const tcp = (socket.conn as unknown as { transport?: { socket?: { _socket?: { destroy(): void } } } }).transport?.socket?._socket;
+  const ws = webSocketOf(socket);
   socket.conn.close(true);
-  tcp?.destroy();
+  ws?.terminate();
 }
 
-/** Bytes queued for a socket: engine.io's write buffer plus the WebSocket's unsent bytes. */
+/** Bytes queued for a socket: the WebSocket's unsent bytes plus engine.io's write buffer. */
 function bufferedBytes(socket: ConnectorSocket): number {
-  const conn = socket.conn as unknown as { writeBuffer?: unknown[]; transport?: { socket?: { bufferedAmount?: number; _socket?: { writableLength?: number } } } };
-  const ws = conn.transport?.socket;
-  const wsBytes = ws?._socket?.writableLength ?? ws?.bufferedAmount ?? 0;
   // Packets still in engine.io's buffer (polling, or a paused transport): count ~1 KB each.
-  return wsBytes + (conn.writeBuffer?.length ?? 0) * 1024;
+  return (webSocketOf(socket)?.bufferedAmount ?? 0) + queuedPackets(socket) * 1024;
 }

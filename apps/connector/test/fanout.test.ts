@@ -2,7 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ws from 'ws';
-import { eventFrame, textFrame, wsFrame } from '../src/fanout.js';
+import { eventFrame } from '../src/internals/engine-io.js';
+import { wsFrame } from '../src/internals/ws.js';
 
 // ws's own frame parser; @types/ws does not declare it, but the package exports it.
 interface FrameReceiver {
@@ -12,7 +13,7 @@ interface FrameReceiver {
 }
 const { Receiver } = ws as unknown as { Receiver: new (options: { isServer: boolean }) => FrameReceiver };
 
-describe('textFrame', () => {
+describe('text frames', () => {
   for (const length of [0, 1, 125, 126, 65_535, 65_536, 200_000]) {
     it(`round-trips ${length} bytes (multi-byte text too)`, async () => {
       const text = length === 0 ? '' : 'é'.repeat(Math.floor(length / 2)) + 'x'.repeat(length % 2);
@@ -22,7 +23,7 @@ describe('textFrame', () => {
         receiver.on('message', (data: Buffer, isBinary: boolean) => (isBinary ? reject(new Error('binary')) : resolve(data.toString())));
         receiver.on('error', reject);
       });
-      receiver.write(textFrame(text));
+      receiver.write(wsFrame(0x1, Buffer.from(text)));
       assert.equal(await got, text);
     });
   }

@@ -39,7 +39,11 @@ export function buildFront(deps: FrontDeps, logger: Logger): FastifyInstance {
   void app.register(switchRoutes, ctx);
   void app.register(clientMetricsRoutes);
   void app.register(aliasRoutes, ctx);
-  devTokenRoutes(app, deps);
+  // In a plugin like every route, so the API document (registered first) sees it.
+  void app.register((instance, _opts, done) => {
+    devTokenRoutes(instance, deps);
+    done();
+  });
   void app.register(pagesPlugin, { frameAncestors: deps.config.frameAncestors });
   void app.register(playerRoutes, ctx);
   void app.register(importRoutes, ctx);

@@ -1,6 +1,5 @@
-import { createRequire } from 'node:module';
+import swagger, { type SwaggerOptions } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import fp from 'fastify-plugin';
 import type { FastifyInstance } from '@danmaku/http';
 
 /**
@@ -220,7 +219,9 @@ function responses(doc: Doc): Record<string, Schema> {
 
 /**
  * Registers the document and the explorer on `app`. Call before any route is declared: the
- * generator records routes as they are declared.
+ * generator (a fastify-plugin, so its route hook lands on `app` itself) records routes as they
+ * are declared, so every route must be declared in a plugin registered after this one, which
+ * createHttpServer's own routes, readinessRoute and the front's route plugins are.
  */
 export function registerDocs(app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
@@ -240,18 +241,11 @@ export function registerDocs(app: FastifyInstance): void {
     schema.response ??= responses(doc);
     route.schema = schema;
   });
-  // The generator's route hook must be in place now, not when the plugin queue runs: routes are
-  // declared right after this (and by other roles' route functions onto the same server).
-  const swaggerModule = createRequire(import.meta.url)('@fastify/swagger') as { fastifySwagger: (app: FastifyInstance, opts: Schema, done: (err?: Error) => void) => void };
-  swaggerModule.fastifySwagger(app, SWAGGER_OPTIONS, (err) => {
-    if (err) throw err;
-  });
-  // ...and known under its name, which the explorer checks for.
-  void app.register(fp((_instance, _options, done) => done(), { name: '@fastify/swagger' }));
+  void app.register(swagger, SWAGGER_OPTIONS);
   void app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: false } });
 }
 
-const SWAGGER_OPTIONS: Schema = {
+const SWAGGER_OPTIONS: SwaggerOptions = {
   openapi: {
     openapi: '3.0.3',
     info: { title: 'Danmaku', version: '1', description: 'Live-room bullet comments: the HTTP API of API.md. Errors: `{ "error": { "code", "message" } }`.' },

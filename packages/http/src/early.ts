@@ -1,5 +1,5 @@
-import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
-import type { FastifyInstance } from 'fastify';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerOptions, type ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyServerFactory } from 'fastify';
 import type { CorsAnswer } from './cors.js';
 
 /**
@@ -8,7 +8,8 @@ import type { CorsAnswer } from './cors.js';
  */
 export type EarlyAnswer = (url: string, req: IncomingMessage) => { contentType: string; body: Buffer } | undefined;
 
-interface EarlyState {
+/** What the server factory's dispatcher reads; filled in once the app exists. */
+export interface EarlyState {
   cors: CorsAnswer;
   answers: EarlyAnswer[];
   closing: boolean;
@@ -17,25 +18,37 @@ interface EarlyState {
 const states = new WeakMap<HttpServer, EarlyState>();
 
 /**
- * Puts a dispatcher in front of Fastify's request listener (and any other, such as socket.io's
- * wrapper, added later or before): a GET an early answerer knows is written here, with the
- * headers Fastify's path would give it (`cors`: the same answers createHttpServer's CORS hook
- * gives, Content-Type, Content-Length); anything else goes on unchanged. Called by createHttpServer.
+ * Fastify's `serverFactory`: the HTTP server with a dispatcher in front of Fastify's handler. A
+ * GET an early answerer knows is written here, with the headers Fastify's path would give it
+ * (`cors`: the same answers createHttpServer's CORS hook gives, Content-Type, Content-Length);
+ * anything else goes to Fastify unchanged. socket.io, when it attaches to this server later,
+ * puts its own path in front of the whole listener, as it does for any server.
  */
-export function installEarlyAnswers(app: FastifyInstance, cors: CorsAnswer): void {
-  const server = app.server as HttpServer;
-  const state: EarlyState = { cors, answers: [], closing: false };
-  states.set(server, state);
+export function earlyServerFactory(state: EarlyState, http: ServerOptions): FastifyServerFactory {
+  return (handler, options) => {
+    const server = createServer(http, (req: IncomingMessage, res: ServerResponse) => {
+      if (state.answers.length > 0 && !state.closing && req.method === 'GET' && answerEarly(state, req, res)) return;
+      handler(req, res);
+    });
+    // What Fastify sets on the servers it makes itself (a factory's server is left as it comes);
+    // `options` are Fastify's, defaults applied.
+    const setting = (name: string): number | undefined => (typeof options[name] === 'number' ? (options[name] as number) : undefined);
+    server.keepAliveTimeout = setting('keepAliveTimeout') ?? server.keepAliveTimeout;
+    server.requestTimeout = setting('requestTimeout') ?? server.requestTimeout;
+    server.setTimeout(setting('connectionTimeout') ?? 0);
+    const perSocket = setting('maxRequestsPerSocket');
+    if (perSocket !== undefined && perSocket > 0) server.maxRequestsPerSocket = perSocket;
+    states.set(server, state);
+    return server;
+  };
+}
+
+/** Called by createHttpServer once the app exists. */
+export function watchClosing(app: FastifyInstance, state: EarlyState): void {
   // Fastify answers 503 with `Connection: close` once closing; leave that to it.
   app.addHook('preClose', (done) => {
     state.closing = true;
     done();
-  });
-  const listeners = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
-  server.removeAllListeners('request');
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (state.answers.length > 0 && !state.closing && req.method === 'GET' && answerEarly(state, req, res)) return;
-    for (const listener of listeners) listener.call(server, req, res);
   });
 }
 

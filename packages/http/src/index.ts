@@ -1,4 +1,4 @@
-import { STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { STATUS_CODES, ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
@@ -7,7 +7,7 @@ import { LIMITS, NO_CONTROL_CHARS } from '@danmaku/protocol';
 import { BusUnavailableError } from '@danmaku/bus';
 import { counter, metricsText, type Logger } from '@danmaku/observability';
 import { corsAnswer, corsHooks } from './cors.js';
-import { installEarlyAnswers } from './early.js';
+import { earlyServerFactory, watchClosing, type EarlyState } from './early.js';
 import { lazyRequestLogger } from './request-log.js';
 
 export { corsOrigin, isPlayerRoute, socketCors } from './cors.js';
@@ -204,7 +204,13 @@ const MAX_PARAM_LENGTH = 100;
  * error and unknown route, `/metrics`, `/healthz`. Each app adds its own routes and `/readyz`.
  */
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
+  // One set of CORS answers for the hook and the early path, so both send the same headers.
+  const cors = corsAnswer(options.corsOrigins ?? []);
+  const early: EarlyState = { cors, answers: [], closing: false };
   const app = Fastify({
+    // Node would answer a request without Host itself, with an empty 400; the hook below
+    // answers it in the error shape instead. Early answers (answerEarlyFor) go out before Fastify.
+    serverFactory: earlyServerFactory(early, { requireHostHeader: false }),
     // pino's Logger is a FastifyBaseLogger; the cast keeps the instance type the plain default.
     loggerInstance: options.logger as FastifyBaseLogger,
     // A log line per request costs more than the request on the hot paths; errors still log.
@@ -214,9 +220,6 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     bodyLimit: options.bodyLimit ?? LIMITS.bodyMaxBytes,
     trustProxy: options.trustProxy ?? false,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
-    // Node would answer a request without Host itself, with an empty 400; the hook below
-    // answers it in the error shape instead.
-    http: { requireHostHeader: false },
     clientErrorHandler: clientErrorHandler(options.app),
     frameworkErrors: (err, _request, reply) => {
       const apiError = frameworkError(err);
@@ -264,68 +267,104 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   );
 
   options.beforeRoutes?.(app);
-  // One set of CORS answers for the hook and the early path, so both send the same headers.
-  const cors = corsAnswer(options.corsOrigins ?? []);
   corsHooks(app, cors);
-  installEarlyAnswers(app, cors);
+  watchClosing(app, early);
 
-  app.get('/healthz', async () => ({ ok: true }));
-  app.get('/metrics', async (_request, reply) => {
-    const { contentType, body } = await metricsText();
-    return reply.type(contentType).send(body);
+  // In a plugin, like every route: registered after what beforeRoutes registered (an API
+  // document's generator), they are declared once it has loaded, so its route hook sees them.
+  void app.register((instance, _opts, done) => {
+    instance.get('/healthz', async () => ({ ok: true }));
+    instance.get('/metrics', async (_request, reply) => {
+      const { contentType, body } = await metricsText();
+      return reply.type(contentType).send(body);
+    });
+    done();
   });
   return app;
 }
 
-const ENGINE_IO_CODES: Record<number, [string, string]> = {
-  0: ['transport_unknown', 'The socket.io transport is not one this server speaks (polling or websocket).'],
-  1: ['session_unknown', 'The socket.io session is unknown or has ended; connect again.'],
-  2: ['bad_handshake_method', 'A socket.io handshake must be a GET.'],
-  3: ['bad_request', 'The socket.io request is not valid.'],
-  4: ['forbidden', 'The socket.io request was refused.'],
-  5: ['unsupported_protocol_version', 'The Engine.IO protocol version is not supported (use EIO=4).'],
-};
+/** The parts of an engine.io server (socket.io's `io.engine`) the refusals below read. */
+export interface EngineLike {
+  /** engine.io's middleware hook: runs before it looks at a request or an upgrade itself. */
+  use(middleware: (req: IncomingMessage, res: ServerResponse, next: (err?: Error) => void) => void): void;
+  opts: { transports?: readonly string[] };
+}
 
-function engineIoBody(text: string): string | null {
-  try {
-    const parsed = JSON.parse(text) as { code?: unknown; message?: unknown };
-    if (typeof parsed.code !== 'number') return null;
-    const [code, message] = ENGINE_IO_CODES[parsed.code] ?? ['bad_request', typeof parsed.message === 'string' ? parsed.message : 'The socket.io request is not valid.'];
-    return JSON.stringify(new ApiError(400, code, message).toBody());
-  } catch {
-    return null;
+/** An open engine.io session, as the refusals read it (its public `transport` and `protocol`). */
+interface EngineSession {
+  transport: { name: string };
+  protocol: number;
+}
+
+/** A header value with characters HTTP does not allow (field-vchar, RFC 9110 5.5). */
+const BAD_HEADER_CHARS = /[^\t\x20-\x7e\x80-\xff]/;
+/** RFC 6455 4.1: a base64 16-byte nonce. */
+const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+/**
+ * What engine.io would refuse, found before it sees the request: the same checks, in the same
+ * order, as its own (transport, Origin, session, handshake method, protocol version), and for an
+ * upgrade the RFC 6455 handshake's, so the refusal is written here in the API's error shape.
+ * `clients` is engine.io's documented table of open sessions by id.
+ */
+function engineRefusal(req: IncomingMessage, upgrade: boolean, transports: readonly string[], clients: Record<string, EngineSession>): [code: string, message: string] | null {
+  // engine.io reads the query the same way: the last of repeated names wins.
+  const query = Object.fromEntries(new URL(req.url ?? '/', 'http://engine.invalid').searchParams) as Record<string, string | undefined>;
+  const transport = query.transport;
+  if (transport === undefined || !transports.includes(transport) || transport === 'webtransport') {
+    return ['transport_unknown', 'The socket.io transport is not one this server speaks (polling or websocket).'];
   }
+  const origin = req.headers.origin;
+  if (origin !== undefined && BAD_HEADER_CHARS.test(origin)) return ['bad_request', 'The Origin header has characters HTTP does not allow.'];
+  const protocol = query.EIO === '4' ? 4 : 3;
+  const sid = query.sid;
+  if (sid) {
+    const session = Object.hasOwn(clients, sid) ? clients[sid] : undefined;
+    if (!session) return ['session_unknown', 'The socket.io session is unknown or has ended; connect again.'];
+    if (!upgrade && session.transport.name !== transport) return ['bad_request', 'The transport is not the one of this socket.io session.'];
+    if (session.protocol !== protocol) return ['bad_request', 'The Engine.IO protocol version is not the one of this socket.io session.'];
+  } else {
+    if (req.method !== 'GET') return ['bad_handshake_method', 'A socket.io handshake must be a GET.'];
+    if (transport === 'websocket' && !upgrade) return ['bad_request', 'A socket.io WebSocket handshake must be a WebSocket upgrade.'];
+    if (protocol !== 4) return ['unsupported_protocol_version', 'The Engine.IO protocol version is not supported (use EIO=4).'];
+  }
+  if (upgrade) {
+    if (req.method !== 'GET') return ['bad_request', 'A WebSocket upgrade must be a GET'];
+    if (req.headers.upgrade?.toLowerCase() !== 'websocket') return ['bad_request', 'Invalid Upgrade header'];
+    const key = req.headers['sec-websocket-key'];
+    if (key === undefined || !WS_KEY.test(key)) return ['bad_request', 'Missing or invalid Sec-WebSocket-Key header'];
+    const version = req.headers['sec-websocket-version'];
+    if (version !== '13' && version !== '8') return ['bad_request', 'Missing or invalid Sec-WebSocket-Version header'];
+  }
+  return null;
 }
 
 /**
- * socket.io (engine.io) answers its own refusals before any route: `{ code: 0, message }` on
- * HTTP and a text/html 400 on a refused WebSocket upgrade. Call after socket.io attached to
- * `server`: those answers are rewritten into the API's error shape. Only each request's error
- * answer is touched; a WebSocket's frames go through unwrapped once its handshake is written.
+ * socket.io (engine.io) answers its own refusals before any route, in its own shape (`{ code: 0,
+ * message }` on HTTP, a text/html 400 on a refused WebSocket upgrade). This middleware, on
+ * engine.io's public hook (`io.engine.use`), finds those refusals first and answers them in the
+ * API's error shape; a request it lets through is one engine.io accepts. The contract test
+ * (apps/connector/test/internals.test.ts) checks engine.io still refuses each case itself.
  */
-export function shapeSocketIoErrors(server: HttpServer, path = '/socket.io/'): void {
-  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (!req.url?.startsWith(path)) return;
-    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
-    res.end = ((chunk?: unknown, ...rest: unknown[]) => {
-      // engine.io sets no Content-Length on these, so a body of another length is fine.
-      const shaped = res.statusCode >= 400 && typeof chunk === 'string' ? engineIoBody(chunk) : null;
-      if (shaped) return end(shaped, ...rest);
-      return end(chunk, ...rest);
-    }) as ServerResponse['end'];
-  });
-  server.prependListener('upgrade', (req: IncomingMessage, socket: Duplex) => {
-    if (!req.url?.startsWith(path)) return;
-    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
-    socket.write = ((data: unknown, ...rest: unknown[]) => {
-      // The first write is the handshake answer; after it the socket is left alone.
-      socket.write = write as Duplex['write'];
-      if (typeof data === 'string' && data.startsWith('HTTP/1.1 400')) {
-        const message = data.slice(data.indexOf('\r\n\r\n') + 4) || 'The WebSocket upgrade is not valid.';
-        return write(rawErrorResponse(400, 'bad_request', `WebSocket upgrade refused: ${message}.`), ...rest);
-      }
-      return write(data, ...rest);
-    }) as Duplex['write'];
+export function shapeSocketIoErrors(engine: EngineLike): void {
+  const transports = engine.opts.transports ?? ['polling', 'websocket'];
+  // Documented in engine.io's README (`clients`: open sessions by id), typed protected.
+  const clients = (engine as unknown as { clients: Record<string, EngineSession> }).clients;
+  engine.use((req, res, next) => {
+    // For an upgrade engine.io passes a stand-in, not a ServerResponse: the answer goes to the socket.
+    const upgrade = !(res instanceof ServerResponse);
+    const refusal = engineRefusal(req, upgrade, transports, clients);
+    if (!refusal) return next();
+    const [code, message] = refusal;
+    if (!upgrade) {
+      res.writeHead(400, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify(new ApiError(400, code, message).toBody()));
+      return;
+    }
+    const socket = req.socket;
+    socket.on('error', () => undefined);
+    if (socket.writable) socket.write(rawErrorResponse(400, 'bad_request', `WebSocket upgrade refused: ${message.replace(/\.$/, '')}.`));
+    socket.destroy();
   });
 }
 
@@ -346,6 +385,14 @@ export function isDraining(): boolean {
 
 /** `/readyz`: 200 when every check passes, else 503 naming the failing dependencies (or `draining`). */
 export function readinessRoute(app: FastifyInstance, checks: Record<string, () => Promise<boolean> | boolean>): void {
+  // A plugin, so an API document registered before it sees the route (see createHttpServer).
+  void app.register((instance, _opts, done) => {
+    declareReadiness(instance, checks);
+    done();
+  });
+}
+
+function declareReadiness(app: FastifyInstance, checks: Record<string, () => Promise<boolean> | boolean>): void {
   app.get('/readyz', async (_request, reply) => {
     if (draining) return sendError(reply, new ApiError(503, 'draining', 'Draining: this process is shutting down.', 1));
     const results: Record<string, boolean> = {};

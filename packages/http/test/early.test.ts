@@ -35,7 +35,10 @@ async function get(url: string, init: RequestInit = {}): Promise<{ status: numbe
 
 describe('early answers', () => {
   test('a known GET is answered before routing with the headers the route path gives; anything else is routed', async (t) => {
-    const { url, routed } = await server(t);
+    const { app, url, routed } = await server(t);
+    // The server comes from createHttpServer's factory, with the settings Fastify gives its own.
+    assert.equal(app.server.keepAliveTimeout, 72_000);
+    assert.equal(app.server.requestTimeout, 0);
     const origin = { headers: { origin: 'https://site.example' } };
     const early = await get(`${url}/v1/rooms/hot/messages?cursor=abc`, origin);
     assert.equal(routed(), 0, 'no hook ran: the answer went out before Fastify');

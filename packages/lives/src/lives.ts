@@ -1,6 +1,6 @@
 import { ApiError, newMessageId, type Sender } from '@danmaku/model';
 import type { Logger } from '@danmaku/observability';
-import { defineScripts, guard, type Redis } from '@danmaku/store';
+import { defineScripts, guard, registerScripts, type Redis } from '@danmaku/store';
 import { LiveStates, liveKey, type LiveState } from './states.js';
 
 /** A live as recorded for replay (MySQL): replay reads startedAt/endedAt there. */
@@ -56,6 +56,8 @@ export interface LivesOptions {
   states?: LiveStates;
 }
 
+const LIVE_SCRIPTS = registerScripts({ dmLiveStart: { keys: 1, lua: START_LUA }, dmLiveEnd: { keys: 1, lua: END_LUA } });
+
 /**
  * Starting and ending lives: the current one in Redis (what sends are stamped from), every one
  * recorded in MySQL (what replay reads).
@@ -65,7 +67,7 @@ export class Lives {
   readonly states: LiveStates;
 
   constructor(private readonly options: LivesOptions) {
-    this.redis = defineScripts<LiveRedis>(options.redis, { dmLiveStart: { keys: 1, lua: START_LUA }, dmLiveEnd: { keys: 1, lua: END_LUA } });
+    this.redis = defineScripts<LiveRedis>(options.redis, LIVE_SCRIPTS);
     this.states = options.states ?? new LiveStates({ redis: options.redis, logger: options.logger });
   }
 

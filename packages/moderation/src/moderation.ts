@@ -2,7 +2,7 @@ import { canModerate } from '@danmaku/auth';
 import { ApiError, type SendCheck } from '@danmaku/model';
 import { LIMITS } from '@danmaku/protocol';
 import { counter, type Logger } from '@danmaku/observability';
-import { defineScripts, execSpread, globalKeys, guard, isCluster, keys as storeKeys, roomKeys, type Command, type RedisStore, type Redis } from '@danmaku/store';
+import { defineScripts, registerScripts, execSpread, globalKeys, guard, isCluster, keys as storeKeys, roomKeys, type Command, type RedisStore, type Redis } from '@danmaku/store';
 import { WordFilter, type FilterMode } from './words.js';
 import { ModerationMirror } from './mirror.js';
 
@@ -97,12 +97,14 @@ interface ModerationRedis extends Redis {
   ): Promise<[number, string | number]>;
 }
 
+const MODERATION_SCRIPTS = registerScripts({
+  dmRoomGate: { keys: 4, lua: ROOM_GATE_LUA },
+  dmRate: { keys: 1, lua: RATE_LUA },
+  dmSendGate: { keys: 6, lua: SEND_GATE_LUA },
+});
+
 function scripted(redis: Redis): ModerationRedis {
-  return defineScripts<ModerationRedis>(redis, {
-    dmRoomGate: { keys: 4, lua: ROOM_GATE_LUA },
-    dmRate: { keys: 1, lua: RATE_LUA },
-    dmSendGate: { keys: 6, lua: SEND_GATE_LUA },
-  });
+  return defineScripts<ModerationRedis>(redis, MODERATION_SCRIPTS);
 }
 
 export interface ModerationOptions {

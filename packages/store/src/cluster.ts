@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import { slotOf } from './keys.js';
-import { coalesceWrites } from './redis.js';
+import { defineRegistered } from './redis.js';
 
 export { Cluster } from 'ioredis';
 
@@ -46,6 +46,8 @@ export function createCluster(seeds: string, options: ClusterOptions = {}): Clus
     slotsRefreshTimeout: 2000,
     slotsRefreshInterval: 2000,
     clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+    // As createRedis: the commands of one turn bound for the same nodes leave in one write.
+    enableAutoPipelining: true,
     redisOptions: {
       connectionName: options.name,
       commandTimeout: options.commandTimeoutMs ?? 800,
@@ -54,7 +56,7 @@ export function createCluster(seeds: string, options: ClusterOptions = {}): Clus
     },
   });
   cluster.on('error', () => undefined);
-  cluster.on('+node', (node: Redis) => coalesceWrites(node));
+  defineRegistered(cluster);
   return cluster;
 }
 

@@ -1,4 +1,4 @@
-export { createRedis, waitReady, guard, defineScripts, redisSeconds, Redis, type RedisOptions } from './redis.js';
+export { createRedis, waitReady, guard, defineScripts, registerScripts, redisSeconds, Redis, type RedisOptions, type ScriptDefinitions } from './redis.js';
 export {
   RedisStore,
   keys,

@@ -14,6 +14,11 @@ export interface RedisOptions {
 /**
  * A Redis client that fails fast: no offline queue (a command while disconnected fails at once),
  * one retry, a command timeout. It reconnects by itself in the background.
+ *
+ * Commands go out auto-pipelined: those issued in one event-loop turn leave in one write (on this
+ * kind of machine a loopback write is the most expensive line of the send path), in order, each
+ * with its own reply. Every script registered with registerScripts is defined here, before the
+ * client carries any command; see defineScripts for why that matters.
  */
 export function createRedis(url: string, options: RedisOptions = {}): Redis {
   const redis = new Redis(url, {
@@ -24,56 +29,36 @@ export function createRedis(url: string, options: RedisOptions = {}): Redis {
     connectTimeout: 2000,
     retryStrategy: (times) => Math.min(100 * times, 2000),
     lazyConnect: false,
-    // No enableAutoPipelining: it saves a few syscalls, but in ioredis 5.11 a pipeline that comes
-    // back short (a script reloaded after NOSCRIPT, a dropped connection) throws inside its
-    // callback loop, and every later command of that batch never settles: a hang, seen in CI.
+    enableAutoPipelining: true,
   });
   // ioredis logs unhandled 'error' events loudly; reconnects are expected, readiness reports them.
   redis.on('error', () => undefined);
-  coalesceWrites(redis);
+  defineRegistered(redis);
   return redis;
 }
 
-interface CorkableStream {
-  write(...args: unknown[]): boolean;
-  cork(): void;
-  uncork(): void;
-}
+export type ScriptDefinitions = Record<string, { keys: number; lua: string }>;
 
-const coalesced = new WeakSet<object>();
+/** Every script of the process by command name, filled as the modules that own them load. */
+const registry = new Map<string, { keys: number; lua: string }>();
 
 /**
- * ioredis writes every command to its socket at once: under load, one syscall per command, and on
- * this kind of machine a loopback write is the most expensive line of the send path. Corking the
- * socket until the end of the event-loop turn sends what the turn's I/O callbacks asked for (many
- * requests' checks, a batch's script and its announcement) in one writev, in the same order, so
- * replies and their matching are untouched; the delay is the rest of the turn. Unlike ioredis'
- * enableAutoPipelining nothing about the commands changes, only how the bytes leave.
+ * Declares scripts at module load (a module's top level), so every client made afterwards has
+ * them from its start. Returns the same definitions, for defineScripts.
  */
-export function coalesceWrites(redis: Redis): void {
-  const wrap = (): void => {
-    const stream = (redis as unknown as { stream?: CorkableStream }).stream;
-    if (!stream || coalesced.has(stream)) return;
-    coalesced.add(stream);
-    const write = stream.write.bind(stream);
-    let corked = false;
-    const flush = (): void => {
-      corked = false;
-      stream.uncork();
-    };
-    stream.write = (...args: unknown[]): boolean => {
-      if (!corked) {
-        corked = true;
-        stream.cork();
-        setImmediate(flush);
-      }
-      return write(...args);
-    };
-  };
-  wrap();
-  redis.on('connect', wrap);
+export function registerScripts<D extends ScriptDefinitions>(scripts: D): D {
+  for (const [name, script] of Object.entries(scripts)) {
+    const known = registry.get(name);
+    if (known && known.lua !== script.lua) throw new Error(`two different Redis scripts are named ${name}`);
+    registry.set(name, script);
+  }
+  return scripts;
 }
 
+/** Defines every registered script on a new client (createRedis, createCluster). */
+export function defineRegistered(redis: Pick<Redis, 'defineCommand'>): void {
+  for (const [name, { keys, lua }] of registry) redis.defineCommand(name, { numberOfKeys: keys, lua });
+}
 /** Resolves once the client is ready; rejects after timeoutMs. */
 export async function waitReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
   if (redis.status === 'ready') return;
@@ -104,13 +89,26 @@ export async function guard<T>(call: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Registers Lua scripts as commands on a client (EVALSHA, falling back to EVAL once), and returns
- * the client typed with them. Idempotent: roles sharing a client in standalone may all call it.
+ * Returns the client typed with its scripts (EVALSHA, falling back to EVAL once), defining any it
+ * lacks. Idempotent: roles sharing a client in standalone may all call it.
+ *
+ * A script is meant to be defined already (registerScripts, then createRedis). Defining one on a
+ * client with commands waiting in an auto-pipeline is refused: ioredis (5.11) gives each
+ * auto-pipeline the custom commands its client had when the pipeline was made, so a call of the
+ * new script joining that pipeline throws before it is queued, but its reply slot was already
+ * taken; the pipeline comes back one reply short, ioredis' loop over the replies throws on the
+ * missing one, the callbacks after it never run and the client's next pipeline is never sent:
+ * every later command of that client hangs. That was the hang seen in CI when auto-pipelining was
+ * first tried (a store made on a client in the same turn as other commands).
  */
-export function defineScripts<T extends Redis>(redis: Redis, scripts: Record<string, { keys: number; lua: string }>): T {
+export function defineScripts<T extends Redis>(redis: Redis, scripts: ScriptDefinitions): T {
   const commands = redis as unknown as Record<string, unknown>;
   for (const [name, { keys, lua }] of Object.entries(scripts)) {
-    if (typeof commands[name] !== 'function') redis.defineCommand(name, { numberOfKeys: keys, lua });
+    if (typeof commands[name] === 'function') continue;
+    if (redis.autoPipelineQueueSize > 0) {
+      throw new Error(`Redis script ${name} defined on a client already carrying commands: declare it with registerScripts when its module loads`);
+    }
+    redis.defineCommand(name, { numberOfKeys: keys, lua });
   }
   return redis as T;
 }

@@ -64,7 +64,9 @@ export class RedisSignals implements Signals {
   async subscribe(list: readonly string[], handler: SignalHandler, onResubscribed?: () => void, onLost?: () => void): Promise<Subscription> {
     const channels = [...list];
     if (isCluster(this.publisher)) {
+      // Not auto-pipelined: SSUBSCRIBE is not on ioredis' list of commands kept out of pipelines.
       const sub = this.publisher.duplicate(undefined, {
+        enableAutoPipelining: false,
         shardedSubscribers: true,
         redisOptions: { ...this.publisher.options.redisOptions, connectionName: `${this.name}-ssub` },
       });
@@ -97,7 +99,8 @@ export class RedisSignals implements Signals {
         },
       };
     }
-    const sub = this.publisher.duplicate({ connectionName: `${this.name}-sub`, enableOfflineQueue: true });
+    // A subscriber sends next to nothing: no auto-pipelining (the publisher's option would carry over).
+    const sub = this.publisher.duplicate({ connectionName: `${this.name}-sub`, enableOfflineQueue: true, enableAutoPipelining: false });
     sub.on('error', () => undefined);
     sub.on('message', (channel: string, message: string) => handler(channel, message));
     await waitReady(sub);

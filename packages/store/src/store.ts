@@ -3,7 +3,7 @@ import { unavailable } from '@danmaku/model';
 import { isMessageType, type MessageType, type UserRef } from '@danmaku/protocol';
 import { execSpread, isCluster, nodeOfKey, type Cluster, type Command } from './cluster.js';
 import { channels, roomKeys, streamKeys } from './keys.js';
-import { defineScripts, guard } from './redis.js';
+import { defineScripts, guard, registerScripts } from './redis.js';
 import { APPEND_LUA, DELETE_LUA, PRESENCE_LUA, READ_LUA } from './scripts.js';
 import { RedisSignals, type Signals } from './signals.js';
 
@@ -24,13 +24,15 @@ interface ScriptedRedis extends Redis {
   dmPresence(users: string, names: string, now: number, ttl: number, op: string, id: string, name: string): Promise<number>;
 }
 
+const STORE_SCRIPTS = registerScripts({
+  dmAppend: { keys: 4, lua: APPEND_LUA },
+  dmRead: { keys: 3, lua: READ_LUA },
+  dmDelete: { keys: 2, lua: DELETE_LUA },
+  dmPresence: { keys: 2, lua: PRESENCE_LUA },
+});
+
 function withScripts(redis: Redis): ScriptedRedis {
-  return defineScripts<ScriptedRedis>(redis, {
-    dmAppend: { keys: 4, lua: APPEND_LUA },
-    dmRead: { keys: 3, lua: READ_LUA },
-    dmDelete: { keys: 2, lua: DELETE_LUA },
-    dmPresence: { keys: 2, lua: PRESENCE_LUA },
-  });
+  return defineScripts<ScriptedRedis>(redis, STORE_SCRIPTS);
 }
 
 /** Pub/sub channel: messages were deleted; caches drop them, connectors emit `deleted`. */

@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { ApiError, partitionFor, streamKey, type SendCheck } from '@danmaku/model';
 import type { MessageType } from '@danmaku/protocol';
 import { counter } from '@danmaku/observability';
-import { defineScripts, execSpread, globalKeys } from '@danmaku/store';
+import { defineScripts, execSpread, globalKeys, registerScripts } from '@danmaku/store';
 
 export interface Switches {
   /** false: no "X joined" messages in any room. */
@@ -261,8 +261,9 @@ interface GearRedis extends Redis {
   dmSweepGears(gears: string, now: number): Promise<number>;
 }
 
-const gearScripts = (redis: Redis): GearRedis =>
-  defineScripts<GearRedis>(redis, { dmPublishGear: { keys: 1, lua: PUBLISH_GEAR_LUA }, dmSweepGears: { keys: 1, lua: SWEEP_GEARS_LUA } });
+const GEAR_SCRIPTS = registerScripts({ dmPublishGear: { keys: 1, lua: PUBLISH_GEAR_LUA }, dmSweepGears: { keys: 1, lua: SWEEP_GEARS_LUA } });
+
+const gearScripts = (redis: Redis): GearRedis => defineScripts<GearRedis>(redis, GEAR_SCRIPTS);
 
 /**
  * The processor's side: states its gear for a stream under a lease (gear 1 is the absence of an
