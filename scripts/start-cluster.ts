@@ -37,7 +37,9 @@ const roles: RoleSpec[] = [
   ...pair('front', 'apps/front/src/main.ts', 'PORT', frontPort),
 ];
 
-const supervisor = new Supervisor({ roles, env: { ...env, LOG_LEVEL: env.LOG_LEVEL ?? 'info' }, logDir: join(process.cwd(), '.run', 'cluster') });
+// A role may take minutes to answer /readyz on a loaded machine (compiling, joining its group):
+// watched that long, at the start and after each restart, before it counts as not ready.
+const supervisor = new Supervisor({ roles, env: { ...env, LOG_LEVEL: env.LOG_LEVEL ?? 'info' }, logDir: join(process.cwd(), '.run', 'cluster'), readyTimeoutMs: 240_000 });
 let stopping = false;
 const stop = async (): Promise<void> => {
   if (stopping) return;

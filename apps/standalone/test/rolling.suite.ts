@@ -79,7 +79,7 @@ class Watch {
   }
 }
 
-test('a rolling restart of every role under load loses nothing acknowledged, keeps every viewer fed, paces reconnects', { timeout: 540_000 }, async () => {
+test('a rolling restart of every role under load loses nothing acknowledged, keeps every viewer fed, paces reconnects', { timeout: 900_000 }, async () => {
   const room = uniqueRoom('rolling');
   /** Gaps count from the first message on until the sends stop. */
   let counting = true;
@@ -184,7 +184,7 @@ test('a rolling restart of every role under load loses nothing acknowledged, kee
   assert.ok(pid > 0, 'start:cluster printed how to ask for a rolling restart');
   const restartStarted = Date.now();
   process.kill(pid, 'SIGHUP');
-  const doneLine = await waitFor('the rolling restart to finish', () => /rolling restart (done in \d+ ms|failed: .*)/.exec(topology.output())?.[0], 420_000, 250);
+  const doneLine = await waitFor('the rolling restart to finish', () => /rolling restart (done in \d+ ms|failed: .*)/.exec(topology.output())?.[0], 720_000, 250);
   assert.match(doneLine, /done/, topology.output().slice(-3000));
   const restartMs = Date.now() - restartStarted;
   // A few seconds more of load on the new processes, then the sends stop.
