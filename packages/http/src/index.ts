@@ -216,8 +216,6 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     // Node would answer a request without Host itself, with an empty 400; the hook below
     // answers it in the error shape instead.
     http: { requireHostHeader: false },
-    // While closing, Fastify's own 503 is not in the error shape: the onRequest hook below answers.
-    return503OnClosing: false,
     clientErrorHandler: clientErrorHandler(options.app),
     frameworkErrors: (err, _request, reply) => {
       const apiError = frameworkError(err);
@@ -227,18 +225,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   });
   // Callback style, not async: every request passes here, and a promise per request is measurable
   // next to a cached poll.
-  let closing = false;
-  app.addHook('preClose', (done) => {
-    closing = true;
-    done();
-  });
-  app.addHook('onRequest', (request, reply, done) => {
-    if (closing) {
-      // A request on a kept-alive connection while the server closes: elsewhere, on a new connection.
-      void reply.header('connection', 'close');
-      done(new ApiError(503, 'draining', 'Draining: this process is shutting down.', 1));
-      return;
-    }
+  app.addHook('onRequest', (request, _reply, done) => {
     if (request.raw.httpVersionMajor === 1 && request.raw.httpVersionMinor >= 1 && request.headers.host === undefined) {
       done(new ApiError(400, 'bad_request', 'HTTP/1.1 requests need a Host header.'));
       return;
