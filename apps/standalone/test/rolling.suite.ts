@@ -15,6 +15,7 @@ import { LOAD_ENV, TOPOLOGY_PORTS, freePorts, readRoom, startTopology, tokenFor,
 
 const DRAIN_MS = 3000;
 const SENDS_PER_S = 20;
+const SENDERS = 4;
 const SOCKET_VIEWERS = 40;
 const POLLERS = 4;
 /** Longest a viewer may go without a new message while messages are sent every 50 ms. */
@@ -96,7 +97,7 @@ test('a rolling restart of every role under load loses nothing acknowledged, kee
       while (running) {
         let wait = 200;
         try {
-          const res = await fetch(`${fronts[front]}/v1/rooms/${room}/messages?types=comment&limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { signal: AbortSignal.timeout(2000) });
+          const res = await fetch(`${fronts[front]}/v1/rooms/${room}/messages?types=comment&limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { signal: AbortSignal.timeout(5000) });
           if (res.status !== 200) throw new Error(`poll ${res.status}`);
           const page = (await res.json()) as { messages: { id: string }[]; cursor: string; retryAfterMs?: number };
           watch.take(page.messages.map((m) => m.id), counting);
@@ -138,15 +139,16 @@ test('a rolling restart of every role under load loses nothing acknowledged, kee
   const perConnector = new Map<string, number>();
   for (const c of clients) perConnector.set(c.endpoint as string, (perConnector.get(c.endpoint as string) ?? 0) + 1);
 
-  // Senders: one comment every 50 ms, alternating fronts; a refused or failed send is sent again
-  // (same clientMsgId) to the other front until it is acknowledged.
+  // Senders: SENDERS loops, each one comment at a time (a comment every 50 ms in all while the
+  // fronts keep up), alternating fronts; a refused or failed send is sent again (same clientMsgId)
+  // to the other front until it is acknowledged. Closed loop: a slow front slows the senders down
+  // instead of piling retries onto it.
   const acked = new Map<string, number>();
   const refusals: Record<string, number> = {};
   const token = tokenFor('rolling-writer');
   let sending = true;
-  const inFlight = new Set<Promise<void>>();
   const sendOne = async (i: number): Promise<void> => {
-    for (let attempt = 0; attempt < 100 && sending; attempt++) {
+    for (let attempt = 0; sending; attempt++) {
       const front = fronts[(i + attempt) % 2] as string;
       try {
         const res = await fetch(`${front}/v1/rooms/${room}/messages`, {
@@ -168,15 +170,17 @@ test('a rolling restart of every role under load loses nothing acknowledged, kee
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   };
-  const sender = (async () => {
-    const t0 = Date.now();
-    for (let i = 0; sending; i++) {
-      const p = sendOne(i).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-      const wait = t0 + (i + 1) * (1000 / SENDS_PER_S) - Date.now();
+  let next = 0;
+  const senderLoop = async (): Promise<void> => {
+    const every = (SENDERS * 1000) / SENDS_PER_S;
+    while (sending) {
+      const started = Date.now();
+      await sendOne(next++);
+      const wait = started + every - Date.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     }
-  })();
+  };
+  const senders = Promise.all(Array.from({ length: SENDERS }, senderLoop));
   await waitFor('every viewer fed', () => [...pollers, ...sockets].every((w) => w.seen.size > 0), 60_000, 50);
 
   // The rolling restart: start:cluster's SIGHUP.
@@ -191,8 +195,7 @@ test('a rolling restart of every role under load loses nothing acknowledged, kee
   await new Promise((resolve) => setTimeout(resolve, 3000));
   sending = false;
   counting = false;
-  await sender;
-  await Promise.all([...inFlight]);
+  await senders;
 
   // Every acknowledged comment is stored and reaches every viewer.
   const stored = await readRoom(fronts[0] as string, room, { until: (read) => [...acked.keys()].every((id) => read.some((m) => m.id === id)), timeoutMs: 60_000 }).catch(() => null);
