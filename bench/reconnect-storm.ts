@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- reconnect-storm [--clients 10000] [--workers 4] [--rooms 100] [--sources 16] [--rate 50] [--budget-s 420]`
+ * `npm run bench -- reconnect-storm [--clients 10000] [--workers 4] [--rooms 100] [--sources 16] [--rate 50] [--connect-s 240] [--concurrency 10] [--budget-s 420]`
  *
  * A connector's death under 10,000 clients, on 127.0.0.1: a private Redis, the front, processor
  * and pusher (standalone without its connector) and three connector processes; the clients
@@ -31,6 +31,10 @@ const { values: args } = parseArgs({
     sources: { type: 'string', default: '16' },
     rate: { type: 'string', default: '50' },
     'budget-s': { type: 'string', default: '420' },
+    /** How long the crowd may take to join; the storm then runs with those that did. */
+    'connect-s': { type: 'string', default: '240' },
+    /** Connects in flight per client process while the crowd joins (more overflows the connectors' accept queues). */
+    concurrency: { type: 'string', default: '10' },
   },
 });
 const CLIENTS = Number(args.clients);
@@ -110,17 +114,19 @@ try {
     child.on('message', onMessage);
     workers.push(child);
     const first = k * per;
-    child.send({ t: 'start', baseUrl: sys.url, first, count: Math.max(0, Math.min(per, CLIENTS - first)), rooms, sources: SOURCES, concurrency: 50 } satisfies ToStormWorker);
+    child.send({ t: 'start', baseUrl: sys.url, first, count: Math.max(0, Math.min(per, CLIENTS - first)), rooms, sources: SOURCES, concurrency: Number(args.concurrency) } satisfies ToStormWorker);
   }
   const progress = setInterval(() => log(`${where.size}/${CLIENTS} joined`), 5000);
-  await waitFor('every client joined', () => {
-    if (unrouted > 0) throw new Error(`${unrouted} clients got no route`);
-    return where.size === CLIENTS;
-  }, Math.min(240_000, left()), 100).finally(() => clearInterval(progress));
+  // On a machine too busy to take them all within the window, the storm runs with those that joined.
+  let allJoined = true;
+  await waitFor('every client joined', () => where.size + unrouted === CLIENTS, Math.min(Number(args['connect-s']) * 1000, left()), 100)
+    .catch(() => (allJoined = false))
+    .finally(() => clearInterval(progress));
   const connectMs = Date.now() - connectStarted;
+  const joined = where.size;
   const before: Record<string, number> = {};
   for (const url of where.values()) before[url] = (before[url] ?? 0) + 1;
-  log(`all ${CLIENTS} joined in ${connectMs} ms: ${JSON.stringify(before)}`);
+  log(`${joined}/${CLIENTS} joined in ${connectMs} ms (${unrouted} got no route): ${JSON.stringify(before)}`);
 
   // Comments into the rooms throughout, so a client back with its cursor has something to catch up.
   sending = true;
@@ -178,7 +184,7 @@ try {
   };
   const lines = [
     `reconnect storm: ${CLIENTS} socket.io clients on 3 connectors (${WORKERS} client processes, ${SOURCES} source addresses), ${RATE} comments/s into ${ROOMS} rooms`,
-    `  joined in ${connectMs} ms: ${Object.values(before).join(' / ')} per connector`,
+    `  ${joined} of ${CLIENTS} joined${allJoined ? '' : ` (the rest not within ${args['connect-s']} s; ${unrouted} got no route)`} in ${connectMs} ms: ${Object.values(before).join(' / ')} per connector`,
     `  killed -9: ${victim.url} with ${moved} clients`,
     `  back: ${summary.back}/${summary.moved}${allBack ? '' : ' (NOT ALL)'}; all back after ${summary.allBackMs ?? '-'} ms (p50 ${summary.backP50Ms} ms, p99 ${summary.backP99Ms} ms)`,
     `  reconnects/s: peak ${summary.reconnectsPerSecPeak}, mean ${summary.reconnectsPerSecMean}; busiest 100 ms held ${Math.round(summary.peak100msShare * 1000) / 10} % of them; per second: ${summary.perSecond.join(' ')}`,
@@ -191,6 +197,9 @@ try {
   process.stdout.write(
     `results: ${writeResult('reconnect-storm', {
       settings: { clients: CLIENTS, workers: WORKERS, rooms: ROOMS, sources: SOURCES, rate: RATE, connectors: 3 },
+      joined,
+      allJoined,
+      unrouted,
       connectMs,
       before,
       after,
