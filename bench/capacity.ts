@@ -9,11 +9,15 @@
  * work needs, and the machines or shards at the target utilisation, once with every viewer polling
  * every 2 s and once with every viewer on a long connection; then the per-room ceilings (what a
  * single Redis shard, partition or connector can carry for the one huge room) and which component
- * saturates first. Writes bench/results/capacity-latest.json.
+ * saturates first. The huge room on long connections is shown three ways: unthrottled, sampled by
+ * the bigRoomSampleRatio switch, and self-throttled by each connector's DANMAKU_ROOM_DELIVERY_BUDGET
+ * (`--deliveryBudget`, the setting's default unless given). Writes bench/results/capacity-latest.json.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { SETTINGS } from '@danmaku/config';
+import { BUDGET_TARGET } from '@danmaku/connector';
 import { REPO_ROOT } from '@danmaku/testkit';
 import { writeResult } from './lib/report.js';
 
@@ -36,6 +40,8 @@ const { values: args } = parseArgs({
     // DANMAKU_BIG_ROOM_POLL_LIMIT (50) per 2 s poll; long connections keep the share the
     // bigRoomSampleRatio switch says, here displayCap / hugeSendRate.
     displayCap: { type: 'string', default: '50' },
+    // DANMAKU_ROOM_DELIVERY_BUDGET: deliveries/s one connector spends on one room before it samples it.
+    deliveryBudget: { type: 'string', default: SETTINGS.roomDeliveryBudget.default },
   },
 });
 
@@ -169,6 +175,34 @@ const sampleRatio = Math.min(1, Number(args.displayCap) / hugeSendRate);
 const sampledHugeDeliveries = huge * Math.min(hugeSendRate, Number(args.displayCap));
 const sampledCoresLow = ((sampledHugeDeliveries + otherDeliveries) * deliveryUs) / 1e6;
 const sampledCoresHigh = Math.max(sampledCoresLow, ((hugePackets + otherDeliveries) * packetUs) / 1e6);
+// The huge room as the connectors throttle it by themselves (DANMAKU_ROOM_DELIVERY_BUDGET): each
+// connector process (one per core: Node runs a connector on one) spends at most BUDGET_TARGET x
+// budget deliveries/s on one room, however many of its viewers it holds and whatever the room's
+// rate. The uid hash spreads the huge room's viewers over every connector, so the room costs each
+// at most that cap: the huge room gets processes x cap deliveries/s, and the machines are as many
+// as memory, the other rooms and the packets need. The cost per packet (the high end) is not
+// capped by the budget: a viewer still gets a packet per merge window while messages come.
+const deliveryBudget = Number(args.deliveryBudget);
+const roomCap = deliveryBudget * BUDGET_TARGET;
+function selfThrottled(machinesCount: number) {
+  const processes = machinesCount * coresPerMachine;
+  const hugeDeliveriesNow = deliveryBudget > 0 ? Math.min(hugeDeliveries, processes * roomCap) : hugeDeliveries;
+  const perViewer = hugeDeliveriesNow / huge;
+  const low = ((hugeDeliveriesNow + otherDeliveries) * deliveryUs) / 1e6;
+  // A packet carries at least one message: per viewer, no more packets than merge windows or messages.
+  const high = Math.max(low, ((huge * Math.min(packetsPerViewerPerS, perViewer) + otherDeliveries) * packetUs) / 1e6);
+  return { machines: machinesCount, processes, hugeDeliveries: hugeDeliveriesNow, perViewer, low, high };
+}
+let budgeted = selfThrottled(Math.max(1, connectorsByMemory));
+while (budgeted.high > budgeted.machines * usableCores && budgeted.machines < 100_000) budgeted = selfThrottled(budgeted.machines + 1);
+const budgetLine: Line = {
+  component: `connectors: deliveries, huge room self-throttled (DANMAKU_ROOM_DELIVERY_BUDGET ${k(deliveryBudget)} per connector process)`,
+  work: `${k(budgeted.hugeDeliveries + otherDeliveries)} deliveries/s (the huge room ${k(budgeted.hugeDeliveries)}: ${round(budgeted.perViewer, 1)} of ${k(hugeSendRate)} msgs/s per viewer over ${budgeted.processes} connector processes)`,
+  cost: `${round(deliveryUs, 3)} us/delivery .. ${round(packetUs, 1)} us/packet`,
+  cores: budgeted.high,
+  provision: `${budgeted.machines} x ${coresPerMachine}-core (${round(budgeted.low)}-${round(budgeted.high)} cores; the huge room at most ${round((roomCap * deliveryUs) / 1e6, 2)} cores by deliveries on each process)`,
+};
+
 const longConn: Line[] = [
   {
     component: 'connectors: deliveries',
@@ -184,6 +218,7 @@ const longConn: Line[] = [
     cores: sampledCoresHigh,
     provision: `${Math.ceil(sampledCoresHigh / usableCores)} x ${coresPerMachine}-core (${round(sampledCoresLow)}-${round(sampledCoresHigh)} cores)`,
   },
+  budgetLine,
   { component: 'connectors: memory', work: `${k(viewers)} idle connections`, cost: `${round(bytesPerConnSio / 1024, 1)} KB/conn (Bilibili ${bytesPerConnBili === null ? 'n/a' : round(bytesPerConnBili / 1024, 1)} KB)`, cores: 0, provision: `${round(memGB, 1)} GB: ${connectorsByMemory} x ${args.connectorMemGB} GB` },
   { component: 'send pipeline (front, processor, archiver, pusher)', work: `${k(sends)} msgs/s`, cost: `${round(pipelineUsPerMessage)} us/msg`, cores: pipelineCores, provision: machines(pipelineCores) },
   { component: 'Redis', work: `${k(sends)} msgs/s`, cost: `${redisUsPerMessage} us/msg`, cores: pushRedisCores, provision: `${Math.max(1, Math.ceil(pushRedisCores / util))} shards` },
@@ -221,9 +256,10 @@ const out = [
   `- one partition's processor (gear 1: one stream, serial): at least ${k(partitionCeiling)} msgs/s (the saturated pipeline's ${round(pipelineUsPerMessage)} us per message bounds it); gear 2 spreads a stream over DANMAKU_GEAR_SPREAD partitions. At low rates the live show's processor spent ${processorUsPerMessage === null ? 'n/a' : round(processorUsPerMessage)} us per message, mostly waking for each one`,
   `- Kafka partitions for ${k(sends)} msgs/s with 2x headroom: ${partitions} (at least 8, the default topic)`,
   `- long connections: ${k(hugeDeliveries)} deliveries/s in the huge room alone need ${round((hugeDeliveries * deliveryUs) / 1e6)} connector cores (${round((hugePackets * packetUs) / 1e6)} if a packet's cost did not grow with its messages); Bilibili transport ${deliveryUsBili === null ? 'n/a' : `${round((hugeDeliveries * deliveryUsBili) / 1e6)} cores`}`,
+  `- self-throttled: each connector process spends at most ${Math.round(BUDGET_TARGET * 100)} % of DANMAKU_ROOM_DELIVERY_BUDGET (${k(deliveryBudget)}) deliveries/s on one room, so by deliveries the huge room costs a process at most ${round((roomCap * deliveryUs) / 1e6, 2)} cores however fast it goes; over ${budgeted.processes} processes (${budgeted.machines} machines: memory, the other rooms and the packets) it gets ${k(budgeted.hugeDeliveries)} deliveries/s, ${round(budgeted.perViewer, 1)} of its ${k(hugeSendRate)} msgs/s per viewer (comments sampled by seq, gifts and notices whole), for ${round(budgeted.low)}-${round(budgeted.high)} connector cores instead of ${round(connectorCoresByDelivery)}. The budget caps messages, not packets: the high end is a packet per viewer per merge window. More processes or a larger budget show each viewer more of the room, for proportionally more cores`,
   `- sampled to ${args.displayCap} msgs/s per viewer (the bigRoomSampleRatio switch at ${round(sampleRatio, 3)}: polls and long connections keep the same comments, gifts whole), the connectors need ${round(sampledCoresLow)}-${round(sampledCoresHigh)} cores in all`,
   '',
-  `Saturates first (busiest after provisioning): polling: ${firstPoll}; long connections: the connectors' deliveries in the huge room (${connectorsByCpu} machines by CPU vs ${connectorsByMemory} by memory; sampled, ${Math.ceil(sampledCoresHigh / usableCores)} by CPU).`,
+  `Saturates first (busiest after provisioning): polling: ${firstPoll}; long connections: the connectors' deliveries in the huge room (${connectorsByCpu} machines by CPU vs ${connectorsByMemory} by memory; sampled, ${Math.ceil(sampledCoresHigh / usableCores)} by CPU; self-throttled, ${budgeted.machines} by CPU and memory).`,
 ].join('\n');
 process.stdout.write(out + '\n');
 process.stdout.write(
@@ -234,6 +270,7 @@ process.stdout.write(
     longConnections: longConn,
     ceilings: { hugeRoomRedisCeiling, partitionCeiling, partitions },
     sampled: { sampleRatio, deliveriesPerS: sampledHugeDeliveries + otherDeliveries, connectorCoresLow: sampledCoresLow, connectorCoresHigh: sampledCoresHigh },
+    selfThrottled: { deliveryBudget, budgetTarget: BUDGET_TARGET, ...budgeted },
     text: out,
   })}\n`,
 );

@@ -10,7 +10,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { cpuSeconds } from './lib/cannon.js';
 import { writeResult } from './lib/report.js';
-import { freePorts, startTopology, type RunningTopology } from '@danmaku/testkit';
+import { TOPOLOGY_PORTS, freePorts, startTopology, topologyRoles, type RunningTopology } from '@danmaku/testkit';
 import { driveDeployment, type DriveResult } from './lib/deployment.js';
 
 const args = process.argv.slice(2);
@@ -85,17 +85,10 @@ function summary(run: DriveResult, cpu: Record<string, number>): RunSummary {
 }
 
 async function measure(name: 'split' | 'cluster'): Promise<TopologyResult> {
-  const env = await freePorts(['PORT', 'ROUTER_PORT', 'CONNECTOR_PORT', 'PROCESSOR_PORT', 'ARCHIVER_PORT', 'PUSHER_PORT', 'DANMAKU_BILI_TCP_PORT']);
+  const env = await freePorts(TOPOLOGY_PORTS);
   const n = (key: string, plus = 0): string => String(Number(env[key]) + plus);
   const copies = name === 'split' ? [0] : [0, 1];
-  const roles: Record<string, string> = { router: n('ROUTER_PORT') };
-  for (const i of copies) {
-    roles[`front-${i + 1}`] = n('PORT', i);
-    roles[`connector-${i + 1}`] = n('CONNECTOR_PORT', i);
-    roles[`processor-${i + 1}`] = n('PROCESSOR_PORT', i * 10);
-    roles[`archiver-${i + 1}`] = n('ARCHIVER_PORT', i * 10);
-    roles[`pusher-${i + 1}`] = n('PUSHER_PORT', i * 10);
-  }
+  const roles = topologyRoles(env, name === 'split' ? 1 : 2);
   process.stderr.write(`${name}: starting npm run start:${name}...\n`);
   const started = Date.now();
   const topology: RunningTopology = await startTopology(name === 'split' ? 'start:split' : 'start:cluster', env, roles, name === 'split' ? ['kafka'] : ['kafka-cluster', 'redis-cluster']);

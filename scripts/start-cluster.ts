@@ -1,7 +1,8 @@
 /**
  * npm run start:cluster: the whole split topology on one machine, every role twice (the router
  * once), on the Redis Cluster and the Kafka broker that scripts/start-cluster.sh brought up.
- * A role that dies is restarted; Ctrl-C stops everything. Role logs: .run/cluster/NAME.log.
+ * A role that dies is restarted; SIGHUP restarts every role one at a time (a rolling deploy);
+ * Ctrl-C stops everything. Role logs: .run/cluster/NAME.log.
  */
 import { join } from 'node:path';
 import { Supervisor, type RoleSpec } from './supervisor.js';
@@ -36,7 +37,9 @@ const roles: RoleSpec[] = [
   ...pair('front', 'apps/front/src/main.ts', 'PORT', frontPort),
 ];
 
-const supervisor = new Supervisor({ roles, env: { ...env, LOG_LEVEL: env.LOG_LEVEL ?? 'info' }, logDir: join(process.cwd(), '.run', 'cluster') });
+// A role may take minutes to answer /readyz on a loaded machine (compiling, joining its group):
+// watched that long, at the start and after each restart, before it counts as not ready.
+const supervisor = new Supervisor({ roles, env: { ...env, LOG_LEVEL: env.LOG_LEVEL ?? 'info' }, logDir: join(process.cwd(), '.run', 'cluster'), readyTimeoutMs: 240_000 });
 let stopping = false;
 const stop = async (): Promise<void> => {
   if (stopping) return;
@@ -47,6 +50,17 @@ const stop = async (): Promise<void> => {
 };
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
+// A deploy, rehearsed: every role restarted one at a time (SIGTERM, so each drains), under load.
+let rolling = false;
+process.on('SIGHUP', () => {
+  if (rolling || stopping) return;
+  rolling = true;
+  const started = Date.now();
+  supervisor.rollingRestart().then(
+    () => process.stdout.write(`rolling restart done in ${Date.now() - started} ms\n`),
+    (err: unknown) => process.stdout.write(`rolling restart failed: ${(err as Error).message}\n`),
+  ).finally(() => (rolling = false));
+});
 
 await supervisor.start();
 process.stdout.write(`
@@ -56,4 +70,5 @@ Danmaku cluster topology is up (Redis Cluster ${env.REDIS_CLUSTER_NODES}, Kafka 
   router      http://${host}:${roles[0]?.port}
   processors, archivers, pushers: /metrics on ${roles.filter((r) => /^(processor|archiver|pusher)/.test(r.name)).map((r) => r.port).join(', ')}
 A role that dies is restarted (try kill -9 on any). Logs: .run/cluster/*.log. Ctrl-C stops everything.
+Rolling restart (each role in turn gets SIGTERM, drains, and is started again once it exited): kill -HUP ${process.pid}
 `);

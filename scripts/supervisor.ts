@@ -44,6 +44,8 @@ interface Running {
   ready: boolean;
   /** Consecutive crashes without becoming ready: the backoff grows with it. */
   crashes: number;
+  /** Stopped on purpose by restart(): started again at once, not counted as a crash. */
+  restarting: boolean;
   out: WriteStream | null;
   timer: NodeJS.Timeout | null;
 }
@@ -60,7 +62,7 @@ export class Supervisor extends EventEmitter {
     this.log = options.log ?? ((line) => process.stdout.write(`${line}\n`));
     for (const spec of options.roles) {
       if (this.roles.has(spec.name)) throw new Error(`two roles named ${spec.name}`);
-      this.roles.set(spec.name, { spec, child: null, restarts: 0, ready: false, crashes: 0, out: null, timer: null });
+      this.roles.set(spec.name, { spec, child: null, restarts: 0, ready: false, crashes: 0, restarting: false, out: null, timer: null });
     }
     if (options.logDir) mkdirSync(options.logDir, { recursive: true });
   }
@@ -113,6 +115,39 @@ export class Supervisor extends EventEmitter {
     }
   }
 
+  /**
+   * A deploy of one role: SIGTERM (the role drains: /readyz 503, a connector moves its clients
+   * over DANMAKU_DRAIN_MS, a consumer commits and leaves its group), a new process as soon as the
+   * old one exited, and resolves once that one is ready. SIGKILL after `killAfterMs`.
+   */
+  async restart(name: string, killAfterMs = 60_000): Promise<void> {
+    const role = this.role(name);
+    const child = role.child;
+    const restarts = role.restarts;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      role.restarting = true;
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+        child.once('exit', () => {
+          clearTimeout(force);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      });
+    }
+    await this.waitReady(name, restarts + 1);
+  }
+
+  /** Restarts every role, one at a time (each ready before the next goes), in start order. */
+  async rollingRestart(names = this.names()): Promise<void> {
+    for (const name of names) {
+      const started = Date.now();
+      this.log(`rolling restart: ${name}`);
+      await this.restart(name);
+      this.log(`rolling restart: ${name} back in ${Date.now() - started} ms`);
+    }
+  }
+
   /** Stops every role (SIGTERM, then SIGKILL after graceMs) and restarts none. */
   async stop(graceMs = 5000): Promise<void> {
     this.stopping = true;
@@ -162,9 +197,11 @@ export class Supervisor extends EventEmitter {
       role.ready = false;
       this.emit('exit', spec.name, code, signal);
       if (this.stopping) return;
-      role.crashes++;
-      const delay = Math.min(250 * 2 ** (role.crashes - 1), 5000);
-      this.log(`${spec.name} exited (${signal ?? `code ${code}`}); restarting in ${delay} ms`);
+      const planned = role.restarting;
+      role.restarting = false;
+      if (!planned) role.crashes++;
+      const delay = planned ? 0 : Math.min(250 * 2 ** (role.crashes - 1), 5000);
+      this.log(planned ? `${spec.name} stopped (${signal ?? `code ${code}`}); starting it again` : `${spec.name} exited (${signal ?? `code ${code}`}); restarting in ${delay} ms`);
       role.timer = setTimeout(() => {
         role.timer = null;
         if (this.stopping) return;

@@ -19,8 +19,8 @@ const budgetSampledOut = counter({ name: 'danmaku_connector_budget_sampled_out_t
 const throttledRooms = gauge({ name: 'danmaku_connector_throttled_rooms', help: 'Rooms this connector samples by itself, being over DANMAKU_ROOM_DELIVERY_BUDGET' });
 const broadcastsIn = counter<'result'>({ name: 'danmaku_connector_broadcasts_total', help: 'Broadcast payloads received from the pusher', labelNames: ['result'] });
 
-/** A throttled room aims at this share of the budget, so it stays under it while its rate wobbles. */
-const BUDGET_TARGET = 0.9;
+/** A throttled room aims at this share of the budget, so it stays under it while its rate wobbles (the capacity model reads it). */
+export const BUDGET_TARGET = 0.9;
 /** A throttled room goes back to everything once it wants less than this share of the budget (hysteresis). */
 const BUDGET_RELEASE = 0.7;
 /** How long a room's demand is counted before its share is set again. */

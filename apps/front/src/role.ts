@@ -28,6 +28,9 @@ export const frontRole: Role<FrontSettings, Shared> = defineRole('front', FRONT_
   else process.stdout.write(`front listening on ${url}\n`);
   return {
     ready: Promise.resolve(),
+    // A deploy: new sends get 503 draining (clients send again, elsewhere), the ones taken in are
+    // acknowledged by the bus and answered; the stop then closes the server and the bus flushes.
+    drain: () => send.drain(),
     stop: () => app.close(),
   };
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { checkHotRoom, checkSpread } from './topology-checks.js';
-import { freePorts, startTopology, waitFor, type RunningTopology } from '@danmaku/testkit';
+import { TOPOLOGY_PORTS, freePorts, startTopology, topologyRoles, waitFor, type RunningTopology } from '@danmaku/testkit';
 import { driveDeployment } from '../../../bench/lib/deployment.js';
 
 let topology: RunningTopology;
@@ -17,18 +17,10 @@ let metrics: string[] = [];
 let tcpBase = 0;
 
 before(async () => {
-  const env = await freePorts(['PORT', 'ROUTER_PORT', 'CONNECTOR_PORT', 'PROCESSOR_PORT', 'ARCHIVER_PORT', 'PUSHER_PORT', 'DANMAKU_BILI_TCP_PORT']);
+  const env = await freePorts(TOPOLOGY_PORTS);
   const n = (name: string, plus = 0): string => String(Number(env[name]) + plus);
   tcpBase = Number(env.DANMAKU_BILI_TCP_PORT);
-  const roles: Record<string, string> = { router: n('ROUTER_PORT') };
-  for (const i of [0, 1]) {
-    roles[`front-${i + 1}`] = n('PORT', i);
-    roles[`connector-${i + 1}`] = n('CONNECTOR_PORT', i);
-    roles[`processor-${i + 1}`] = n('PROCESSOR_PORT', i * 10);
-    roles[`archiver-${i + 1}`] = n('ARCHIVER_PORT', i * 10);
-    roles[`pusher-${i + 1}`] = n('PUSHER_PORT', i * 10);
-  }
-  topology = await startTopology('start:cluster', env, roles, ['kafka-cluster', 'redis-cluster']);
+  topology = await startTopology('start:cluster', env, topologyRoles(env, 2), ['kafka-cluster', 'redis-cluster']);
   fronts = [0, 1].map((i) => `http://127.0.0.1:${n('PORT', i)}`);
   metrics = [...fronts, ...[0, 1].map((i) => `http://127.0.0.1:${n('PROCESSOR_PORT', i * 10)}`), ...[0, 1].map((i) => `http://127.0.0.1:${n('CONNECTOR_PORT', i)}`)].map((u) => `${u}/metrics`);
 });

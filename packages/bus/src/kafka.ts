@@ -71,6 +71,9 @@ interface Pending {
 /** A commit kafkajs has not got acknowledged by then is given up, and the consumer replaced. */
 const COMMIT_TIMEOUT_MS = 5000;
 
+/** Heartbeats at least this often: a member that left is replaced within about this long. */
+const HEARTBEAT_MAX_MS = 500;
+
 /** How often a failing bus checks whether Kafka is back. */
 const PROBE_MS = 500;
 
@@ -305,7 +308,9 @@ export class KafkaBus implements Bus {
       this.kafka.consumer({
         groupId: options.groupId,
         sessionTimeout,
-        heartbeatInterval: Math.max(300, Math.floor(sessionTimeout / 6)),
+        // Also how soon a member learns of a rebalance: when a member leaves (a drain), the others
+        // join again within a heartbeat or so, not after the session timeout.
+        heartbeatInterval: Math.max(300, Math.min(HEARTBEAT_MAX_MS, Math.floor(sessionTimeout / 6))),
         rebalanceTimeout: Math.max(sessionTimeout * 2, 10_000),
         // A fetch waits for this much data or lingerMs, whichever comes first: batching at low rates.
         minBytes: options.lingerMs ? 64 * 1024 : 1,
@@ -398,7 +403,7 @@ class KafkaMember implements Consumer {
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: options.concurrency ?? 1,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
           if (batch.messages.length === 0) return;
           const records = batch.messages.map((m) => ({
             key: m.key?.toString('utf8') ?? '',
@@ -423,13 +428,21 @@ class KafkaMember implements Consumer {
           }
           const last = batch.lastOffset();
           resolveOffset(last);
-          if (!isRunning() || isStale()) return;
+          // A member that is stopping (a drain) still commits what it handled: the group's next
+          // owner of the partition starts after it instead of handling it again. Only a batch the
+          // group took away meanwhile (stale: a rebalance seeked the partition) is left uncommitted.
+          if (isStale()) return;
           // Invariant 3: the commit follows the successful write, never precedes it.
           let timer: NodeJS.Timeout | undefined;
           try {
             // kafkajs retries a commit without end; bounded here, see below.
+            const next = (BigInt(last) + 1n).toString();
             await Promise.race([
-              consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]),
+              isRunning()
+                ? consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
+                : // Stopping: consumer.commitOffsets skips a consumer that is no longer running, so
+                  // the commit goes to the group directly (this member is in it until it leaves).
+                  commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] }),
               new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`offset commit not acknowledged within ${COMMIT_TIMEOUT_MS} ms`)), COMMIT_TIMEOUT_MS))),
             ]);
           } catch (err) {
@@ -486,6 +499,11 @@ class KafkaMember implements Consumer {
     return sum;
   }
 
+  /**
+   * Leaves the group cleanly: kafkajs stops fetching, waits for the batches in hand (each commits
+   * what it handled, see eachBatch) and sends LeaveGroup, so the other members take this one's
+   * partitions at their next heartbeat instead of after the session timeout.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;

@@ -7,6 +7,8 @@ import type { RouteAnswer } from '@danmaku/protocol';
 import { ClientError, type ResolvedOptions } from './options.js';
 
 export type { RouteAnswer };
+/** With the defaults filled in: load tools drive Routing alone (`@danmaku/client/routing`) as the SDK does. */
+export { resolveOptions } from './options.js';
 
 /** A connection up this long was stable: the next drop starts the backoff again from its first step. */
 export const STABLE_MS = 10_000;

@@ -150,7 +150,7 @@ export const SETTINGS = {
   likesFlushMs: { env: 'DANMAKU_LIKES_FLUSH_MS', default: '1000', doc: 'How often a front flushes its aggregated like counts to Redis.', parse: positiveInt },
   // Long connections: router, connector, pusher
   roomDeliveryBudget: { env: 'DANMAKU_ROOM_DELIVERY_BUDGET', default: '500000', doc: 'Deliveries per second (messages x sockets) one connector spends on one room; a room that wants more has its comments sampled by that connector (by seq, gifts and system notices whole, packets say skipped) until it wants under 70 % of it again. 0 = no budget. The bigRoomSampleRatio switch, when set, overrides it.', parse: wholeNumber },
-  drainMs: { env: 'DANMAKU_DRAIN_MS', default: '30000', doc: 'On SIGTERM a role answers /readyz 503 at once, and a connector closes its connections spread evenly over this many ms (socket.io clients are told to move first), then exits. SIGINT stops at once.', parse: wholeNumber },
+  drainMs: { env: 'DANMAKU_DRAIN_MS', default: '30000', doc: 'On SIGTERM a role answers /readyz 503 at once, and a connector closes its connections spread evenly over this many ms (socket.io clients are told to move first), then exits; a front refuses new sends (503 draining) and answers those in flight, consumers commit and leave their group. SIGINT stops at once.', parse: wholeNumber },
   routerPort: { env: 'ROUTER_PORT', default: '8090', doc: 'Port of the router (GET /v1/route) when it runs on its own.', parse: port },
   connectorPort: { env: 'CONNECTOR_PORT', default: '8091', doc: 'Port of a connector (socket.io, /metrics) when it runs on its own.', parse: port },
   pusherPort: { env: 'PUSHER_PORT', default: '9103', doc: 'Port of the pusher\'s /metrics, /healthz and /readyz.', parse: port },

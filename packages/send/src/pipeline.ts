@@ -62,6 +62,26 @@ export function createSendPipeline(options: SendPipelineOptions) {
   const pickPartition = options.partition ?? ((key: string) => partitionFor(key, options.bus.partitions));
   const maxInFlight = options.maxInFlight ?? 0;
   let inFlight = 0;
+  let draining = false;
+  /** Sends taken in and not yet answered (checks and produce): what a drain waits for. */
+  let taken = 0;
+  let drained: Promise<void> | null = null;
+  let idle: (() => void) | null = null;
+
+  /** Runs one send unless draining; a drain waits for it to settle, so its answer is owed and given. */
+  async function admit<T>(send: () => Promise<T>): Promise<T> {
+    refuseWhileDraining();
+    taken++;
+    try {
+      return await send();
+    } finally {
+      taken--;
+      if (taken === 0 && idle) {
+        idle();
+        idle = null;
+      }
+    }
+  }
 
   /** Puts a finished message on the bus. Checks are the caller's business: see accept, system and enter. */
   async function publish(message: UnsequencedMessage): Promise<void> {
@@ -84,29 +104,54 @@ export function createSendPipeline(options: SendPipelineOptions) {
     ingested.inc({ type: message.type });
   }
 
+  function refuseWhileDraining(): void {
+    if (draining) throw new ApiError(503, 'draining', 'This server is shutting down and takes no new messages; send again (to another server behind the same address).', 1);
+  }
+
+  /**
+   * A deploy (SIGTERM): every send from now on is refused with 503 `draining` (Retry-After 1), and
+   * this resolves once the sends already taken in are acknowledged by the bus or refused, so each
+   * gets its answer before the process closes its server and its bus.
+   */
+  function drain(): Promise<void> {
+    draining = true;
+    if (taken === 0) return Promise.resolve();
+    drained ??= new Promise<void>((resolve) => {
+      idle = resolve;
+    });
+    return drained;
+  }
+
   /** A viewer's send (comment or gift), through every check. */
-  async function accept(roomId: string, body: SendMessageBody, principal: Principal, context: SendContext = {}): Promise<{ id: string; ts: number }> {
-    const message = await pass(options.checks, buildMessage(roomId, body, principal), principal, context);
-    await publish(message);
-    return { id: message.id, ts: message.ts };
+  function accept(roomId: string, body: SendMessageBody, principal: Principal, context: SendContext = {}): Promise<{ id: string; ts: number }> {
+    // Refused before the checks while draining: a refused send does not spend the sender's rate limit.
+    return admit(async () => {
+      const message = await pass(options.checks, buildMessage(roomId, body, principal), principal, context);
+      await publish(message);
+      return { id: message.id, ts: message.ts };
+    });
   }
 
   /** A system message posted by `principal` (a streamer or admin) into the room; returns it as published. */
-  async function system(roomId: string, content: string, principal: Principal, now = Date.now()): Promise<UnsequencedMessage> {
-    const draft: UnsequencedMessage = { id: newMessageId(now), roomId, type: 'system', ts: now, user: { id: principal.id, name: principal.name }, content };
-    const message = await pass(options.systemChecks, draft, principal, {});
-    await publish(message);
-    return message;
+  function system(roomId: string, content: string, principal: Principal, now = Date.now()): Promise<UnsequencedMessage> {
+    return admit(async () => {
+      const draft: UnsequencedMessage = { id: newMessageId(now), roomId, type: 'system', ts: now, user: { id: principal.id, name: principal.name }, content };
+      const message = await pass(options.systemChecks, draft, principal, {});
+      await publish(message);
+      return message;
+    });
   }
 
   /** "X joined": no checks (entering the room was checked) and no stamp; the caller decides whether to post one. */
-  async function enter(roomId: string, user: { id: string; name: string }, now = Date.now()): Promise<UnsequencedMessage> {
-    const message: UnsequencedMessage = { id: newMessageId(now), roomId, type: 'enter', ts: now, user: { id: user.id, name: user.name } };
-    await publish(message);
-    return message;
+  function enter(roomId: string, user: { id: string; name: string }, now = Date.now()): Promise<UnsequencedMessage> {
+    return admit(async () => {
+      const message: UnsequencedMessage = { id: newMessageId(now), roomId, type: 'enter', ts: now, user: { id: user.id, name: user.name } };
+      await publish(message);
+      return message;
+    });
   }
 
-  return { accept, system, enter, publish, inFlight: () => inFlight };
+  return { accept, system, enter, publish, drain, inFlight: () => inFlight, taken: () => taken };
 }
 
 export type SendPipeline = ReturnType<typeof createSendPipeline>;

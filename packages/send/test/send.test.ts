@@ -81,6 +81,35 @@ describe('the send pipeline', () => {
     assert.deepEqual(entered.user, { id: 'newcomer', name: 'name-newcomer' });
     await bus.close();
   });
+
+  test('a drain refuses new sends with 503 draining and waits for the ones taken in, which are published', async () => {
+    const { bus, published } = await busWithLog();
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // A check that holds the first send: it is taken in (past the door) when the drain starts.
+    const hold: SendCheck = async (m) => {
+      if (m.content === 'held') await gate;
+    };
+    const pipeline = createSendPipeline({ bus, topic: TOPIC, checks: [hold], systemChecks: [] });
+    const roomId = uniqueRoom('drain');
+    const held = pipeline.accept(roomId, { type: 'comment', content: 'held' }, viewer('a'));
+    assert.equal(pipeline.taken(), 1);
+    let drained = false;
+    const draining = pipeline.drain().then(() => (drained = true));
+    const refused = (err: unknown) => refusedWith(503, 'draining')(err) && (err as ApiError).retryAfter === 1;
+    await assert.rejects(pipeline.accept(roomId, { type: 'comment', content: 'late' }, viewer('a')), refused);
+    await assert.rejects(pipeline.system(roomId, 'notice', streamerOf(roomId)), refused);
+    await assert.rejects(pipeline.enter(roomId, viewer('b')), refused);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(drained, false, 'the drain waits for the send taken in');
+    release();
+    const accepted = await held;
+    await draining;
+    await waitFor('the held send on the bus', () => published.length === 1);
+    assert.equal(published[0]?.id, accepted.id);
+    await pipeline.drain();
+    await bus.close();
+  });
 });
 
 describe('openSend: the checks every surface shares, from Redis and the bus only', () => {

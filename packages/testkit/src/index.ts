@@ -18,5 +18,5 @@ export { startRedisCluster, type TestRedisCluster, type ClusterNode } from './re
 export { browserBundle, importsNodeBuiltin } from './bundle.js';
 export { startMariaDb, type TestMariaDb } from './mariadb.js';
 export { readRoom, type ReadRoomOptions } from './read-room.js';
-export { freePorts, startTopology, type RunningTopology } from './topology.js';
+export { TOPOLOGY_PORTS, freePorts, startTopology, topologyRoles, type RunningTopology } from './topology.js';
 export { measurePollCost, type PollCost, type PollCostOptions } from './poll-cost.js';

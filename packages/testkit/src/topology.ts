@@ -74,6 +74,27 @@ export async function startTopology(script: 'start:split' | 'start:cluster', por
   return { ports, output: () => out, stop };
 }
 
+/** The settings whose ports a topology script takes (freePorts picks them). */
+export const TOPOLOGY_PORTS = ['PORT', 'ROUTER_PORT', 'CONNECTOR_PORT', 'PROCESSOR_PORT', 'ARCHIVER_PORT', 'PUSHER_PORT', 'DANMAKU_BILI_TCP_PORT'];
+
+/**
+ * Each role's /readyz port as the script derives it from the settings: start:split runs one of
+ * each (`copies` 1), start:cluster two (scripts/start-cluster.ts: the second front and connector
+ * on the next port, the second processor, archiver and pusher ten further), the router once.
+ */
+export function topologyRoles(env: Record<string, string>, copies: 1 | 2): Record<string, string> {
+  const n = (key: string, plus = 0): string => String(Number(env[key]) + plus);
+  const roles: Record<string, string> = { router: n('ROUTER_PORT') };
+  for (let i = 0; i < copies; i++) {
+    roles[`front-${i + 1}`] = n('PORT', i);
+    roles[`connector-${i + 1}`] = n('CONNECTOR_PORT', i);
+    roles[`processor-${i + 1}`] = n('PROCESSOR_PORT', i * 10);
+    roles[`archiver-${i + 1}`] = n('ARCHIVER_PORT', i * 10);
+    roles[`pusher-${i + 1}`] = n('PUSHER_PORT', i * 10);
+  }
+  return roles;
+}
+
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
