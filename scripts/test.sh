@@ -15,7 +15,7 @@ bash scripts/ensure-deps.sh
 ensure_pkgs /usr/bin/chromium chromium /usr/bin/ffmpeg ffmpeg \
   /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc fonts-noto-cjk \
   /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf fonts-noto-color-emoji
-# promtool checks every role's /metrics (packages/observability/test/promtool.test.ts).
+# promtool checks every role's /metrics (apps/standalone/test/observability/promtool.test.ts).
 ensure_pkgs promtool prometheus
 
 export DANMAKU_REDIS_PERSIST=0
@@ -47,10 +47,9 @@ fi
 echo "== build"
 bash scripts/build.sh
 echo "== tests"
-# --test-force-exit: a file whose tests have all finished ends even if a client socket or timer
-# was left open; testkit's exit hook then kills any child process it spawned. Without it one such
-# handle holds the run for the whole per-file timeout.
-node --conditions=source --import tsx --test --test-force-exit --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=300000 "$@" "${files[@]}"
+# No --test-force-exit: every test closes what it opened, so a file that does not end by itself
+# (a socket, timer or child left open) shows up as a hang instead of being hidden.
+node --conditions=source --import tsx --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=300000 "$@" "${files[@]}"
 
 # The system suites last, one file at a time and alone on the machine: each runs a whole
 # topology (start:split or start:cluster as a user starts them, or the fault suite's eleven role
@@ -60,5 +59,5 @@ node --conditions=source --import tsx --test --test-force-exit --test-concurrenc
 if [ -z "${TEST_FILES:-}" ] && [ "${TEST_FAULTS:-1}" != "0" ]; then
   echo "== system suites: topologies and faults"
   mapfile -t faults < <(find apps -path '*/node_modules' -prune -o -path '*/test/*' -name '*.suite.ts' -print | sort)
-  node --conditions=source --import tsx --test --test-force-exit --test-concurrency=1 --test-timeout=600000 "$@" "${faults[@]}"
+  node --conditions=source --import tsx --test --test-concurrency=1 --test-timeout=600000 "$@" "${faults[@]}"
 fi

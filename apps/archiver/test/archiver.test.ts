@@ -33,41 +33,50 @@ function records(messages: UnsequencedMessage[], partitions: number) {
 }
 
 /**
- * A TCP proxy in front of MariaDB that can be cut (refusing and dropping connections) and
- * restored: "MySQL is down" for this test only, without touching the shared server.
+ * A TCP proxy in front of MariaDB that can be cut (dropping its connections and every new one,
+ * counted) and restored: "MySQL is down" for this test only, without touching the shared server.
  */
-async function mysqlProxy(target: URL): Promise<{ url: string; cut(): void; restore(): Promise<void>; close(): Promise<void> }> {
+async function mysqlProxy(target: URL): Promise<{ url: string; cut(): void; restore(): void; refused(): number; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
-  let server: Server | null = null;
-  let port = 0;
-  const listen = async (): Promise<void> => {
-    server = createServer((client) => {
-      const upstream = connect(Number(target.port || 3306), target.hostname);
-      sockets.add(client).add(upstream);
-      client.pipe(upstream).pipe(client);
-      const drop = (): void => {
-        client.destroy();
-        upstream.destroy();
-        sockets.delete(client);
-        sockets.delete(upstream);
-      };
-      client.on('error', drop).on('close', drop);
-      upstream.on('error', drop).on('close', drop);
-    });
-    await new Promise<void>((resolve) => (server as Server).listen(port, '127.0.0.1', resolve));
-    const address = server.address();
-    port = typeof address === 'object' && address ? address.port : 0;
-  };
-  await listen();
+  let down = false;
+  let refused = 0;
+  const server: Server = createServer((client) => {
+    if (down) {
+      refused++;
+      client.destroy();
+      return;
+    }
+    const upstream = connect(Number(target.port || 3306), target.hostname);
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const drop = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
   const url = new URL(target.toString());
-  url.host = `127.0.0.1:${port}`;
+  url.host = `127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   const cut = (): void => {
-    server?.close();
-    server = null;
+    down = true;
     for (const s of sockets) s.destroy();
     sockets.clear();
   };
-  return { url: url.toString(), cut, restore: listen, close: async () => cut() };
+  return {
+    url: url.toString(),
+    cut,
+    restore: () => void (down = false),
+    refused: () => refused,
+    close: async () => {
+      cut();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 describe('archiver over the memory bus (standalone)', () => {
@@ -92,9 +101,10 @@ describe('archiver over the memory bus (standalone)', () => {
     proxy.cut();
     const second = Array.from({ length: 200 }, (_, i) => message(room, 300 + i, live));
     await bus.produce(TOPIC, records(second, 4));
-    await new Promise((r) => setTimeout(r, 700));
+    // The archiver has tried MySQL while it was away (a connection the proxy refused).
+    await waitFor('the archiver to try MySQL while it is away', () => proxy.refused() > 0, 15_000);
     assert.ok((await consumer.lag()) > 0, 'undelivered batches wait on the bus');
-    await proxy.restore();
+    proxy.restore();
     await waitFor('the rest archived after MySQL came back', async () => (await consumer.lag()) === 0, 20_000);
 
     // A redelivery (e.g. a crash before commit) of already archived messages adds nothing.

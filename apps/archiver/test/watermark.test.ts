@@ -48,14 +48,15 @@ test('a segment the archiver has not finished is never cached; once it has, it i
   const send = createSendPipeline({ bus, topic: config.topic, checks: [states.stamp], systemChecks: [] });
   const total = 30;
   for (let i = 0; i < total; i++) await send.accept(room, { type: 'comment', content: `wm ${i}` }, principal);
-  await stack.lives.end(room, live.liveId);
+  const { endedAt } = await stack.lives.end(room, live.liveId);
   const types = new Set(MESSAGE_TYPES);
 
   // The stuck archiver cannot even record a watermark (its MySQL is away), so there is none that
   // is fresh: nothing may be taken as finished.
   const w = await mark();
   assert.ok(w === null || w < live.startedAt, `watermark ${w}`);
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Past the settle window (a span of time by definition, waited exactly): only the watermark holds the segment back.
+  await waitFor('the settle window after the end', () => Date.now() - endedAt > config.replaySettleMs);
   const early = await stack.replay.read(live.liveId, { from: 0, types, limit: 1000 });
   assert.equal(early.messages.length, 0, 'nothing is archived yet');
   assert.equal(await redis.exists(replayKeys.segment(live.liveId, 0)), 0, 'an unfinished segment is not cached in the replay Redis');

@@ -46,6 +46,19 @@ export async function sendComments(baseUrl: string, roomId: string, n: number, p
   return ids;
 }
 
+/**
+ * Proves nothing more arrives without waiting a fixed time: sends one more comment and waits
+ * until `got` holds it. A room is delivered in seq order, so whatever was sent before the
+ * sentinel has arrived by then. Returns the ids received before the sentinel.
+ */
+export async function idsBeforeSentinel(baseUrl: string, roomId: string, got: readonly { id: string }[]): Promise<string[]> {
+  const [sentinel] = await sendComments(baseUrl, roomId, 1, 'sentinel');
+  await waitFor(`the sentinel ${sentinel} in ${roomId}`, () => got.some((m) => m.id === sentinel));
+  const ids = got.map((m) => m.id);
+  assert.equal(ids.at(-1), sentinel, 'nothing arrives after the sentinel');
+  return ids.slice(0, -1);
+}
+
 /** The last `report {json}` line a fixture printed after being asked on stdin. */
 export async function report<T>(proc: Spawned): Promise<T> {
   const before = proc.output().lastIndexOf('report ');

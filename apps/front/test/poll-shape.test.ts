@@ -1,8 +1,10 @@
 /** Room-size-aware polls over a cached window: store semantics for small rooms, span/sample/count for big ones. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { StreamWindow } from '../src/cache/room-cache.js';
 import { keptBySample } from '@danmaku/switches';
+import { waitFor } from '@danmaku/testkit';
 import { Pressure, readWindow } from '../src/cache/shape.js';
 
 const NOW = 1_000_000;
@@ -73,17 +75,21 @@ describe('Pressure', () => {
   it('reports pressure after the event loop was blocked, and clears when it runs freely again', async () => {
     const pressure = new Pressure(250);
     pressure.start();
+    // A delay is measured between two samples, so the block must come after the first ones: a
+    // probe at the same resolution, enabled after Pressure's, shows when they were taken.
+    const probe = monitorEventLoopDelay({ resolution: 20 });
+    probe.enable();
     try {
-      await new Promise((r) => setTimeout(r, 200));
+      await waitFor('the first event-loop delay samples', () => probe.count >= 2, 3000, 5);
       const until = Date.now() + 600;
       while (Date.now() < until) {
         // Blocking on purpose: this is what an overloaded front looks like.
       }
-      await new Promise((r) => setTimeout(r, 900));
-      assert.equal(pressure.underPressure(), true);
-      await new Promise((r) => setTimeout(r, 1100));
-      assert.equal(pressure.underPressure(), false);
+      // It samples once a second: the first sample after the block says so, a later free one clears it.
+      await waitFor('pressure after the block', () => pressure.underPressure(), 3000, 20);
+      await waitFor('no pressure once the loop runs freely', () => !pressure.underPressure(), 3000, 20);
     } finally {
+      probe.disable();
       pressure.stop();
     }
   });

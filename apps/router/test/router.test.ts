@@ -9,7 +9,7 @@ import { createHttpServer, type FastifyInstance } from '@danmaku/http';
 import { createLogger } from '@danmaku/observability';
 import { NODE_TTL_MS, registerConnector, type ConnectorInfo } from '@danmaku/push';
 import { createRedis, deploymentKeys, waitReady, type Redis } from '@danmaku/store';
-import { startRedis, testConfig, tokenFor, uniqueRoom } from '@danmaku/testkit';
+import { startRedis, testConfig, tokenFor, uniqueRoom, waitFor } from '@danmaku/testkit';
 import { Switchboard } from '@danmaku/switches';
 
 import { DEFAULT_ROUTE_CONFIG, decideRoute, grayBucket, rankConnectors, routerRoutes, versionMatches, type RouteConfig } from '../src/index.js';
@@ -141,7 +141,12 @@ describe('GET /v1/route and the admin endpoint', () => {
   };
   const put = (body: unknown, token = tokenFor('ops', 'admin')) =>
     app.inject({ method: 'PUT', url: '/v1/admin/route-config', headers: { authorization: `Bearer ${token}` }, payload: body as object });
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  /** The route answer for `query` once `ready` holds of it: the router caches what it reads for 50 ms. */
+  const routeOnce = (query: string, what: string, ready: (body: Awaited<ReturnType<typeof route>>['body']) => boolean) =>
+    waitFor(what, async () => {
+      const answer = await route(query);
+      return ready(answer.body) ? answer : null;
+    });
 
   it('hands out live connectors, ranked for the client (Bilibili least loaded first); dead and draining ones drop out', async () => {
     assert.equal((await route('uid=a')).body.reason, 'no_connectors');
@@ -150,8 +155,7 @@ describe('GET /v1/route and the admin endpoint', () => {
     await registerConnector(redis, cluster, { id: 'idle', url: 'http://idle', sockets: 10, rooms: 1, ts: now, bilibili: { ws: 'ws://idle/sub', tcp: null } });
     await registerConnector(redis, cluster, { id: 'dead', url: 'http://dead', sockets: 0, rooms: 0, ts: now - NODE_TTL_MS - 1 });
     await registerConnector(redis, cluster, { id: 'leaving', url: 'http://leaving', sockets: 0, rooms: 0, ts: now, draining: true, bilibili: { ws: 'ws://leaving/sub', tcp: null } });
-    await sleep(60);
-    const { body } = await route('uid=a&deviceId=d&version=1.0.0');
+    const { body } = await routeOnce('uid=a&deviceId=d&version=1.0.0', 'the router to see the connectors', (b) => b.reason !== 'no_connectors');
     const ranked = rankConnectors('a', [
       { id: 'busy', url: 'http://busy', sockets: 900, rooms: 1, ts: now },
       { id: 'idle', url: 'http://idle', sockets: 10, rooms: 1, ts: now },
@@ -175,13 +179,12 @@ describe('GET /v1/route and the admin endpoint', () => {
     assert.equal((await put({ nonsense: true })).statusCode, 400);
 
     assert.equal((await put({ percent: 0, pollIntervalMs: 3000, whitelist: { uids: ['vip'] } })).statusCode, 200);
-    await sleep(60);
-    assert.deepEqual(withoutBilibili((await route('uid=someone')).body), { mode: 'short', endpoints: [], pollIntervalMs: 3000, reason: 'outside_gray' });
+    const outside = await routeOnce('uid=someone', 'the router to read the new config', (b) => b.pollIntervalMs === 3000);
+    assert.deepEqual(withoutBilibili(outside.body), { mode: 'short', endpoints: [], pollIntervalMs: 3000, reason: 'outside_gray' });
     assert.equal((await route('uid=vip')).body.reason, 'whitelist');
     assert.equal((await put({ enabled: false })).statusCode, 200);
-    await sleep(60);
+    await routeOnce('uid=someone', 'the router to read enabled: false', (b) => b.reason === 'disabled');
     assert.equal((await route('uid=vip')).body.mode, 'long', 'whitelist even when off');
-    assert.equal((await route('uid=someone')).body.reason, 'disabled');
 
     const shown = await app.inject({ method: 'GET', url: '/v1/admin/route-config', headers: { authorization: `Bearer ${tokenFor('ops', 'admin')}` } });
     const stored = shown.json() as { config: RouteConfig };
@@ -214,8 +217,12 @@ describe('the degrade switch "force polling"', () => {
       const route = async (q: string) => (await app.inject({ method: 'GET', url: `/v1/route?${q}` })).json() as { mode: string; reason: string; pollIntervalMs: number };
       assert.equal((await route('uid=a')).mode, 'long');
       await switches.set({ forcePolling: true, pollIntervalMs: 5000 });
-      await new Promise((r) => setTimeout(r, 30));
-      assert.deepEqual(withoutBilibili(await route('uid=a')), { mode: 'short', endpoints: [], pollIntervalMs: 5000, reason: 'forced_polling' });
+      // The router caches its answer for 10 ms.
+      const forced = await waitFor('the router to force polling', async () => {
+        const answer = await route('uid=a');
+        return answer.mode === 'short' ? answer : null;
+      });
+      assert.deepEqual(withoutBilibili(forced), { mode: 'short', endpoints: [], pollIntervalMs: 5000, reason: 'forced_polling' });
       assert.equal((await route('uid=vip')).mode, 'long');
     } finally {
       switches.stop();

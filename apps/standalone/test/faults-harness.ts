@@ -378,8 +378,15 @@ async function runFault(name: string, inject: (checker: Checker) => Promise<stri
     for (const [id, at] of checker.acked) if (now - at > 500 && checker.seenByAll(id)) return true;
     return false;
   }, 60_000, 100).catch(fail);
+  /** Until a second's worth of messages acked after `since` has reached every reader: traffic counted, not timed. */
+  const flowedSince = (since: number, what: string): Promise<unknown> =>
+    waitFor(`${name}: ${what}`, () => {
+      let n = 0;
+      for (const [id, at] of checker.acked) if (at > since && checker.seenByAll(id)) n++;
+      return n >= RATE_PER_S;
+    }, 60_000, 100).catch(fail);
   const phases: string[] = [`flowing ${((Date.now() - begun) / 1000).toFixed(0)} s`];
-  await sleep(1000);
+  await flowedSince(Date.now(), 'traffic before the fault');
   const injectedAt = Date.now();
   const note = await inject(checker);
   // Recovery: a message acked after the fault was injected (and over), seen by every reader.
@@ -394,7 +401,7 @@ async function runFault(name: string, inject: (checker: Checker) => Promise<stri
     return false;
   }, 180_000, 100).catch(fail);
   phases.push(`recovered ${((recoveredAt - injectedAt) / 1000).toFixed(1)} s after the fault`);
-  await sleep(1000);
+  await flowedSince(recoveredAt, 'traffic after the recovery');
   await checker.stopSending();
   // Every reader catches up with every acked message (or was told of its gap).
   await waitFor(`${name}: readers caught up`, () => checker.missing() === 0, 30_000, 200).catch(() => undefined);
@@ -514,7 +521,7 @@ async function kafkaRollingRestart(checker: Checker): Promise<string> {
     await node.start();
     steps.push(`broker ${node.id} stopped in ${stopped} ms, up ${Date.now() - stopAt} ms after`);
     // Its replicas catch up before the next one goes, as an operator waits for no under-replicated partitions.
-    await sleep(5000);
+    await kafka.inSync([config.topic, '__consumer_offsets']);
   }
   return `${steps.join('; ')}; ${refusalsSince(checker, at)}`;
 }

@@ -55,14 +55,16 @@ describe('live states', () => {
       await own.stop().catch(() => undefined);
     });
 
-    test('stamps from the last state it saw, and sends unstamped rather than refusing when it saw none', async () => {
+    test('stamps from the last state it saw, and sends unstamped rather than refusing when it saw none', async (t) => {
       const known = uniqueRoom('known');
       const unknown = uniqueRoom('unknown');
       const states = new LiveStates({ redis: client, cacheMs: 1 });
       await client.hset(liveKey(known), 'liveId', 'lv2', 'startedAt', '100');
       assert.equal((await states.cached(known))?.liveId, 'lv2');
       await own.stop();
-      await new Promise((r) => setTimeout(r, 5));
+      // Past the 1 ms cache by the mocked clock: the next stamp must ask the stopped Redis.
+      t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
+      t.mock.timers.tick(5);
       assert.equal((await states.stamp(comment(known, 300), sender))?.liveId, 'lv2');
       assert.equal(await states.stamp(comment(unknown, 300), sender), undefined);
     });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { Principal } from '@danmaku/auth';
 import { ApiError, type UnsequencedMessage } from '@danmaku/model';
 import { createModeration, moderationKeys, ModerationMirror, WordFilter, type Moderation } from '@danmaku/moderation';
+import { registry } from '@danmaku/observability';
 import { createRedis, RedisStore, waitReady, type Redis } from '@danmaku/store';
 import { startRedis, testConfig, uniqueRoom, waitFor } from '@danmaku/testkit';
 
@@ -201,15 +202,19 @@ describe('room gate', () => {
   test('a room used again (a second or more later) outlives rooms used before it', async () => {
     const [a, b, c, d] = Array.from({ length: 4 }, (_, i) => uniqueRoom(`lru-again${i}`)) as [string, string, string, string];
     const mirror = new ModerationMirror({ redis, mutesKey: moderationKeys.mutes, maxRooms: 3 });
+    /** The mirrors' first loads so far (danmaku_moderation_mirror_reloads_total, reason "first"). */
+    const firstLoads = async (): Promise<number> =>
+      (await registry.getSingleMetric('danmaku_moderation_mirror_reloads_total')?.get())?.values.find((v) => v.labels.reason === 'first')?.value ?? 0;
     try {
+      const loadsBefore = await firstLoads();
       const t0 = Date.now();
       mirror.touch(a, t0);
       mirror.touch(b, t0);
       mirror.touch(c, t0);
       mirror.touch(a, t0 + 1500);
       mirror.touch(d, t0 + 1500);
-      // The first loads (empty rooms) settle before the copies are marked.
-      await new Promise((r) => setTimeout(r, 300));
+      // The first loads (empty rooms, one per room touched) settle before the copies are marked.
+      await waitFor('the four first loads', async () => (await firstLoads()) >= loadsBefore + 4);
       for (const room of [a, b, c, d]) mirror.apply(room, 'ban', 'u1', Number.POSITIVE_INFINITY);
       assert.deepEqual(
         [a, b, c, d].map((room) => mirror.verdict(room, 'u1')?.code ?? null),

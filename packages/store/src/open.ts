@@ -43,8 +43,10 @@ export async function openClients(config: StoreConfig, name: string): Promise<{ 
     write,
     read,
     async close() {
-      await write.quit().catch(() => undefined);
-      if (read !== write) await read.quit().catch(() => undefined);
+      // A quit that fails (Redis down, or slower than the command timeout) leaves the client
+      // connected or reconnecting for good: it is cut instead.
+      await write.quit().catch(() => write.disconnect());
+      if (read !== write) await read.quit().catch(() => read.disconnect());
     },
   };
 }

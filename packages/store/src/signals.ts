@@ -72,7 +72,10 @@ export class RedisSignals implements Signals {
       });
       sub.on('error', () => undefined);
       sub.on('smessage', (channel: string, message: string) => handler(channel, message));
-      await waitClusterReady(sub);
+      await waitClusterReady(sub).catch((err: unknown) => {
+        sub.disconnect();
+        throw err;
+      });
       // SSUBSCRIBE takes channels of one slot only: one call per slot.
       const bySlot = new Map<number, string[]>();
       for (const channel of channels) {
@@ -103,8 +106,14 @@ export class RedisSignals implements Signals {
     const sub = this.publisher.duplicate({ connectionName: `${this.name}-sub`, enableOfflineQueue: true, enableAutoPipelining: false });
     sub.on('error', () => undefined);
     sub.on('message', (channel: string, message: string) => handler(channel, message));
-    await waitReady(sub);
-    await sub.subscribe(...channels);
+    try {
+      await waitReady(sub);
+      await sub.subscribe(...channels);
+    } catch (err) {
+      // The caller gets no subscription to close: the connection must not outlive the failure.
+      sub.disconnect();
+      throw err;
+    }
     // ioredis re-subscribes by itself after a reconnect, then emits ready again, before Redis has
     // answered the SUBSCRIBE: a PING behind it on the same connection says the channels are live,
     // so a catch-up read made after it cannot miss a signal.

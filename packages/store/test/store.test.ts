@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRedis, waitReady, RedisStore, keys, seqOf, DELETED_CHANNEL, type Redis } from '@danmaku/store';
-import { testConfig, uniqueRoom, startRedis, type TestRedis } from '@danmaku/testkit';
+import { testConfig, uniqueRoom, startRedis, waitFor, type TestRedis } from '@danmaku/testkit';
 import { ApiError } from '@danmaku/model';
 
 const config = testConfig();
@@ -133,7 +133,7 @@ describe('RedisStore reads', () => {
     const read = await s.readSince(room, 'comment', 0, 10);
     assert.equal(read.skipped, false);
     assert.deepEqual(read.messages.map((m) => JSON.parse(m).id), ['d2', 'd3']);
-    for (let i = 0; i < 20 && announced.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    await waitFor('the deletion announced', () => announced.length > 0);
     assert.deepEqual(JSON.parse(announced[0] ?? '{}'), { roomId: room, type: 'comment', ids: ['d1'] });
   });
 });

@@ -47,6 +47,8 @@ export interface TestKafka {
   createTopics(topics: Record<string, number>): Promise<void>;
   /** The broker leading a partition now, or undefined when it has no leader. */
   leaderOf(topic: string, partition: number): Promise<KafkaBroker | undefined>;
+  /** Resolves once no partition of `topics` is under-replicated: every replica back in sync. */
+  inSync(topics: string[], timeoutMs?: number): Promise<void>;
   /** Kills every broker and removes their data. Idempotent. */
   stop(): Promise<void>;
 }
@@ -220,6 +222,18 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<TestK
         const meta = await a.fetchTopicMetadata({ topics: [topic] });
         const leader = meta.topics[0]?.partitions.find((p) => p.partitionId === partition)?.leader;
         return nodes.find((n) => n.id === leader);
+      } finally {
+        await a.disconnect();
+      }
+    },
+    async inSync(topics, timeoutMs = 60_000) {
+      const a = admin(nodes.filter((n) => n.running()).map((n) => n.address));
+      await a.connect();
+      try {
+        await waitFor(`every replica of ${topics.join(', ')} in sync`, async () => {
+          const meta = await a.fetchTopicMetadata({ topics });
+          return meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.isr.length === p.replicas.length));
+        }, timeoutMs, 200);
       } finally {
         await a.disconnect();
       }
