@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
 import { testConfig, uniqueRoom, waitFor } from '@danmaku/testkit';
-import { httpAgent } from '../../../bench/lib/load/clients.js';
-import { StormViewer, summarise, type Comeback } from '../../../bench/lib/storm.js';
-import { sendComments, spawnConnector, type ConnectorProcess } from './helpers.js';
+import { httpAgent } from '../../../../bench/lib/load/clients.js';
+import { StormViewer, summarise, type Comeback } from '../../../../bench/lib/storm.js';
+import { sendComments, spawnConnector, type ConnectorProcess } from '../../../connector/test/helpers.js';
 
 const CLIENTS = 300;
 const ROOMS = 10;
