@@ -16,7 +16,7 @@ case "$role" in
     # A connector holds many idle connections. Two malloc arenas instead of one per thread keep
     # freed connection buffers from being spread (and kept) over many arenas; a 2 MB young
     # generation instead of up to 16 MB stops V8 from keeping tens of MB of it resident after a
-    # burst of connects (idle memory per connection: see README, Benches); --expose-gc lets it
+    # burst of connects (idle memory per connection: see bench/RESULTS.md); --expose-gc lets it
     # run one compacting collection after a crowd comes or goes (apps/connector/src/core.ts reclaim()).
     export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
     flags="--expose-gc --max-semi-space-size=2"

@@ -31,7 +31,7 @@ const roles: RoleSpec[] = [
   ...pair('pusher', 'apps/pusher/src/main.ts', 'PUSHER_PORT', num('PUSHER_PORT', 9103), 10),
   // Each connector its own Bilibili TCP port (2243, 2244): /v1/route names each with its connector.
   ...pair('connector', 'apps/connector/src/main.ts', 'CONNECTOR_PORT', num('CONNECTOR_PORT', 8091), 1, (i, port) => ({
-    CONNECTOR_URL: `http://${host}:${port}`,
+    CONNECTOR_PUBLIC_URL: `http://${host}:${port}`,
     DANMAKU_BILI_TCP_PORT: String(num('DANMAKU_BILI_TCP_PORT', 2243) + i),
   })),
   ...pair('front', 'apps/front/src/main.ts', 'PORT', frontPort),

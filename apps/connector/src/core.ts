@@ -265,7 +265,7 @@ export class ConnectorCore {
    * - after a crowd leaves (a show ends), the closed connections stay resident at the peak;
    * - after a crowd arrives (a show starts), the garbage of its handshakes (HTTP parsers, upgrade
    *   requests, their buffers), promoted to the old generation during the burst, stays too: about
-   *   as much again as the live connections (see README, Benches).
+   *   as much again as the live connections (see bench/RESULTS.md).
    * Leaving: at least half the sessions and 1,000 of them gone since the peak. Arriving: at least
    * 1,000 sessions, and half of those open, opened since the last collection, then a tick (1 s)
    * with no new one. Only when the process runs with --expose-gc (scripts/role.sh passes it to

@@ -71,7 +71,7 @@ async function topology(): Promise<RoleSpec[]> {
     await add(`processor-${i}`, 'apps/processor/src/main.ts', 'PROCESSOR_PORT');
     await add(`archiver-${i}`, 'apps/archiver/src/main.ts', 'ARCHIVER_PORT');
     await add(`pusher-${i}`, 'apps/pusher/src/main.ts', 'PUSHER_PORT');
-    await add(`connector-${i}`, 'apps/connector/src/main.ts', 'CONNECTOR_PORT', (port) => ({ CONNECTOR_URL: `http://127.0.0.1:${port}` }));
+    await add(`connector-${i}`, 'apps/connector/src/main.ts', 'CONNECTOR_PORT', (port) => ({ CONNECTOR_PUBLIC_URL: `http://127.0.0.1:${port}` }));
     await add(`front-${i}`, 'apps/front/src/main.ts', 'PORT');
   }
   return specs;

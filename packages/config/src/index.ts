@@ -1,6 +1,6 @@
 /**
  * Every setting comes from the environment; this table is the one place that names them, gives
- * their defaults, says what they do (`npm run config` prints it, the README copies it) and how
+ * their defaults, says what they do (`npm run config` prints it) and how
  * the text is read: the Config type is derived from the table, so a setting is written down once.
  */
 
@@ -92,7 +92,7 @@ export const SETTINGS = {
   kafkaReplication: { env: 'DANMAKU_KAFKA_REPLICATION', default: '0', doc: 'Replication factor of the topics the project creates; 0 = 3, or the number of brokers when fewer.', parse: wholeNumber },
   kafkaMinInsync: { env: 'DANMAKU_KAFKA_MIN_INSYNC', default: '0', doc: 'min.insync.replicas of the topics the project creates; 0 = 2 when replicated three times or more, else 1.', parse: wholeNumber },
   kafkaSessionTimeoutMs: { env: 'DANMAKU_KAFKA_SESSION_TIMEOUT_MS', default: '6000', doc: 'Consumer group session: a member silent this long loses its partitions to the others (at least the brokers\' group.min.session.timeout.ms).', parse: positiveInt },
-  kafkaIdempotent: { env: 'DANMAKU_KAFKA_IDEMPOTENT', default: 'false', doc: 'true = kafkajs\'s idempotent producer (see README, Kafka: off by default for how it failed under faults; duplicates are dropped by message id either way).', parse: boolean },
+  kafkaIdempotent: { env: 'DANMAKU_KAFKA_IDEMPOTENT', default: 'false', doc: 'true = kafkajs\'s idempotent producer (off by default: docs/developing.md, "Why kafkajs on Kafka 4", says how it failed under faults; duplicates are dropped by message id either way).', parse: boolean },
   kafkaSsl: { env: 'KAFKA_SSL', default: 'false', doc: 'true = TLS to the brokers (the system CAs, plus KAFKA_SSL_CA).', parse: boolean },
   kafkaSslCa: { env: 'KAFKA_SSL_CA', default: '', doc: 'Path of a PEM file of CAs to trust for the brokers\' TLS certificates.', parse: optional },
   kafkaSaslMechanism: { env: 'KAFKA_SASL_MECHANISM', default: '', doc: 'SASL to the brokers: plain, scram-sha-256 or scram-sha-512; empty = none.', parse: (text: string, env: string) => (text ? oneOf('plain', 'scram-sha-256', 'scram-sha-512')(text, env) : null) },
@@ -251,7 +251,7 @@ export function refuseUnsafeStart(config: Pick<Config, 'jwtSecret' | 'host'>, wa
   if (isDefaultSecret(config)) warn('DANMAKU_JWT_SECRET is the development default (fine on loopback in development; set your own elsewhere)');
 }
 
-/** The settings table as Markdown, for `npm run config` and the README. */
+/** The settings table as Markdown, for `npm run config`. */
 export function settingsTable(): string {
   const rows = Object.values(SETTINGS).map((s) => `| \`${s.env}\` | \`${s.default}\` | ${s.doc} |`);
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
