@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, Partitioners, type Admin, type Producer, type Consumer as KafkaConsumer, type LogEntry, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Producer, type Consumer as KafkaConsumer, type LogEntry, type RecordMetadata, type SASLOptions } from 'kafkajs';
 import type { Config } from '@danmaku/config';
 import type { Logger } from '@danmaku/observability';
 import { BusUnavailableError, type Bus, type ConsumeOptions, type Consumer, type ProduceRecord } from './bus.js';
@@ -73,6 +73,22 @@ const COMMIT_TIMEOUT_MS = 5000;
 
 /** Heartbeats at least this often: a member that left is replaced within about this long. */
 const HEARTBEAT_MAX_MS = 500;
+
+/** Sends of one request's records, the first included, before the records kafkajs left out are given up (503). */
+const SEND_ATTEMPTS = 3;
+
+/**
+ * The records of `sent` whose partition `acked` does not name with success. kafkajs 2.2.4 retries
+ * a failed produce only on the brokers that have not answered yet: a partition whose leader moved
+ * meanwhile to a broker that had already answered (a rolling restart does exactly that) is never
+ * sent, yet the call resolves. Its records were not written; they are what this returns.
+ */
+export function unacknowledged<M extends { partition: number }>(sent: readonly { topic: string; messages: M[] }[], acked: readonly RecordMetadata[]): { topic: string; messages: M[] }[] {
+  const written = new Set(acked.filter((r) => r.errorCode === 0).map((r) => `${r.topicName}\0${r.partition}`));
+  return sent
+    .map(({ topic, messages }) => ({ topic, messages: messages.filter((m) => !written.has(`${topic}\0${m.partition}`)) }))
+    .filter((t) => t.messages.length > 0);
+}
 
 /** How often a failing bus checks whether Kafka is back. */
 const PROBE_MS = 500;
@@ -252,7 +268,15 @@ export class KafkaBus implements Bus {
         for (const r of p.records) messages.push({ key: r.key, value: r.value, partition: r.partition });
       }
       const producer = await this.getProducer();
-      await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+      let topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+      for (let attempt = 1; ; attempt++) {
+        const acked = await producer.sendBatch({ acks: -1, topicMessages });
+        topicMessages = unacknowledged(topicMessages, acked);
+        if (topicMessages.length === 0) break;
+        const records = topicMessages.reduce((n, t) => n + t.messages.length, 0);
+        if (attempt >= SEND_ATTEMPTS) throw new Error(`Kafka acknowledged the request but not ${records} of its records`);
+        this.options.logger?.warn({ records, partitions: topicMessages.map((t) => `${t.topic}:${[...new Set(t.messages.map((m) => m.partition))].join(',')}`) }, 'kafka client answered without writing some partitions; sending them again');
+      }
       this.lastProduceError = 0;
       for (const p of batch) settle(p);
     } catch (err) {
