@@ -365,10 +365,45 @@ function rssKb(pid: number | undefined): number {
 /** Numeric room ids: the Bilibili protocol picks a room by number. */
 const numericRoom = (): string => String(randomInt(1_000_000_000, 2_000_000_000));
 
+/**
+ * The warnings and errors each role logged since `since`, the last few per role: what a failed
+ * fault says about why (CI keeps the output, not the logs).
+ */
+function roleWarnings(since: number, perRole = 8): string {
+  const out: string[] = [];
+  for (const name of supervisor.names()) {
+    let text = '';
+    try {
+      text = readFileSync(join(logDir, `${name}.log`), 'utf8');
+    } catch {
+      continue;
+    }
+    const lines = text.split('\n').filter((line) => {
+      const at = /"level":(\d+),"time":(\d+)/.exec(line);
+      return at !== null && Number(at[1]) >= 40 && Number(at[2]) >= since;
+    });
+    if (lines.length > 0) out.push(`${name}: ${lines.length} warnings or errors, the last ${Math.min(perRole, lines.length)}:`, ...lines.slice(-perRole).map((l) => `  ${l.slice(0, 400)}`));
+  }
+  return out.join('\n');
+}
+
 async function runFault(name: string, inject: (checker: Checker) => Promise<string | void>): Promise<FaultRow> {
   const begun = Date.now();
   const checker = new Checker(numericRoom());
   checker.start();
+  try {
+    return await observeFault(name, checker, inject, begun);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nwhat the roles logged meanwhile:\n${roleWarnings(begun)}`, { cause: err });
+  } finally {
+    // A failed fault must not leave the checker sending and reading: its sockets and timers
+    // would keep this file running after the suite ended.
+    await checker.stopSending().catch(() => undefined);
+    checker.stopReading();
+  }
+}
+
+async function observeFault(name: string, checker: Checker, inject: (checker: Checker) => Promise<string | void>, begun: number): Promise<FaultRow> {
   const fail = (err: unknown): never => {
     throw new Error(`${(err as Error).message}; ${checker.describe()}`);
   };
@@ -672,6 +707,15 @@ export function faultSuite(group: string, names: string[]): void {
     mkdirSync(join(REPO_ROOT, 'bench', 'results'), { recursive: true });
     const file = join(REPO_ROOT, 'bench', 'results', `faults-${group}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, JSON.stringify({ seconds: Math.round((Date.now() - startedAt) / 1000), rows }, null, 2));
+  });
+
+  after(() => {
+    // Everything the suite opened is closed by now. Should a handle stay open anyway, the file
+    // would run on until CI's limit: it fails here, naming what is left, instead.
+    setTimeout(() => {
+      process.stderr.write(`still running 60 s after the suite ended; open: ${process.getActiveResourcesInfo().join(', ')}\n`);
+      process.exit(1);
+    }, 60_000).unref();
   });
 
   for (const [name, inject] of selected) {

@@ -74,6 +74,30 @@ const COMMIT_TIMEOUT_MS = 5000;
 /** Heartbeats at least this often: a member that left is replaced within about this long. */
 const HEARTBEAT_MAX_MS = 500;
 
+/**
+ * A member whose assigned partitions lag with no batch in hand and no commit for this long is
+ * taken for stuck and replaced. kafkajs can stop fetching a partition after a broker restart
+ * without crashing (its issue #659: no error, no event, the group still thinks the member is
+ * alive): nothing else would ever move the partition again.
+ */
+const STALL_MS = 30_000;
+
+/** How often a member compares its group's committed offsets with the partitions' ends. */
+const WATCH_MS = 5_000;
+
+/** A replaced consumer gets this long to leave the group before it is left behind. */
+const DISCONNECT_MS = 5_000;
+
+/** A fresh consumer gets this long to join the group before it is replaced again. */
+const START_MS = 30_000;
+
+/** `promise`, or an error naming `what` once `ms` passed. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Sends of one request's records, the first included, before the records kafkajs left out are given up (503). */
 const SEND_ATTEMPTS = 3;
 
@@ -88,6 +112,44 @@ export function unacknowledged<M extends { partition: number }>(sent: readonly {
   return sent
     .map(({ topic, messages }) => ({ topic, messages: messages.filter((m) => !written.has(`${topic}\0${m.partition}`)) }))
     .filter((t) => t.messages.length > 0);
+}
+
+/** One look at a member's partitions: where the group's commit stands and where the log ends. */
+export interface PartitionMark {
+  partition: number;
+  committed: bigint;
+  end: bigint;
+}
+
+/**
+ * The stall clock of one member: `observe` takes each look at its assigned partitions and answers
+ * how long the longest-lagging one has gone without its commit moving (0 when every partition is
+ * caught up or moved since the last look). A partition that stops lagging starts its clock again.
+ */
+export class StallClock {
+  private readonly since = new Map<number, { committed: bigint; at: number }>();
+
+  observe(marks: readonly PartitionMark[], now: number): number {
+    let longest = 0;
+    const seen = new Set<number>();
+    for (const { partition, committed, end } of marks) {
+      seen.add(partition);
+      const last = this.since.get(partition);
+      if (committed >= end) {
+        this.since.delete(partition);
+      } else if (!last || last.committed !== committed) {
+        this.since.set(partition, { committed, at: now });
+      } else {
+        longest = Math.max(longest, now - last.at);
+      }
+    }
+    for (const partition of this.since.keys()) if (!seen.has(partition)) this.since.delete(partition);
+    return longest;
+  }
+
+  reset(): void {
+    this.since.clear();
+  }
 }
 
 /** How often a failing bus checks whether Kafka is back. */
@@ -342,7 +404,7 @@ export class KafkaBus implements Bus {
         allowAutoTopicCreation: false,
         retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: Number.MAX_SAFE_INTEGER },
       });
-    const member = new KafkaMember(create, options, this.options.logger, () => this.consumers.delete(member));
+    const member = new KafkaMember(create, () => this.kafka.admin({ retry: { retries: 0 } }), options, this.options.logger, () => this.consumers.delete(member));
     this.consumers.add(member);
     await member.start();
     return member;
@@ -396,7 +458,7 @@ function settle(pending: Pending, error?: Error): void {
  * consume nothing forever. So the member replaces its crashed consumer with a new one that joins
  * the group again; the uncommitted batch is delivered again and consumers dedup by message id.
  */
-class KafkaMember implements Consumer {
+export class KafkaMember implements Consumer {
   private readonly lagByPartition = new Map<number, number>();
   private stopped = false;
   private consumer: KafkaConsumer | null = null;
@@ -404,22 +466,38 @@ class KafkaMember implements Consumer {
   /** Consecutive failed restarts: spaces the next attempt out. */
   private restartFailures = 0;
 
+  /** The partitions the group gave this member at its last join. */
+  private assigned: number[] = [];
+  /** Batches in the handler now: their own retries are progress, not a stall. */
+  private handling = 0;
+  private readonly stallClock = new StallClock();
+  private watchTimer: NodeJS.Timeout | null = null;
+  private watching = false;
+  private admin: Admin | null = null;
+
   constructor(
     private readonly create: () => KafkaConsumer,
+    private readonly openAdmin: () => Admin,
     private readonly options: ConsumeOptions,
     private readonly logger: Logger | undefined,
     private readonly onStop: () => void,
+    private readonly stall = { afterMs: STALL_MS, everyMs: WATCH_MS },
   ) {}
 
   async start(): Promise<void> {
     const { options } = this;
     const consumer = this.create();
     this.consumer = consumer;
+    this.assigned = [];
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart || this.stopped || this.consumer !== consumer) return;
       this.logger?.warn({ err: payload.error, group: options.groupId }, 'kafka consumer crashed; joining the group again');
       this.restart(consumer);
     });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      if (this.consumer === consumer) this.assigned = payload.memberAssignment[options.topic] ?? [];
+    });
+    this.watchTimer ??= setInterval(() => void this.watch(), this.stall.everyMs);
     try {
       await consumer.connect();
       await consumer.subscribe({ topic: options.topic, fromBeginning: true });
@@ -440,6 +518,7 @@ class KafkaMember implements Consumer {
           // error to kafkajs would restart the whole consumer.
           for (;;) {
             if (!isRunning() || isStale()) return;
+            this.handling++;
             try {
               await options.handle({ topic: batch.topic, partition: batch.partition, records });
               break;
@@ -448,6 +527,8 @@ class KafkaMember implements Consumer {
               await new Promise((resolve) => setTimeout(resolve, backoff));
               backoff = Math.min(backoff * 2, 2000);
               await heartbeat();
+            } finally {
+              this.handling--;
             }
           }
           const last = batch.lastOffset();
@@ -457,18 +538,18 @@ class KafkaMember implements Consumer {
           // group took away meanwhile (stale: a rebalance seeked the partition) is left uncommitted.
           if (isStale()) return;
           // Invariant 3: the commit follows the successful write, never precedes it.
-          let timer: NodeJS.Timeout | undefined;
           try {
             // kafkajs retries a commit without end; bounded here, see below.
             const next = (BigInt(last) + 1n).toString();
-            await Promise.race([
+            await within(
               isRunning()
                 ? consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
                 : // Stopping: consumer.commitOffsets skips a consumer that is no longer running, so
                   // the commit goes to the group directly (this member is in it until it leaves).
                   commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] }),
-              new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`offset commit not acknowledged within ${COMMIT_TIMEOUT_MS} ms`)), COMMIT_TIMEOUT_MS))),
-            ]);
+              COMMIT_TIMEOUT_MS,
+              'offset commit',
+            );
           } catch (err) {
             // The group's coordinator moved (its broker died) or forgot this member: kafkajs keeps
             // asking the old coordinator (NOT_COORDINATOR) for as long as this consumer lives, and
@@ -477,8 +558,6 @@ class KafkaMember implements Consumer {
             this.logger?.warn({ err, partition: batch.partition, group: options.groupId }, 'offset commit failed; joining the group again with a fresh consumer');
             this.restart(consumer);
             return;
-          } finally {
-            clearTimeout(timer);
           }
           this.restartFailures = 0;
           this.lagByPartition.set(batch.partition, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
@@ -496,25 +575,80 @@ class KafkaMember implements Consumer {
   /** Replaces a crashed consumer, retrying with back-off until it runs again or the member stops. */
   private restart(crashed: KafkaConsumer): void {
     if (this.restarting) return;
+    const group = this.options.groupId;
     this.restarting = (async () => {
-      await crashed.disconnect().catch(() => undefined);
+      // kafkajs's disconnect can wait forever (on a commit it keeps retrying against a coordinator
+      // that moved in a rolling restart): the group would then consume nothing for good. The old
+      // consumer is left behind; the group forgets it after the session timeout.
+      await within(crashed.disconnect(), DISCONNECT_MS, 'the replaced kafka consumer disconnecting').catch((err: unknown) => this.logger?.warn({ err, group }, 'kafka consumer did not disconnect; starting a fresh one anyway'));
       this.lagByPartition.clear();
       while (!this.stopped) {
         const delay = Math.min(200 * 2 ** this.restartFailures, 5000);
         await new Promise((resolve) => setTimeout(resolve, delay));
         if (this.stopped) break;
         try {
-          await this.start();
-          this.logger?.info({ group: this.options.groupId }, 'kafka consumer running again');
+          await within(this.start(), START_MS, 'a fresh kafka consumer joining the group');
+          this.logger?.info({ group }, 'kafka consumer running again');
           break;
         } catch (err) {
+          // A start that timed out may still be joining: that consumer goes too, so a member
+          // never has two in the group.
+          const late = this.consumer;
+          this.consumer = null;
+          if (late) void within(late.disconnect(), DISCONNECT_MS, 'a timed-out kafka consumer disconnecting').catch(() => undefined);
           this.restartFailures++;
-          this.logger?.warn({ err, group: this.options.groupId, attempt: this.restartFailures }, 'kafka consumer restart failed; retrying');
+          this.logger?.warn({ err, group, attempt: this.restartFailures }, 'kafka consumer restart failed; retrying');
         }
       }
     })().finally(() => {
       this.restarting = null;
     });
+  }
+
+  /**
+   * Every few seconds: do the assigned partitions lag behind the log's end with no batch in hand
+   * and no commit moving? Past the stall time the consumer is replaced (see STALL_MS). The same
+   * look keeps lag() true for a consumer that stopped handling batches, whose last batch said
+   * nothing about what came after it.
+   */
+  private async watch(): Promise<void> {
+    const consumer = this.consumer;
+    if (this.watching || this.stopped || this.restarting || !consumer || this.assigned.length === 0) return;
+    if (this.handling > 0) {
+      this.stallClock.reset();
+      return;
+    }
+    this.watching = true;
+    try {
+      this.admin ??= this.openAdmin();
+      await this.admin.connect();
+      const { groupId, topic } = this.options;
+      const [committed, ends] = await Promise.all([this.admin.fetchOffsets({ groupId, topics: [topic] }), this.admin.fetchTopicOffsets(topic)]);
+      const commits = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+      const marks: PartitionMark[] = [];
+      for (const partition of this.assigned) {
+        const end = ends.find((e) => e.partition === partition);
+        if (!end) continue;
+        const at = commits.get(partition) ?? -1n;
+        // Nothing committed yet: the group starts from the beginning of what the log keeps.
+        marks.push({ partition, committed: at < 0n ? BigInt(end.low) : at, end: BigInt(end.high) });
+      }
+      if (this.consumer !== consumer || this.handling > 0) return;
+      for (const m of marks) this.lagByPartition.set(m.partition, Number(m.end - m.committed));
+      const stalledMs = this.stallClock.observe(marks, Date.now());
+      if (stalledMs >= this.stall.afterMs) {
+        this.logger?.warn({ group: groupId, partitions: this.assigned, stalledMs }, 'kafka consumer made no progress on partitions that lag; replacing it');
+        this.stallClock.reset();
+        this.restart(consumer);
+      }
+    } catch {
+      // Brokers away: the consumer's own retries and restarts handle that; look again later.
+      const admin = this.admin;
+      this.admin = null;
+      await admin?.disconnect().catch(() => undefined);
+    } finally {
+      this.watching = false;
+    }
   }
 
   async lag(): Promise<number> {
@@ -532,10 +666,11 @@ class KafkaMember implements Consumer {
     if (this.stopped) return;
     this.stopped = true;
     // A restart may be retrying against a broker that is still away: do not wait on it for long.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.restarting, new Promise((resolve) => (timer = setTimeout(resolve, 5000)))]);
-    clearTimeout(timer);
-    await this.consumer?.disconnect().catch(() => undefined);
+    if (this.restarting) await within(this.restarting, 5000, 'a kafka consumer restart').catch(() => undefined);
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    // Bounded for the same reason as in restart(): a stop must end.
+    if (this.consumer) await within(this.consumer.disconnect(), DISCONNECT_MS, 'a kafka consumer leaving the group').catch((err: unknown) => this.logger?.warn({ err, group: this.options.groupId }, 'kafka consumer did not leave the group in time'));
+    await this.admin?.disconnect().catch(() => undefined);
     this.onStop();
   }
 }
