@@ -8,7 +8,7 @@
  * message and the Redis commands per message (INFO commandstats); then the same over an Apache
  * Kafka broker as the bus, the broker's JVM counted beside the server.
  * Knobs: LOW_N (1000), LOW_RATE (200), LOW_ENV (JSON of extra server environment); `--profile`
- * runs the server under `node --cpu-prof` and prints its top functions and areas at the end.
+ * (the in-memory run) or `--profile-kafka` (the run over a broker) runs that server under `node --cpu-prof` and prints its top functions and areas at the end.
  */
 import { Redis } from 'ioredis';
 import { decodeCursor } from '@danmaku/protocol';
@@ -37,7 +37,9 @@ const env = {
   PORT: '0',
   ...extraEnv,
 };
-const profiling = process.argv.includes('--profile') ? profileDir('send-low') : null;
+// `--profile` profiles the in-memory run, `--profile-kafka` the run over a broker.
+const profileKafka = process.argv.includes('--profile-kafka');
+const profiling = process.argv.includes('--profile') || profileKafka ? profileDir('send-low') : null;
 let spawnedAt = Date.now();
 let measuredFrom = spawnedAt;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -151,12 +153,13 @@ try {
   const echoUs = await paced(`${hello.url}/echo`, hello.pid);
   const echoRedisUs = await paced(`${hello.url}/echo-redis`, hello.pid);
   await hello.stop();
-  const inMemory = await measure(env, {}, profiling?.flags ?? []);
-  profiledPid = inMemory.pid;
+  const inMemory = await measure(env, {}, profileKafka ? [] : (profiling?.flags ?? []));
+  if (!profileKafka) profiledPid = inMemory.pid;
   // The same server with an Apache Kafka broker as its bus, the pipeline as the split roles run it:
   // the broker's JVM is server CPU too.
   kafka = await startKafka();
-  const overKafka = await measure({ ...env, KAFKA_BROKERS: kafka.brokers.join(',') }, { kafka: kafka.pid }, []);
+  const overKafka = await measure({ ...env, KAFKA_BROKERS: kafka.brokers.join(',') }, { kafka: kafka.pid }, profileKafka ? (profiling?.flags ?? []) : []);
+  if (profileKafka) profiledPid = overKafka.pid;
   const { pid: _pid, extraUsPerMessage: _none, ...rest } = inMemory;
   const summary = {
     messages: N,

@@ -318,6 +318,8 @@ interface FaultRow {
   /** Acked messages a reader never saw without being told of a gap (summed over readers). */
   missing: number;
   missingBy?: Record<string, number>;
+  /** Acked messages the archive (MySQL, what replay reads) still lacked 90 s after the sends stopped. */
+  notArchived: number;
   recoveryMs: number;
   /** Readers that were told of a gap (skipped, or a reconnect without resume). */
   gaps: string[];
@@ -471,6 +473,7 @@ async function observeFault(name: string, checker: Checker, inject: (checker: Ch
     reordered,
     missing: checker.missing(),
     ...(checker.missing() ? { missingBy: checker.missingBy() } : {}),
+    notArchived,
     recoveryMs: recoveredAt - injectedAt,
     gaps: [...checker.readers].filter(([, r]) => r.gap).map(([n]) => n),
     ...(notes ? { note: notes } : {}),
@@ -728,6 +731,7 @@ export function faultSuite(group: string, names: string[]): void {
       assert.equal(row.duplicated, 0, 'duplicated');
       assert.equal(row.reordered, 0, 'reordered');
       assert.equal(row.missing, 0, `missed by a reader not told of a gap (${row.note ?? ''})`);
+      assert.equal(row.notArchived, 0, 'acknowledged but not archived 90 s after the sends stopped: replay would lack them');
       assert.ok(row.recoveryMs > 0 && row.recoveryMs < 180_000, 'recovered');
     });
   }
