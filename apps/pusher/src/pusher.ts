@@ -16,6 +16,13 @@ export type PushMode = 'notify' | 'broadcast';
 
 const pushes = counter<'mode'>({ name: 'danmaku_pusher_pushes_total', help: 'Room advances pushed to connectors, by mode', labelNames: ['mode'] });
 const published = counter<'kind'>({ name: 'danmaku_pusher_published_total', help: 'Node channel publishes, by kind', labelNames: ['kind'] });
+const broadcastSources = counter<'source'>({
+  name: 'danmaku_pusher_broadcast_sources_total',
+  help: 'Big-room broadcasts, by where their messages came from: the advance itself (carried) or a read of the store',
+  labelNames: ['source'],
+});
+const carriedBroadcasts = broadcastSources.labels('carried');
+const readBroadcasts = broadcastSources.labels('store');
 const switches = counter<'to'>({ name: 'danmaku_pusher_mode_switches_total', help: 'Rooms switching push mode', labelNames: ['to'] });
 const roomsByMode = gauge<'mode'>({ name: 'danmaku_pusher_rooms', help: 'Rooms seen in the last minutes, by push mode', labelNames: ['mode'] });
 const errors = counter({ name: 'danmaku_pusher_errors_total', help: 'Pushes that failed (connectors catch up on their timer)' });
@@ -230,7 +237,7 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
   };
 
   /** One read per advance burst of a stream, whatever the number of nodes; single flight. */
-  const broadcastStream = async (roomId: string, type: MessageType, seq: number, nodes: string[]): Promise<void> => {
+  const broadcastStream = async (roomId: string, type: MessageType, seq: number, nodes: string[], carried?: readonly string[]): Promise<void> => {
     const key = `${roomId}:${type}`;
     let state = streams.get(key);
     if (!state) {
@@ -243,6 +250,17 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
       state.again = true;
       return;
     }
+    // The advance carries exactly what follows what was broadcast last: sent as it is, with no
+    // read and no wait. Each read is a Redis round trip, and at a few messages a second per room
+    // (most big rooms) nearly every advance comes this way.
+    if (carried && carried.length > 0 && state.lastSeq !== null && state.lastSeq === seq - carried.length) {
+      state.lastSeq = seq;
+      carriedBroadcasts.inc();
+      const payload = broadcastPayload(roomId, type, carried);
+      await signals.publishMany(state.nodes.map((nodeId) => [nodeChannel(nodeId), payload] as const));
+      published.inc({ kind: 'broadcast' }, state.nodes.length);
+      return;
+    }
     state.reading = true;
     try {
       // Advances a few ms apart (one per processor batch) share one read and one payload.
@@ -252,6 +270,7 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
         const from = state.lastSeq ?? Math.max(0, state.target - FIRST_BROADCAST_WINDOW);
         if (from >= state.target) break;
         const result = await store.readSince(roomId, type, from, BROADCAST_READ_LIMIT);
+        readBroadcasts.inc();
         if (result.messages.length > 0) {
           const payload = broadcastPayload(roomId, type, result.messages);
           await signals.publishMany(state.nodes.map((nodeId) => [nodeChannel(nodeId), payload] as const));
@@ -300,7 +319,7 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
           else notifies.set(nodeId, [roomId]);
         }
       } else {
-        for (const e of advanced) work.push(broadcastStream(roomId, e.type, e.seq, [...nodes.keys()]));
+        for (const e of advanced) work.push(broadcastStream(roomId, e.type, e.seq, [...nodes.keys()], e.messages));
       }
     }
     if (notifies.size > 0) {

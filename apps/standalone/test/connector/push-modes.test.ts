@@ -86,6 +86,10 @@ describe('push modes', () => {
     late.forEach((c, i) => assertExactlyOnceInOrder(c, [...phase1, ...phase2], `late client ${i}`));
     assert.equal(await metric('danmaku_pusher_mode_switches_total', { to: 'broadcast' }), 1);
     assert.ok((await metric('danmaku_pusher_pushes_total', { mode: 'broadcast' })) > 0, 'pushed by broadcast');
+    // Sends one at a time: the first broadcast reads the store, the next ones go out as the
+    // advances carried them, with no read.
+    assert.ok((await metric('danmaku_pusher_broadcast_sources_total', { source: 'store' })) > 0, 'the first broadcast read the store');
+    assert.ok((await metric('danmaku_pusher_broadcast_sources_total', { source: 'carried' })) > 0, 'later broadcasts sent what the advances carried');
     // The per-mode room gauge is recomputed every second.
     await waitFor('the room counted as broadcast', async () => (await metric('danmaku_pusher_rooms', { mode: 'broadcast' })) === 1, 3000);
     // Both connectors took the payload rather than pulling.
