@@ -1,5 +1,5 @@
 import { loadConfig, refuseUnsafeStart } from '@danmaku/config';
-import { createLogger, stopOnSignals } from '@danmaku/observability';
+import { createLogger, stopOnSignals, watchEventLoop } from '@danmaku/observability';
 import { startStandalone } from './standalone.js';
 
 const config = loadConfig();
@@ -23,3 +23,4 @@ Danmaku is running (standalone, in-memory bus) on ${system.url}
 Ctrl-C stops it.
 `);
 stopOnSignals(logger, () => system.stop());
+watchEventLoop(config.loopStallMs);

@@ -155,6 +155,12 @@ export const SETTINGS = {
   likesFlushMs: { env: 'DANMAKU_LIKES_FLUSH_MS', default: '1000', doc: 'How often a front flushes its aggregated like counts to Redis.', parse: positiveInt },
   // Long connections: router, connector, pusher
   roomDeliveryBudget: { env: 'DANMAKU_ROOM_DELIVERY_BUDGET', default: '500000', doc: 'Deliveries per second (messages x sockets) one connector spends on one room; a room that wants more has its comments sampled by that connector (by seq, gifts and system notices whole, packets say skipped) until it wants under 70 % of it again. 0 = no budget. The bigRoomSampleRatio switch, when set, overrides it.', parse: wholeNumber },
+  loopStallMs: {
+    env: 'DANMAKU_LOOP_STALL_MS',
+    default: '30000',
+    doc: 'A process whose event loop has not turned for this long writes why to stderr and kills itself, so its supervisor starts it again (a stuck loop answers nothing and never exits by itself); 0 = off.',
+    parse: wholeNumber,
+  },
   drainMs: { env: 'DANMAKU_DRAIN_MS', default: '30000', doc: 'On SIGTERM a role answers /readyz 503 at once, and a connector closes its connections spread evenly over this many ms (socket.io clients are told to move first), then exits; a front refuses new sends (503 draining) and answers those in flight, consumers commit and leave their group. SIGINT stops at once.', parse: wholeNumber },
   routerPort: { env: 'ROUTER_PORT', default: '8090', doc: 'Port of the router (GET /v1/route) when it runs on its own.', parse: port },
   connectorPort: { env: 'CONNECTOR_PORT', default: '8091', doc: 'Port of a connector (socket.io, /metrics) when it runs on its own.', parse: port },

@@ -98,3 +98,4 @@ export function stopOnSignals(logger: Logger, stop: () => Promise<void>, options
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 }
+export { watchEventLoop } from './loop-watchdog.js';

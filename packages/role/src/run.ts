@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig, unsafeStartReason, type Config } from '@danmaku/config';
 import { startDraining } from '@danmaku/http';
-import { createLogger, stopOnSignals, type Logger } from '@danmaku/observability';
+import { createLogger, stopOnSignals, watchEventLoop, type Logger } from '@danmaku/observability';
 import type { Role, RunningRole } from './role.js';
 
 /** What the roles of one process share; the runner closes it after every role stopped. */
@@ -88,6 +88,7 @@ export async function runMain<P extends ProcessResources>(role: AnyRole<NoInfer<
     process.exit(1);
   }
   stopOnSignals(logger, () => running.stop(), { drain: () => running.drain(), drainMs: config.drainMs });
+  watchEventLoop(config.loopStallMs);
   await running.ready;
   return running;
 }
