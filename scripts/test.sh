@@ -48,8 +48,9 @@ echo "== build"
 bash scripts/build.sh
 echo "== tests"
 # No --test-force-exit: every test closes what it opened, so a file that does not end by itself
-# (a socket, timer or child left open) shows up as a hang instead of being hidden.
-node --conditions=source --import tsx --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=300000 "$@" "${files[@]}"
+# (a socket, timer or child left open) fails by name instead of being hidden (hang-guard.mjs).
+# The whole phase is bounded too (TESTS_LIMIT_S, 45 min; it takes about 10), should a hook hang.
+timeout -s TERM -k 30 "${TESTS_LIMIT_S:-2700}" node --conditions=source --import tsx --import ./scripts/test/hang-guard.mjs --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=300000 "$@" "${files[@]}"
 
 # The system suites last, one file at a time and alone on the machine: each runs a whole
 # topology (start:split or start:cluster as a user starts them, or the fault suite's eleven role
@@ -64,7 +65,7 @@ if [ -z "${TEST_FILES:-}" ] && [ "${TEST_FAULTS:-1}" != "0" ]; then
   failed=()
   for suite in "${faults[@]}"; do
     rc=0
-    timeout -s TERM -k 30 "${SUITE_LIMIT_S:-900}" node --conditions=source --import tsx --test --test-timeout=600000 "$@" "$suite" || rc=$?
+    timeout -s TERM -k 30 "${SUITE_LIMIT_S:-900}" node --conditions=source --import tsx --import ./scripts/test/hang-guard.mjs --test --test-timeout=600000 "$@" "$suite" || rc=$?
     if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then echo "✖ $suite still running after ${SUITE_LIMIT_S:-900} s: stopped" >&2; fi
     [ "$rc" = 0 ] || failed+=("$suite")
   done

@@ -196,8 +196,11 @@ for (const engine of [memoryEngine(), kafkaEngine()]) {
       const second = await engine.open();
       const seen = recorder();
       await consume(second, { topic, groupId: group('g'), handle: seen.handle });
-      await waitFor('the next member to get every record', () => seen.values.length >= 8, SETTLE_MS);
-      assert.deepEqual([...seen.values].sort(), records(8, 'x').map((r) => r.value).sort());
+      await waitFor('the next member to get every record', () => new Set(seen.values).size >= 8, SETTLE_MS);
+      // At least once: should the group rebalance again while the first member is still leaving,
+      // a batch the next member handled but had not committed yet comes to it again (consumers
+      // drop such repeats by message id). What must hold is that nothing is lost.
+      assert.deepEqual([...new Set(seen.values)].sort(), records(8, 'x').map((r) => r.value).sort());
     });
 
     it('two groups each see every record', async () => {

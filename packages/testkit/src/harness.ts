@@ -104,9 +104,15 @@ export function spawnTs(entry: string, env: NodeJS.ProcessEnv = {}, args: string
     // A loaded 2-core machine can take many seconds to start a role (a fixture also compiles its TypeScript).
     waitForOutput: (pattern, timeoutMs = 60_000) =>
       waitFor(`${entry} to print ${pattern}`, () => {
-        if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode}:\n${text}`);
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${entry} exited with ${child.exitCode ?? child.signalCode}:\n${text}`);
         return pattern.test(text);
-      }, timeoutMs).then(() => undefined),
+      }, timeoutMs).then(
+        () => undefined,
+        (err: unknown) => {
+          // What it printed is what says why it did not get there.
+          throw new Error(`${(err as Error).message}\n${entry} printed (last 3,000 characters): ${text.slice(-3000) || '(nothing)'}`);
+        },
+      ),
     kill: async (signal = 'SIGTERM') => {
       if (child.exitCode === null) child.kill(signal);
       return exited;

@@ -51,8 +51,10 @@ describe('connector: the collection after a crowd', () => {
   });
   after(async () => {
     for (const c of clients) c.close();
-    await connector.kill('SIGKILL');
-    await system.stop();
+    // Either is unset when its start failed (before threw): the rest must still close.
+    const started: { connector?: Spawned; system?: Standalone } = { connector, system };
+    await started.connector?.kill('SIGKILL');
+    await started.system?.stop();
   });
 
   /**
