@@ -345,7 +345,8 @@ async function startSystem(system: System, into: Started): Promise<void> {
     const connector = spawnTs('apps/connector/src/main.ts', connectorEnv, [], connectorFlags);
     procs.push(connector);
     // Several processes: the primary's line, once every worker serves.
-    await connector.waitForOutput(CONNECTOR_WORKERS > 1 ? /connector primary of \d+ workers listening on \S+/ : /connector \S+ listening on \S+/, 60_000);
+    // Many workers start on few cores: a few seconds each, on top of the primary's.
+    await connector.waitForOutput(CONNECTOR_WORKERS > 1 ? /connector primary of \d+ workers listening on \S+/ : /connector \S+ listening on \S+/, 60_000 + CONNECTOR_WORKERS * 5000);
     pids.connector = connector.child.pid as number;
     // Its workers' CPU counts as the connector's too.
     for (const [i, pid] of processTree(pids.connector).slice(1).entries()) pids[`connector-worker-${i + 1}`] = pid;

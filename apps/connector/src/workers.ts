@@ -196,6 +196,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
 
   const fork = (): void => {
     const worker = cluster.fork({ [PRIMARY_URL_ENV]: url });
+    // A send to a worker that just died fails on its channel: its exit says so, the primary goes on.
+    worker.on('error', (err) => logger.warn({ err, pid: worker.process.pid }, 'connector worker channel error'));
     seats.set(worker.id, { worker, nodeId: null, asker: new Asker((m) => worker.send(m)) });
   };
 

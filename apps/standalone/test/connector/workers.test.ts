@@ -20,10 +20,13 @@ import { sendComments } from '../../../connector/test/helpers.js';
 const BILI = 12;
 const POLLING_FIRST = 6;
 const WEBSOCKET_ONLY = 6;
+/** Every request a long-polling client sends (its POSTs carry bodies) goes through the primary to its worker. */
+const POLLING_ONLY = 2;
+const SOCKET_IO = POLLING_FIRST + WEBSOCKET_ONLY + POLLING_ONLY;
 const DRAIN_MS = 1500;
 
 interface Viewer {
-  kind: 'bili' | 'polling-first' | 'websocket';
+  kind: 'bili' | 'polling-first' | 'websocket' | 'polling';
   /** Comment contents in the order they arrived. */
   got: string[];
   /** Bilibili: false once its connection closed (the protocol has no reconnect of its own). */
@@ -87,8 +90,8 @@ describe('a connector of two worker processes', () => {
     return viewer;
   };
   /** A socket.io viewer that joins the room on every connect (so it rejoins after a reconnect), like the SDK. */
-  const socketViewer = (kind: 'polling-first' | 'websocket'): { viewer: Viewer; socket: Socket; transports: string[] } => {
-    const socket = io(url, { ...(kind === 'websocket' ? { transports: ['websocket'] } : {}), reconnectionDelay: 100, reconnectionDelayMax: 500 });
+  const socketViewer = (kind: 'polling-first' | 'websocket' | 'polling'): { viewer: Viewer; socket: Socket; transports: string[] } => {
+    const socket = io(url, { ...(kind === 'polling-first' ? {} : { transports: [kind] }), reconnectionDelay: 100, reconnectionDelayMax: 500 });
     const viewer: Viewer = { kind, got: [], open: true, close: () => socket.close() };
     const transports: string[] = [];
     // Each engine.io connection: the transport it opened on, then the one it upgraded to.
@@ -122,20 +125,22 @@ describe('a connector of two worker processes', () => {
     const bili = Array.from({ length: BILI }, biliViewer);
     const polling = Array.from({ length: POLLING_FIRST }, () => socketViewer('polling-first'));
     const websocket = Array.from({ length: WEBSOCKET_ONLY }, () => socketViewer('websocket'));
+    const pollingOnly = Array.from({ length: POLLING_ONLY }, () => socketViewer('polling'));
     // Every viewer counted in the room, on both nodes (each worker is a connector node of its own).
-    await waitFor('every viewer in the room', async () => Object.values(await perNode()).reduce((a, b) => a + b, 0) === BILI + POLLING_FIRST + WEBSOCKET_ONLY, 20_000, 100);
+    await waitFor('every viewer in the room', async () => Object.values(await perNode()).reduce((a, b) => a + b, 0) === BILI + SOCKET_IO, 20_000, 100);
     const nodes = await perNode();
     assert.equal(Object.keys(nodes).length, 2, `both workers hold viewers: ${JSON.stringify(nodes)}`);
     assert.ok(Object.values(nodes).every((n) => n > 0), JSON.stringify(nodes));
     await waitFor('the polling-first clients upgraded', () => polling.every((p) => p.transports.join(',') === 'polling,websocket'), 20_000);
     assert.ok(websocket.every((w) => w.transports.join(',') === 'websocket'));
+    assert.ok(pollingOnly.every((p) => p.transports.join(',') === 'polling'));
 
     await everyoneGets('to all');
-    assert.equal(bili.length + polling.length + websocket.length, viewers.length);
+    assert.equal(bili.length + polling.length + websocket.length + pollingOnly.length, viewers.length);
 
     // Sums over both workers, as the pushers see them.
     assert.equal(await metric('danmaku_connector_sessions', 'transport="bilibili"'), BILI);
-    assert.equal(await metric('danmaku_connector_sessions', 'transport="socket.io"'), POLLING_FIRST + WEBSOCKET_ONLY);
+    assert.equal(await metric('danmaku_connector_sessions', 'transport="socket.io"'), SOCKET_IO);
     const ready = await fetch(`${url}/readyz`);
     assert.equal(ready.status, 200, await ready.clone().text());
     assert.equal(((await ready.json()) as { checks: Record<string, boolean> }).checks.workers, true);
@@ -150,7 +155,7 @@ describe('a connector of two worker processes', () => {
     assert.ok(![victim, survivor].includes(replacement));
     await waitFor('/readyz 200 again', async () => (await fetch(`${url}/readyz`)).status === 200, 20_000, 100);
     // The socket.io clients of the dead worker are back in the room, on whichever worker took them.
-    await waitFor('every socket.io viewer back in the room', async () => (await metric('danmaku_connector_sessions', 'transport="socket.io"')) === POLLING_FIRST + WEBSOCKET_ONLY, 20_000, 100);
+    await waitFor('every socket.io viewer back in the room', async () => (await metric('danmaku_connector_sessions', 'transport="socket.io"')) === SOCKET_IO, 20_000, 100);
     // The Bilibili protocol has no reconnect of its own: those on the dead worker closed, the rest
     // stay on the survivor and still get comments.
     await waitFor('the Bilibili sessions of the dead worker gone', async () => (await metric('danmaku_connector_sessions', 'transport="bilibili"')) === viewers.filter((v) => v.kind === 'bili' && v.open).length, 20_000, 100);
@@ -170,6 +175,8 @@ describe('a connector of two worker processes', () => {
     await waitFor('503 draining', async () => (await fetch(`${url}/readyz`).catch(() => null))?.status === 503, 5000, 20);
     assert.equal(await exited, 0);
     assert.deepEqual(moved, ['draining']);
+    // The Bilibili connections the drain closed (the protocol has no move: its clients reconnect by themselves).
+    await waitFor('every Bilibili connection closed', () => viewers.every((v) => v.kind !== 'bili' || !v.open), 5000);
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), `worker ${pid} exited`);
   });
 });
