@@ -17,7 +17,7 @@ function configuredWorkers(): number {
 }
 
 if (cluster.isWorker) {
-  // First: connections the primary hands over while the role starts wait for it.
+  // Connections the primary hands over while the role starts wait for it (held.ts, preloaded).
   const seat = joinPrimary();
   await runMain(connectorRoleIn(seat), openProcessShared);
 } else {

@@ -18,17 +18,23 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { availableParallelism } from 'node:os';
-import type { SendHandle } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { setupMaster, setupWorker } from '@socket.io/sticky';
 import type { Config } from '@danmaku/config';
 import { isDraining } from '@danmaku/http';
 import { processMetrics, sumMetrics, useMetricsSource, type Logger, type ProcessMetrics } from '@danmaku/observability';
+import { releaseHeld } from './held.js';
 import type { ConnectorServer } from './socketio.js';
 
 /** How a worker learns where the primary listens (cluster.fork's environment). */
 const PRIMARY_URL_ENV = 'DANMAKU_CONNECTOR_PRIMARY_URL';
-/** A question between the primary and a worker that gets no answer within this counts as "no". */
-const ASK_TIMEOUT_MS = 5000;
+type Question = 'ready' | 'metrics';
+/**
+ * A question between the primary and a worker that gets no answer within this counts as "no":
+ * readiness soon (probes time out at a second or two), metrics later (a worker busy taking a
+ * crowd answers late, and a sum without it would be wrong).
+ */
+const ASK_TIMEOUT_MS: Record<Question, number> = { ready: 1500, metrics: 10_000 };
 /** A replacement that dies before it serves waits this long (doubled each time, at most a minute) before the next. */
 const RESTART_BACKOFF_MS = 1000;
 
@@ -37,8 +43,7 @@ export function workerCount(setting: Config['connectorWorkers']): number {
   return setting === 'auto' ? availableParallelism() : setting;
 }
 
-type Question = 'ready' | 'metrics';
-/** Messages of this module on the cluster's IPC channel (sticky's and prom-client's have their own types). */
+/** Messages of this module on the cluster's IPC channel (sticky's have types of their own). */
 type Envelope =
   | { t: 'danmaku:up'; nodeId: string }
   | { t: 'danmaku:ask'; id: number; what: Question }
@@ -51,34 +56,36 @@ function isEnvelope(message: unknown): message is Envelope {
 /** Questions sent over one IPC channel, answered by id; unanswered ones resolve as `fallback` after ASK_TIMEOUT_MS. */
 class Asker {
   private next = 0;
-  private readonly pending = new Map<number, (answer: Envelope & { t: 'danmaku:answer' }) => void>();
+  /** Each question's ending: with the answer, or null (no answer: its fallback). */
+  private readonly pending = new Map<number, (answer: (Envelope & { t: 'danmaku:answer' }) | null) => void>();
 
   constructor(private readonly send: (message: Envelope) => boolean) {}
 
   ask<T>(what: Question, read: (answer: Envelope & { t: 'danmaku:answer' }) => T, fallback: T): Promise<T> {
     const id = this.next++;
     return new Promise<T>((resolve) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        resolve(fallback);
-      }, ASK_TIMEOUT_MS);
-      this.pending.set(id, (answer) => {
+      const end = (answer: (Envelope & { t: 'danmaku:answer' }) | null): void => {
         clearTimeout(timer);
         this.pending.delete(id);
-        resolve(read(answer));
-      });
+        resolve(answer ? read(answer) : fallback);
+      };
+      const timer = setTimeout(() => end(null), ASK_TIMEOUT_MS[what]);
+      this.pending.set(id, end);
       try {
-        if (!this.send({ t: 'danmaku:ask', id, what })) throw new Error('channel closed');
+        if (!this.send({ t: 'danmaku:ask', id, what })) end(null);
       } catch {
-        clearTimeout(timer);
-        this.pending.delete(id);
-        resolve(fallback);
+        end(null);
       }
     });
   }
 
   answered(answer: Envelope & { t: 'danmaku:answer' }): void {
     this.pending.get(answer.id)?.(answer);
+  }
+
+  /** The other side is gone: every open question ends with its fallback now. */
+  abandon(): void {
+    for (const end of [...this.pending.values()]) end(null);
   }
 }
 
@@ -99,18 +106,12 @@ export interface WorkerSeat {
 }
 
 /**
- * Called first thing in a worker: connections the primary hands over before the role has its
- * socket.io server are held, and served once it has (sticky listens only from then on).
+ * A worker's link to its primary. Connections the primary handed over before the role has its
+ * socket.io server were held (held.ts) and are served once it has.
  */
 export function joinPrimary(): WorkerSeat {
   const url = process.env[PRIMARY_URL_ENV];
   if (!cluster.isWorker || !url) throw new Error(`a connector worker is forked by its primary (${PRIMARY_URL_ENV} unset)`);
-  const early: [unknown, SendHandle][] = [];
-  const hold = (message: unknown, handle: SendHandle): void => {
-    const type = (message as { type?: unknown } | null)?.type;
-    if (typeof type === 'string' && type.startsWith('sticky:')) early.push([message, handle]);
-  };
-  process.on('message', hold);
   const send = (message: Envelope): boolean => process.send?.(message) ?? false;
   const asker = new Asker(send);
   let checks: Record<string, () => Promise<boolean> | boolean> = {};
@@ -139,8 +140,7 @@ export function joinPrimary(): WorkerSeat {
     serve({ io, nodeId, checks: own }) {
       checks = own;
       setupWorker(io);
-      process.off('message', hold);
-      for (const [message, handle] of early.splice(0)) process.emit('message', message, handle);
+      for (const [message, handle] of releaseHeld()) process.emit('message', message, handle);
       send({ t: 'danmaku:up', nodeId });
     },
   };
@@ -169,8 +169,11 @@ export interface PrimaryOptions {
  */
 export async function runPrimary(options: PrimaryOptions): Promise<void> {
   const { config, logger, workers: count } = options;
+  // held.ts goes first in every worker (require loads an ES module synchronously, before any IPC
+  // message is read; the worker's own import of it later gets the same instance).
+  const held = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './held.ts' : './held.js', import.meta.url));
   // sticky sends the bytes it read off a connection as a Buffer: the advanced serialization keeps them bytes.
-  cluster.setupPrimary({ serialization: 'advanced' });
+  cluster.setupPrimary({ serialization: 'advanced', execArgv: [...process.execArgv, '--require', held] });
   const server: HttpServer = createServer();
   // Round robin: "least-connection" counts socket.io sessions only, so it would put every Bilibili
   // WebSocket on one worker.
@@ -237,6 +240,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   cluster.on('exit', (worker, code, signal) => {
     const seat = seats.get(worker.id);
     seats.delete(worker.id);
+    seat?.asker.abandon();
     if (stopping || !seat) return;
     if (!started) {
       failStart(new Error(`a connector worker (pid ${worker.process.pid}) exited before the connector started (code ${code}, signal ${signal})`));

@@ -91,7 +91,9 @@ describe('a connector of two worker processes', () => {
   };
   /** A socket.io viewer that joins the room on every connect (so it rejoins after a reconnect), like the SDK. */
   const socketViewer = (kind: 'polling-first' | 'websocket' | 'polling'): { viewer: Viewer; socket: Socket; transports: string[] } => {
-    const socket = io(url, { ...(kind === 'polling-first' ? {} : { transports: [kind] }), reconnectionDelay: 100, reconnectionDelayMax: 500 });
+    // A handshake handed to a worker in the instant it dies waits for nothing: the client's own
+    // connect timeout (20 s by default) gives up on it and tries again.
+    const socket = io(url, { ...(kind === 'polling-first' ? {} : { transports: [kind] }), reconnectionDelay: 100, reconnectionDelayMax: 500, timeout: 3000 });
     const viewer: Viewer = { kind, got: [], open: true, close: () => socket.close() };
     const transports: string[] = [];
     // Each engine.io connection: the transport it opened on, then the one it upgraded to.
@@ -141,9 +143,25 @@ describe('a connector of two worker processes', () => {
     // Sums over both workers, as the pushers see them.
     assert.equal(await metric('danmaku_connector_sessions', 'transport="bilibili"'), BILI);
     assert.equal(await metric('danmaku_connector_sessions', 'transport="socket.io"'), SOCKET_IO);
+    // Two nodes in the registry, one connector to the clients: the route lists its address once.
+    const route = (await (await fetch(`${sys.url}/v1/route?uid=probe`)).json()) as { endpoints: string[]; bilibili: { ws: string[]; tcp: string[] } };
+    assert.deepEqual(route.endpoints, [url]);
+    assert.deepEqual(route.bilibili.tcp, [`127.0.0.1:${tcpPort}`]);
     const ready = await fetch(`${url}/readyz`);
     assert.equal(ready.status, 200, await ready.clone().text());
     assert.equal(((await ready.json()) as { checks: Record<string, boolean> }).checks.workers, true);
+  });
+
+  it('is not ready while one worker does not answer, and ready again once it does', async () => {
+    const [stopped] = workerPids() as [number];
+    process.kill(stopped, 'SIGSTOP');
+    try {
+      // A probe handed to the stopped worker waits for it: a short timeout, and the next goes to the other.
+      await waitFor('/readyz 503', async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(3000) }).catch(() => null))?.status === 503, 20_000, 20);
+    } finally {
+      process.kill(stopped, 'SIGCONT');
+    }
+    await waitFor('/readyz 200 again', async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(3000) }).catch(() => null))?.status === 200, 20_000, 50);
   });
 
   it('forks a killed worker again; its socket.io clients reconnect and get the next comment', async () => {
