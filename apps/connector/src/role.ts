@@ -33,6 +33,7 @@ export function connectorRoleIn(seat: WorkerSeat | null): Role<ConnectorSettings
     let server: HttpServer;
     let url: string;
     if (shared.front) {
+      if (settings.connectorWorkers !== 1) logger.warn('DANMAKU_CONNECTOR_WORKERS applies to a connector run on its own (apps/connector); beside a front it runs in this one process');
       server = shared.front.app.server;
       url = shared.front.url;
     } else {

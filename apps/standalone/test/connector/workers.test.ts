@@ -8,6 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { LiveTCP } from 'bilibili-live-ws';
 import { io, type Socket } from 'socket.io-client';
@@ -180,6 +181,28 @@ describe('a connector of two worker processes', () => {
     const biliLeft = viewers.filter((v) => v.kind === 'bili' && v.open).length;
     assert.ok(biliLeft > 0 && biliLeft < BILI, `Bilibili viewers left on the survivor: ${biliLeft} of ${BILI} (room by node before: ${JSON.stringify(nodesBefore)})`);
     await everyoneGets('after the kill', viewers.filter((v) => v.open));
+  });
+
+  it('a worker that cannot start stops the connector (exit 1, saying why)', async () => {
+    // The Bilibili TCP port is taken: every worker's listen fails, so the primary gives up.
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const failing = spawnTs('apps/connector/src/main.ts', {
+        LOG_LEVEL: 'warn',
+        CONNECTOR_PORT: '0',
+        KAFKA_BROKERS: '',
+        DANMAKU_CONNECTOR_WORKERS: '2',
+        DANMAKU_BILI_TCP_PORT: String((taken.address() as AddressInfo).port),
+        DANMAKU_CLUSTER: cluster,
+      });
+      const code = await waitFor('the connector to exit', () => failing.child.exitCode, 30_000, 50);
+      assert.equal(code, 1);
+      assert.match(failing.output(), /exited before the connector started/);
+      assert.match(failing.output(), /EADDRINUSE/);
+    } finally {
+      taken.close();
+    }
   });
 
   it('SIGTERM drains every worker (readyz 503, connections moved) and exits 0', async () => {
