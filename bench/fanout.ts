@@ -520,6 +520,8 @@ interface IdleResult {
   openFilesLimit: number;
   /** Established connections to the connector's port counted by `ss` after the hold. */
   ssEstablished?: number;
+  /** The same by connector process (pid): how evenly its workers took the crowd. */
+  ssByProcess?: Record<string, number>;
   /** One comment to the room holding every client, after the hold and the readings. */
   broadcast?: { heldSeconds: number; delivered: number; lost: number; duplicates: number; latencyMs: { p50: number; p99: number; max: number } };
   /** --heap: the same split after the snapshot's full collection, and the snapshot diff per connection. */
@@ -564,10 +566,19 @@ function kernelSockBytes(): number {
   return Number(/TCP:.* mem (\d+)/.exec(text)?.[1] ?? 0) * 4096;
 }
 
-/** Established TCP connections whose local port is `port`, counted by `ss` (outside the bench's own bookkeeping). */
-function ssEstablished(port: number): number {
-  const out = execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { maxBuffer: 512 * 1048576, encoding: 'utf8' });
-  return out.split('\n').filter((l) => l.trim()).length;
+/**
+ * Established TCP connections whose local port is `port`, counted by `ss` (outside the bench's own
+ * bookkeeping), and how many each process holds (a connector of several workers: its spread).
+ */
+function ssEstablished(port: number): { total: number; byPid: Record<string, number> } {
+  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( sport = :${port} )`], { maxBuffer: 512 * 1048576, encoding: 'utf8' });
+  const lines = out.split('\n').filter((l) => l.trim());
+  const byPid: Record<string, number> = {};
+  for (const line of lines) {
+    const pid = /pid=(\d+)/.exec(line)?.[1] ?? '?';
+    byPid[pid] = (byPid[pid] ?? 0) + 1;
+  }
+  return { total: lines.length, byPid };
 }
 
 /** The connector port the clients of `system` connect to. */
@@ -576,9 +587,10 @@ function clientPort(clientUrl: string): number {
 }
 
 /** The held crowd counted with `ss`, then one comment to the room: who got it, how fast. */
-async function countThenBroadcast(system: System, started: Started, workers: Spawned[], joined: number, holdS: number): Promise<Pick<IdleResult, 'ssEstablished' | 'broadcast'>> {
-  const established = ssEstablished(clientPort(started.clientUrl));
-  process.stdout.write(`  ${system}: ss counts ${established} established connections on the connector's port\n`);
+async function countThenBroadcast(system: System, started: Started, workers: Spawned[], joined: number, holdS: number): Promise<Pick<IdleResult, 'ssEstablished' | 'ssByProcess' | 'broadcast'>> {
+  const { total: established, byPid } = ssEstablished(clientPort(started.clientUrl));
+  const spread = Object.keys(byPid).length > 1 ? ` (by connector process: ${Object.values(byPid).sort((a, b) => b - a).join(', ')})` : '';
+  process.stdout.write(`  ${system}: ss counts ${established} established connections on the connector's port${spread}\n`);
   const accepted = await started.post(1);
   if (!accepted) throw new Error('the comment to the crowd was not accepted');
   await drainDeliveries(async () => (await Promise.all(workers.map((w) => progress(w)))).reduce((a, b) => a + b, 0), joined, { untilMs: Date.now() + 60_000, stallMs: 10_000 });
@@ -594,7 +606,7 @@ async function countThenBroadcast(system: System, started: Started, workers: Spa
     latencyMs: { p50: percentile(hist, delivered, 0.5), p99: percentile(hist, delivered, 0.99), max: Math.max(0, ...hist.keys()) },
   };
   process.stdout.write(`  ${system}: one comment to all: delivered ${delivered}, lost ${broadcast.lost}, p50 ${broadcast.latencyMs.p50} ms, p99 ${broadcast.latencyMs.p99} ms\n`);
-  return { ssEstablished: established, broadcast };
+  return { ssEstablished: established, ssByProcess: byPid, broadcast };
 }
 
 /** Idle connections on one transport of our connector: resident memory per connection. */
