@@ -2,7 +2,8 @@
  * A bench client process: COUNT clients in one room (ours and the Bilibili wires through the load
  * tool's client code, bench/lib/load/clients.ts). Records, per client, which seqs
  * arrived (exact duplicate and loss counts) and a latency histogram (ms, message ts -> received).
- * stdin `report MAXSEQ` prints `report {json}`; `exit` leaves.
+ * stdin `report MAXSEQ` prints `report {json}`; `count` prints `count JOINED FAILED STARTED`; `halt` stops
+ * opening clients (the connections bench's ramp hit a ceiling); `exit` leaves.
  *
  * KIND=ours: joins through the connector protocol (`join`, `messages` packets).
  * KIND=baseline: the plain server's `join` and one `message` event per message.
@@ -70,8 +71,14 @@ function take(client: Uint8Array, m: Msg, now: number): void {
   histogram[bucket] = (histogram[bucket] ?? 0) + 1;
 }
 
+/** Clients this worker opens: COUNT, or as many as it had started when told to `halt`. */
+let target = count;
+let reported = false;
 function settled(): void {
-  if (joined + failed === count) process.stdout.write(`joined ${joined} failed ${failed}\n`);
+  if (!reported && joined + failed === target) {
+    reported = true;
+    process.stdout.write(`joined ${joined} failed ${failed}\n`);
+  }
 }
 
 /** One client of the shared client code (bench/lib/load/clients.ts): joined once ready, failed if it ends first. */
@@ -131,17 +138,28 @@ function connect(i: number): void {
 }
 
 // Connect in small bursts: thousands of simultaneous handshakes would measure the accept queue.
+// At most PENDING handshakes in flight: a server (or a kernel) that falls behind slows the ramp
+// instead of piling up connects that time out.
 let next = 0;
 const BURST = Number(process.env.BURST ?? '50');
+const PENDING = Number(process.env.PENDING ?? '2000');
 const burst = setInterval(() => {
-  for (let k = 0; k < BURST && next < count; k++) connect(next++);
-  if (next >= count) clearInterval(burst);
+  for (let k = 0; k < BURST && next < target && next - joined - failed < PENDING; k++) connect(next++);
+  if (next >= target) clearInterval(burst);
 }, 20);
 
 createInterface({ input: process.stdin }).on('line', (line) => {
   const [cmd, arg] = line.split(' ');
   // Cheap, for the drain loop; `report` scans every client and is asked for once at the end.
   if (cmd === 'progress') process.stdout.write(`progress ${deliveries}\n`);
+  // The ramp's reading: clients joined, failed, and started so far.
+  if (cmd === 'count') process.stdout.write(`count ${joined} ${failed} ${next}\n`);
+  // The ramp stops here: no more clients; `joined` is printed once those in flight settled.
+  if (cmd === 'halt') {
+    clearInterval(burst);
+    target = next;
+    settled();
+  }
   if (cmd === 'report') {
     const sent = Number(arg);
     let lost = 0;

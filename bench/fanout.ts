@@ -21,7 +21,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
-import { loadavg, setPriority } from 'node:os';
+import { availableParallelism, loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
@@ -69,6 +69,18 @@ const { values: args } = parseArgs({
     hold: { type: 'string', default: '3' },
     /** Extra node flags for the connector process (experiments: `--max-semi-space-size=2`). */
     connectorFlags: { type: 'string', default: '' },
+    /**
+     * Processes of the connector (DANMAKU_CONNECTOR_WORKERS): a number, or `auto` (one per CPU, or
+     * more if the clients need them). Unset: one, or in connections mode as many as --clients needs
+     * under one process's open-files limit.
+     */
+    'connector-workers': { type: 'string', default: '' },
+    /** Connections mode, the ramp's ceilings: it stops opening clients past any of them and measures what it holds. */
+    'max-seconds': { type: 'string', default: '900' },
+    /** ... when the machine's MemAvailable falls under this many MB. */
+    'min-available-mb': { type: 'string', default: '1536' },
+    /** ... when more clients than this failed to connect (default: 1 % of --clients, at least 100). */
+    'max-failures': { type: 'string', default: '' },
   },
 });
 /**
@@ -85,7 +97,23 @@ const FILES = openFilesLimit();
 // What one process needs besides its connections: listeners, Redis, logs, the runtime's own.
 const FILE_MARGIN = 300;
 const ASKED = Number(args.clients);
-const K = args.mode === 'connections' ? Math.min(ASKED, FILES - FILE_MARGIN) : ASKED;
+const PER_PROCESS = FILES - FILE_MARGIN;
+/**
+ * The connector's processes. Asked for, or enough for the crowd: the primary hands connections out
+ * round robin but not exactly evenly (a worker busy with one takes the next later), so each is
+ * planned at 80 % of what it may hold.
+ */
+function connectorWorkers(): number {
+  const asked = String(args['connector-workers']);
+  const needed = args.mode !== 'connections' || ASKED <= PER_PROCESS ? 1 : Math.ceil(ASKED / (PER_PROCESS * 0.8));
+  if (asked === '') return needed;
+  if (asked === 'auto') return Math.max(availableParallelism(), needed);
+  const n = Number(asked);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--connector-workers: a positive integer or auto, got ${asked}`);
+  return n;
+}
+const CONNECTOR_WORKERS = connectorWorkers();
+const K = args.mode === 'connections' ? Math.min(ASKED, CONNECTOR_WORKERS * PER_PROCESS) : ASKED;
 // Each worker holds its share of the clients' descriptors: enough workers that none passes the limit.
 const W = Math.max(Number(args.workers), Math.ceil(K / (FILES - FILE_MARGIN)));
 /**
@@ -149,6 +177,33 @@ function rssBytes(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
+/** A process and its children (a connector's primary and its workers), read from /proc. */
+function processTree(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    // Gone: no children to count.
+  }
+  return [pid, ...children];
+}
+
+/** Resident memory of the connector: its primary and every worker. */
+function connectorRss(pid: number): number {
+  return processTree(pid).reduce((sum, p) => {
+    try {
+      return sum + rssBytes(p);
+    } catch {
+      return sum;
+    }
+  }, 0);
+}
+
+/** The machine's MemAvailable (/proc/meminfo), bytes. */
+function memAvailableBytes(): number {
+  return Number(/MemAvailable:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) * 1024;
+}
+
 /** The client the workers run: ours over Kafka has the same socket.io viewers as ours. */
 const workerKind = (system: System): string => (system === 'ours-kafka' ? 'ours' : system);
 
@@ -165,22 +220,22 @@ function percentile(hist: Map<number, number>, total: number, p: number): number
   return 0;
 }
 
-async function progress(worker: Spawned): Promise<number> {
-  const before = worker.output().lastIndexOf('progress ');
-  worker.child.stdin?.write('progress\n');
-  await waitFor('worker progress', () => worker.output().lastIndexOf('progress ') > before && worker.output().endsWith('\n'), 120_000, 10);
+/** Writes `command` to a client worker and returns the rest of the line it answers with `prefix`. */
+async function askLine(worker: Spawned, command: string, prefix: string): Promise<string> {
+  const before = worker.output().lastIndexOf(prefix);
+  worker.child.stdin?.write(`${command}\n`);
+  await waitFor(`worker ${command}`, () => worker.output().lastIndexOf(prefix) > before && worker.output().endsWith('\n'), 120_000, 10);
   const text = worker.output();
-  const at = text.lastIndexOf('progress ');
-  return Number(text.slice(at + 9, text.indexOf('\n', at)));
+  const at = text.lastIndexOf(prefix);
+  return text.slice(at + prefix.length, text.indexOf('\n', at));
+}
+
+async function progress(worker: Spawned): Promise<number> {
+  return Number(await askLine(worker, 'progress', 'progress '));
 }
 
 async function report(worker: Spawned, sent: number): Promise<WorkerReport> {
-  const before = worker.output().lastIndexOf('report ');
-  worker.child.stdin?.write(`report ${sent}\n`);
-  await waitFor('worker report', () => worker.output().lastIndexOf('report ') > before && worker.output().endsWith('\n'), 120_000, 20);
-  const text = worker.output();
-  const at = text.lastIndexOf('report ');
-  return JSON.parse(text.slice(at + 7, text.indexOf('\n', at))) as WorkerReport;
+  return JSON.parse(await askLine(worker, `report ${sent}`, 'report ')) as WorkerReport;
 }
 
 /** Sends `R` messages per second for SECONDS, a few requests in flight; returns how many were accepted. */
@@ -272,7 +327,15 @@ async function startSystem(system: System, into: Started): Promise<void> {
     // The connector as scripts/role.sh runs it (malloc arenas, young generation, --expose-gc).
     // The Bilibili TCP wire on a free port (its default, 2243, may be taken by another connector).
     // Connections mode: info, for the connector's lines about its collections after a crowd (printed by the bench).
-    const connectorEnv = { ...env, ...(args.mode === 'connections' ? { LOG_LEVEL: 'info' } : {}), CONNECTOR_PORT: '0', DANMAKU_BILI_TCP_PORT: String(await freePort()), KAFKA_BROKERS: '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
+    const connectorEnv = {
+      ...env,
+      ...(args.mode === 'connections' ? { LOG_LEVEL: 'info' } : {}),
+      CONNECTOR_PORT: '0',
+      DANMAKU_BILI_TCP_PORT: String(await freePort()),
+      DANMAKU_CONNECTOR_WORKERS: String(CONNECTOR_WORKERS),
+      KAFKA_BROKERS: '',
+      MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+    };
     if (args.heap && args.mode === 'connections') {
       into.heapDir = join(REPO_ROOT, '.run', `heap-${system}-${Date.now()}`);
       mkdirSync(into.heapDir, { recursive: true });
@@ -281,8 +344,12 @@ async function startSystem(system: System, into: Started): Promise<void> {
     const connectorFlags = ['--expose-gc', '--max-semi-space-size=2', ...heapFlags, ...(profileDir ? profileFlags(profileDir) : []), ...String(args.connectorFlags).split(' ').filter(Boolean)];
     const connector = spawnTs('apps/connector/src/main.ts', connectorEnv, [], connectorFlags);
     procs.push(connector);
-    await connector.waitForOutput(/connector \S+ listening on \S+/, 30_000);
+    // Several processes: the primary's line, once every worker serves.
+    // Many workers start on few cores: a few seconds each, on top of the primary's.
+    await connector.waitForOutput(CONNECTOR_WORKERS > 1 ? /connector primary of \d+ workers listening on \S+/ : /connector \S+ listening on \S+/, 60_000 + CONNECTOR_WORKERS * 5000);
     pids.connector = connector.child.pid as number;
+    // Its workers' CPU counts as the connector's too.
+    for (const [i, pid] of processTree(pids.connector).slice(1).entries()) pids[`connector-worker-${i + 1}`] = pid;
     // Clients ask the router, like the SDK does.
     const route = (await (await fetch(`${serverUrl}/v1/route?uid=bench`)).json()) as { mode: string; endpoints: string[]; bilibili?: { ws: string[]; tcp: string[] } };
     if (route.mode !== 'long' || !route.endpoints[0]) throw new Error(`router said ${JSON.stringify(route)}`);
@@ -320,6 +387,17 @@ async function startSystem(system: System, into: Started): Promise<void> {
 
 /** Spawns the client workers (worker 0 the probe at normal priority) and waits until all joined. */
 async function startWorkers(system: System, started: Started, maxSeq: number, burst = 50): Promise<{ workers: Spawned[]; joined: number }> {
+  const workers = spawnWorkers(system, started, maxSeq, burst);
+  let joined = 0;
+  for (const worker of workers) {
+    await worker.waitForOutput(/joined \d+ failed \d+/, 120_000);
+    joined += Number(/joined (\d+)/.exec(worker.output())?.[1]);
+  }
+  return { workers, joined };
+}
+
+/** The client workers, connecting (each prints `joined N failed M` once its clients settled). */
+function spawnWorkers(system: System, started: Started, maxSeq: number, burst: number): Spawned[] {
   const workers: Spawned[] = [];
   // Worker 0 is the probe: PROBE clients at normal priority, whose latency is the e2e figure.
   // The rest stand in for thousands of phones elsewhere: on this one machine they must not take
@@ -332,12 +410,77 @@ async function startWorkers(system: System, started: Started, maxSeq: number, bu
     workers.push(worker);
     started.procs.push(worker);
   }
-  let joined = 0;
-  for (const worker of workers) {
-    await worker.waitForOutput(/joined \d+ failed \d+/, 120_000);
-    joined += Number(/joined (\d+)/.exec(worker.output())?.[1]);
+  return workers;
+}
+
+/** What the connections ramp reached, and what stopped it. */
+interface RampResult {
+  workers: Spawned[];
+  joined: number;
+  failed: number;
+  /** `target` (every client joined or failed), or the ceiling that stopped it. */
+  stoppedBy: string;
+  seconds: number;
+  minMemAvailableBytes: number;
+}
+
+/**
+ * Opens the crowd as fast as the connector takes it, watching the ceilings once a second: the
+ * machine's MemAvailable, connect errors, the time budget. Past one the client workers stop
+ * opening clients (`halt`) and the crowd is what joined by then.
+ */
+async function ramp(system: System, started: Started): Promise<RampResult> {
+  // Big bursts: the rate measured is the connector's, not the workers' pacing.
+  const workers = spawnWorkers(system, started, 10, 200);
+  const t0 = Date.now();
+  const floor = Number(args['min-available-mb']) * 1048576;
+  const maxFailures = args['max-failures'] ? Number(args['max-failures']) : Math.max(100, Math.ceil(K / 100));
+  const maxMs = Number(args['max-seconds']) * 1000;
+  const settledCount = (w: Spawned): [number, number] | null => {
+    const m = /joined (\d+) failed (\d+)/.exec(w.output());
+    return m ? [Number(m[1]), Number(m[2])] : null;
+  };
+  let stoppedBy = '';
+  let minAvailable = memAvailableBytes();
+  let lastLine = t0;
+  let lastReading = t0;
+  while (!workers.every(settledCount)) {
+    // Settled is checked often (the connect rate's end), the ceilings once a second.
+    await new Promise((r) => setTimeout(r, 100));
+    if (Date.now() - lastReading < 1000) continue;
+    lastReading = Date.now();
+    const gone = workers.find((w) => w.child.exitCode !== null);
+    if (gone) throw new Error(`a client worker exited during the ramp:\n${gone.output().slice(-2000)}`);
+    const counts = await Promise.all(workers.map((w) => askLine(w, 'count', 'count ')));
+    const joined = counts.reduce((n, c) => n + Number(c.split(' ')[0]), 0);
+    const failed = counts.reduce((n, c) => n + Number(c.split(' ')[1]), 0);
+    const available = memAvailableBytes();
+    minAvailable = Math.min(minAvailable, available);
+    const elapsed = Date.now() - t0;
+    if (available < floor) stoppedBy = `MemAvailable ${Math.round(available / 1048576)} MB < ${args['min-available-mb']} MB`;
+    else if (failed > maxFailures) stoppedBy = `${failed} connect errors (> ${maxFailures})`;
+    else if (elapsed > maxMs) stoppedBy = `time budget (--max-seconds ${args['max-seconds']})`;
+    if (Date.now() - lastLine >= 10_000 || stoppedBy) {
+      lastLine = Date.now();
+      process.stdout.write(`  ${system}: ramp ${joined} joined, ${failed} failed, MemAvailable ${Math.round(available / 1048576)} MB, ${Math.round(elapsed / 1000)} s\n`);
+    }
+    if (stoppedBy) {
+      process.stdout.write(`  ${system}: ceiling: ${stoppedBy}; no more clients, waiting for those in flight\n`);
+      for (const w of workers) w.child.stdin?.write('halt\n');
+      // A connect stuck in SYN retries settles within the kernel's timeout; the crowd is what joined by then.
+      await waitFor('the clients in flight to settle', () => workers.every(settledCount), 150_000, 250).catch(() => undefined);
+      break;
+    }
   }
-  return { workers, joined };
+  let joined = 0;
+  let failed = 0;
+  for (const w of workers) {
+    const settled = settledCount(w);
+    const [j, f] = settled ?? (await askLine(w, 'count', 'count ')).split(' ').map(Number);
+    joined += j as number;
+    failed += f as number;
+  }
+  return { workers, joined, failed, stoppedBy: stoppedBy || 'target', seconds: (Date.now() - t0) / 1000, minMemAvailableBytes: minAvailable };
 }
 
 async function stopSystem(started: Started): Promise<void> {
@@ -368,11 +511,17 @@ interface IdleResult {
   settleSeconds: number;
   /** The connector's own split of its memory (its /metrics), before the clients and with them (no collection forced). */
   memory: { before: MemorySplit; withClients: MemorySplit };
-  /** Clients asked for; `clients` is fewer when one process may not open that many files. */
+  /** Clients asked for; `clients` is fewer when the connector's processes may not open that many files. */
   asked: number;
+  /** The connector's processes at the end (its primary and workers; 1 = a single process). */
+  connectorProcesses: number;
+  /** How the crowd was opened: what stopped it (`target`, or the ceiling hit), clients that failed, the lowest MemAvailable seen. */
+  ramp: { stoppedBy: string; failed: number; seconds: number; minMemAvailableBytes: number };
   openFilesLimit: number;
   /** Established connections to the connector's port counted by `ss` after the hold. */
   ssEstablished?: number;
+  /** The same by connector process (pid): how evenly its workers took the crowd. */
+  ssByProcess?: Record<string, number>;
   /** One comment to the room holding every client, after the hold and the readings. */
   broadcast?: { heldSeconds: number; delivered: number; lost: number; duplicates: number; latencyMs: { p50: number; p99: number; max: number } };
   /** --heap: the same split after the snapshot's full collection, and the snapshot diff per connection. */
@@ -417,10 +566,19 @@ function kernelSockBytes(): number {
   return Number(/TCP:.* mem (\d+)/.exec(text)?.[1] ?? 0) * 4096;
 }
 
-/** Established TCP connections whose local port is `port`, counted by `ss` (outside the bench's own bookkeeping). */
-function ssEstablished(port: number): number {
-  const out = execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { maxBuffer: 512 * 1048576, encoding: 'utf8' });
-  return out.split('\n').filter((l) => l.trim()).length;
+/**
+ * Established TCP connections whose local port is `port`, counted by `ss` (outside the bench's own
+ * bookkeeping), and how many each process holds (a connector of several workers: its spread).
+ */
+function ssEstablished(port: number): { total: number; byPid: Record<string, number> } {
+  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( sport = :${port} )`], { maxBuffer: 512 * 1048576, encoding: 'utf8' });
+  const lines = out.split('\n').filter((l) => l.trim());
+  const byPid: Record<string, number> = {};
+  for (const line of lines) {
+    const pid = /pid=(\d+)/.exec(line)?.[1] ?? '?';
+    byPid[pid] = (byPid[pid] ?? 0) + 1;
+  }
+  return { total: lines.length, byPid };
 }
 
 /** The connector port the clients of `system` connect to. */
@@ -429,9 +587,10 @@ function clientPort(clientUrl: string): number {
 }
 
 /** The held crowd counted with `ss`, then one comment to the room: who got it, how fast. */
-async function countThenBroadcast(system: System, started: Started, workers: Spawned[], joined: number, holdS: number): Promise<Pick<IdleResult, 'ssEstablished' | 'broadcast'>> {
-  const established = ssEstablished(clientPort(started.clientUrl));
-  process.stdout.write(`  ${system}: ss counts ${established} established connections on the connector's port\n`);
+async function countThenBroadcast(system: System, started: Started, workers: Spawned[], joined: number, holdS: number): Promise<Pick<IdleResult, 'ssEstablished' | 'ssByProcess' | 'broadcast'>> {
+  const { total: established, byPid } = ssEstablished(clientPort(started.clientUrl));
+  const spread = Object.keys(byPid).length > 1 ? ` (by connector process: ${Object.values(byPid).sort((a, b) => b - a).join(', ')})` : '';
+  process.stdout.write(`  ${system}: ss counts ${established} established connections on the connector's port${spread}\n`);
   const accepted = await started.post(1);
   if (!accepted) throw new Error('the comment to the crowd was not accepted');
   await drainDeliveries(async () => (await Promise.all(workers.map((w) => progress(w)))).reduce((a, b) => a + b, 0), joined, { untilMs: Date.now() + 60_000, stallMs: 10_000 });
@@ -447,7 +606,7 @@ async function countThenBroadcast(system: System, started: Started, workers: Spa
     latencyMs: { p50: percentile(hist, delivered, 0.5), p99: percentile(hist, delivered, 0.99), max: Math.max(0, ...hist.keys()) },
   };
   process.stdout.write(`  ${system}: one comment to all: delivered ${delivered}, lost ${broadcast.lost}, p50 ${broadcast.latencyMs.p50} ms, p99 ${broadcast.latencyMs.p99} ms\n`);
-  return { ssEstablished: established, broadcast };
+  return { ssEstablished: established, ssByProcess: byPid, broadcast };
 }
 
 /** Idle connections on one transport of our connector: resident memory per connection. */
@@ -470,18 +629,17 @@ async function runIdle(system: Exclude<System, 'baseline'>): Promise<IdleResult>
     // A few seconds with nothing happening: what the connector does after a crowd comes or goes is done.
     await new Promise((r) => setTimeout(r, 3000));
     const pid = started.pids.connector as number;
-    const rssBefore = rssBytes(pid);
+    const rssBefore = connectorRss(pid);
     const memoryBefore = await memorySplit(started.connectorUrl as string);
     // The first snapshot's full collection comes after the RSS reading, so it does not move it.
     const beforeSnapshot = started.heapDir ? await heapSnapshot(started) : null;
     const kernelBefore = kernelSockBytes();
-    const t0 = Date.now();
-    // Big bursts: the rate measured is the connector's, not the workers' pacing.
-    const { workers, joined } = await startWorkers(system, started, 10, 200);
-    const connectSeconds = (Date.now() - t0) / 1000;
-    process.stdout.write(`  ${system}: ${joined}/${K} idle clients connected in ${connectSeconds.toFixed(1)} s\n`);
+    const reached = await ramp(system, started);
+    const { workers, joined } = reached;
+    const connectSeconds = reached.seconds;
+    process.stdout.write(`  ${system}: ${joined}/${K} idle clients connected in ${connectSeconds.toFixed(1)} s (${reached.failed} failed; stopped by: ${reached.stoppedBy})\n`);
     await new Promise((r) => setTimeout(r, Number(args.hold) * 1000));
-    const rssAfter = rssBytes(pid);
+    const rssAfter = connectorRss(pid);
     const withClients = await memorySplit(started.connectorUrl as string);
     let heap: IdleResult['heap'];
     if (started.heapDir && beforeSnapshot) {
@@ -514,7 +672,9 @@ async function runIdle(system: Exclude<System, 'baseline'>): Promise<IdleResult>
       bytesPerConnection: Math.round((rssAfter - rssBefore) / Math.max(joined, 1)),
       connectionsPerSecond: Math.round(joined / Math.max(connectSeconds, 0.001)),
       kernelSockMemDeltaBytes: kernelSockBytes() - kernelBefore,
-      rssAfterCloseBytes: rssBytes(pid),
+      rssAfterCloseBytes: connectorRss(pid),
+      connectorProcesses: processTree(pid).length,
+      ramp: { stoppedBy: reached.stoppedBy, failed: reached.failed, seconds: round(reached.seconds, 1), minMemAvailableBytes: reached.minMemAvailableBytes },
       settleSeconds: settle,
       asked: ASKED,
       openFilesLimit: FILES,
@@ -560,7 +720,7 @@ async function run(system: System): Promise<RunResult> {
 
     const cpuByProcess = Object.fromEntries(Object.keys(pids).map((name) => [name, round((cpu1[name] as number) - (cpu0[name] as number), 2)]));
     const serverCpu = Object.values(cpuByProcess).reduce((a, b) => a + b, 0);
-    const fanoutCpu = system === 'baseline' ? (cpuByProcess.baseline as number) : (cpuByProcess.connector as number);
+    const fanoutCpu = system === 'baseline' ? (cpuByProcess.baseline as number) : Object.entries(cpuByProcess).reduce((n, [name, cpu]) => (name.startsWith('connector') ? n + cpu : n), 0);
     const hist = new Map<number, number>();
     for (const r of reports) for (const [ms, n] of r.hist) hist.set(ms, (hist.get(ms) ?? 0) + n);
     const probeHist = new Map<number, number>((reports[0] as WorkerReport).hist);
@@ -630,8 +790,14 @@ const systems = (args.only ? [args.only] : String(args.systems).split(',')).filt
 
 if (args.mode === 'connections') {
   // Idle memory per connection on each transport of the connector (the baseline has no part here).
-  process.stdout.write(`connections: ${K} idle clients per transport over ${W} workers (+${PROBE} probe), from ${SOURCES.length} loopback source address(es)\n`);
-  if (K < ASKED) {
+  if (args.heap && CONNECTOR_WORKERS > 1) throw new Error('--heap snapshots one connector process: use it with --connector-workers 1 (and --clients that one process may hold)');
+  process.stdout.write(
+    `connections: ${K} idle clients per transport over ${W} workers (+${PROBE} probe), from ${SOURCES.length} loopback source address(es); ` +
+      `the connector runs ${CONNECTOR_WORKERS === 1 ? 'as one process' : `${CONNECTOR_WORKERS} worker processes behind one primary`}\n`,
+  );
+  if (K < ASKED && CONNECTOR_WORKERS > 1) {
+    process.stdout.write(`  asked for ${ASKED}, but ${CONNECTOR_WORKERS} connector workers may open ${FILES} files each: measuring ${K} (more workers: --connector-workers, or leave it unset)\n`);
+  } else if (K < ASKED) {
     process.stdout.write(
       `  asked for ${ASKED}, but one process may open ${FILES} files here (the hard limit; raising it needs CAP_SYS_RESOURCE), ` +
         `so one connector holds at most about ${FILES - FILE_MARGIN} connections: measuring ${K}\n`,
@@ -658,7 +824,8 @@ if (args.mode === 'connections') {
     );
   }
   process.stdout.write(`targets: <= 8 KB per connection on socket.io, <= 4 KB on the Bilibili protocol; RSS back near its start after close\n`);
-  process.stdout.write(`results: ${writeResult('connections', { at: new Date().toISOString(), clients: K, workers: W, connectorFlags: args.connectorFlags, results: idle })}\n`);
+  for (const r of idle) process.stdout.write(`  ${r.system}: ceiling ${r.joined} of ${r.asked} asked (${r.ramp.failed} failed), stopped by: ${r.ramp.stoppedBy}; lowest MemAvailable ${(r.ramp.minMemAvailableBytes / 1048576).toFixed(0)} MB; ${r.connectorProcesses} connector process(es)\n`);
+  process.stdout.write(`results: ${writeResult('connections', { at: new Date().toISOString(), clients: K, workers: W, connectorWorkers: CONNECTOR_WORKERS, connectorFlags: args.connectorFlags, results: idle })}\n`);
   process.exit(0);
 }
 

@@ -4,6 +4,7 @@ import type { Config } from '@danmaku/config';
 export const CONNECTOR_SETTINGS = [
   'host',
   'connectorPort',
+  'connectorWorkers',
   'connectorUrl',
   'cluster',
   'anonViewers',

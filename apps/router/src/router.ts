@@ -113,7 +113,8 @@ export function bilibiliEndpoints(connectors: readonly ConnectorInfo[]): { ws: s
     if (c.bilibili?.ws) ws.push(c.bilibili.ws);
     if (c.bilibili?.tcp) tcp.push(c.bilibili.tcp);
   }
-  return { ws, tcp };
+  // A connector of several workers registers each: one endpoint, listed once.
+  return { ws: [...new Set(ws)], tcp: [...new Set(tcp)] };
 }
 
 const routes = counter<'mode' | 'reason'>({ name: 'danmaku_router_routes_total', help: 'Route answers, by mode and reason', labelNames: ['mode', 'reason'] });
@@ -238,7 +239,8 @@ export async function routerRoutes(app: FastifyInstance, deps: RouterDeps): Prom
     const offered = connectors.filter((c) => !c.draining);
     // Clients without an id are spread at random (by the same weights).
     const client = request.query.uid || request.query.deviceId || `anon:${Math.random()}`;
-    const answer = decideRoute(config, request.query, rankConnectors(client, offered).map((c) => c.url), deps.forcePolling?.() ?? false);
+    // The workers of one connector (DANMAKU_CONNECTOR_WORKERS) are nodes of one URL: listed once, where its first ranks.
+    const answer = decideRoute(config, request.query, [...new Set(rankConnectors(client, offered).map((c) => c.url))], deps.forcePolling?.() ?? false);
     answer.pollIntervalMs = Math.max(answer.pollIntervalMs, deps.minPollIntervalMs?.() ?? 0);
     answer.bilibili = bilibiliEndpoints(offered);
     routes.inc({ mode: answer.mode, reason: answer.reason });

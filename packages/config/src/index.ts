@@ -62,6 +62,11 @@ function sources(text: string): string[] {
   return text.split(/[\s,]+/).filter(Boolean);
 }
 
+/** A count of processes: a positive integer, or `auto` (one per CPU, resolved by whoever forks them). */
+function workers(text: string, env: string): number | 'auto' {
+  return text === 'auto' ? 'auto' : positiveInt(text, env);
+}
+
 /** Fastify's trustProxy: a boolean, or the proxies' addresses. */
 /** `*` or origins as browsers send them (scheme://host[:port], no path, no trailing slash). */
 function origins(text: string, env: string): string[] {
@@ -163,6 +168,7 @@ export const SETTINGS = {
   },
   drainMs: { env: 'DANMAKU_DRAIN_MS', default: '30000', doc: 'On SIGTERM a role answers /readyz 503 at once, and a connector closes its connections spread evenly over this many ms (socket.io clients are told to move first), then exits; a front refuses new sends (503 draining) and answers those in flight, consumers commit and leave their group. SIGINT stops at once.', parse: wholeNumber },
   routerPort: { env: 'ROUTER_PORT', default: '8090', doc: 'Port of the router (GET /v1/route) when it runs on its own.', parse: port },
+  connectorWorkers: { env: 'DANMAKU_CONNECTOR_WORKERS', default: '1', doc: 'Processes of a connector run on its own (apps/connector main): 1 = one process; N or `auto` (one per CPU) = a primary that forks N workers behind the same ports (socket.io and /sub on CONNECTOR_PORT, sticky by session; DANMAKU_BILI_TCP_PORT), each its own connector node with its own connections, so one connector holds N times what one process\'s open-files limit allows and uses every core. /readyz is ready when every worker is, /metrics sums them, a worker that dies is forked again, SIGTERM drains them all. The standalone runs one process.', parse: workers },
   connectorPort: { env: 'CONNECTOR_PORT', default: '8091', doc: 'Port of a connector (socket.io, /metrics) when it runs on its own.', parse: port },
   pusherPort: { env: 'PUSHER_PORT', default: '9103', doc: 'Port of the pusher\'s /metrics, /healthz and /readyz.', parse: port },
   roomInfoMs: { env: 'DANMAKU_ROOM_INFO_MS', default: '5000', doc: 'How often a connector sends each room its online count and likes (socket.io `room`, Bilibili ONLINE_RANK_COUNT / WATCHED_CHANGE / LIKE_INFO_V3_UPDATE).', parse: positiveInt },

@@ -434,10 +434,19 @@ export async function listenOwnPort(options: {
   corsOrigins?: readonly string[];
   checks: Record<string, () => Promise<boolean> | boolean>;
   routes?: (app: FastifyInstance) => void;
+  /**
+   * The URL a cluster primary listens on: it hands this process the connections (its server's
+   * `connection` event), so the app is made ready but does not listen itself.
+   */
+  handedFrom?: string;
 }): Promise<OwnPort> {
   const app = createHttpServer({ logger: options.logger, app: options.name, corsOrigins: options.corsOrigins });
   readinessRoute(app, options.checks);
   options.routes?.(app);
+  if (options.handedFrom) {
+    await app.ready();
+    return { app, url: options.handedFrom, close: () => app.close() };
+  }
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;

@@ -1,5 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type { Logger } from 'pino';
 
@@ -38,8 +38,32 @@ export function histogram<T extends string = string>(spec: Labels<T> & { buckets
   return new Histogram<T>({ ...spec, labelNames: spec.labelNames ?? [], registers: [registry] });
 }
 
+/** Where /metrics gets its text: this process's registry, unless a cluster worker set its cluster's. */
+let metricsSource: (() => Promise<string>) | null = null;
+
 export async function metricsText(): Promise<{ contentType: string; body: string }> {
-  return { contentType: registry.contentType, body: await registry.metrics() };
+  return { contentType: registry.contentType, body: metricsSource ? await metricsSource() : await registry.metrics() };
+}
+
+/** One process's metrics in the form a cluster primary sums (prom-client's JSON). */
+export type ProcessMetrics = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** This process's metrics, for its cluster primary. */
+export function processMetrics(): Promise<ProcessMetrics> {
+  return registry.getMetricsAsJSON();
+}
+
+/**
+ * The metrics of a cluster's processes as one Prometheus text: each metric by its aggregator
+ * (counters, gauges and histograms summed; the default metrics' own: version first, lag averaged).
+ */
+export async function sumMetrics(parts: readonly ProcessMetrics[]): Promise<string> {
+  return AggregatorRegistry.aggregate([...parts]).metrics();
+}
+
+/** From now on this process's /metrics answers with what `source` gathers (a cluster worker: its whole cluster's). */
+export function useMetricsSource(source: () => Promise<string>): void {
+  metricsSource = source;
 }
 
 export interface StopOptions {
