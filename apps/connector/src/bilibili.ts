@@ -29,6 +29,7 @@ import {
 } from '@danmaku/bilibili';
 import { DEFAULT_POLL_TYPES, isRoomId, type KickedPacket, type Message } from '@danmaku/protocol';
 import { counter, type Logger } from '@danmaku/observability';
+import { LISTEN_BACKLOG } from '@danmaku/http';
 import { drops, type ConnectorCore } from './core.js';
 import { wsFrame, writeFramed } from './internals/ws.js';
 import type { RoomEvent, Session, Transport } from './transport.js';
@@ -284,7 +285,7 @@ export class BilibiliTransport implements Transport {
     const server = createServer({ noDelay: true }, (socket) => this.acceptTcp(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => {
+      server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });

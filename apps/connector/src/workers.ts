@@ -21,7 +21,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setupMaster, setupWorker } from '@socket.io/sticky';
 import type { Config } from '@danmaku/config';
-import { isDraining } from '@danmaku/http';
+import { isDraining, LISTEN_BACKLOG } from '@danmaku/http';
 import { processMetrics, sumMetrics, useMetricsSource, type Logger, type ProcessMetrics } from '@danmaku/observability';
 import { releaseHeld } from './held.js';
 import type { ConnectorServer } from './socketio.js';
@@ -180,7 +180,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   setupMaster(server, { loadBalancingMethod: 'round-robin' });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.connectorPort, config.host, () => resolve());
+    server.listen({ port: config.connectorPort, host: config.host, backlog: LISTEN_BACKLOG }, () => resolve());
   });
   const address = server.address();
   const url = `http://${config.host}:${typeof address === 'object' && address ? address.port : config.connectorPort}`;

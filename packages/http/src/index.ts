@@ -10,6 +10,14 @@ import { corsAnswer, corsHooks } from './cors.js';
 import { earlyServerFactory, watchClosing, type EarlyState } from './early.js';
 import { lazyRequestLogger } from './request-log.js';
 
+
+/**
+ * Connections the kernel queues for a listener before the process accepts them. Node's default of
+ * 511 overflows when tens of thousands of clients reconnect at once (a connector died, a deploy):
+ * the kernel then drops their SYNs and each client waits out a 1-3 s retransmit. The kernel caps
+ * it at net.core.somaxconn (4096 on Debian).
+ */
+export const LISTEN_BACKLOG = 4096;
 export { corsOrigin, isPlayerRoute, socketCors } from './cors.js';
 export { answerEarlyFor, type EarlyAnswer } from './early.js';
 
@@ -447,7 +455,7 @@ export async function listenOwnPort(options: {
     await app.ready();
     return { app, url: options.handedFrom, close: () => app.close() };
   }
-  await app.listen({ host: options.host, port: options.port });
+  await app.listen({ host: options.host, port: options.port, backlog: LISTEN_BACKLOG });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   return { app, url: `http://${options.host}:${port}`, close: () => app.close() };
