@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { ConfigError, loadConfig, refuseUnsafeStart, type Config } from '@danmaku/config';
+import { ConfigError, loadConfig, unsafeStartReason } from '@danmaku/config';
 import { createLogger } from '@danmaku/observability';
 import { openProcessShared } from '@danmaku/process';
 import { runMain } from '@danmaku/role';
@@ -7,9 +7,9 @@ import { connectorRole, connectorRoleIn } from './role.js';
 import { joinPrimary, runPrimary, workerCount } from './workers.js';
 
 /** DANMAKU_CONNECTOR_WORKERS; with a setting runMain refuses, 1 (it then says what is wrong and exits). */
-function configuredWorkers(config: Config): number {
+function configuredWorkers(): number {
   try {
-    return workerCount(config.connectorWorkers);
+    return workerCount(loadConfig().connectorWorkers);
   } catch (err) {
     if (err instanceof ConfigError) return 1;
     throw err;
@@ -21,13 +21,16 @@ if (cluster.isWorker) {
   const seat = joinPrimary();
   await runMain(connectorRoleIn(seat), openProcessShared);
 } else {
-  const config = loadConfig();
-  const workers = configuredWorkers(config);
+  const workers = configuredWorkers();
   if (workers === 1) {
     await runMain(connectorRole, openProcessShared);
   } else {
-    // Each worker warns of the development secret itself; the primary only refuses an unsafe start.
-    refuseUnsafeStart(config, () => undefined);
+    const config = loadConfig();
+    const unsafe = unsafeStartReason(config);
+    if (unsafe) {
+      process.stderr.write(`${unsafe}\n`);
+      process.exit(1);
+    }
     const logger = createLogger('connector', config.logLevel);
     try {
       await runPrimary({ config, logger, workers });

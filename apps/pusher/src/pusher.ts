@@ -236,13 +236,6 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
     return next;
   };
 
-  /** One payload of a stream's messages, published to every node that holds the room. */
-  const broadcastTo = async (nodes: readonly string[], roomId: string, type: MessageType, storedJson: readonly string[]): Promise<void> => {
-    const payload = broadcastPayload(roomId, type, storedJson);
-    await signals.publishMany(nodes.map((nodeId) => [nodeChannel(nodeId), payload] as const));
-    published.inc({ kind: 'broadcast' }, nodes.length);
-  };
-
   /** One read per advance burst of a stream, whatever the number of nodes; single flight. */
   const broadcastStream = async (roomId: string, type: MessageType, seq: number, nodes: string[], carried?: readonly string[]): Promise<void> => {
     const key = `${roomId}:${type}`;
@@ -263,7 +256,9 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
     if (carried && carried.length > 0 && state.lastSeq !== null && state.lastSeq === seq - carried.length) {
       state.lastSeq = seq;
       carriedBroadcasts.inc();
-      await broadcastTo(state.nodes, roomId, type, carried);
+      const payload = broadcastPayload(roomId, type, carried);
+      await signals.publishMany(state.nodes.map((nodeId) => [nodeChannel(nodeId), payload] as const));
+      published.inc({ kind: 'broadcast' }, state.nodes.length);
       return;
     }
     state.reading = true;
@@ -276,7 +271,11 @@ export async function startPusher(options: PusherOptions): Promise<Pusher> {
         if (from >= state.target) break;
         const result = await store.readSince(roomId, type, from, BROADCAST_READ_LIMIT);
         readBroadcasts.inc();
-        if (result.messages.length > 0) await broadcastTo(state.nodes, roomId, type, result.messages);
+        if (result.messages.length > 0) {
+          const payload = broadcastPayload(roomId, type, result.messages);
+          await signals.publishMany(state.nodes.map((nodeId) => [nodeChannel(nodeId), payload] as const));
+          published.inc({ kind: 'broadcast' }, state.nodes.length);
+        }
         state.lastSeq = result.cursorSeq;
         if (!state.again && state.lastSeq >= state.target) break;
       }
