@@ -22,5 +22,8 @@ ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
 export DANMAKU_REDIS_PERSIST=0
 bash scripts/infra.sh up redis mysql >/dev/null
 eval "$(bash scripts/infra.sh env)"
+# A bench that runs over Kafka starts brokers of its own and names them; a broker infra.sh left up
+# must not turn the in-memory rows into Kafka rows.
+unset KAFKA_BROKERS
 bash scripts/kafka-broker.sh libs >/dev/null
 exec node --conditions=source --import tsx "bench/$name.ts" "$@"

@@ -8,7 +8,7 @@ refuseUnsafeStart(config, (text) => logger.warn(text));
 const system = await startStandalone(config, logger);
 const room = 'demo';
 process.stdout.write(`
-Danmaku is running (standalone, in-memory bus) on ${system.url}
+Danmaku is running (standalone, ${config.kafkaBrokers.length > 0 ? `Kafka at ${config.kafkaBrokers.join(',')}` : 'in-memory bus'}) on ${system.url}
 
   pages:  ${system.url}/rooms/${room} (viewer; "Get a dev token" while the secret is the default)
           ${system.url}/replay?room=${room}   ${system.url}/admin

@@ -31,7 +31,7 @@ export function standaloneRoles(options: StandaloneOptions = {}): AnyRole<Shared
   return [processorRole, archiverRole, frontRole, pusherRole, ...(options.connector === false ? [] : [connectorRole])];
 }
 
-/** Every role in one process over the in-memory bus: the embedded default. */
+/** Every role in one process: over the in-memory bus (the embedded default), or over Kafka when KAFKA_BROKERS is set. */
 export async function startStandalone(config: Config, logger: Logger, options: StandaloneOptions = {}): Promise<Standalone> {
   const running = await runRoles(config, logger, standaloneRoles(options), { name: 'standalone', embedded: true, open: openProcessShared });
   await running.ready;

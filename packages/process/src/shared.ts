@@ -19,7 +19,7 @@ export interface FrontServer {
 /**
  * What the roles of one process share, opened on first use and closed by the runner after every
  * role stopped. A process running one role owns them alone; standalone's roles share one store,
- * one in-memory bus, one send path and the front's port.
+ * one bus (in memory, or Kafka when KAFKA_BROKERS names one), one send path and the front's port.
  */
 export interface Shared {
   /** True when several roles run in this process (the front's port serves them all). */
@@ -29,7 +29,7 @@ export interface Shared {
   readonly auth: Auth;
   /**
    * Where this process's archivers record, and its replay readers look up, the archived-up-to
-   * watermark: the deployment and topic, or (embedded, behind a bus of its own) this process alone.
+   * watermark: the deployment and topic, or (behind an in-memory bus of its own) this process alone.
    */
   readonly progressScope: string;
   store(): Promise<RedisStore>;
@@ -46,6 +46,8 @@ export interface Shared {
 export class ProcessShared implements Shared {
   readonly embedded: boolean;
   readonly hasBus: boolean;
+  /** Standalone without KAFKA_BROKERS: records go from role to role in this process's memory. */
+  readonly inMemoryBus: boolean;
   readonly progressScope: string;
   front: FrontServer | null = null;
   private storeOpened: Promise<{ store: RedisStore; close(): Promise<void> }> | null = null;
@@ -60,10 +62,13 @@ export class ProcessShared implements Shared {
     private readonly options: ProcessOptions,
   ) {
     this.embedded = options.embedded;
-    // One process with several roles can carry records between them in memory; a role alone needs Kafka.
-    this.hasBus = options.embedded || config.kafkaBrokers.length > 0;
+    // One process with several roles can carry records between them in memory; a role alone needs
+    // Kafka. A Kafka that is named is used either way: standalone over a broker is the pipeline
+    // of the split roles in one process.
+    this.inMemoryBus = options.embedded && config.kafkaBrokers.length === 0;
+    this.hasBus = this.inMemoryBus || config.kafkaBrokers.length > 0;
     // An in-memory bus is this process's alone, and so is the watermark of its archiver.
-    this.progressScope = options.embedded ? `${options.name}-${randomBytes(5).toString('hex')}/${config.topic}` : archiveScope(config);
+    this.progressScope = this.inMemoryBus ? `${options.name}-${randomBytes(5).toString('hex')}/${config.topic}` : archiveScope(config);
   }
 
   /** Made for the first role that checks tokens, which is when the development secret matters. */
@@ -84,9 +89,9 @@ export class ProcessShared implements Shared {
   }
 
   bus(): Promise<Bus> {
-    this.busOpened ??= this.embedded
+    this.busOpened ??= this.inMemoryBus
       ? Promise.resolve(new MemoryBus({ partitions: this.config.partitions, logger: this.logger }))
-      : openBus(this.config, this.options.name, this.logger, true);
+      : openBus(this.config, this.options.name, this.logger, !this.embedded);
     return this.busOpened;
   }
 
