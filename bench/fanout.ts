@@ -31,6 +31,7 @@ import { diff, formatDiff, summarize, type HeapDiffRow } from './lib/heap-diff.j
 import { printProfile } from './lib/profile.js';
 import { writeResult } from './lib/report.js';
 import { drainDeliveries, type WorkerReport } from './lib/worker-report.js';
+import { warmUp } from './lib/warm.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -61,6 +62,8 @@ const { values: args } = parseArgs({
      * whose start-up garbage the crowd's collection would take and hide some connections' cost behind.
      */
     warmup: { type: 'string', default: '1000' },
+    /** Fan-out mode: sends to a room of no clients before the measured run (V8's and a broker's JIT warm-up). */
+    warmSends: { type: 'string', default: '10000' },
     /**
      * Connections mode: seconds the idle crowd is held before the "with clients" reading (V8's
      * memory reducer compacts on its own some seconds after a burst; 3 reads before it); then the
@@ -277,6 +280,8 @@ interface Started {
   clientUrl: string;
   connectorUrl: string | null;
   post: (i: number) => Promise<boolean>;
+  /** A send to a room no client is in, to warm the servers (and a broker) before the measured sends. */
+  postAside: (i: number) => Promise<boolean>;
   redisStop: (() => Promise<void>) | null;
   kafkaStop: (() => Promise<void>) | null;
   profileDir: string | null;
@@ -293,6 +298,7 @@ async function startSystem(system: System, into: Started): Promise<void> {
   let clientUrl: string;
   let connectorUrl: string | null = null;
   let post: (i: number) => Promise<boolean>;
+  let postAside: (i: number) => Promise<boolean>;
   let profileDir: string | null = null;
   if (system !== 'baseline') {
     const redis = await startRedis();
@@ -360,8 +366,8 @@ async function startSystem(system: System, into: Started): Promise<void> {
     clientUrl = system === 'bili' ? (route.bilibili?.ws[0] ?? '') : system === 'bili-tcp' ? (route.bilibili?.tcp[0] ?? '') : connectorUrl;
     if (!clientUrl) throw new Error(`router named no Bilibili endpoint: ${JSON.stringify(route)}`);
     const token = tokenFor('bench-sender');
-    post = async (i) => {
-      const res = await fetch(`${serverUrl}/v1/rooms/${room}/messages`, {
+    const postTo = async (to: string, i: number) => {
+      const res = await fetch(`${serverUrl}/v1/rooms/${to}/messages`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ type: 'comment', content: `b ${Date.now()} ${i}` }),
@@ -369,6 +375,8 @@ async function startSystem(system: System, into: Started): Promise<void> {
       await res.arrayBuffer();
       return res.status === 202;
     };
+    post = (i) => postTo(room, i);
+    postAside = (i) => postTo(`${room}-aside`, i);
   } else {
     const server = spawnTs('bench/fanout-baseline.ts', {});
     procs.push(server);
@@ -376,15 +384,18 @@ async function startSystem(system: System, into: Started): Promise<void> {
     const url = /baseline listening on (\S+)/.exec(server.output())?.[1] as string;
     pids.baseline = server.child.pid as number;
     clientUrl = url;
-    post = async (i) => {
-      const res = await fetch(`${url}/send/${room}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content: `b ${Date.now()} ${i}` }) });
+    const postTo = async (to: string, i: number) => {
+      const res = await fetch(`${url}/send/${to}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content: `b ${Date.now()} ${i}` }) });
       await res.arrayBuffer();
       return res.status === 202;
     };
+    post = (i) => postTo(room, i);
+    postAside = (i) => postTo(`${room}-aside`, i);
   }
   into.clientUrl = clientUrl;
   into.connectorUrl = connectorUrl;
   into.post = post;
+  into.postAside = postAside;
   into.profileDir = profileDir;
 }
 
@@ -495,7 +506,7 @@ async function stopSystem(started: Started): Promise<void> {
   if (started.profileDir) printProfile(started.profileDir, started.pids, 20);
 }
 
-const emptyStarted = (): Started => ({ room: '', procs: [], pids: {}, clientUrl: '', connectorUrl: null, post: async () => false, redisStop: null, kafkaStop: null, profileDir: null, heapDir: null });
+const emptyStarted = (): Started => ({ room: '', procs: [], pids: {}, clientUrl: '', connectorUrl: null, post: async () => false, postAside: async () => false, redisStop: null, kafkaStop: null, profileDir: null, heapDir: null });
 
 interface IdleResult {
   system: System;
@@ -698,6 +709,8 @@ async function run(system: System): Promise<RunResult> {
   try {
     await startSystem(system, started);
     const { connectorUrl, post } = started;
+    // Every system gets the same warm-up, to a room nobody is in.
+    await warmUp(Number(args.warmSends), started.postAside);
     const { workers, joined } = await startWorkers(system, started, MAX_SEQ);
     process.stdout.write(`  ${system}: ${joined}/${K} clients joined; sending ${R}/s for ${SECONDS}s\n`);
     // Let the subscriber counts reach the pusher (ours switches the room to broadcast).

@@ -7,7 +7,8 @@
  * is stored, and prints the server's CPU per message (from /proc), its idle CPU, Redis's CPU per
  * message and the Redis commands per message (INFO commandstats); then the same over an Apache
  * Kafka broker as the bus, the broker's JVM counted beside the server.
- * Knobs: LOW_N (1000), LOW_RATE (200), LOW_ENV (JSON of extra server environment); `--profile`
+ * Every server (and the broker) is warmed first by LOW_WARM sends, 10 at a time, and 2 s of the paced ones.
+ * Knobs: LOW_N (1000), LOW_RATE (200), LOW_WARM (10000), LOW_ENV (JSON of extra server environment); `--profile`
  * (the in-memory run) or `--profile-kafka` (the run over a broker) runs that server under `node --cpu-prof` and prints its top functions and areas at the end.
  */
 import { Redis } from 'ioredis';
@@ -17,10 +18,15 @@ import { spawnTs, startKafka, startRedis, tokenFor, uniqueRoom, waitFor, type Te
 import { cpuSeconds, threadCpuSeconds } from './lib/cannon.js';
 import { printProfile, profileDir } from './lib/profile.js';
 import { startHelloServer } from './lib/servers.js';
+import { warmUp } from './lib/warm.js';
 import { writeResult } from './lib/report.js';
 
 const N = Number(process.env.LOW_N ?? 1000);
 const WARM_UP = 20;
+// A fresh server and broker spend their first thousands of sends compiling (V8's and the JVM's
+// JIT): LOW_WARM sends, 10 at a time, warm every server measured here, then 2 s of the paced sends.
+const WARM = Number(process.env.LOW_WARM ?? 10_000);
+const WARM_S = 2;
 const R = Number(process.env.LOW_RATE ?? 200);
 const extraEnv = process.env.LOW_ENV ? (JSON.parse(process.env.LOW_ENV) as Record<string, string>) : {};
 const redis = await startRedis();
@@ -50,11 +56,11 @@ const postTo = async (target: string, i: number): Promise<void> => {
   await res.arrayBuffer();
   if (res.status !== 202) throw new Error(`${target} answered ${res.status}`);
 };
-/** Posts N bodies to `target` at R per second, each on its own schedule; resolves when all were answered. */
-const postPaced = async (target: string): Promise<void> => {
+/** Posts `count` bodies to `target` at R per second, each on its own schedule; resolves when all were answered. */
+const postPaced = async (target: string, count = N): Promise<void> => {
   const start = Date.now();
   const inFlight: Promise<void>[] = [];
-  for (let i = 0; i < N; i++) {
+  for (let i = 0; i < count; i++) {
     const wait = start + (i * 1000) / R - Date.now();
     if (wait > 0) await sleep(wait);
     inFlight.push(postTo(target, i));
@@ -64,6 +70,8 @@ const postPaced = async (target: string): Promise<void> => {
 /** The paced posts to a baseline; the CPU `cpuPid` used meanwhile, in us per post. */
 const paced = async (target: string, cpuPid: number): Promise<number> => {
   for (let i = 0; i < WARM_UP; i++) await postTo(target, -1);
+  await warmUp(WARM, (i) => postTo(target, i));
+  await postPaced(target, Math.round(WARM_S * R));
   await sleep(1000);
   const before = cpuSeconds(cpuPid) ?? 0;
   await postPaced(target);
@@ -89,6 +97,10 @@ async function measure(serverEnv: Record<string, string>, extraPids: Record<stri
     await probe.zadd(pushKeys.alive(cluster), Date.now() + 3_600_000, 'silent-node');
     const sendUrl = `${url}/v1/rooms/${room}/messages`;
     for (let i = 0; i < WARM_UP; i++) await postTo(sendUrl, -1);
+    // The warm-up goes to a room of its own, so the measured room holds exactly what is counted.
+    await warmUp(WARM, (i) => postTo(`${url}/v1/rooms/${room}-aside/messages`, i));
+    const warmed = Math.round(WARM_S * R);
+    await postPaced(sendUrl, warmed);
     await sleep(3000);
     const idlePids = { server: pid, ...extraPids };
     const idle0 = Object.fromEntries(Object.entries(idlePids).map(([k, p]) => [k, cpuSeconds(p) ?? 0]));
@@ -108,7 +120,7 @@ async function measure(serverEnv: Record<string, string>, extraPids: Record<stri
       'every message to be stored',
       async () => {
         const page = (await (await fetch(`${url}/v1/rooms/${room}/messages?types=comment&limit=1`)).json()) as { cursor: string };
-        return (decodeCursor(page.cursor)?.comment ?? 0) >= N + WARM_UP;
+        return (decodeCursor(page.cursor)?.comment ?? 0) >= N + WARM_UP + warmed;
       },
       20_000,
       20,
@@ -186,7 +198,7 @@ try {
       `(idle: server ${String(summary.kafka.idleMsPerS.server)} ms/s, JVM ${String(summary.kafka.idleMsPerS.kafka)} ms/s)\n` +
       `  baselines at the same pace: Fastify JSON echo ${echoUs} us CPU per request, echo after one Redis round trip ${echoRedisUs} us\n`,
   );
-  process.stdout.write(`results: ${writeResult('send-low', { settings: { N, R, extraEnv }, summary })}\n`);
+  process.stdout.write(`results: ${writeResult('send-low', { settings: { N, R, warm: WARM, extraEnv }, summary })}\n`);
 } finally {
   probe.disconnect();
   await kafka?.stop();

@@ -4,7 +4,8 @@
  * JSON echo baseline (POST, same body and headers), in one run. Every server is a child process
  * on 127.0.0.1; autocannon runs here, bounded in time. Afterwards it checks that every accepted
  * message was stored (the processor drained the bus into Redis): nothing accepted is lost.
- * Knobs: BENCH_DURATION_S (10), BENCH_CONNECTIONS (50). `--profile` runs the server under
+ * Each server is first warmed by BENCH_WARM (10000) sends, 10 at a time.
+ * Knobs: BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_WARM. `--profile` runs the server under
  * `node --cpu-prof` and prints its top functions at the end.
  */
 import { createAuth } from '@danmaku/auth';
@@ -15,8 +16,10 @@ import { printProfile, profileDir } from './lib/profile.js';
 import { printTable, ratio, writeResult } from './lib/report.js';
 import { startHelloServer, startStandaloneServer } from './lib/servers.js';
 import { startKafka } from '@danmaku/testkit';
+import { warmUp } from './lib/warm.js';
 
 const { durationS, connections } = benchSettings();
+const WARM = Number(process.env.BENCH_WARM ?? 10_000);
 // Per-user and per-IP send limits would turn the bench into a 429 bench: lifted for this run.
 const serverEnv = { DANMAKU_RATE_USER_MAX: '1000000000', DANMAKU_RATE_IP_MAX: '1000000000' };
 const config = loadConfig({ ...process.env, ...serverEnv });
@@ -37,6 +40,12 @@ const roomOverKafka = `${room}-kafka`;
 let sendFrom = spawnedAt;
 try {
   process.stdout.write(`send bench: ${durationS} s per run, ${connections} connections, one room\n`);
+  // Every server (and the broker) warmed alike first: a fresh one spends its first thousands of
+  // requests compiling (V8's and the JVM's JIT).
+  const warm = (url: string) => warmUp(WARM, () => fetch(url, { method: 'POST', headers, body }).then((r) => r.arrayBuffer()));
+  await warm(`${hello.url}/echo`);
+  await warm(`${server.url}/v1/rooms/${room}-aside/messages`);
+  await warm(`${overKafka.url}/v1/rooms/${roomOverKafka}-aside/messages`);
   const results: LoadResult[] = [];
   results.push(await runLoad({ name: 'JSON echo (Fastify baseline)', url: `${hello.url}/echo`, method: 'POST', headers, body, connections, durationS, serverPid: hello.pid }));
   sendFrom = Date.now();

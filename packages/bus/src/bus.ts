@@ -34,8 +34,10 @@ export interface ConsumeOptions {
   /** Partitions handled at the same time by this member. */
   concurrency?: number;
   /**
-   * How long a partition may wait for more records before a batch that is not full is handled.
-   * Latency traded for fewer, larger batches: a few ms for the processor, more for the archive.
+   * After a batch that caught the partition up, how long the member waits before it takes the
+   * next one: the first record of a quiet spell is handled at once, and what arrives within the
+   * linger comes as one batch. Fewer, larger batches at low rates for a few ms of latency on
+   * the records that follow: a few ms for the processor, more for the archive.
    */
   lingerMs?: number;
 }

@@ -179,16 +179,19 @@ class MemoryConsumer implements Consumer {
         await log.waitForAppend(500);
         continue;
       }
-      const linger = this.options.lingerMs ?? 0;
-      if (linger > 0 && log.end - from < maxBatch) await new Promise((resolve) => setTimeout(resolve, linger));
+      let caughtUp = false;
       await this.acquire();
       try {
         const records = log.slice(from, maxBatch, partition);
+        // Whether the batch took all there was, as a Kafka fetch knows it: records that arrive
+        // while it is handled wait for the linger too.
+        const tookAll = from + records.length >= log.end;
         const batch: Batch = { topic: this.options.topic, partition, records };
         await this.options.handle(batch);
         this.offsets[partition] = from + records.length;
         this.topic.trim(partition);
         backoff = 50;
+        caughtUp = tookAll;
       } catch (err) {
         this.logger?.warn({ err, partition, group: this.groupId }, 'batch failed; it will be delivered again');
         await new Promise((resolve) => setTimeout(resolve, backoff));
@@ -196,6 +199,10 @@ class MemoryConsumer implements Consumer {
       } finally {
         this.release();
       }
+      // As the Kafka bus: the first record of a quiet spell is handled at once, and what arrives
+      // within the linger after a batch waits for the next one.
+      const linger = this.options.lingerMs ?? 0;
+      if (caughtUp && linger > 0 && !this.stopped) await new Promise((resolve) => setTimeout(resolve, linger));
     }
   }
 

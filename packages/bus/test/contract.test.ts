@@ -159,6 +159,28 @@ for (const engine of [memoryEngine(), kafkaEngine()]) {
       await waitFor('lag 0 once everything is committed', async () => (await consumer.lag()) === 0, SETTLE_MS);
     });
 
+    it('lingerMs: the first record of a quiet spell is handled at once; those arriving within the linger after it come as one batch', async () => {
+      const LINGER = 1500;
+      const bus = await engine.open();
+      const topic = engine.topic();
+      const handled: { at: number; values: string[] }[] = [];
+      await consume(bus, { topic, groupId: group('g'), lingerMs: LINGER, handle: async (batch) => void handled.push({ at: performance.now(), values: batch.records.map((r) => r.value) }) });
+      // The member is in its group and consuming once a first record came through.
+      await bus.produce(topic, [{ key: 'k', value: 'primer', partition: 0 }]);
+      await waitFor('the primer', () => handled.length === 1, SETTLE_MS);
+      await new Promise((resolve) => setTimeout(resolve, LINGER + 300));
+      const sentAt = performance.now();
+      await bus.produce(topic, [{ key: 'k', value: 'a', partition: 0 }]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await bus.produce(topic, [{ key: 'k', value: 'b', partition: 0 }]);
+      await bus.produce(topic, [{ key: 'k', value: 'c', partition: 0 }]);
+      await waitFor('a, b and c', () => handled.flatMap((h) => h.values).length === 4, SETTLE_MS);
+      const [, first, second] = handled;
+      assert.deepEqual(first?.values, ['a']);
+      assert.ok((first?.at ?? Infinity) - sentAt < LINGER - 500, `the first record waited ${Math.round((first?.at ?? 0) - sentAt)} ms: it should not wait out the linger`);
+      assert.deepEqual(second?.values, ['b', 'c'], 'the records within the linger came together');
+    });
+
     it('commits only after the handler resolved: a failed batch comes again, whole and in order', async () => {
       const bus = await engine.open();
       const topic = engine.topic();
