@@ -1,19 +1,25 @@
 import cluster from 'node:cluster';
-import { ConfigError, loadConfig, unsafeStartReason } from '@danmaku/config';
+import { ConfigError, loadConfig, refuseUnsafeStart, type Config } from '@danmaku/config';
 import { createLogger } from '@danmaku/observability';
 import { openProcessShared } from '@danmaku/process';
 import { runMain } from '@danmaku/role';
 import { connectorRole, connectorRoleIn } from './role.js';
 import { joinPrimary, runPrimary, workerCount } from './workers.js';
 
-/** DANMAKU_CONNECTOR_WORKERS; with a setting runMain refuses, 1 (it then says what is wrong and exits). */
-function configuredWorkers(): number {
+/**
+ * The settings and worker count when DANMAKU_CONNECTOR_WORKERS asks for several processes; null
+ * for one, and for settings runMain refuses (it then says what is wrong and exits).
+ */
+function severalWorkers(): { config: Config; workers: number } | null {
+  let config: Config;
   try {
-    return workerCount(loadConfig().connectorWorkers);
+    config = loadConfig();
   } catch (err) {
-    if (err instanceof ConfigError) return 1;
+    if (err instanceof ConfigError) return null;
     throw err;
   }
+  const workers = workerCount(config.connectorWorkers);
+  return workers > 1 ? { config, workers } : null;
 }
 
 if (cluster.isWorker) {
@@ -21,16 +27,12 @@ if (cluster.isWorker) {
   const seat = joinPrimary();
   await runMain(connectorRoleIn(seat), openProcessShared);
 } else {
-  const workers = configuredWorkers();
-  if (workers === 1) {
+  const several = severalWorkers();
+  if (!several) {
     await runMain(connectorRole, openProcessShared);
   } else {
-    const config = loadConfig();
-    const unsafe = unsafeStartReason(config);
-    if (unsafe) {
-      process.stderr.write(`${unsafe}\n`);
-      process.exit(1);
-    }
+    const { config, workers } = several;
+    refuseUnsafeStart(config);
     const logger = createLogger('connector', config.logLevel);
     try {
       await runPrimary({ config, logger, workers });

@@ -8,7 +8,7 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BusUnavailableError, KafkaBus, MemoryBus, type Batch, type Bus, type Consumer, type ProduceRecord } from '@danmaku/bus';
-import { startKafka, waitFor, type TestKafka } from '@danmaku/testkit';
+import { sleep, startKafka, waitFor, type TestKafka } from '@danmaku/testkit';
 
 const PARTITIONS = 4;
 /** Kafka group joins and rebalances take seconds, more on a loaded machine. */
@@ -168,10 +168,10 @@ for (const engine of [memoryEngine(), kafkaEngine()]) {
       // The member is in its group and consuming once a first record came through.
       await bus.produce(topic, [{ key: 'k', value: 'primer', partition: 0 }]);
       await waitFor('the primer', () => handled.length === 1, SETTLE_MS);
-      await new Promise((resolve) => setTimeout(resolve, LINGER + 300));
+      await sleep(LINGER + 300);
       const sentAt = performance.now();
       await bus.produce(topic, [{ key: 'k', value: 'a', partition: 0 }]);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
       await bus.produce(topic, [{ key: 'k', value: 'b', partition: 0 }]);
       await bus.produce(topic, [{ key: 'k', value: 'c', partition: 0 }]);
       await waitFor('a, b and c', () => handled.flatMap((h) => h.values).length === 4, SETTLE_MS);

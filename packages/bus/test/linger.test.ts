@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KafkaBus } from '@danmaku/bus';
-import { startKafka, type TestKafka } from '@danmaku/testkit';
+import { sleep, startKafka, type TestKafka } from '@danmaku/testkit';
 
 /**
  * The producer's linger: a send that finds nothing in flight waits for company, and what arrives
@@ -27,10 +27,10 @@ test('sends within the linger share one request; the first waits the linger out'
   // Warm: the topic is known and the producer connected before the measured sends.
   await bus.produce(TOPIC, record('warm'));
   // A send arriving while a request is still finishing joins the next request without lingering.
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await sleep(50);
   const started = performance.now();
   const first = bus.produce(TOPIC, record('a')).then(() => performance.now());
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  await sleep(150);
   const second = bus.produce(TOPIC, record('b')).then(() => performance.now());
   const [firstAt, secondAt] = await Promise.all([first, second]);
   assert.ok(firstAt - started >= 390, `the first send waited ${Math.round(firstAt - started)} ms, not the linger`);

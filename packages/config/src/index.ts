@@ -259,14 +259,17 @@ export function unsafeStartReason(config: Pick<Config, 'jwtSecret' | 'host'>, en
   );
 }
 
-/** For a role's main: prints the reason on stderr and exits 1 when the start is unsafe; else a warning on the default secret. */
-export function refuseUnsafeStart(config: Pick<Config, 'jwtSecret' | 'host'>, warn: (text: string) => void, env: NodeJS.ProcessEnv = process.env): void {
+/**
+ * For a role's main: prints the reason on stderr and exits 1 when the start is unsafe; else, given
+ * `warn`, a warning on the default secret.
+ */
+export function refuseUnsafeStart(config: Pick<Config, 'jwtSecret' | 'host'>, warn: ((text: string) => void) | null = null, env: NodeJS.ProcessEnv = process.env): void {
   const reason = unsafeStartReason(config, env);
   if (reason) {
     process.stderr.write(`${reason}\n`);
     process.exit(1);
   }
-  if (isDefaultSecret(config)) warn('DANMAKU_JWT_SECRET is the development default (fine on loopback in development; set your own elsewhere)');
+  if (warn && isDefaultSecret(config)) warn('DANMAKU_JWT_SECRET is the development default (fine on loopback in development; set your own elsewhere)');
 }
 
 /** The settings table as Markdown, for `npm run config`. */

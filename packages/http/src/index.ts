@@ -10,6 +10,8 @@ import { corsAnswer, corsHooks } from './cors.js';
 import { earlyServerFactory, watchClosing, type EarlyState } from './early.js';
 import { lazyRequestLogger } from './request-log.js';
 
+export { corsOrigin, isPlayerRoute, socketCors } from './cors.js';
+export { answerEarlyFor, type EarlyAnswer } from './early.js';
 
 /**
  * Connections the kernel queues for a listener before the process accepts them. Node's default of
@@ -18,8 +20,6 @@ import { lazyRequestLogger } from './request-log.js';
  * it at net.core.somaxconn (4096 on Debian).
  */
 export const LISTEN_BACKLOG = 4096;
-export { corsOrigin, isPlayerRoute, socketCors } from './cors.js';
-export { answerEarlyFor, type EarlyAnswer } from './early.js';
 
 export interface HttpServerOptions {
   logger: Logger;

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, unsafeStartReason, type Config } from '@danmaku/config';
+import { ConfigError, loadConfig, refuseUnsafeStart, type Config } from '@danmaku/config';
 import { startDraining } from '@danmaku/http';
 import { createLogger, stopOnSignals, watchEventLoop, type Logger } from '@danmaku/observability';
 import type { Role, RunningRole } from './role.js';
@@ -73,11 +73,7 @@ export async function runMain<P extends ProcessResources>(role: AnyRole<NoInfer<
   const config = loadConfig();
   const logger = createLogger(role.name, config.logLevel);
   // Before anything opens: with the public secret, no role of a production deployment starts.
-  const unsafe = unsafeStartReason(config);
-  if (unsafe) {
-    process.stderr.write(`${unsafe}\n`);
-    process.exit(1);
-  }
+  refuseUnsafeStart(config);
   let running: RunningRoles<P>;
   try {
     running = await runRoles(config, logger, [role], { name: role.name, embedded: false, open });
