@@ -29,7 +29,7 @@ import { keys, slotOf } from '@danmaku/store';
 import {
   LOAD_ENV,
   REPO_ROOT,
-  freePort,
+  freePorts,
   sleep,
   startMariaDb,
   startKafka,
@@ -60,21 +60,27 @@ const ports = new Map<string, number>();
 const url = (name: string): string => `http://127.0.0.1:${ports.get(name)}`;
 
 async function topology(): Promise<RoleSpec[]> {
-  const specs: RoleSpec[] = [];
-  const add = async (name: string, entry: string, portVar: string, extra: (port: number) => Record<string, string> = () => ({})): Promise<void> => {
-    const port = await freePort();
-    ports.set(name, port);
-    specs.push({ name, entry, port, env: { [portVar]: String(port), ...extra(port) } });
-  };
-  await add('router', 'apps/router/src/main.ts', 'ROUTER_PORT');
+  const roles: [name: string, entry: string, portVar: string][] = [['router', 'apps/router/src/main.ts', 'ROUTER_PORT']];
   for (const i of [1, 2]) {
-    await add(`processor-${i}`, 'apps/processor/src/main.ts', 'PROCESSOR_PORT');
-    await add(`archiver-${i}`, 'apps/archiver/src/main.ts', 'ARCHIVER_PORT');
-    await add(`pusher-${i}`, 'apps/pusher/src/main.ts', 'PUSHER_PORT');
-    await add(`connector-${i}`, 'apps/connector/src/main.ts', 'CONNECTOR_PORT', (port) => ({ CONNECTOR_PUBLIC_URL: `http://127.0.0.1:${port}` }));
-    await add(`front-${i}`, 'apps/front/src/main.ts', 'PORT');
+    roles.push(
+      [`processor-${i}`, 'apps/processor/src/main.ts', 'PROCESSOR_PORT'],
+      [`archiver-${i}`, 'apps/archiver/src/main.ts', 'ARCHIVER_PORT'],
+      [`pusher-${i}`, 'apps/pusher/src/main.ts', 'PUSHER_PORT'],
+      [`connector-${i}`, 'apps/connector/src/main.ts', 'CONNECTOR_PORT'],
+      [`front-${i}`, 'apps/front/src/main.ts', 'PORT'],
+    );
   }
-  return specs;
+  // Below the ephemeral range: a port the kernel handed out as free could meanwhile become the
+  // local end of a role's own connection to Kafka or Redis, and the role meant to listen on it
+  // would fail with EADDRINUSE at every restart (it took front-1, and before it connector-1).
+  const free = await freePorts(roles.map(([name]) => name));
+  return roles.map(([name, entry, portVar]) => {
+    const port = Number(free[name]);
+    ports.set(name, port);
+    const env: Record<string, string> = { [portVar]: String(port) };
+    if (name.startsWith('connector-')) env.CONNECTOR_PUBLIC_URL = `http://127.0.0.1:${port}`;
+    return { name, entry, port, env };
+  });
 }
 
 interface Packet {
