@@ -42,6 +42,15 @@ export interface KafkaBusOptions extends KafkaSecurity {
    * what arrives meanwhile, so this only matters when sends come one at a time.
    */
   lingerMs?: number;
+  /**
+   * A consumer commits a partition's offset at most this often: a batch handled sooner after the
+   * last commit leaves its offset owed, and one trailing commit takes every owed offset when the
+   * interval is up (a stop or a drain commits what is owed before leaving the group). At low rates
+   * each commit is a request for the broker and a round trip for the role, for every batch; a
+   * crash redelivers at most this much more, dropped by message id as every redelivery is.
+   * 0 or unset = a commit after every batch.
+   */
+  commitEveryMs?: number;
 }
 
 /** The security part of the options from the settings (the CA as a PEM file's path). */
@@ -426,7 +435,7 @@ export class KafkaBus implements Bus {
         allowAutoTopicCreation: false,
         retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: Number.MAX_SAFE_INTEGER },
       });
-    const member = new KafkaMember(create, () => this.kafka.admin({ retry: { retries: 0 } }), options, this.options.logger, () => this.consumers.delete(member));
+    const member = new KafkaMember(create, () => this.kafka.admin({ retry: { retries: 0 } }), options, this.options.logger, () => this.consumers.delete(member), this.options.commitEveryMs ?? 0);
     this.consumers.add(member);
     await member.start();
     return member;
@@ -496,6 +505,10 @@ export class KafkaMember implements Consumer {
   private watchTimer: NodeJS.Timeout | null = null;
   private watching = false;
   private admin: Admin | null = null;
+  /** Handled, not yet committed (see KafkaBusOptions.commitEveryMs): partition -> next offset. */
+  private readonly owed = new Map<number, string>();
+  private readonly committedAt = new Map<number, number>();
+  private owedTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly create: () => KafkaConsumer,
@@ -503,6 +516,7 @@ export class KafkaMember implements Consumer {
     private readonly options: ConsumeOptions,
     private readonly logger: Logger | undefined,
     private readonly onStop: () => void,
+    private readonly commitEveryMs = 0,
     private readonly stall = { afterMs: STALL_MS, everyMs: WATCH_MS },
   ) {}
 
@@ -516,8 +530,16 @@ export class KafkaMember implements Consumer {
       this.logger?.warn({ err: payload.error, group: options.groupId }, 'kafka consumer crashed; joining the group again');
       this.restart(consumer);
     });
+    // A rebalance noticed outside a batch: commit what is owed before the member joins again.
+    consumer.on(consumer.events.REBALANCING, () => {
+      if (this.consumer === consumer) void this.payOwed(consumer);
+    });
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      if (this.consumer === consumer) this.assigned = payload.memberAssignment[options.topic] ?? [];
+      if (this.consumer !== consumer) return;
+      this.assigned = payload.memberAssignment[options.topic] ?? [];
+      // A partition the group gave to another member is its business now: what this member owed
+      // there comes again to the new owner, dropped by message id.
+      for (const partition of this.owed.keys()) if (!this.assigned.includes(partition)) this.owed.delete(partition);
     });
     this.watchTimer ??= setInterval(() => void this.watch(), this.stall.everyMs);
     try {
@@ -560,31 +582,43 @@ export class KafkaMember implements Consumer {
           // group took away meanwhile (stale: a rebalance seeked the partition) is left uncommitted.
           if (isStale()) return;
           // Invariant 3: the commit follows the successful write, never precedes it.
-          try {
-            // kafkajs retries a commit without end; bounded here, see below.
-            const next = (BigInt(last) + 1n).toString();
-            await within(
-              isRunning()
-                ? consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
-                : // Stopping: consumer.commitOffsets skips a consumer that is no longer running, so
-                  // the commit goes to the group directly (this member is in it until it leaves).
-                  commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] }),
-              COMMIT_TIMEOUT_MS,
-              'offset commit',
-            );
-          } catch (err) {
-            // The group's coordinator moved (its broker died) or forgot this member: kafkajs keeps
-            // asking the old coordinator (NOT_COORDINATOR) for as long as this consumer lives, and
-            // the group stalls. A fresh consumer looks the coordinator up again and rejoins; the
-            // uncommitted batch comes again and is dropped by message id.
-            this.logger?.warn({ err, partition: batch.partition, group: options.groupId }, 'offset commit failed; joining the group again with a fresh consumer');
-            this.restart(consumer);
-            return;
-          }
+          const next = (BigInt(last) + 1n).toString();
+          const sinceCommit = Date.now() - (this.committedAt.get(batch.partition) ?? 0);
+          if (this.commitEveryMs > 0 && isRunning() && !this.stopped && sinceCommit < this.commitEveryMs) {
+            this.owe(consumer, batch.partition, next, this.commitEveryMs - sinceCommit);
+          } else
+            try {
+              // kafkajs retries a commit without end; bounded here, see below.
+              await within(
+                isRunning()
+                  ? consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
+                  : // Stopping: consumer.commitOffsets skips a consumer that is no longer running, so
+                    // the commit goes to the group directly (this member is in it until it leaves).
+                    commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] }),
+                COMMIT_TIMEOUT_MS,
+                'offset commit',
+              );
+              this.committed(batch.partition, next);
+            } catch (err) {
+              // The group's coordinator moved (its broker died) or forgot this member: kafkajs keeps
+              // asking the old coordinator (NOT_COORDINATOR) for as long as this consumer lives, and
+              // the group stalls. A fresh consumer looks the coordinator up again and rejoins; the
+              // uncommitted batch comes again and is dropped by message id.
+              this.logger?.warn({ err, partition: batch.partition, group: options.groupId }, 'offset commit failed; joining the group again with a fresh consumer');
+              this.restart(consumer);
+              return;
+            }
           this.restartFailures = 0;
           const behind = Math.max(0, Number(batch.highWatermark) - Number(last) - 1);
           this.lagByPartition.set(batch.partition, behind);
-          await heartbeat();
+          try {
+            await heartbeat();
+          } catch (err) {
+            // A rebalance is starting (kafkajs commits its own resolved offsets here too): what is
+            // owed is committed first, so no member (this one included) handles it again.
+            await this.payOwed(consumer);
+            throw err;
+          }
           // Caught up: the next fetch waits lingerMs, so what arrives meanwhile comes as one batch
           // (the first record of a quiet spell is handled at once). Behind: fetch again now.
           const lingerMs = options.lingerMs ?? 0;
@@ -599,9 +633,52 @@ export class KafkaMember implements Consumer {
     }
   }
 
+  /** The partition's offset `next` waits for the trailing commit, due in `inMs`. */
+  private owe(consumer: KafkaConsumer, partition: number, next: string, inMs: number): void {
+    this.owed.set(partition, next);
+    this.payOwedIn(consumer, inMs);
+  }
+
+  private payOwedIn(consumer: KafkaConsumer, inMs: number): void {
+    this.owedTimer ??= setTimeout(() => {
+      this.owedTimer = null;
+      void this.payOwed(consumer);
+    }, inMs);
+  }
+
+  /**
+   * Commits every owed offset in one request. A failure leaves them owed for the next try (a
+   * batch's own commit, the next trailing one, or the stop's): a coordinator that moved for good
+   * fails the next batch's commit too, which replaces the consumer, and the stall watch sees
+   * commits that stopped moving.
+   */
+  private async payOwed(consumer: KafkaConsumer): Promise<void> {
+    if (this.owed.size === 0) return;
+    if (this.consumer !== consumer) return;
+    const paying = [...this.owed];
+    try {
+      await within(consumer.commitOffsets(paying.map(([partition, offset]) => ({ topic: this.options.topic, partition, offset }))), COMMIT_TIMEOUT_MS, 'offset commit');
+      for (const [partition, offset] of paying) this.committed(partition, offset);
+    } catch (err) {
+      this.logger?.warn({ err, group: this.options.groupId }, 'trailing offset commit failed; trying again');
+      if (!this.stopped) this.payOwedIn(consumer, this.commitEveryMs);
+    }
+  }
+
+  private committed(partition: number, offset: string): void {
+    this.committedAt.set(partition, Date.now());
+    // A batch handled while this commit was on its way owes a later offset: that one stays owed.
+    if (this.owed.get(partition) === offset) this.owed.delete(partition);
+  }
+
   /** Replaces a crashed consumer, retrying with back-off until it runs again or the member stops. */
   private restart(crashed: KafkaConsumer): void {
     if (this.restarting) return;
+    // The fresh consumer starts from the last commit: what the crashed one owed comes again,
+    // dropped by message id.
+    if (this.owedTimer) clearTimeout(this.owedTimer);
+    this.owedTimer = null;
+    this.owed.clear();
     const group = this.options.groupId;
     this.restarting = (async () => {
       // kafkajs's disconnect can wait forever (on a commit it keeps retrying against a coordinator
@@ -695,6 +772,10 @@ export class KafkaMember implements Consumer {
     // A restart may be retrying against a broker that is still away: do not wait on it for long.
     if (this.restarting) await within(this.restarting, 5000, 'a kafka consumer restart').catch(() => undefined);
     if (this.watchTimer) clearInterval(this.watchTimer);
+    if (this.owedTimer) clearTimeout(this.owedTimer);
+    this.owedTimer = null;
+    // What was handled and not yet committed is committed while the member is still in the group.
+    if (this.consumer) await this.payOwed(this.consumer);
     // Bounded for the same reason as in restart(): a stop must end.
     if (this.consumer) await within(this.consumer.disconnect(), DISCONNECT_MS, 'a kafka consumer leaving the group').catch((err: unknown) => this.logger?.warn({ err, group: this.options.groupId }, 'kafka consumer did not leave the group in time'));
     await this.admin?.disconnect().catch(() => undefined);

@@ -11,6 +11,8 @@ import { BusUnavailableError, KafkaBus, MemoryBus, type Batch, type Bus, type Co
 import { sleep, startKafka, waitFor, type TestKafka } from '@danmaku/testkit';
 
 const PARTITIONS = 4;
+// As the roles run (DANMAKU_KAFKA_COMMIT_MS's default): every contract holds with commits that trail the batches.
+const COMMIT_EVERY_MS = 500;
 /** Kafka group joins and rebalances take seconds, more on a loaded machine. */
 const SETTLE_MS = 60_000;
 
@@ -59,7 +61,7 @@ function kafkaEngine(): Engine {
   let kafka: TestKafka | null = null;
   const opened: Bus[] = [];
   const open = async (brokers: string[]): Promise<KafkaBus> => {
-    const bus = new KafkaBus({ brokers, clientId: `contract-${opened.length}`, partitions: PARTITIONS, produceTimeoutMs: 3000, sessionTimeoutMs: 3000 });
+    const bus = new KafkaBus({ brokers, clientId: `contract-${opened.length}`, partitions: PARTITIONS, produceTimeoutMs: 3000, sessionTimeoutMs: 3000, commitEveryMs: COMMIT_EVERY_MS });
     opened.push(bus);
     await bus.connect();
     return bus;

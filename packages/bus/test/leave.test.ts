@@ -28,7 +28,7 @@ after(async () => {
 });
 
 function openBus(clientId: string): KafkaBus {
-  const bus = new KafkaBus({ brokers: kafka.brokers, clientId, partitions: PARTITIONS, sessionTimeoutMs: SESSION_MS });
+  const bus = new KafkaBus({ brokers: kafka.brokers, clientId, partitions: PARTITIONS, sessionTimeoutMs: SESSION_MS, commitEveryMs: 500 });
   buses.push(bus);
   return bus;
 }

@@ -71,6 +71,7 @@ function member(groupId: string, handle: (values: string[]) => Promise<void>, fi
     { topic: TOPIC, groupId, concurrency: 2, handle: (batch) => handle(batch.records.map((r) => r.value)) },
     process.env.STUCK_LOG ? createLogger(groupId, 'info') : undefined,
     () => undefined,
+    0,
     { afterMs: 3000, everyMs: 500 },
   );
   return { member: m, consumers };

@@ -98,6 +98,12 @@ export const SETTINGS = {
   kafkaMinInsync: { env: 'DANMAKU_KAFKA_MIN_INSYNC', default: '0', doc: 'min.insync.replicas of the topics the project creates; 0 = 2 when replicated three times or more, else 1.', parse: wholeNumber },
   kafkaSessionTimeoutMs: { env: 'DANMAKU_KAFKA_SESSION_TIMEOUT_MS', default: '6000', doc: 'Consumer group session: a member silent this long loses its partitions to the others (at least the brokers\' group.min.session.timeout.ms).', parse: positiveInt },
   kafkaLingerMs: { env: 'DANMAKU_KAFKA_LINGER_MS', default: '5', doc: 'How long a send that finds no produce in flight waits for others to share its Kafka request (0 = at once); at 200 sends/s, 5 ms halves the produce requests.', parse: wholeNumber },
+  kafkaCommitMs: {
+    env: 'DANMAKU_KAFKA_COMMIT_MS',
+    default: '500',
+    doc: 'A consumer (processor, archiver) commits a partition\'s offset at most this often; batches handled in between are committed by one trailing commit, and a stop commits what is owed. A crash redelivers at most this much more, dropped by message id. 0 = a commit after every batch.',
+    parse: wholeNumber,
+  },
   kafkaIdempotent: { env: 'DANMAKU_KAFKA_IDEMPOTENT', default: 'false', doc: 'true = kafkajs\'s idempotent producer (off by default: docs/developing.md, "Why kafkajs on Kafka 4", says how it failed under faults; duplicates are dropped by message id either way).', parse: boolean },
   kafkaSsl: { env: 'KAFKA_SSL', default: 'false', doc: 'true = TLS to the brokers (the system CAs, plus KAFKA_SSL_CA).', parse: boolean },
   kafkaSslCa: { env: 'KAFKA_SSL_CA', default: '', doc: 'Path of a PEM file of CAs to trust for the brokers\' TLS certificates.', parse: optional },
