@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, Partitioners, type Admin, type Producer, type Consumer as KafkaConsumer, type LogEntry, type RecordMetadata, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Producer, type Consumer as KafkaConsumer, type EachBatchPayload, type LogEntry, type RecordMetadata, type SASLOptions } from 'kafkajs';
 import type { Config } from '@danmaku/config';
 import type { Logger } from '@danmaku/observability';
 import { BusUnavailableError, type Bus, type ConsumeOptions, type Consumer, type ProduceRecord } from './bus.js';
@@ -586,28 +586,9 @@ export class KafkaMember implements Consumer {
           const sinceCommit = Date.now() - (this.committedAt.get(batch.partition) ?? 0);
           if (this.commitEveryMs > 0 && isRunning() && !this.stopped && sinceCommit < this.commitEveryMs) {
             this.owe(consumer, batch.partition, next, this.commitEveryMs - sinceCommit);
-          } else
-            try {
-              // kafkajs retries a commit without end; bounded here, see below.
-              await within(
-                isRunning()
-                  ? consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
-                  : // Stopping: consumer.commitOffsets skips a consumer that is no longer running, so
-                    // the commit goes to the group directly (this member is in it until it leaves).
-                    commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] }),
-                COMMIT_TIMEOUT_MS,
-                'offset commit',
-              );
-              this.committed(batch.partition, next);
-            } catch (err) {
-              // The group's coordinator moved (its broker died) or forgot this member: kafkajs keeps
-              // asking the old coordinator (NOT_COORDINATOR) for as long as this consumer lives, and
-              // the group stalls. A fresh consumer looks the coordinator up again and rejoins; the
-              // uncommitted batch comes again and is dropped by message id.
-              this.logger?.warn({ err, partition: batch.partition, group: options.groupId }, 'offset commit failed; joining the group again with a fresh consumer');
-              this.restart(consumer);
-              return;
-            }
+          } else if (!(await this.commitBatch(consumer, batch.partition, next, isRunning() ? null : commitOffsetsIfNecessary))) {
+            return;
+          }
           this.restartFailures = 0;
           const behind = Math.max(0, Number(batch.highWatermark) - Number(last) - 1);
           this.lagByPartition.set(batch.partition, behind);
@@ -630,6 +611,33 @@ export class KafkaMember implements Consumer {
       if (this.consumer === consumer) this.consumer = null;
       await consumer.disconnect().catch(() => undefined);
       throw err;
+    }
+  }
+
+  /**
+   * Commits the partition up to `next` now; false when it failed and the consumer is being
+   * replaced. `viaGroup` (a stopping consumer's): consumer.commitOffsets skips a consumer that is no
+   * longer running, so the commit goes to the group directly (the member is in it until it leaves).
+   */
+  private async commitBatch(consumer: KafkaConsumer, partition: number, next: string, viaGroup: EachBatchPayload['commitOffsetsIfNecessary'] | null): Promise<boolean> {
+    const { topic, groupId } = this.options;
+    try {
+      // kafkajs retries a commit without end; bounded here, see below.
+      await within(
+        viaGroup ? viaGroup({ topics: [{ topic, partitions: [{ partition, offset: next }] }] }) : consumer.commitOffsets([{ topic, partition, offset: next }]),
+        COMMIT_TIMEOUT_MS,
+        'offset commit',
+      );
+      this.committed(partition, next);
+      return true;
+    } catch (err) {
+      // The group's coordinator moved (its broker died) or forgot this member: kafkajs keeps
+      // asking the old coordinator (NOT_COORDINATOR) for as long as this consumer lives, and
+      // the group stalls. A fresh consumer looks the coordinator up again and rejoins; the
+      // uncommitted batch comes again and is dropped by message id.
+      this.logger?.warn({ err, partition, group: groupId }, 'offset commit failed; joining the group again with a fresh consumer');
+      this.restart(consumer);
+      return false;
     }
   }
 
