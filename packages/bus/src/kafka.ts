@@ -615,27 +615,38 @@ export class KafkaMember implements Consumer {
   }
 
   /**
-   * Commits the partition up to `next` now; false when it failed and the consumer is being
-   * replaced. `viaGroup` (a stopping consumer's): consumer.commitOffsets skips a consumer that is no
-   * longer running, so the commit goes to the group directly (the member is in it until it leaves).
+   * Commits `offsets` (partition -> next offset) in one request, bounded: kafkajs retries a commit
+   * without end. `viaGroup` (a stopping consumer's): consumer.commitOffsets skips a consumer that
+   * is no longer running, so the commit goes to the group directly (the member is in it until it
+   * leaves). Throws when the commit failed.
    */
+  private async commit(consumer: KafkaConsumer, offsets: ReadonlyArray<readonly [number, string]>, viaGroup: EachBatchPayload['commitOffsetsIfNecessary'] | null = null): Promise<void> {
+    const { topic } = this.options;
+    const partitions = offsets.map(([partition, offset]) => ({ partition, offset }));
+    await within(
+      viaGroup ? viaGroup({ topics: [{ topic, partitions }] }) : consumer.commitOffsets(partitions.map((p) => ({ topic, ...p }))),
+      COMMIT_TIMEOUT_MS,
+      'offset commit',
+    );
+    const now = Date.now();
+    for (const [partition, offset] of offsets) {
+      this.committedAt.set(partition, now);
+      // A batch handled while this commit was on its way owes a later offset: that one stays owed.
+      if (this.owed.get(partition) === offset) this.owed.delete(partition);
+    }
+  }
+
+  /** A batch's own commit, now; false when it failed and the consumer is being replaced. */
   private async commitBatch(consumer: KafkaConsumer, partition: number, next: string, viaGroup: EachBatchPayload['commitOffsetsIfNecessary'] | null): Promise<boolean> {
-    const { topic, groupId } = this.options;
     try {
-      // kafkajs retries a commit without end; bounded here, see below.
-      await within(
-        viaGroup ? viaGroup({ topics: [{ topic, partitions: [{ partition, offset: next }] }] }) : consumer.commitOffsets([{ topic, partition, offset: next }]),
-        COMMIT_TIMEOUT_MS,
-        'offset commit',
-      );
-      this.committed(partition, next);
+      await this.commit(consumer, [[partition, next]], viaGroup);
       return true;
     } catch (err) {
       // The group's coordinator moved (its broker died) or forgot this member: kafkajs keeps
       // asking the old coordinator (NOT_COORDINATOR) for as long as this consumer lives, and
       // the group stalls. A fresh consumer looks the coordinator up again and rejoins; the
       // uncommitted batch comes again and is dropped by message id.
-      this.logger?.warn({ err, partition, group: groupId }, 'offset commit failed; joining the group again with a fresh consumer');
+      this.logger?.warn({ err, partition, group: this.options.groupId }, 'offset commit failed; joining the group again with a fresh consumer');
       this.restart(consumer);
       return false;
     }
@@ -654,6 +665,11 @@ export class KafkaMember implements Consumer {
     }, inMs);
   }
 
+  private cancelPayOwed(): void {
+    if (this.owedTimer) clearTimeout(this.owedTimer);
+    this.owedTimer = null;
+  }
+
   /**
    * Commits every owed offset in one request. A failure leaves them owed for the next try (a
    * batch's own commit, the next trailing one, or the stop's): a coordinator that moved for good
@@ -661,22 +677,13 @@ export class KafkaMember implements Consumer {
    * commits that stopped moving.
    */
   private async payOwed(consumer: KafkaConsumer): Promise<void> {
-    if (this.owed.size === 0) return;
-    if (this.consumer !== consumer) return;
-    const paying = [...this.owed];
+    if (this.owed.size === 0 || this.consumer !== consumer) return;
     try {
-      await within(consumer.commitOffsets(paying.map(([partition, offset]) => ({ topic: this.options.topic, partition, offset }))), COMMIT_TIMEOUT_MS, 'offset commit');
-      for (const [partition, offset] of paying) this.committed(partition, offset);
+      await this.commit(consumer, [...this.owed]);
     } catch (err) {
       this.logger?.warn({ err, group: this.options.groupId }, 'trailing offset commit failed; trying again');
       if (!this.stopped) this.payOwedIn(consumer, this.commitEveryMs);
     }
-  }
-
-  private committed(partition: number, offset: string): void {
-    this.committedAt.set(partition, Date.now());
-    // A batch handled while this commit was on its way owes a later offset: that one stays owed.
-    if (this.owed.get(partition) === offset) this.owed.delete(partition);
   }
 
   /** Replaces a crashed consumer, retrying with back-off until it runs again or the member stops. */
@@ -684,8 +691,7 @@ export class KafkaMember implements Consumer {
     if (this.restarting) return;
     // The fresh consumer starts from the last commit: what the crashed one owed comes again,
     // dropped by message id.
-    if (this.owedTimer) clearTimeout(this.owedTimer);
-    this.owedTimer = null;
+    this.cancelPayOwed();
     this.owed.clear();
     const group = this.options.groupId;
     this.restarting = (async () => {
@@ -780,8 +786,7 @@ export class KafkaMember implements Consumer {
     // A restart may be retrying against a broker that is still away: do not wait on it for long.
     if (this.restarting) await within(this.restarting, 5000, 'a kafka consumer restart').catch(() => undefined);
     if (this.watchTimer) clearInterval(this.watchTimer);
-    if (this.owedTimer) clearTimeout(this.owedTimer);
-    this.owedTimer = null;
+    this.cancelPayOwed();
     // What was handled and not yet committed is committed while the member is still in the group.
     if (this.consumer) await this.payOwed(this.consumer);
     // Bounded for the same reason as in restart(): a stop must end.
