@@ -29,6 +29,12 @@ function wholeNumber(text: string, env: string): number {
   return n;
 }
 
+function fraction(text: string, env: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new ConfigError(`${env} must be a number from 0 to 1, got "${text}"`);
+  return n;
+}
+
 /** 0 means "any free port" (tests). */
 function port(text: string, env: string): number {
   const n = Number(text);
@@ -143,6 +149,13 @@ export const SETTINGS = {
   trustProxy: { env: 'DANMAKU_TRUST_PROXY', default: 'false', doc: 'Whom to believe in X-Forwarded-For for the client IP (per-IP limits): false, true (only behind a proxy that overwrites the header), or comma-separated proxy addresses/CIDRs.', parse: trustProxy },
   rateIpAllow: { env: 'DANMAKU_RATE_IP_ALLOW', default: '127.0.0.1,::1,::ffff:127.0.0.1', doc: 'Comma-separated client IPs exempt from the per-IP limit (loopback: local tools and benches); the per-user limit still applies.', parse: list },
   rateWindowMs: { env: 'DANMAKU_RATE_WINDOW_MS', default: '10000', doc: 'The rate-limit window (ms).', parse: positiveInt },
+  rateLocalShare: {
+    env: 'DANMAKU_RATE_LOCAL_SHARE',
+    default: '0.5',
+    doc: 'The part of a rate limit (0-1) a process grants from its own count, adding its counts to Redis in the background; past it every send of that user or IP asks Redis, so the limit holds exactly at its end. A sender spread over k processes within one sync may get up to (1 + (k-1) x share) x the limit. 0 = every send asks Redis.',
+    parse: fraction,
+  },
+  rateSyncMs: { env: 'DANMAKU_RATE_SYNC_MS', default: '100', doc: 'How long sends counted locally wait before they are added to the shared rate counters in Redis, in one round trip.', parse: positiveInt },
   sensitiveWords: { env: 'DANMAKU_SENSITIVE_WORDS', default: '', doc: 'Comma-separated words the filter catches (case-insensitive); more can be added at run time in the Redis set dm:words.', parse: list },
   sensitiveMode: { env: 'DANMAKU_SENSITIVE_MODE', default: 'replace', doc: '"replace" (masks a caught word with *) or "reject" (400 content_rejected).', parse: oneOf('replace', 'reject') },
   // Hot rooms: gears, local cache, adaptive polls, likes, switches

@@ -10,6 +10,8 @@ export interface MirrorOptions {
   /** Commands (ZRANGEBYSCORE); a duplicate of it subscribes to MODERATION_CHANNEL. */
   redis: Redis;
   mutesKey: (roomId: string) => string;
+  /** The room's settings hash (its `slowSec` field is the slow mode). */
+  settingsKey: (roomId: string) => string;
   /** A room's copy is reloaded at least this often while sends arrive for it. */
   refreshMs?: number;
   /** A room without sends for this long is forgotten. */
@@ -23,18 +25,24 @@ interface RoomCopy {
   /** user id -> until (ms; Infinity = for good). */
   bans: Map<string, number>;
   mutes: Map<string, number>;
+  /** Slow mode (s); 0 = off. */
+  slowSec: number;
   loadedAt: number;
   usedAt: number;
   loading: Promise<void> | null;
+  /** Changed while a load was in flight, which may have read Redis before the change: load again. */
+  stale: boolean;
 }
 
 export type MirrorVerdict = { code: 'banned' | 'muted'; until: number } | null;
 
 /**
- * A local copy of the bans and mutes of the rooms this process takes sends for. Redis stays the
- * authority; the copy is what the room check falls back on while Redis does not answer, so a
- * banned or muted user stays refused through a short outage instead of the check failing open.
- * Kept fresh by pub/sub (every change names its room) and by a reload every `refreshMs`.
+ * A local copy of the bans, mutes and slow mode of the rooms this process takes sends for: what
+ * the room check reads, so a send costs no Redis round trip for them. Redis stays the authority
+ * (every change is written there first); the copy follows through pub/sub (every change names its
+ * room, and the changing process applies it at once), and a reload every `refreshMs` while sends
+ * arrive covers a missed message. While Redis does not answer the copy is kept, so a banned or
+ * muted user stays refused through an outage.
  */
 export class ModerationMirror {
   private readonly rooms = new Map<string, RoomCopy>();
@@ -43,6 +51,8 @@ export class ModerationMirror {
   private readonly refreshMs: number;
   private readonly idleMs: number;
   private readonly maxRooms: number;
+  private subscribed = false;
+  private subscribedOnce = false;
 
   constructor(private readonly options: MirrorOptions) {
     this.refreshMs = options.refreshMs ?? 5000;
@@ -50,21 +60,48 @@ export class ModerationMirror {
     this.maxRooms = options.maxRooms ?? 10_000;
     this.subscriber = options.redis.duplicate();
     this.subscriber.on('error', () => undefined);
-    // ioredis subscribes again after each reconnect; the first subscribe waits for the link.
-    const subscribe = () => void this.subscriber.subscribe(MODERATION_CHANNEL).catch(() => undefined);
+    // Subscribed on every (re)connect. A change announced while the link was down was missed, so
+    // every copy is reloaded once the subscription is back.
+    const subscribe = () =>
+      void this.subscriber.subscribe(MODERATION_CHANNEL).then(
+        () => {
+          if (this.subscribedOnce) for (const [roomId, copy] of this.rooms) void this.load(roomId, copy, 'resubscribed');
+          this.subscribedOnce = true;
+          this.subscribed = true;
+        },
+        () => undefined,
+      );
     if (this.subscriber.status === 'ready') subscribe();
-    else this.subscriber.once('ready', subscribe);
+    this.subscriber.on('ready', subscribe);
+    this.subscriber.on('close', () => (this.subscribed = false));
     this.subscriber.on('message', (channel: string, roomId: string) => {
       if (channel !== MODERATION_CHANNEL) return;
       const copy = this.rooms.get(roomId);
-      if (copy) void this.load(roomId, copy, 'changed');
+      if (!copy) return;
+      if (copy.loading) copy.stale = true;
+      else void this.load(roomId, copy, 'changed');
     });
     this.timer = setInterval(() => this.sweep(), Math.max(250, Math.floor(this.refreshMs / 2)));
     this.timer.unref();
   }
 
+  /**
+   * touch, then waits for the room's first load (a room this process has not checked before), so a
+   * check reads a copy that came from Redis. Resolves false when that load failed (Redis away).
+   */
+  async ready(roomId: string, now = Date.now()): Promise<boolean> {
+    const copy = this.touch(roomId, now);
+    if (copy.loadedAt === 0 && copy.loading) await copy.loading;
+    return copy.loadedAt > 0;
+  }
+
+  /** The room's slow mode (s) as the copy has it; 0 = off or not known. */
+  slowSec(roomId: string): number {
+    return this.rooms.get(roomId)?.slowSec ?? 0;
+  }
+
   /** A send for the room is being checked: keep (or start) its copy, reloading when stale. */
-  touch(roomId: string, now = Date.now()): void {
+  touch(roomId: string, now = Date.now()): RoomCopy {
     let copy = this.rooms.get(roomId);
     if (copy) {
       // Map order is use order: the oldest entry is the least recently used. A busy room moves to
@@ -75,7 +112,7 @@ export class ModerationMirror {
         copy.usedAt = now;
       }
     } else {
-      copy = { bans: new Map(), mutes: new Map(), loadedAt: 0, usedAt: now, loading: null };
+      copy = { bans: new Map(), mutes: new Map(), slowSec: 0, loadedAt: 0, usedAt: now, loading: null, stale: false };
       if (this.rooms.size >= this.maxRooms) {
         const oldest = this.rooms.keys().next().value;
         if (oldest !== undefined) this.rooms.delete(oldest);
@@ -83,6 +120,7 @@ export class ModerationMirror {
       this.rooms.set(roomId, copy);
     }
     if (now - copy.loadedAt >= this.refreshMs) void this.load(roomId, copy, copy.loadedAt === 0 ? 'first' : 'stale');
+    return copy;
   }
 
   /** What the copy says about the user, for when Redis cannot be asked. */
@@ -103,6 +141,15 @@ export class ModerationMirror {
     const map = kind === 'ban' ? copy.bans : copy.mutes;
     if (until === null) map.delete(userId);
     else map.set(userId, until);
+    if (copy.loading) copy.stale = true;
+  }
+
+  /** This process changed the room's slow mode (0 = off). */
+  applySlowMode(roomId: string, sec: number): void {
+    const copy = this.rooms.get(roomId);
+    if (!copy) return;
+    copy.slowSec = sec;
+    if (copy.loading) copy.stale = true;
   }
 
   /** Tells every process (this one included) to reload the room. */
@@ -110,6 +157,11 @@ export class ModerationMirror {
     await guard(() => this.options.redis.publish(MODERATION_CHANNEL, roomId)).catch((err: unknown) => {
       this.options.logger?.debug({ err }, 'moderation change not announced; the periodic reload will pick it up');
     });
+  }
+
+  /** Whether changes are being heard now (the pub/sub subscription is up). */
+  get listening(): boolean {
+    return this.subscribed;
   }
 
   get size(): number {
@@ -128,20 +180,26 @@ export class ModerationMirror {
     copy.loading = (async () => {
       try {
         const redis = this.options.redis;
-        const [bans, mutes] = await guard(() =>
+        const [bans, mutes, slowSec] = await guard(() =>
           Promise.all([
             redis.zrangebyscore(storeKeys.bans(roomId), `(${started}`, '+inf', 'WITHSCORES'),
             redis.zrangebyscore(this.options.mutesKey(roomId), `(${started}`, '+inf', 'WITHSCORES'),
+            redis.hget(this.options.settingsKey(roomId), 'slowSec'),
           ]),
         );
         copy.bans = pairs(bans);
         copy.mutes = pairs(mutes);
+        copy.slowSec = Number(slowSec ?? 0) || 0;
         copy.loadedAt = started;
         reloads.inc({ reason });
       } catch {
         // Keep the copy we have: that is the point of it while Redis is away.
       } finally {
         copy.loading = null;
+      }
+      if (copy.stale && this.rooms.get(roomId) === copy) {
+        copy.stale = false;
+        await this.load(roomId, copy, 'changed');
       }
     })();
     return copy.loading;

@@ -2,9 +2,10 @@ import { canModerate } from '@danmaku/auth';
 import { ApiError, type SendCheck } from '@danmaku/model';
 import { LIMITS } from '@danmaku/protocol';
 import { counter, type Logger } from '@danmaku/observability';
-import { defineScripts, registerScripts, execSpread, globalKeys, guard, isCluster, keys as storeKeys, roomKeys, type Command, type RedisStore, type Redis } from '@danmaku/store';
+import { defineScripts, registerScripts, globalKeys, guard, keys as storeKeys, roomKeys, type RedisStore, type Redis } from '@danmaku/store';
 import { WordFilter, type FilterMode } from './words.js';
 import { ModerationMirror } from './mirror.js';
+import { SharedRates } from './rates.js';
 
 /** Room keys share the room's hash tag with its bans and presence (`{r:ROOM}`). */
 export const moderationKeys = {
@@ -20,87 +21,25 @@ const refused = counter<'code'>({ name: 'danmaku_moderation_refused_total', help
 const masked = counter({ name: 'danmaku_moderation_masked_total', help: 'Sends whose text the word filter masked' });
 const degraded = counter<'check'>({
   name: 'danmaku_moderation_degraded_total',
-  help: 'Sends let through unchecked because Redis did not answer (the local copy of bans and mutes still refuses those users)',
+  help: 'Sends let through a check unchecked because Redis did not answer: room (a room whose bans, mutes and slow mode never loaded), slow (the slow-mode slot)',
   labelNames: ['check'],
 });
 
-// One round trip and one slot for everything room-scoped: ban, mute, then the slow-mode claim
-// (only claimed when the user may send at all). Its four keys start at KEYS[first]; ARGV[1] is now,
-// ARGV[2] the user. Returns {0} ok, {1, until} banned, {2, until} muted, {3, pttl} slow mode.
-const roomGateLua = (first: number): string => `
-local now = tonumber(ARGV[1])
-local user = ARGV[2]
-local ban = redis.call('ZSCORE', KEYS[${first}], user)
-if ban and (ban == 'inf' or tonumber(ban) > now) then return {1, ban} end
-local mute = redis.call('ZSCORE', KEYS[${first + 1}], user)
-if mute and tonumber(mute) > now then return {2, mute} end
-local slow = tonumber(redis.call('HGET', KEYS[${first + 2}], 'slowSec') or '0')
-if slow and slow > 0 then
-  if not redis.call('SET', KEYS[${first + 3}], '1', 'PX', math.floor(slow * 1000), 'NX') then
-    return {3, redis.call('PTTL', KEYS[${first + 3}])}
-  end
-end
-return {0, 0}
+// Slow mode's slot for the user in the room: taken for `ms`, or the ms left on it. KEYS: the slot.
+// ARGV: ms. Returns 0 taken, else the ms left.
+const SLOW_CLAIM_LUA = `
+if redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return 0 end
+local left = redis.call('PTTL', KEYS[1])
+if left < 1 then return 1 end
+return left
 `;
-const ROOM_GATE_LUA = roomGateLua(1);
-
-// A fixed window per key: count, and the ms left when over the limit (0 = allowed).
-const RATE_FUNCTION_LUA = `
-local function rate(key, max, window)
-  local n = redis.call('INCR', key)
-  if n == 1 then redis.call('PEXPIRE', key, window) end
-  if n > max then
-    local ttl = redis.call('PTTL', key)
-    if ttl < 0 then redis.call('PEXPIRE', key, window); ttl = window end
-    return ttl
-  end
-  return 0
-end
-`;
-// KEYS: the counter. ARGV: max, window ms.
-const RATE_LUA = `${RATE_FUNCTION_LUA}
-return rate(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
-`;
-
-// Rate limits and the room gate in one call, for a single Redis (where a script may touch keys of
-// several slots): one round trip per send instead of two in sequence, the same verdicts in the
-// same order. KEYS: rate user, rate ip (untouched unless ARGV[6] = '1'), then the room gate's four.
-// ARGV: now, user, user max, ip max, window ms, ip counted, room gate skipped ('1': a moderator).
-// Returns {4, pttl} user over the limit, {5, pttl} ip over the limit, else the room gate's reply.
-const SEND_GATE_LUA = `${RATE_FUNCTION_LUA}
-local window = tonumber(ARGV[5])
-local userWait = rate(KEYS[1], tonumber(ARGV[3]), window)
-local ipWait = 0
-if ARGV[6] == '1' then ipWait = rate(KEYS[2], tonumber(ARGV[4]), window) end
-if userWait > 0 then return {4, userWait} end
-if ipWait > 0 then return {5, ipWait} end
-if ARGV[7] == '1' then return {0, 0} end
-${roomGateLua(3)}`;
 
 interface ModerationRedis extends Redis {
-  dmRoomGate(bans: string, mutes: string, settings: string, slow: string, now: number, userId: string): Promise<[number, string | number]>;
-  dmRate(key: string, max: number, windowMs: number): Promise<number>;
-  dmSendGate(
-    rateUser: string,
-    rateIp: string,
-    bans: string,
-    mutes: string,
-    settings: string,
-    slow: string,
-    now: number,
-    userId: string,
-    userMax: number,
-    ipMax: number,
-    windowMs: number,
-    ipCounted: '0' | '1',
-    roomSkipped: '0' | '1',
-  ): Promise<[number, string | number]>;
+  dmSlowClaim(slot: string, ms: number): Promise<number>;
 }
 
 const MODERATION_SCRIPTS = registerScripts({
-  dmRoomGate: { keys: 4, lua: ROOM_GATE_LUA },
-  dmRate: { keys: 1, lua: RATE_LUA },
-  dmSendGate: { keys: 6, lua: SEND_GATE_LUA },
+  dmSlowClaim: { keys: 1, lua: SLOW_CLAIM_LUA },
 });
 
 function scripted(redis: Redis): ModerationRedis {
@@ -119,14 +58,12 @@ export interface ModerationOptions {
   logger?: Logger;
   /** How often the run-time word list (dm:words) is re-read; 0 = never. */
   wordsRefreshMs?: number;
-  /** How often the local copy of a room's bans and mutes is reloaded (pub/sub reloads it on every change too). */
+  /** How often the local copy of a room's bans, mutes and slow mode is reloaded (pub/sub reloads it on every change too). */
   mirrorRefreshMs?: number;
-  /**
-   * Rate limits and room gate in one script call (`gateCheck`). Default: on for a single Redis,
-   * off for a cluster, where the counters and the room live in different slots and the checks
-   * take a pipeline and then a script.
-   */
-  oneTrip?: boolean;
+  /** The part of a rate limit a process hands out before asking Redis for each send (see SharedRates). Default 0.5. */
+  rateLocalShare?: number;
+  /** How long locally counted sends wait before they are added to the shared counters. Default 100 ms. */
+  rateSyncMs?: number;
 }
 
 export interface PinnedNotice {
@@ -156,15 +93,30 @@ export class Moderation {
   private readonly configWords: readonly string[];
   private refreshTimer: NodeJS.Timeout | null = null;
   private readonly ipAllow: ReadonlySet<string>;
-  /** Bans and mutes of the rooms this process checks, for when Redis does not answer. */
+  /** Bans, mutes and slow mode of the rooms this process checks: what the room check reads. */
   readonly mirror: ModerationMirror;
+  /** The per-user and per-IP counters, counted here and synced to Redis. */
+  readonly rates: SharedRates;
 
   constructor(private readonly options: ModerationOptions) {
     this.redis = scripted(options.store.write);
     this.configWords = options.sensitiveWords;
     this.ipAllow = new Set(options.rateIpAllow ?? []);
     this.filter = new WordFilter(options.sensitiveWords, options.sensitiveMode);
-    this.mirror = new ModerationMirror({ redis: options.store.write, mutesKey: moderationKeys.mutes, refreshMs: options.mirrorRefreshMs, logger: options.logger });
+    this.mirror = new ModerationMirror({
+      redis: options.store.write,
+      mutesKey: moderationKeys.mutes,
+      settingsKey: moderationKeys.settings,
+      refreshMs: options.mirrorRefreshMs,
+      logger: options.logger,
+    });
+    this.rates = new SharedRates({
+      redis: options.store.write,
+      windowMs: options.rateWindowMs,
+      localShare: options.rateLocalShare ?? 0.5,
+      syncMs: options.rateSyncMs ?? 100,
+      logger: options.logger,
+    });
     const every = options.wordsRefreshMs ?? 5000;
     if (every > 0) {
       this.refreshTimer = setInterval(() => void this.refreshWords(), every);
@@ -187,6 +139,7 @@ export class Moderation {
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     this.refreshTimer = null;
     this.mirror.stop();
+    this.rates.stop();
   }
 
   async mute(roomId: string, userId: string, durationSec: number, now = Date.now()): Promise<number> {
@@ -229,6 +182,8 @@ export class Moderation {
   /** 0 turns slow mode off. */
   async setSlowMode(roomId: string, sec: number): Promise<void> {
     await guard(() => (sec > 0 ? this.redis.hset(moderationKeys.settings(roomId), 'slowSec', sec) : this.redis.hdel(moderationKeys.settings(roomId), 'slowSec')));
+    this.mirror.applySlowMode(roomId, sec);
+    await this.mirror.announce(roomId);
   }
 
   async pin(roomId: string, notice: PinnedNotice): Promise<void> {
@@ -286,121 +241,57 @@ export class Moderation {
     return { ...message, content };
   };
 
-  /** Per user and per client IP, over every front (the counters live in Redis). */
+  /**
+   * Per user and per client IP, over every front: counted here and added to the shared counters in
+   * Redis in the background; near its limit a counter is decided by Redis (see SharedRates).
+   */
   readonly rateCheck: SendCheck = async (_message, principal, context) => {
     const { rateUserMax, rateIpMax, rateWindowMs } = this.options;
-    let userWait: number;
-    let ipWait = 0;
-    try {
-      // The user's and the IP's counters sit in two slots: per node on a cluster.
-      const commands: Command[] = [['dmRate', moderationKeys.rateUser(principal.id), rateUserMax, rateWindowMs]];
-      if (context?.ip && !this.ipAllow.has(context.ip)) commands.push(['dmRate', moderationKeys.rateIp(context.ip), rateIpMax, rateWindowMs]);
-      const results = await guard(() => execSpread(this.redis, commands));
-      const values = results.map(([err, value]) => {
-        if (err) throw err;
-        return Number(value);
-      });
-      userWait = values[0] ?? 0;
-      ipWait = values[1] ?? 0;
-    } catch (err) {
-      degraded.inc({ check: 'rate' });
-      this.options.logger?.debug({ err }, 'rate limit not checked');
-      return;
-    }
+    const userWait = await this.rates.take(moderationKeys.rateUser(principal.id), rateUserMax);
     if (userWait > 0) {
       throw refuse(new ApiError(429, 'rate_limited', `Too many messages: at most ${rateUserMax} per ${rateWindowMs / 1000} s; wait a moment.`, seconds(userWait)));
     }
+    if (!context?.ip || this.ipAllow.has(context.ip)) return;
+    const ipWait = await this.rates.take(moderationKeys.rateIp(context.ip), rateIpMax);
     if (ipWait > 0) {
       throw refuse(new ApiError(429, 'rate_limited', `Too many messages from your network: at most ${rateIpMax} per ${rateWindowMs / 1000} s.`, seconds(ipWait)));
     }
   };
 
-  /** Bans, mutes and slow mode of the room; the room's streamer and admins pass. */
+  /**
+   * Bans, then mutes, then slow mode of the room, read from the local copy; only a room in slow
+   * mode costs a Redis call (the user's slot, shared by every front). The room's streamer and
+   * admins pass.
+   */
   readonly roomCheck: SendCheck = async (message, principal) => {
     if (canModerate(principal, message.roomId)) return;
     const room = message.roomId;
-    this.mirror.touch(room);
-    let verdict: [number, string | number];
-    try {
-      verdict = await guard(() =>
-        this.redis.dmRoomGate(storeKeys.bans(room), moderationKeys.mutes(room), moderationKeys.settings(room), moderationKeys.slow(room, principal.id), message.ts, principal.id),
-      );
-    } catch (err) {
-      // Redis did not answer: the local copy still refuses whom it knows to be banned or muted.
-      const known = this.mirror.verdict(room, principal.id);
-      if (known?.code === 'banned') throw refuse(bannedError(room, known.until));
-      if (known?.code === 'muted') throw refuse(mutedError(known.until));
+    const loaded = await this.mirror.ready(room);
+    const known = this.mirror.verdict(room, principal.id);
+    if (known?.code === 'banned') throw refuse(bannedError(room, known.until));
+    if (known?.code === 'muted') throw refuse(mutedError(known.until));
+    if (!loaded) {
+      // Redis has not answered for this room yet: nothing known against the user.
       degraded.inc({ check: 'room' });
-      this.options.logger?.debug({ err }, 'room moderation checked against the local copy only');
       return;
     }
-    const [code, value] = verdict;
-    if (code === 1) throw refuse(bannedError(room, value));
-    if (code === 2) throw refuse(mutedError(Number(value)));
-    if (code === 3) {
-      throw refuse(new ApiError(429, 'slow_mode', `Slow mode is on in this room: wait ${seconds(Number(value))} s before your next message.`, seconds(Number(value))));
-    }
-  };
-
-  /**
-   * rateCheck then roomCheck, in one script call: the same refusals in the same order (the rate
-   * counters count every send; the room gate, and so the slow-mode slot, only sees sends within
-   * the limits), the same fallbacks while Redis does not answer.
-   */
-  readonly gateCheck: SendCheck = async (message, principal, context) => {
-    const { rateUserMax, rateIpMax, rateWindowMs } = this.options;
-    const room = message.roomId;
-    const moderator = canModerate(principal, room);
-    if (!moderator) this.mirror.touch(room);
-    const ip = context?.ip && !this.ipAllow.has(context.ip) ? context.ip : null;
-    const rateUser = moderationKeys.rateUser(principal.id);
-    let verdict: [number, string | number];
+    const slowSec = this.mirror.slowSec(room);
+    if (slowSec <= 0) return;
+    let left: number;
     try {
-      verdict = await guard(() =>
-        this.redis.dmSendGate(
-          rateUser,
-          ip === null ? rateUser : moderationKeys.rateIp(ip),
-          storeKeys.bans(room),
-          moderationKeys.mutes(room),
-          moderationKeys.settings(room),
-          moderationKeys.slow(room, principal.id),
-          message.ts,
-          principal.id,
-          rateUserMax,
-          rateIpMax,
-          rateWindowMs,
-          ip === null ? '0' : '1',
-          moderator ? '1' : '0',
-        ),
-      );
+      left = Number(await guard(() => this.redis.dmSlowClaim(moderationKeys.slow(room, principal.id), Math.floor(slowSec * 1000))));
     } catch (err) {
-      degraded.inc({ check: 'rate' });
-      if (moderator) return;
-      const known = this.mirror.verdict(room, principal.id);
-      if (known?.code === 'banned') throw refuse(bannedError(room, known.until));
-      if (known?.code === 'muted') throw refuse(mutedError(known.until));
-      degraded.inc({ check: 'room' });
-      this.options.logger?.debug({ err }, 'rate limits not checked; room moderation checked against the local copy only');
+      degraded.inc({ check: 'slow' });
+      this.options.logger?.debug({ err }, 'slow mode not checked');
       return;
     }
-    const [code, value] = verdict;
-    if (code === 0) return;
-    if (code === 4) {
-      throw refuse(new ApiError(429, 'rate_limited', `Too many messages: at most ${rateUserMax} per ${rateWindowMs / 1000} s; wait a moment.`, seconds(Number(value))));
+    if (left > 0) {
+      throw refuse(new ApiError(429, 'slow_mode', `Slow mode is on in this room: wait ${seconds(left)} s before your next message.`, seconds(left)));
     }
-    if (code === 5) {
-      throw refuse(new ApiError(429, 'rate_limited', `Too many messages from your network: at most ${rateIpMax} per ${rateWindowMs / 1000} s.`, seconds(Number(value))));
-    }
-    if (code === 1) throw refuse(bannedError(room, value));
-    if (code === 2) throw refuse(mutedError(Number(value)));
-    throw refuse(new ApiError(429, 'slow_mode', `Slow mode is on in this room: wait ${seconds(Number(value))} s before your next message.`, seconds(Number(value))));
   };
 
   /** The checks in the order a send should pass them (cheap first). */
-  get checks(): SendCheck[] {
-    const oneTrip = this.options.oneTrip ?? !isCluster(this.options.store.write);
-    return oneTrip ? [this.contentCheck, this.wordCheck, this.gateCheck] : [this.contentCheck, this.wordCheck, this.rateCheck, this.roomCheck];
-  }
+  readonly checks: SendCheck[] = [this.contentCheck, this.wordCheck, this.rateCheck, this.roomCheck];
 }
 
 function bannedError(roomId: string, until: string | number): ApiError {
