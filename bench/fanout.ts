@@ -31,7 +31,7 @@ import { diff, formatDiff, summarize, type HeapDiffRow } from './lib/heap-diff.j
 import { printProfile } from './lib/profile.js';
 import { writeResult } from './lib/report.js';
 import { drainDeliveries, type WorkerReport } from './lib/worker-report.js';
-import { warmUp } from './lib/warm.js';
+import { BROKER_WARM_S, sendPaced, warmUp } from './lib/warm.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -711,6 +711,7 @@ async function run(system: System): Promise<RunResult> {
     const { connectorUrl, post } = started;
     // Every system gets the same warm-up, to a room nobody is in.
     await warmUp(Number(args.warmSends), started.postAside);
+    if (started.kafkaStop && BROKER_WARM_S > 0) await sendPaced(BROKER_WARM_S, R, started.postAside);
     const { workers, joined } = await startWorkers(system, started, MAX_SEQ);
     process.stdout.write(`  ${system}: ${joined}/${K} clients joined; sending ${R}/s for ${SECONDS}s\n`);
     // Let the subscriber counts reach the pusher (ours switches the room to broadcast).

@@ -7,7 +7,8 @@
  * is stored, and prints the server's CPU per message (from /proc), its idle CPU, Redis's CPU per
  * message and the Redis commands per message (INFO commandstats); then the same over an Apache
  * Kafka broker as the bus, the broker's JVM counted beside the server.
- * Every server (and the broker) is warmed first by LOW_WARM sends, 10 at a time, and 2 s of the paced ones.
+ * Every server (and the broker) is warmed first by LOW_WARM sends, 10 at a time, and 2 s of the paced ones; a broker
+ * also by BENCH_BROKER_WARM_S (45) s of paced sends.
  * Knobs: LOW_N (1000), LOW_RATE (200), LOW_WARM (10000), LOW_ENV (JSON of extra server environment); `--profile`
  * (the in-memory run) or `--profile-kafka` (the run over a broker) runs that server under `node --cpu-prof` and prints its top functions and areas at the end.
  */
@@ -18,7 +19,7 @@ import { spawnTs, startKafka, startRedis, tokenFor, uniqueRoom, waitFor, type Te
 import { cpuSeconds, threadCpuSeconds } from './lib/cannon.js';
 import { printProfile, profileDir } from './lib/profile.js';
 import { startHelloServer } from './lib/servers.js';
-import { warmUp } from './lib/warm.js';
+import { BROKER_WARM_S, sendPaced, warmUp } from './lib/warm.js';
 import { writeResult } from './lib/report.js';
 
 const N = Number(process.env.LOW_N ?? 1000);
@@ -57,16 +58,7 @@ const postTo = async (target: string, i: number): Promise<void> => {
   if (res.status !== 202) throw new Error(`${target} answered ${res.status}`);
 };
 /** Posts `count` bodies to `target` at R per second, each on its own schedule; resolves when all were answered. */
-const postPaced = async (target: string, count = N): Promise<void> => {
-  const start = Date.now();
-  const inFlight: Promise<void>[] = [];
-  for (let i = 0; i < count; i++) {
-    const wait = start + (i * 1000) / R - Date.now();
-    if (wait > 0) await sleep(wait);
-    inFlight.push(postTo(target, i));
-  }
-  await Promise.all(inFlight);
-};
+const postPaced = (target: string, count = N): Promise<void> => sendPaced(count / R, R, (i) => postTo(target, i));
 /** The paced posts to a baseline; the CPU `cpuPid` used meanwhile, in us per post. */
 const paced = async (target: string, cpuPid: number): Promise<number> => {
   for (let i = 0; i < WARM_UP; i++) await postTo(target, -1);
@@ -99,6 +91,7 @@ async function measure(serverEnv: Record<string, string>, extraPids: Record<stri
     for (let i = 0; i < WARM_UP; i++) await postTo(sendUrl, -1);
     // The warm-up goes to a room of its own, so the measured room holds exactly what is counted.
     await warmUp(WARM, (i) => postTo(`${url}/v1/rooms/${room}-aside/messages`, i));
+    if (extraPids.kafka && BROKER_WARM_S > 0) await sendPaced(BROKER_WARM_S, R, (i) => postTo(`${url}/v1/rooms/${room}-aside/messages`, i));
     const warmed = Math.round(WARM_S * R);
     await postPaced(sendUrl, warmed);
     await sleep(3000);
