@@ -103,7 +103,12 @@ export const SETTINGS = {
   kafkaReplication: { env: 'DANMAKU_KAFKA_REPLICATION', default: '0', doc: 'Replication factor of the topics the project creates; 0 = 3, or the number of brokers when fewer.', parse: wholeNumber },
   kafkaMinInsync: { env: 'DANMAKU_KAFKA_MIN_INSYNC', default: '0', doc: 'min.insync.replicas of the topics the project creates; 0 = 2 when replicated three times or more, else 1.', parse: wholeNumber },
   kafkaSessionTimeoutMs: { env: 'DANMAKU_KAFKA_SESSION_TIMEOUT_MS', default: '6000', doc: 'Consumer group session: a member silent this long loses its partitions to the others (at least the brokers\' group.min.session.timeout.ms).', parse: positiveInt },
-  kafkaLingerMs: { env: 'DANMAKU_KAFKA_LINGER_MS', default: '5', doc: 'How long a send that finds no produce in flight waits for others to share its Kafka request (0 = at once); at 200 sends/s, 5 ms halves the produce requests.', parse: wholeNumber },
+  kafkaLingerMs: {
+    env: 'DANMAKU_KAFKA_LINGER_MS',
+    default: '20',
+    doc: 'How long a send that finds no produce in flight waits for others to share its Kafka request (0 = at once). At 200 sends/s, 20 ms instead of 5 cut the broker JVM CPU per message by about 40 % and the server by about 10 % (send-low), for at most 20 ms more before a lone send is acknowledged.',
+    parse: wholeNumber,
+  },
   kafkaCommitMs: {
     env: 'DANMAKU_KAFKA_COMMIT_MS',
     default: '500',
