@@ -43,6 +43,12 @@ export interface KafkaBusOptions extends KafkaSecurity {
    */
   lingerMs?: number;
   /**
+   * A lingering request goes at once when this many sends wait (Kafka's batch.size, counted in
+   * sends): clients that each wait for their answer before sending again arrive together after
+   * every request, and would otherwise pay the linger on every round. Default 16.
+   */
+  lingerFullSends?: number;
+  /**
    * A consumer commits a partition's offset at most this often: a batch handled sooner after the
    * last commit leaves its offset owed, and one trailing commit takes every owed offset when the
    * interval is up (a stop or a drain commits what is owed before leaving the group). At low rates
@@ -315,7 +321,10 @@ export class KafkaBus implements Bus {
       };
       this.queue.push(pending);
       const lingerMs = this.options.lingerMs ?? 0;
-      if (lingerMs > 0 && !this.sending) {
+      if (this.lingering && this.queue.length >= (this.options.lingerFullSends ?? 16)) {
+        clearTimeout(this.lingering);
+        this.lingering = null;
+      } else if (lingerMs > 0 && !this.sending) {
         this.lingering ??= setTimeout(() => {
           this.lingering = null;
           this.pump();

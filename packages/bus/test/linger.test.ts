@@ -13,7 +13,7 @@ let bus: KafkaBus;
 
 before(async () => {
   kafka = await startKafka({ topics: { [TOPIC]: 1 } });
-  bus = new KafkaBus({ brokers: kafka.brokers, clientId: 'linger-test', partitions: 1, produceTimeoutMs: 10_000, lingerMs: 400 });
+  bus = new KafkaBus({ brokers: kafka.brokers, clientId: 'linger-test', partitions: 1, produceTimeoutMs: 10_000, lingerMs: 400, lingerFullSends: 4 });
   await bus.connect();
 });
 after(async () => {
@@ -35,4 +35,19 @@ test('sends within the linger share one request; the first waits the linger out'
   const [firstAt, secondAt] = await Promise.all([first, second]);
   assert.ok(firstAt - started >= 390, `the first send waited ${Math.round(firstAt - started)} ms, not the linger`);
   assert.ok(Math.abs(secondAt - firstAt) < 50, `acknowledged ${Math.round(secondAt - firstAt)} ms apart: not one request`);
+});
+
+test('a full batch does not wait the linger out: clients that wait for each answer are not held back every round', async () => {
+  await bus.produce(TOPIC, record('warm2'));
+  await sleep(50);
+  for (let round = 0; round < 3; round++) {
+    const started = performance.now();
+    const acked = await Promise.all(['a', 'b', 'c', 'd'].map((v) => bus.produce(TOPIC, record(`${v}${round}`)).then(() => performance.now())));
+    const slowest = Math.max(...acked) - started;
+    assert.ok(slowest < 300, `round ${round}: four sends (a full batch) acknowledged after ${Math.round(slowest)} ms; the linger is 400`);
+  }
+  // Three are not a full batch: they wait the linger out.
+  const started = performance.now();
+  await Promise.all(['x', 'y', 'z'].map((v) => bus.produce(TOPIC, record(v))));
+  assert.ok(performance.now() - started >= 390, 'three sends waited for company');
 });

@@ -106,7 +106,7 @@ export const SETTINGS = {
   kafkaLingerMs: {
     env: 'DANMAKU_KAFKA_LINGER_MS',
     default: '20',
-    doc: 'How long a send that finds no produce in flight waits for others to share its Kafka request (0 = at once). At 200 sends/s, 20 ms instead of 5 cut the broker JVM CPU per message by about 40 % and the server by about 10 % (send-low), for at most 20 ms more before a lone send is acknowledged.',
+    doc: 'How long a send that finds no produce in flight waits for others to share its Kafka request (0 = at once); the request goes sooner once 16 sends wait. At 200 sends/s, 20 ms instead of 5 cut the broker JVM CPU per message by about 40 % and the server by about 10 % (send-low), for at most 20 ms more before a lone send is acknowledged.',
     parse: wholeNumber,
   },
   kafkaCommitMs: {
