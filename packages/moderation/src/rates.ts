@@ -1,5 +1,5 @@
 import { counter, type Logger } from '@danmaku/observability';
-import { execSpread, guard, registerScripts, type Command, type Redis } from '@danmaku/store';
+import { defineScripts, execSpread, guard, registerScripts, type Command, type Redis } from '@danmaku/store';
 
 // Adds what a process counted on its own to the shared counter and returns {total, ms left}; the
 // window starts with the counter's first count, as it always did. KEYS: the counter. ARGV: counted,
@@ -25,7 +25,7 @@ interface RateRedis extends Redis {
   dmRateTake(key: string, counted: number, windowMs: number, limit: number): Promise<[number, number, number]>;
 }
 
-registerScripts({
+const RATE_SCRIPTS = registerScripts({
   dmRateAdd: { keys: 1, lua: RATE_ADD_LUA },
   dmRateTake: { keys: 1, lua: RATE_TAKE_LUA },
 });
@@ -72,7 +72,7 @@ export class SharedRates {
   private stopped = false;
 
   constructor(private readonly options: SharedRatesOptions) {
-    this.redis = options.redis as RateRedis;
+    this.redis = defineScripts<RateRedis>(options.redis, RATE_SCRIPTS);
   }
 
   /** Counts one send against `key`: 0 when it may go, else the ms until the window ends. */
