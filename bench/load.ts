@@ -321,8 +321,11 @@ const failures: string[] = [];
 if (interrupted) failures.push('interrupted');
 if (missingWorkers > 0) failures.push(`${missingWorkers} client process(es) did not report`);
 if (ackedMissing > 0) failures.push(`${ackedMissing} acknowledged message(s) not stored`);
-if (options.maxP99Ms !== null) {
-  for (const [t, x] of Object.entries(transports)) if (x.p99Ms !== null && x.p99Ms > options.maxP99Ms) failures.push(`${t} p99 ${x.p99Ms} ms > ${options.maxP99Ms} ms`);
+{
+  for (const [t, x] of Object.entries(transports)) {
+    const limit = options.maxP99MsByTransport[t as Transport] ?? options.maxP99Ms;
+    if (limit !== null && x.p99Ms !== null && x.p99Ms > limit) failures.push(`${t} p99 ${x.p99Ms} ms > ${limit} ms`);
+  }
 }
 const lostAll = Object.values(transports).reduce((a, x) => a + x.lost, 0);
 if (options.maxLost !== null && lostAll > options.maxLost) failures.push(`lost ${lostAll} > ${options.maxLost}`);
@@ -344,7 +347,7 @@ const report: LoadReport = {
   connectionErrors: reasons,
   timeline,
   interrupted,
-  thresholds: { maxP99Ms: options.maxP99Ms, maxLost: options.maxLost, passed: failures.length === 0, failures },
+  thresholds: { maxP99Ms: options.maxP99Ms, maxP99MsByTransport: options.maxP99MsByTransport, maxLost: options.maxLost, passed: failures.length === 0, failures },
 };
 const out = resolve(options.out);
 mkdirSync(out, { recursive: true });

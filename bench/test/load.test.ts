@@ -121,12 +121,15 @@ describe('npm run load', () => {
     const prefix = String(randomInt(1_000_000, 9_999_999));
     const run = await runLoad([
       '--target', target, '--rooms', '2', '--room-prefix', prefix, '--viewers', '8', '--transports', 'socketio,bilibili-tcp',
-      '--senders', '2', '--rate', '10', '--seconds', '2', '--token-file', tokenFile, '--workers', '1', '--out', out, '--max-p99-ms', '0',
+      '--senders', '2', '--rate', '10', '--seconds', '2', '--token-file', tokenFile, '--workers', '1', '--out', out, '--max-p99-ms', '0,bilibili-tcp=600000',
     ]);
     assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
-    assert.match(run.stdout, /thresholds missed: .*p99 \d+ ms > 0 ms/);
+    assert.match(run.stdout, /thresholds missed: socketio p99 \d+ ms > 0 ms/);
     const report = readReport(out);
     assert.equal(report.thresholds.passed, false);
+    // The transport with a limit of its own is judged by it, not by the one for every transport.
+    assert.deepEqual(report.thresholds.failures.map((f) => f.split(' ')[0]), ['socketio']);
+    assert.deepEqual(report.thresholds.maxP99MsByTransport, { 'bilibili-tcp': 600000 });
     assert.deepEqual(report.rooms.map((r) => r.roomid), [Number(`${prefix}0`), Number(`${prefix}1`)]);
     assert.equal(report.transports['bilibili-tcp']?.delivered, report.transports['bilibili-tcp']?.expected);
     assert.ok((report.transports['bilibili-tcp']?.delivered ?? 0) > 0);
@@ -186,6 +189,8 @@ describe('npm run load', () => {
       [['--target', target, '--rate', 'fast'], /--rate must be a number/],
       [['--target', target, '--huge-room-share', '1.5'], /--huge-room-share must be a number from 0 to 1/],
       [['--target', target, '--frobnicate'], /Unknown option '--frobnicate'/],
+      [['--target', target, '--max-p99-ms', '300,pigeon=5'], /--max-p99-ms: unknown transport "pigeon"/],
+      [['--target', target, '--max-p99-ms', 'poll=fast'], /--max-p99-ms must be a number >= 0 \(got "fast"\)/],
     ];
     for (const [args, message] of cases) assert.throws(() => parseLoadArgs(args), (err: Error) => err instanceof UsageError && message.test(err.message), args.join(' '));
     const defaults = parseLoadArgs(['--target', `${target}/`, '--rate', '9']);
@@ -193,6 +198,10 @@ describe('npm run load', () => {
     assert.equal(defaults.target, target, 'a trailing slash is dropped');
     assert.equal(defaults.senders, 5, 'rate/2 senders keep each under the default per-user limit');
     assert.deepEqual(defaults.transports, ['poll', 'socketio', 'bilibili-ws', 'bilibili-tcp']);
+    const limits = parseLoadArgs(['--target', target, '--max-p99-ms', '300,poll=6000']);
+    assert.ok(limits !== 'help');
+    assert.equal(limits.maxP99Ms, 300);
+    assert.deepEqual(limits.maxP99MsByTransport, { poll: 6000 });
 
     // The process: status 2 and the sentence on stderr, the help on stdout.
     const bad = await runLoad(['--target', target, '--viewers', '2.5']);

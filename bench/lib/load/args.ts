@@ -29,7 +29,10 @@ senders posting comments, then writes DIR/report.json and DIR/report.html.
   --workers N             client processes (default: the number of cores)
   --source-addresses N    local target: spread connections over 127.0.0.1 .. 127.0.0.N (default 16)
   --bili-protover V       3 brotli, 2 zlib, 0 plain (default 3)
-  --max-p99-ms MS         exit 1 when any transport's delivery p99 is above MS
+  --max-p99-ms LIST       exit 1 when a transport's delivery p99 is above its limit: MS for every
+                          transport, NAME=MS for one, or both (300,poll=6000). A poller's
+                          latency includes the interval the server gives it (retryAfterMs,
+                          seconds in a big room), so it wants a limit of its own
   --max-lost N            exit 1 when more than N deliveries were lost in all
   --no-stored-check       do not read the rooms back at the end (by default every room is
                           read from its first message: an acknowledged message missing there
@@ -62,7 +65,9 @@ export interface LoadOptions {
   workers: number;
   sourceAddresses: number;
   biliProtover: number;
+  /** Every transport's p99 limit (ms), unless it has its own in maxP99MsByTransport. */
   maxP99Ms: number | null;
+  maxP99MsByTransport: Partial<Record<Transport, number>>;
   maxLost: number | null;
   storedCheck: boolean;
   anonymousViewers: boolean;
@@ -86,6 +91,22 @@ const need = (name: string, value: number | null): number => {
   if (value === null) throw new UsageError(`--${name} is required`);
   return value;
 };
+
+/** `--max-p99-ms`: "MS", "NAME=MS" or both, comma-separated. */
+function p99Limits(text: string | undefined): { all: number | null; byTransport: Partial<Record<Transport, number>> } {
+  const byTransport: Partial<Record<Transport, number>> = {};
+  let all: number | null = null;
+  if (text === undefined) return { all, byTransport };
+  for (const part of text.split(',').map((p) => p.trim())) {
+    const [name, value] = part.includes('=') ? (part.split('=', 2) as [string, string]) : [null, part];
+    const ms = number('max-p99-ms', value, null, { min: 0 });
+    if (ms === null) continue;
+    if (name === null) all = ms;
+    else if ((TRANSPORTS as readonly string[]).includes(name)) byTransport[name as Transport] = ms;
+    else throw new UsageError(`--max-p99-ms: unknown transport "${name}" (known: ${TRANSPORTS.join(', ')})`);
+  }
+  return { all, byTransport };
+}
 
 /** Parses and checks the command line; throws UsageError with a sentence for the user. */
 export function parseLoadArgs(argv: string[]): LoadOptions | 'help' {
@@ -138,6 +159,7 @@ export function parseLoadArgs(argv: string[]): LoadOptions | 'help' {
   if (hugeRoomShare !== null && rooms < 2 && hugeRoomShare < 1) throw new UsageError('--huge-room-share needs --rooms of 2 or more');
 
   const rate = need('rate', number('rate', s('rate'), 10, { min: 0.01, max: 1_000_000 }));
+  const p99 = p99Limits(s('max-p99-ms'));
   return {
     target: target.href.replace(/\/+$/, ''),
     rooms,
@@ -155,7 +177,8 @@ export function parseLoadArgs(argv: string[]): LoadOptions | 'help' {
     workers: need('workers', number('workers', s('workers'), availableParallelism(), { min: 1, max: 512, integer: true })),
     sourceAddresses: need('source-addresses', number('source-addresses', s('source-addresses'), 16, { min: 1, max: 254, integer: true })),
     biliProtover,
-    maxP99Ms: number('max-p99-ms', s('max-p99-ms'), null, { min: 0 }),
+    maxP99Ms: p99.all,
+    maxP99MsByTransport: p99.byTransport,
     maxLost: number('max-lost', s('max-lost'), null, { min: 0, integer: true }),
     storedCheck: values['no-stored-check'] !== true,
     anonymousViewers: values['anonymous-viewers'] === true,

@@ -72,7 +72,7 @@ export interface LoadReport {
   timeline: TimelinePoint[];
   /** Stopped by Ctrl-C before the end. */
   interrupted: boolean;
-  thresholds: { maxP99Ms: number | null; maxLost: number | null; passed: boolean; failures: string[] };
+  thresholds: { maxP99Ms: number | null; maxP99MsByTransport: Partial<Record<string, number>>; maxLost: number | null; passed: boolean; failures: string[] };
 }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
