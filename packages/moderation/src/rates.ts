@@ -1,9 +1,9 @@
 import { counter, type Logger } from '@danmaku/observability';
 import { defineScripts, execSpread, guard, registerScripts, type Command, type Redis } from '@danmaku/store';
 
-// Adds what a process counted on its own to the shared counter and returns {total, ms left}; the
-// window starts with the counter's first count, as it always did. KEYS: the counter. ARGV: counted,
-// window ms.
+// Adds what a process counted on its own to the shared counter and returns {total, ms left}. A new
+// counter gets the ms its window has left as the process counted it (ARGV[2]), so the window starts
+// with the first send, not with the sync that brought it. KEYS: the counter. ARGV: counted, ms left.
 const RATE_ADD_LUA = `
 local total = redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]))
 local ttl = redis.call('PTTL', KEYS[1])
@@ -11,7 +11,7 @@ if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]); ttl = tonumber(ARGV[2])
 return {total, ttl}
 `;
 // The same, then one more send only if it fits under the limit: {1 taken | 0 refused, total, ms left}.
-// ARGV: counted, window ms, limit.
+// ARGV: counted, ms left, limit.
 const RATE_TAKE_LUA = `
 local total = redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]))
 local ttl = redis.call('PTTL', KEYS[1])
@@ -90,7 +90,7 @@ export class SharedRates {
     count.pending = 0;
     count.sending += carried + 1;
     try {
-      const [taken, total, ttl] = await guard(() => this.redis.dmRateTake(key, carried, this.options.windowMs, limit));
+      const [taken, total, ttl] = await guard(() => this.redis.dmRateTake(key, carried, Math.max(1, count.endsAt - now), limit));
       count.synced = Number(total);
       count.endsAt = Date.now() + Number(ttl);
       return Number(taken) === 1 ? 0 : Math.max(1, Number(ttl));
@@ -118,7 +118,8 @@ export class SharedRates {
       count.pending = 0;
     }
     if (sent.length === 0) return;
-    const commands: Command[] = sent.map(([key, , n]) => ['dmRateAdd', key, n, this.options.windowMs]);
+    const now = Date.now();
+    const commands: Command[] = sent.map(([key, count, n]) => ['dmRateAdd', key, n, Math.max(1, count.endsAt - now)]);
     let replies: [Error | null, unknown][];
     try {
       replies = await guard(() => execSpread(this.redis, commands));

@@ -245,6 +245,13 @@ describe('shared rates: counted locally, synced to Redis in the background', () 
     assert.equal(await redis.get(moderationKeys.rateUser(user)), '5');
     const ttl = await redis.pttl(moderationKeys.rateUser(user));
     assert.ok(ttl > 55_000 && ttl <= 60_000, `the window: ${ttl} ms`);
+    // The window starts with the first send, not with the sync that brought it to Redis.
+    const late = `sr-late-${uniqueRoom()}`;
+    await take(m, late);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await m.rates.sync();
+    const lateTtl = await redis.pttl(moderationKeys.rateUser(late));
+    assert.ok(lateTtl > 55_000 && lateTtl <= 59_600, `the window of a counter synced 400 ms after its first send: ${lateTtl} ms left`);
     // The background sync does the same by itself.
     const quick = moderation({ rateUserMax: 10, rateSyncMs: 50 });
     const other = `sr2-${uniqueRoom()}`;

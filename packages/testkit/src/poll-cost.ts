@@ -70,7 +70,8 @@ export async function measurePollCost(options: PollCostOptions): Promise<PollCos
   const snapshot = async () => ({ commands: await commandCalls(redisUrl), reloads: await metricSum(url, 'danmaku_moderation_mirror_reloads_total') });
   const counted = async (since: { commands: number; reloads: number }) => {
     const now = await snapshot();
-    return now.commands - since.commands - 2 * (now.reloads - since.reloads);
+    // A reload reads the room's bans, mutes and slow mode: three commands.
+    return now.commands - since.commands - 3 * (now.reloads - since.reloads);
   };
   const poll = async (room: string, cursor?: string) => {
     const res = await fetch(`${url}/v1/rooms/${encodeURIComponent(room)}/messages${cursor ? `?cursor=${cursor}` : ''}`);

@@ -4,6 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { moderationKeys } from '@danmaku/moderation';
 import { createLogger } from '@danmaku/observability';
 import { startStandalone, type Standalone } from '@danmaku/standalone';
 import { startRedis, testConfig, tokenFor, uniqueRoom, waitFor, type TestRedis } from '@danmaku/testkit';
@@ -42,6 +43,11 @@ describe('reads from a replica', () => {
     for (let i = 0; i < 20; i++) assert.equal((await send(system.url, token, room, { type: 'comment', content: `m${i}` })).status, 202);
     await waitFor('the messages on the replica', async () => (await poll(system.url, room, { types: 'comment' })).messages.length === 20);
     assert.ok(delta(primaryBefore, await commandStats(primary.url), SCRIPTS) >= 1, 'appends ran on the primary');
+    // The sends' rate counts reach the primary by a script in the background (about 100 ms after
+    // them): wait for it, so the polls below are all the scripts counted.
+    const counted = new Redis(primary.url);
+    await waitFor('the rate counts synced', async () => (await counted.get(moderationKeys.rateUser('writer'))) === '20');
+    counted.disconnect();
 
     primaryBefore = await commandStats(primary.url);
     const replicaBefore = await commandStats(replica.url);
