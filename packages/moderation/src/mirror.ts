@@ -77,9 +77,7 @@ export class ModerationMirror {
     this.subscriber.on('message', (channel: string, roomId: string) => {
       if (channel !== MODERATION_CHANNEL) return;
       const copy = this.rooms.get(roomId);
-      if (!copy) return;
-      if (copy.loading) copy.stale = true;
-      else void this.load(roomId, copy, 'changed');
+      if (copy) void this.load(roomId, copy, 'changed');
     });
     this.timer = setInterval(() => this.sweep(), Math.max(250, Math.floor(this.refreshMs / 2)));
     this.timer.unref();
@@ -136,19 +134,24 @@ export class ModerationMirror {
 
   /** This process changed the room: the copy follows at once, before the reload confirms it. */
   apply(roomId: string, kind: 'ban' | 'mute', userId: string, until: number | null): void {
-    const copy = this.rooms.get(roomId);
-    if (!copy) return;
-    const map = kind === 'ban' ? copy.bans : copy.mutes;
-    if (until === null) map.delete(userId);
-    else map.set(userId, until);
-    if (copy.loading) copy.stale = true;
+    this.edit(roomId, (copy) => {
+      const map = kind === 'ban' ? copy.bans : copy.mutes;
+      if (until === null) map.delete(userId);
+      else map.set(userId, until);
+    });
   }
 
   /** This process changed the room's slow mode (0 = off). */
   applySlowMode(roomId: string, sec: number): void {
+    this.edit(roomId, (copy) => (copy.slowSec = sec));
+  }
+
+  /** A change this process made, applied to the room's copy (if it has one) before Redis confirms it. */
+  private edit(roomId: string, change: (copy: RoomCopy) => void): void {
     const copy = this.rooms.get(roomId);
     if (!copy) return;
-    copy.slowSec = sec;
+    change(copy);
+    // A load in flight may have read Redis before the change and would overwrite it.
     if (copy.loading) copy.stale = true;
   }
 
@@ -174,8 +177,16 @@ export class ModerationMirror {
     this.rooms.clear();
   }
 
-  private load(roomId: string, copy: RoomCopy, reason: string): Promise<void> {
-    if (copy.loading) return copy.loading;
+  /**
+   * Reads the room from Redis into its copy. A load asked for because something changed ('changed',
+   * 'resubscribed') while another is in flight marks the copy stale instead of joining it: that
+   * load may have read Redis before the change, so the room is loaded again after it.
+   */
+  private load(roomId: string, copy: RoomCopy, reason: 'first' | 'stale' | 'changed' | 'resubscribed'): Promise<void> {
+    if (copy.loading) {
+      if (reason === 'changed' || reason === 'resubscribed') copy.stale = true;
+      return copy.loading;
+    }
     const started = Date.now();
     copy.loading = (async () => {
       try {
