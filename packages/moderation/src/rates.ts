@@ -58,6 +58,12 @@ interface Count {
   endsAt: number;
 }
 
+/** The ms the count's window has left (at least 1). */
+const leftMs = (count: Count, now: number): number => Math.max(1, count.endsAt - now);
+
+/** The count's window is over and no answer about it is on its way. */
+const ended = (count: Count, now: number): boolean => now >= count.endsAt && count.sending === 0;
+
 /**
  * Rate limits shared by every process through Redis without a Redis round trip per send: each
  * process counts sends locally and adds its counts to the shared counters in the background, one
@@ -79,7 +85,7 @@ export class SharedRates {
   async take(key: string, limit: number, now = Date.now()): Promise<number> {
     const count = this.current(key, now);
     const known = count.synced + count.sending + count.pending;
-    if (known + 1 > limit) return Math.max(1, count.endsAt - now);
+    if (known + 1 > limit) return leftMs(count, now);
     if (known + 1 <= Math.floor(limit * this.options.localShare)) {
       count.pending++;
       this.scheduleSync();
@@ -90,17 +96,16 @@ export class SharedRates {
     count.pending = 0;
     count.sending += carried + 1;
     try {
-      const [taken, total, ttl] = await guard(() => this.redis.dmRateTake(key, carried, Math.max(1, count.endsAt - now), limit));
+      const [taken, total, ttl] = await guard(() => this.redis.dmRateTake(key, carried, leftMs(count, now), limit));
       count.synced = Number(total);
       count.endsAt = Date.now() + Number(ttl);
       return Number(taken) === 1 ? 0 : Math.max(1, Number(ttl));
     } catch (err) {
-      // Redis away: the counted sends wait for the next sync, and this one is decided here.
-      count.pending += carried;
+      // Redis away: the counted sends wait for the next sync, and this one is decided here, on what
+      // was known when it came (sends in flight beside it included), which left room for it.
+      count.pending += carried + 1;
       this.scheduleSync();
       this.options.logger?.debug({ err }, 'rate limit decided locally');
-      if (known + 1 > limit) return Math.max(1, count.endsAt - now);
-      count.pending++;
       return 0;
     } finally {
       count.sending -= carried + 1;
@@ -119,7 +124,7 @@ export class SharedRates {
     }
     if (sent.length === 0) return;
     const now = Date.now();
-    const commands: Command[] = sent.map(([key, count, n]) => ['dmRateAdd', key, n, Math.max(1, count.endsAt - now)]);
+    const commands: Command[] = sent.map(([key, count, n]) => ['dmRateAdd', key, n, leftMs(count, now)]);
     let replies: [Error | null, unknown][];
     try {
       replies = await guard(() => execSpread(this.redis, commands));
@@ -164,7 +169,7 @@ export class SharedRates {
 
   private current(key: string, now: number): Count {
     let count = this.counts.get(key);
-    if (count && now >= count.endsAt && count.sending === 0) {
+    if (count && ended(count, now)) {
       // A new window. Counts of the old one not yet sent are dropped with it.
       this.counts.delete(key);
       count = undefined;
@@ -194,7 +199,7 @@ export class SharedRates {
     this.sweepTimer = setTimeout(() => {
       this.sweepTimer = null;
       const now = Date.now();
-      for (const [key, count] of this.counts) if (now >= count.endsAt && count.sending === 0) this.counts.delete(key);
+      for (const [key, count] of this.counts) if (ended(count, now)) this.counts.delete(key);
       if (this.counts.size > 0) this.scheduleSweep();
     }, this.options.windowMs);
     this.sweepTimer.unref();
