@@ -186,8 +186,9 @@ const MAX_RECORDS_PER_REQUEST = 2000;
  * meanwhile goes in the next one. kafkajs has no linger of its own, so one request per send
  * would cost a round trip and a broker request each; this way the batch grows with the load. A
  * send that finds nothing in flight waits `lingerMs` for others (at 200 sends/s, 20 ms puts about
- * four sends in a request where 5 ms put one or two: the broker's cost is per request). One request in flight is also what the idempotent producer needs to
- * keep its sequence numbers in order.
+ * four sends in a request where 5 ms put one or two: the broker's cost is per request). One
+ * request in flight is also what the idempotent producer needs to keep its sequence numbers in
+ * order.
  */
 export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const;
